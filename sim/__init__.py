@@ -1,0 +1,12 @@
+"""Placement sufficiency: a discrete-event simulation of children's care placements."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("placement-sufficiency")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
+    __version__ = "0.0.0+unknown"
+
+from sim.config import Scenario, ScenarioError, load_scenario
+
+__all__ = ["Scenario", "ScenarioError", "__version__", "load_scenario"]

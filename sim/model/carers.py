@@ -1,0 +1,241 @@
+"""Fostering households: the recruitment funnel, approval, on-hold periods and deregistration.
+
+Enquiries arrive as a seasonal Poisson process (campaigns multiply it); an enquiry may become
+an application, an application an assessment, and an assessment ends in panel approval or a
+withdrawal. Approved households leave through tenure-dependent carer-initiated resignation,
+moves to independent agencies, service-initiated deregistration of long-inactive carers at
+their annual review, and resignation after a placement breakdown (see ``placements``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sim.model import placements
+from sim.model.entities import Household
+from sim.model.timing import YEAR, RateCurve, poisson_process
+from sim.rng import Stream, cumulative
+
+if TYPE_CHECKING:
+    from sim.model.world import World
+
+MONTH = YEAR / 12
+
+
+def start(world: World) -> None:
+    """Start the enquiry stream and every existing household's attrition clock."""
+    r = world.scenario.recruitment
+    world.enquiry_curve = RateCurve(world, r.enquiries_per_year, r.seasonality, r.campaigns)
+    world.env.process(
+        poisson_process(world, world.enquiry_curve, world.rng["enquiries"], lambda: enquiry(world))
+    )
+    for h in list(world.households.values()):
+        if h.kind != "connected":
+            schedule_attrition(world, h)
+            _schedule_review(world, h, first=True)
+
+
+# ------------------------------------------------------------------------------ the funnel
+
+
+def enquiry(world: World) -> None:
+    r = world.scenario.recruitment
+    rng = world.rng["funnel"]
+    world.recorder.flow("enquiries")
+    if rng.bernoulli(r.application_prob):
+        world.schedule(rng.exponential(r.application_days), _application, world)
+
+
+def _application(world: World) -> None:
+    r = world.scenario.recruitment
+    rng = world.rng["funnel"]
+    world.recorder.flow("applications")
+    if rng.bernoulli(r.assessment_start_prob):
+        world.schedule(rng.exponential(r.assessment_start_days), _assessment, world)
+    else:
+        world.recorder.flow("withdrawn_before_assessment")
+
+
+def assessment_months(rng: Stream, a) -> float:
+    """Draw an assessment duration (months) from the fast/slow lognormal mixture."""
+    if rng.bernoulli(a.fast_share):
+        return rng.lognormal(a.fast_median_months, a.fast_sigma)
+    return rng.lognormal(a.slow_median_months, a.slow_sigma)
+
+
+def _assessment(world: World) -> None:
+    r = world.scenario.recruitment
+    rng = world.rng["funnel"]
+    world.recorder.flow("assessments")
+    months = assessment_months(rng, r.assessment)
+    if rng.bernoulli(r.approval_prob):
+        world.schedule(months * MONTH, approve, world, months)
+    else:
+        world.schedule(rng.random() * months * MONTH, world.recorder.flow, "withdrawn_in_assessment")
+
+
+def new_household(world: World, rng: Stream, places_weights: list[float], approved: float) -> Household:
+    """A household drawn from the scenario's mix of types, areas, places and age ranges."""
+    hh = world.scenario.recruitment.household
+    kinds = list(hh.type_weights)
+    kind = kinds[rng.choice(cumulative(list(hh.type_weights.values())))]
+    areas = list(hh.area_weights)
+    area = areas[rng.choice(cumulative(list(hh.area_weights.values())))]
+    places = rng.choice(cumulative(places_weights)) + 1
+    ar = hh.age_ranges[rng.choice(cumulative([a.weight for a in hh.age_ranges]))]
+    min_age, max_age = ar.min_age, ar.max_age
+    accepts_complex = rng.bernoulli(hh.accepts_complex_prob)
+    top = world.scenario.age_band_edges[-1] - 1
+    if kind == "emergency":
+        min_age, max_age, accepts_complex = 0, top, True
+    elif kind == "parent_and_child":
+        min_age, max_age, places = 0, 1, 1
+    h = Household(
+        id=world.new_id(),
+        area=area,
+        kind=kind,
+        places=places,
+        min_age=min_age,
+        max_age=max_age,
+        accepts_complex=accepts_complex,
+        approved=approved,
+        last_active=approved,
+    )
+    h.held_back = sum(rng.bernoulli(hh.held_back_prob) for _ in range(places - 1))
+    world.households[h.id] = h
+    return h
+
+
+def approve(world: World, months: float) -> Household:
+    """Panel approves a household after ``months`` of assessment."""
+    rec = world.recorder
+    h = new_household(
+        world, world.rng["carers"], world.scenario.recruitment.household.places_weights, world.now
+    )
+    rec.flow("approvals")
+    rec.flow(f"approvals_{h.kind}")
+    rec.flow("approval_months_sum", months)
+    if months <= 6.0:
+        rec.flow("approvals_within_6_months")
+    world.index.update(h)
+    schedule_attrition(world, h)
+    _schedule_review(world, h)
+    placements.offer_vacancy(world, h)
+    return h
+
+
+def approve_connected(world: World, area: str, group: list) -> Household:
+    """A connected person (family or friend) approved for these named children."""
+    h = Household(
+        id=world.new_id(),
+        area=area,
+        kind="connected",
+        places=len(group),
+        min_age=0,
+        max_age=world.scenario.age_band_edges[-1] - 1,
+        accepts_complex=True,
+        approved=world.now,
+        last_active=world.now,
+    )
+    world.households[h.id] = h
+    world.recorder.flow("approvals_connected")
+    return h
+
+
+# ----------------------------------------------------------------------------- attrition
+
+
+def schedule_attrition(world: World, h: Household) -> None:
+    """Draw the household's next resignation, move to an agency or on-hold period."""
+    if not h.active:
+        return
+    a = world.scenario.attrition
+    h.token += 1
+    token = h.token
+    rng = world.rng["attrition"]
+    tenure = (world.now - h.approved) / YEAR
+    edges = a.tenure_edges_years
+    # At an edge (to rounding) count the new piece, so the clock always moves on.
+    piece = max((i for i, e in enumerate(edges) if tenure + 1e-4 >= e), default=0)
+    to_edge = (edges[piece + 1] - tenure) * YEAR if piece + 1 < len(edges) else float("inf")
+    rates = [
+        a.deregistration_per_year[piece] * h.deregistration_multiplier,
+        a.to_ifa_per_year * h.deregistration_multiplier,
+        0.0 if h.on_hold else a.on_hold_per_year,
+    ]
+    total = sum(rates)
+    t = rng.hazard_time(total) * YEAR if total > 0 else float("inf")
+    if t < to_edge:
+        what = ("carer_initiated", "to_ifa", "on_hold")[rng.choice(cumulative(rates))]
+        world.schedule(t, _attrition_event, world, h, token, what)
+    elif to_edge < float("inf"):
+        world.schedule(to_edge, _tenure_edge, world, h, token)
+
+
+def _tenure_edge(world: World, h: Household, token: int) -> None:
+    if h.token == token:
+        schedule_attrition(world, h)
+
+
+def _attrition_event(world: World, h: Household, token: int, what: str) -> None:
+    if h.token != token or not h.active:
+        return
+    if what == "on_hold":
+        h.on_hold = True
+        world.recorder.flow("on_hold_starts")
+        world.index.update(h)
+        mean = world.scenario.attrition.on_hold_mean_days
+        world.schedule(world.rng["attrition"].exponential(mean), _hold_end, world, h)
+        schedule_attrition(world, h)
+        return
+    deregister(world, h, what)
+
+
+def _hold_end(world: World, h: Household) -> None:
+    if not h.active or not h.on_hold:
+        return
+    h.on_hold = False
+    h.last_active = world.now
+    world.recorder.flow("on_hold_ends")
+    world.index.update(h)
+    schedule_attrition(world, h)
+    placements.offer_vacancy(world, h)
+
+
+def _schedule_review(world: World, h: Household, first: bool = False) -> None:
+    days = world.scenario.attrition.review_days
+    delay = world.rng["attrition"].random() * days if first else days
+    world.schedule(delay, _review, world, h)
+
+
+def _review(world: World, h: Household) -> None:
+    """Annual review: carers inactive for long may be deregistered by the service."""
+    if not h.active:
+        return
+    a = world.scenario.attrition
+    inactive = not h.on_hold and h.filled == 0 and world.now - h.last_active >= a.inactive_days
+    if inactive and world.rng["attrition"].bernoulli(a.service_deregistration_prob):
+        deregister(world, h, "service")
+        return
+    _schedule_review(world, h)
+
+
+def deregister(world: World, h: Household, reason: str) -> None:
+    """End a household's approval; children placed there move on."""
+    if not h.active:
+        return
+    h.active = False
+    h.token += 1
+    rec = world.recorder
+    if h.kind == "connected":
+        rec.flow("deregistrations_connected")
+    else:
+        rec.flow("deregistrations")
+        rec.flow(f"deregistrations_{reason}")
+    world.index.update(h)
+    for cid in list(h.children):
+        child = world.children[cid]
+        placements.vacate(world, child, "carer_deregistered")
+        placements.start_search(world, [child], "carer_deregistered", urgent=False)
+    if h.filled == 0:
+        world.households.pop(h.id, None)

@@ -1,0 +1,245 @@
+"""Children: arrivals into care (including UASC and the National Transfer Scheme), exits,
+turning 18 and Staying Put.
+
+Exit hazards are constant within an age band, so the time to leave care is drawn afresh at
+each band edge and whenever the placement changes (memorylessness makes this exact).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+from sim.model import placements
+from sim.model.entities import LEFT, PLACED, Child
+from sim.model.timing import YEAR, RateCurve, poisson_process
+from sim.rng import cumulative
+
+if TYPE_CHECKING:
+    from sim.model.world import World
+
+EXIT_REASONS = ("return_home", "sgo", "adoption")
+
+
+def start(world: World) -> None:
+    """Start the arrival streams."""
+    sc = world.scenario
+    c = sc.children
+    world.arrivals_curve = RateCurve(
+        world, c.arrivals_per_year / _mean_group_size(c.sibling_group_weights), c.seasonality,
+        c.arrival_changes,
+    )
+    world.uasc_curve = RateCurve(world, sc.uasc.arrivals_per_year, [1.0] * 12, sc.uasc.surges)
+    world.env.process(
+        poisson_process(world, world.arrivals_curve, world.rng["arrivals"], lambda: arrive(world))
+    )
+    world.env.process(
+        poisson_process(world, world.uasc_curve, world.rng["uasc"], lambda: arrive_uasc(world))
+    )
+
+
+def _mean_group_size(weights: list[float]) -> float:
+    total = sum(weights)
+    return sum((i + 1) * w for i, w in enumerate(weights)) / total
+
+
+def _age_in_band(world: World, band: int, rng) -> float:
+    edges = world.scenario.age_band_edges
+    return edges[band] + rng.random() * (edges[band + 1] - edges[band])
+
+
+def new_child(
+    world: World, age: float, area: str, uasc: bool, group: int = 0, section20: bool = False
+) -> Child:
+    """Create a child of ``age`` years at the current time and register them."""
+    sc = world.scenario
+    rng = world.rng["children"]
+    band = world.band(age)
+    complex_prob = sc.uasc.complex_need_prob if uasc else sc.children.complex_need_prob[band]
+    complex_needs = rng.bernoulli(complex_prob)
+    cid = world.new_id()
+    child = Child(
+        id=cid,
+        dob=world.now - age * YEAR,
+        area=area,
+        complex_needs=complex_needs,
+        uasc=uasc,
+        male=rng.bernoulli(sc.uasc.male_share if uasc else sc.children.male_share),
+        section20=section20,
+        high_risk=rng.bernoulli(sc.breakdown.high_risk_share),
+        group=group or cid,
+        entry=world.now,
+        solo=complex_needs and rng.bernoulli(sc.children.solo_prob_complex),
+    )
+    child.needs_residential = (
+        complex_needs
+        and not uasc
+        and age >= sc.children.residential_need_from_age
+        and rng.bernoulli(sc.children.residential_need_prob)
+    )
+    world.children[cid] = child
+    if uasc:
+        world.uasc_in_care += 1
+    return child
+
+
+def arrive(world: World) -> None:
+    """A child, or a sibling group, comes into care."""
+    sc = world.scenario
+    c = sc.children
+    rng = world.rng["arrivals"]
+    size = rng.choice(cumulative(c.sibling_group_weights)) + 1
+    areas = list(c.area_weights)
+    area = areas[rng.choice(cumulative(list(c.area_weights.values())))]
+    band = rng.choice(cumulative(c.entry_age_weights))
+    age = _age_in_band(world, band, rng)
+    section20 = rng.bernoulli(c.section20_share)
+    top = sc.age_band_edges[-1] - 0.05
+    ages = [age] + [min(max(age + (rng.random() * 6 - 3), 0.0), top) for _ in range(size - 1)]
+    first = new_child(world, ages[0], area, False, section20=section20)
+    group = [first] + [
+        new_child(world, a, area, False, group=first.id, section20=section20) for a in ages[1:]
+    ]
+    for ch in group:
+        world.recorder.arrival(ch)
+    if size == 1 and age < 1 and rng.bernoulli(c.parent_and_child_prob):
+        first.parent_and_child = True
+    if rng.bernoulli(c.placed_with_parents_prob):
+        for ch in group:
+            placements.place(world, ch, "with_parents", None, "entry")
+        return
+    if not first.parent_and_child and rng.bernoulli(c.kinship_prob):
+        from sim.model import carers
+
+        h = carers.approve_connected(world, area, group)
+        for ch in group:
+            placements.place(world, ch, "connected", h, "entry")
+        return
+    placements.start_search(world, group, "entry", urgent=True)
+
+
+def arrive_uasc(world: World) -> None:
+    """An unaccompanied asylum-seeking child arrives; above the quota they may be transferred."""
+    sc = world.scenario
+    u = sc.uasc
+    rng = world.rng["uasc"]
+    ages = list(u.age_weights)
+    age = ages[rng.choice(cumulative(list(u.age_weights.values())))] + rng.random() * 0.999
+    areas = list(u.area_weights)
+    area = areas[rng.choice(cumulative(list(u.area_weights.values())))]
+    quota = u.nts.child_population * u.nts.quota_share
+    above_quota = world.uasc_in_care >= quota
+    child = new_child(world, age, area, True, section20=True)
+    world.recorder.arrival(child)
+    if above_quota and rng.bernoulli(u.nts.transfer_prob):
+        child.nts_referred = True
+        world.recorder.flow("nts_referrals")
+        world.schedule(rng.exponential(u.nts.delay_days), _nts_transfer, world, child)
+    placements.start_search(world, [child], "entry", urgent=True)
+
+
+def _nts_transfer(world: World, child: Child) -> None:
+    if child.state != LEFT:
+        leave_care(world, child, "nts_transfer")
+
+
+def schedule_exit(world: World, child: Child) -> None:
+    """Draw when and why ``child`` leaves care, up to the next age-band edge."""
+    if child.state == LEFT:
+        return
+    sc = world.scenario
+    child.exit_token += 1
+    token = child.exit_token
+    rng = world.rng["exits"]
+    age = world.age(child)
+    band = world.band(age + 1e-4)  # at a band edge (to rounding), count the new band
+    to_edge = max((sc.age_band_edges[band + 1] - age) * YEAR, 0.0)
+    last = band == sc.n_bands - 1
+    if child.placement == "placed_for_adoption":
+        t = rng.exponential(sc.children.exits.adoption_placement_days)
+        if t < to_edge:
+            world.schedule(t, _exit_event, world, child, token, "adoption_order")
+        else:
+            world.schedule(to_edge, _band_edge, world, child, token, last)
+        return
+    rates = _exit_rates(world, child, band)
+    total = sum(rates)
+    t = rng.hazard_time(total) * YEAR if total > 0 else math.inf
+    if t < to_edge:
+        reason = EXIT_REASONS[rng.choice(cumulative(rates))]
+        world.schedule(t, _exit_event, world, child, token, reason)
+    else:
+        world.schedule(to_edge, _band_edge, world, child, token, last)
+
+
+def _exit_rates(world: World, child: Child, band: int) -> list[float]:
+    sc = world.scenario
+    if child.uasc:
+        return [sc.uasc.return_per_year, 0.0, 0.0]
+    e = sc.children.exits
+    home = e.return_home_per_year[band] * (e.section20_return_multiplier if child.section20 else 1.0)
+    sgo = e.sgo_per_year[band] * (e.connected_sgo_multiplier if child.placement == "connected" else 1.0)
+    return [home, sgo, e.adoption_per_year[band]]
+
+
+def _band_edge(world: World, child: Child, token: int, last: bool) -> None:
+    if child.exit_token != token or child.state == LEFT:
+        return
+    if last:
+        turn_18(world, child)
+    else:
+        schedule_exit(world, child)
+
+
+def _exit_event(world: World, child: Child, token: int, reason: str) -> None:
+    if child.exit_token != token or child.state == LEFT:
+        return
+    if reason == "adoption":
+        # Adoption starts with a placement with the adopters; the order ends care later.
+        if child.state == PLACED:
+            placements.vacate(world, child, "placed_for_adoption")
+        world.recorder.flow("placed_for_adoption")
+        placements.place(world, child, "placed_for_adoption", None, "adoption")
+        return
+    leave_care(world, child, "adoption" if reason == "adoption_order" else reason)
+
+
+def turn_18(world: World, child: Child) -> None:
+    """Leave care at 18; a young person in an in-house foster home may Stay Put."""
+    sc = world.scenario.children
+    h = world.households.get(child.household) if child.household >= 0 else None
+    if placements.in_foster_care(child):
+        world.recorder.flow("turned_18_in_foster")
+    if h is not None and h.kind != "emergency" and world.rng["exits"].bernoulli(sc.staying_put_prob):
+        h.staying_put += 1
+        world.recorder.flow("staying_put_starts")
+        years = min(world.rng["exits"].exponential(sc.staying_put_mean_years), sc.staying_put_max_years)
+        world.schedule(years * YEAR, _staying_put_end, world, h)
+    leave_care(world, child, "age_18")
+
+
+def _staying_put_end(world: World, h) -> None:
+    h.staying_put -= 1
+    world.recorder.flow("staying_put_ends")
+    if h.active:
+        world.index.update(h)
+        placements.offer_vacancy(world, h)
+    elif h.filled == 0:
+        world.households.pop(h.id, None)
+
+
+def leave_care(world: World, child: Child, reason: str) -> None:
+    """``child`` ceases to be looked after."""
+    h = world.households.get(child.household) if child.household >= 0 else None
+    placements.leave_placement(world, child, reason)
+    child.exit_day = world.now
+    child.exit_reason = reason
+    child.exit_token += 1
+    if child.uasc:
+        world.uasc_in_care -= 1
+    world.recorder.exit(child, reason)
+    del world.children[child.id]
+    if h is not None and h.kind == "connected" and not h.children and h.active:
+        from sim.model import carers
+
+        carers.deregister(world, h, "connected_ended")

@@ -1,0 +1,82 @@
+"""The people the model follows: children and fostering households."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Child states: exactly one at any time.
+SEARCHING = "searching"  # looking for a placement (counted as waiting)
+PLACED = "placed"
+LEFT = "left"  # left care
+
+
+@dataclass(slots=True, eq=False)
+class Child:
+    """A child in (or once in) care. Times are days from the scenario start."""
+
+    id: int
+    dob: float
+    area: str
+    complex_needs: bool
+    uasc: bool
+    male: bool
+    section20: bool
+    high_risk: bool
+    group: int  # sibling group id (the child's own id when alone)
+    entry: float
+    parent_and_child: bool = False
+    solo: bool = False  # needs to be the only child in the household
+    needs_residential: bool = False  # assessed as needing a children's home
+    state: str = SEARCHING
+    placement: str = ""  # placement type while placed
+    household: int = -1  # in-house or connected household id while placed there
+    placed_at: float = 0.0
+    within20: bool = True
+    episode_reason: str = "entry"  # why the current placement started
+    placement_starts: list[float] = field(default_factory=list)
+    exit_token: int = 0  # bumps invalidate scheduled exit checks
+    placement_token: int = 0  # bumps invalidate scheduled placement events
+    nts_referred: bool = False
+    exit_day: float = -1.0
+    exit_reason: str = ""
+
+
+@dataclass(slots=True, eq=False)
+class Household:
+    """An approved fostering household (or a connected-person household for named children)."""
+
+    id: int
+    area: str
+    kind: str  # mainstream, short_breaks, parent_and_child, emergency, connected
+    places: int
+    min_age: int
+    max_age: int
+    accepts_complex: bool
+    approved: float
+    on_hold: bool = False
+    children: list[int] = field(default_factory=list)
+    staying_put: int = 0
+    held_back: int = 0  # approved places the carers choose not to offer
+    solo: int = 0  # placed children who must be the only child: the other places are held back
+    last_active: float = 0.0
+    token: int = 0  # bumps invalidate scheduled attrition events
+    active: bool = True  # False once deregistered
+    support: str = ""  # hub or constellation membership, set by interventions
+    breakdown_multiplier: float = 1.0  # set by support schemes
+    deregistration_multiplier: float = 1.0
+
+    @property
+    def filled(self) -> int:
+        return len(self.children) + self.staying_put
+
+    @property
+    def unavailable(self) -> int:
+        if self.on_hold or self.kind == "short_breaks":
+            return self.places - self.filled
+        if self.solo:
+            return self.places - self.filled
+        return min(self.held_back, self.places - self.filled)
+
+    @property
+    def free(self) -> int:
+        return self.places - self.filled - self.unavailable

@@ -1,0 +1,119 @@
+"""The stock at the start date: households with their places, and children in placements.
+
+Placement and care start dates are backdated, and children who move often are given the
+earlier moves of their last year, so stability indicators are meaningful from the first
+snapshot.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sim.model import carers, placements
+from sim.model.children import new_child
+from sim.model.timing import YEAR
+from sim.rng import cumulative
+
+if TYPE_CHECKING:
+    from sim.model.world import World
+
+FOSTER_KINDS = ("in_house", "ifa_framework", "ifa_spot")
+
+
+def build(world: World) -> None:
+    """Create the initial households and children of ``world.scenario.initial``."""
+    world.recorder.building = True
+    _households(world)
+    _children(world)
+    world.recorder.building = False
+
+
+def _households(world: World) -> None:
+    sc = world.scenario
+    ini = sc.initial
+    rng = world.rng["initial"]
+    for _ in range(ini.households):
+        approved = -min(rng.exponential(ini.mean_years_approved * YEAR), 30 * YEAR)
+        h = carers.new_household(world, rng, ini.places_weights, approved)
+        h.last_active = max(approved, -rng.random() * sc.attrition.inactive_days)
+        if h.kind != "short_breaks" and rng.bernoulli(ini.on_hold_share):
+            h.on_hold = True
+            world.schedule(rng.exponential(sc.attrition.on_hold_mean_days), carers._hold_end, world, h)
+        world.index.update(h)
+
+
+def _age_for(world: World, kind: str, rng) -> float:
+    edges = world.scenario.age_band_edges
+    top = edges[-1]
+    if kind == "supported":
+        return top - 2 + rng.random() * 1.99
+    if kind == "placed_for_adoption":
+        return rng.random() * edges[2]
+    weights = list(world.scenario.initial.age_weights)
+    if kind == "residential":
+        weights = [w if edges[i] >= edges[-3] else 0.0 for i, w in enumerate(weights)]
+    band = rng.choice(cumulative(weights))
+    return edges[band] + rng.random() * (edges[band + 1] - edges[band]) * 0.999
+
+
+def _children(world: World) -> None:
+    sc = world.scenario
+    ini = sc.initial
+    rng = world.rng["initial"]
+    remaining = dict(ini.placements)
+    u = sc.uasc
+    areas = list(sc.children.area_weights)
+    area_cum = cumulative(list(sc.children.area_weights.values()))
+    uasc_areas = list(u.area_weights)
+    uasc_cum = cumulative(list(u.area_weights.values()))
+    ages = list(u.age_weights)
+    for _ in range(ini.uasc):
+        age = ages[rng.choice(cumulative(list(u.age_weights.values())))] + rng.random() * 0.999
+        if age >= sc.age_band_edges[-1] - 2 and remaining.get("supported", 0) > 0:
+            kind = "supported"
+        else:
+            weights = [remaining.get(k, 0) for k in FOSTER_KINDS]
+            if sum(weights) == 0:
+                kind = "supported"
+            else:
+                kind = FOSTER_KINDS[rng.choice(cumulative(weights))]
+        remaining[kind] = max(remaining.get(kind, 0) - 1, 0)
+        _place_initial(world, rng, age, uasc_areas[rng.choice(uasc_cum)], True, kind)
+    for kind, n in remaining.items():
+        for _ in range(n):
+            age = _age_for(world, kind, rng)
+            _place_initial(world, rng, age, areas[rng.choice(area_cum)], False, kind)
+
+
+def _place_initial(world: World, rng, age: float, area: str, uasc: bool, kind: str) -> None:
+    sc = world.scenario
+    ini = sc.initial
+    child = new_child(
+        world, age, area, uasc, section20=uasc or rng.bernoulli(sc.children.section20_share)
+    )
+    in_care = min(rng.exponential(ini.mean_years_in_care), age) * YEAR
+    in_placement = min(rng.exponential(ini.mean_years_in_placement) * YEAR, in_care)
+    child.entry = -in_care
+    h = None
+    if kind == "in_house":
+        others = [a for a in sc.areas if a != area]
+        h = world.index.find("mainstream", [area, *others], [child])
+        if h is None:
+            kind = "ifa_spot"
+            world.recorder.flow("initial_overflow_to_ifa")
+    elif kind == "connected":
+        h = carers.approve_connected(world, area, [child])
+        h.approved = -in_placement
+    if h is None and kind in world.providers.occupied:
+        world.providers.force(kind)
+    world.recorder.initial(child)
+    placements.place(world, child, kind, h, "entry")
+    child.placed_at = -in_placement
+    # Earlier moves within the last year, at the child's own breakdown hazard.
+    window = max(0.0, min(in_care, YEAR) - in_placement)
+    rate = placements.breakdown_rate(world, child, h) if kind not in ("with_parents",) else 0.0
+    n_prior = rng.poisson(rate * window / YEAR) if window > 0 else 0
+    prior = sorted(-in_placement - rng.random() * window for _ in range(n_prior))
+    if in_care > in_placement and not prior:
+        prior = [-in_care]
+    child.placement_starts = [*prior, -in_placement]

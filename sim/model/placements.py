@@ -1,0 +1,454 @@
+"""Matching, the search cascade, placements, breakdowns, planned moves and step-down.
+
+A child (or a sibling group) needing a placement goes down the cascade: an in-house carer in
+the home area, then elsewhere, an emergency bed (urgent moves only), the IFA framework, the
+IFA spot market, supported accommodation (16+), residential, and unregistered provision as the
+last resort. Each step has its own delay and chance of an offer. A child for whom every step
+fails waits and tries again; any in-house vacancy that opens is offered first to waiting
+children, then to children who could step down from agency or residential care.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+from sim.model import children as children_mod
+from sim.model.entities import LEFT, PLACED, SEARCHING, Child, Household
+
+if TYPE_CHECKING:
+    from sim.model.world import World
+
+IN_HOUSE_KINDS = ("mainstream", "parent_and_child", "emergency")
+STEP_DOWN_FROM = ("ifa_framework", "ifa_spot", "residential", "unregistered")
+FOSTER = ("in_house", "connected", "ifa_framework", "ifa_spot")
+MAX_GROUP_PLACES = 6
+
+
+def fits(world: World, h: Household, group: list[Child]) -> bool:
+    """Whether household ``h`` can take every child of ``group`` now."""
+    if not h.active or h.free < len(group):
+        return False
+    if any(c.solo for c in group) and (h.filled > 0 or len(group) > 1):
+        return False
+    for c in group:
+        age = int(world.age(c))
+        if age < h.min_age or age > h.max_age:
+            return False
+        if c.complex_needs and not h.accepts_complex:
+            return False
+        if c.parent_and_child != (h.kind == "parent_and_child"):
+            return False
+    return True
+
+
+class VacancyIndex:
+    """Households with free places, keyed by what they accept, so matching never scans them all.
+
+    Key: (carer type, area, age band, accepts complex needs, free places).
+    """
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self.buckets: dict[tuple[str, str, int, bool, int], dict[int, None]] = {}
+        self.keys: dict[int, list[tuple[str, str, int, bool, int]]] = {}
+
+    def _keys_for(self, h: Household) -> list[tuple[str, str, int, bool, int]]:
+        if not h.active or h.kind not in IN_HOUSE_KINDS or h.free <= 0:
+            return []
+        w = self.world
+        bands = range(w.band(h.min_age), w.band(h.max_age) + 1)
+        needs = (False, True) if h.accepts_complex else (False,)
+        return [(h.kind, h.area, b, n, h.free) for b in bands for n in needs]
+
+    def update(self, h: Household) -> None:
+        """Re-file ``h`` after anything that changes its free places."""
+        for key in self.keys.pop(h.id, ()):
+            bucket = self.buckets[key]
+            del bucket[h.id]
+        keys = self._keys_for(h)
+        if keys:
+            self.keys[h.id] = keys
+            for key in keys:
+                self.buckets.setdefault(key, {})[h.id] = None
+
+    def find(
+        self, kind: str, areas: list[str], group: list[Child], exclude: int = -1
+    ) -> Household | None:
+        """The first household of ``kind`` in ``areas`` (in order) that takes ``group``."""
+        w = self.world
+        first = group[0]
+        band = w.band(w.age(first))
+        needs_complex = any(c.complex_needs for c in group)
+        for area in areas:
+            for free in range(len(group), MAX_GROUP_PLACES + 1):
+                bucket = self.buckets.get((kind, area, band, needs_complex, free))
+                if not bucket:
+                    continue
+                for hid in bucket:
+                    h = w.households[hid]
+                    if hid != exclude and fits(w, h, group):
+                        return h
+        return None
+
+
+class StepDownList:
+    """Children in agency or residential care who would move to an in-house carer."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self.buckets: dict[tuple[int, bool], dict[int, int]] = {}
+
+    def add(self, child: Child, token: int) -> None:
+        if child.state != PLACED or child.placement_token != token:
+            return
+        key = (self.world.band(self.world.age(child)), child.complex_needs)
+        self.buckets.setdefault(key, {})[child.id] = token
+
+    def take_for(self, h: Household) -> Child | None:
+        """The longest-waiting candidate that ``h`` can take, dropping stale entries."""
+        w = self.world
+        needs = (False, True) if h.accepts_complex else (False,)
+        for band in range(w.band(h.min_age), w.band(h.max_age) + 1):
+            for need in needs:
+                bucket = self.buckets.get((band, need))
+                if not bucket:
+                    continue
+                stale = []
+                found = None
+                for cid, token in bucket.items():
+                    c = w.children.get(cid)
+                    if c is None or c.state != PLACED or c.placement_token != token:
+                        stale.append(cid)
+                        continue
+                    if fits(w, h, [c]):
+                        found = c
+                        break
+                for cid in stale:
+                    del bucket[cid]
+                if found is not None:
+                    del bucket[found.id]
+                    return found
+        return None
+
+
+# ------------------------------------------------------------------------------ search
+
+
+def _steps(world: World, group: list[Child], urgent: bool) -> list[str]:
+    ages = [world.age(c) for c in group]
+    if any(c.needs_residential for c in group):
+        return ["residential", "unregistered"]
+    steps = ["in_house_home", "in_house_other"]
+    if urgent:
+        steps.append("emergency")
+    steps += ["ifa_framework", "ifa_spot"]
+    if min(ages) >= 16:
+        steps.append("supported")
+        uasc = world.scenario.uasc
+        if all(c.uasc for c in group) and world.rng["matching"].bernoulli(
+            uasc.supported_first_prob_16plus
+        ):
+            steps.remove("supported")
+            steps.insert(0, "supported")
+    steps += ["residential", "unregistered"]
+    return steps
+
+
+def start_search(world: World, group: list[Child], reason: str, urgent: bool) -> None:
+    """Send ``group`` (siblings to be placed together) down the cascade."""
+    tokens = []
+    for c in group:
+        c.state = SEARCHING
+        c.placement = ""
+        c.household = -1
+        c.placement_token += 1
+        c.episode_reason = reason
+        world.waiting.pop(c.id, None)
+        tokens.append(c.placement_token)
+    _attempt(world, group, tokens, _steps(world, group, urgent), 0, False, reason, urgent)
+
+
+def _still_searching(group: list[Child], tokens: list[int]) -> list[Child]:
+    return [
+        c for c, t in zip(group, tokens, strict=True) if c.state == SEARCHING and c.placement_token == t
+    ]
+
+
+def _attempt(
+    world: World,
+    group: list[Child],
+    tokens: list[int],
+    steps: list[str],
+    i: int,
+    arrived: bool,
+    reason: str,
+    urgent: bool,
+) -> None:
+    live = _still_searching(group, tokens)
+    if len(live) != len(group):
+        tokens = [c.placement_token for c in live]
+        group = live
+    if not group:
+        return
+    cascade = world.scenario.matching.cascade
+    while i < len(steps):
+        step = steps[i]
+        delay = cascade[step].delay_days
+        if delay > 0 and not arrived:
+            world.schedule(delay, _attempt, world, group, tokens, steps, i, True, reason, urgent)
+            return
+        arrived = False
+        if _try_step(world, step, group, reason):
+            return
+        if step == "ifa_spot" and len(group) > 1 and world.scenario.matching.split_siblings:
+            world.recorder.flow("siblings_split")
+            for c in group:
+                start_search(world, [c], reason, urgent)
+            return
+        i += 1
+    for c in group:
+        world.waiting[c.id] = None
+    world.recorder.flow("search_failures", len(group))
+    world.schedule(
+        world.scenario.matching.retry_days, _retry, world, group, tokens, reason, urgent
+    )
+
+
+def _retry(world: World, group: list[Child], tokens: list[int], reason: str, urgent: bool) -> None:
+    live = _still_searching(group, tokens)
+    if live:
+        start_search(world, live, reason, urgent)
+
+
+def _try_step(world: World, step: str, group: list[Child], reason: str) -> bool:
+    rng = world.rng["matching"]
+    spec = world.scenario.matching.cascade[step]
+    if step in ("in_house_home", "in_house_other", "emergency"):
+        home = group[0].area
+        if step == "in_house_home":
+            areas = [home]
+        elif step == "in_house_other":
+            areas = [a for a in world.scenario.areas if a != home]
+        else:
+            areas = [home] + [a for a in world.scenario.areas if a != home]
+        kind = "emergency" if step == "emergency" else (
+            "parent_and_child" if group[0].parent_and_child else "mainstream"
+        )
+        h = world.index.find(kind, areas, group)
+        if h is None or not rng.bernoulli(spec.accept_prob):
+            return False
+        for c in group:
+            place(world, c, "in_house", h, reason)
+        return True
+    kind = step
+    if any(c.parent_and_child for c in group) and kind in ("supported", "unregistered"):
+        return False
+    if not world.providers.free(kind) >= len(group) or not rng.bernoulli(spec.accept_prob):
+        return False
+    world.providers.occupied[kind] += len(group)
+    for c in group:
+        place(world, c, kind, None, reason)
+    return True
+
+
+# --------------------------------------------------------------------- placing and vacating
+
+
+def _within20(world: World, child: Child, kind: str, h: Household | None) -> bool:
+    d = world.scenario.distance
+    if kind in ("placed_for_adoption", "with_parents"):
+        return True
+    if h is not None:
+        p = d.same_area if h.area == child.area else d.other_area
+    else:
+        p = getattr(d, kind)
+    return world.rng["distance"].bernoulli(p)
+
+
+def place(world: World, child: Child, kind: str, h: Household | None, reason: str) -> None:
+    """Start a placement episode of ``child`` in ``kind`` (with household ``h`` if in-house).
+
+    External capacity must already be taken by the caller.
+    """
+    now = world.now
+    child.state = PLACED
+    child.placement = kind
+    child.placed_at = now
+    child.episode_reason = reason
+    child.placement_token += 1
+    starts = child.placement_starts
+    starts.append(now)
+    while len(starts) > 2 and starts[1] <= now - 366:
+        del starts[0]
+    world.waiting.pop(child.id, None)
+    if h is not None:
+        child.household = h.id
+        h.children.append(child.id)
+        if child.solo:
+            h.solo += 1
+        h.last_active = now
+        world.index.update(h)
+    else:
+        child.household = -1
+    child.within20 = _within20(world, child, kind, h)
+    rec = world.recorder
+    rec.flow(f"placements_{kind}")
+    if reason != "entry":
+        rec.flow("moves")
+    _schedule_placement_events(world, child, h)
+    children_mod.schedule_exit(world, child)
+
+
+def vacate(world: World, child: Child, reason: str) -> Household | None:
+    """End ``child``'s current placement episode; returns the household left, if any."""
+    world.recorder.episode(child, reason)
+    h = None
+    if child.household >= 0:
+        h = world.households[child.household]
+        h.children.remove(child.id)
+        if child.solo:
+            h.solo -= 1
+        h.last_active = world.now
+        world.index.update(h)
+        world.schedule(0.0, offer_vacancy, world, h)
+    elif child.placement in world.providers.occupied:
+        world.providers.release(child.placement)
+    child.household = -1
+    child.placement = ""
+    child.state = SEARCHING
+    child.placement_token += 1
+    return h
+
+
+def _schedule_placement_events(world: World, child: Child, h: Household | None) -> None:
+    m = world.scenario.matching
+    token = child.placement_token
+    kind = child.placement
+    if h is not None and h.kind == "emergency":
+        world.schedule(m.emergency_stay_days, _emergency_end, world, child, token)
+    if child.parent_and_child:
+        world.schedule(world.scenario.children.parent_and_child_days, _pc_end, world, child, token)
+    if (
+        kind in STEP_DOWN_FROM
+        and not child.needs_residential
+        and world.age(child) < m.step_down_max_age
+        and (kind == "unregistered" or world.rng["matching"].bernoulli(m.step_down_prob))
+    ):
+        delay = 0.0 if kind == "unregistered" else m.step_down_min_days
+        world.schedule(delay, world.step_down.add, child, token)
+    _schedule_hazards(world, child, h)
+
+
+def breakdown_rate(world: World, child: Child, h: Household | None) -> float:
+    """Hazard per year of an unplanned ending of ``child``'s current placement."""
+    b = world.scenario.breakdown
+    rate = b.per_year.get(child.placement, 0.0)
+    if child.high_risk:
+        rate *= b.high_risk_multiplier
+    if world.age(child) >= b.teen_from_age:
+        rate *= b.teen_multiplier
+    if child.complex_needs:
+        rate *= b.complex_multiplier
+    if h is not None:
+        rate *= h.breakdown_multiplier
+    return rate
+
+
+def _schedule_hazards(world: World, child: Child, h: Household | None) -> None:
+    """Draw the next breakdown or planned move from their competing hazards (per year)."""
+    if child.placement in ("placed_for_adoption", "with_parents"):
+        return
+    rng = world.rng["breakdowns"]
+    year = 365.25
+    tb = rng.hazard_time(breakdown_rate(world, child, h)) * year
+    tp = rng.hazard_time(world.scenario.breakdown.planned_move_per_year) * year
+    if tb == math.inf and tp == math.inf:
+        return
+    what = "breakdown" if tb <= tp else "planned"
+    world.schedule(min(tb, tp), _hazard_event, world, child, child.placement_token, what)
+
+
+def _hazard_event(world: World, child: Child, token: int, what: str) -> None:
+    if child.state != PLACED or child.placement_token != token:
+        return
+    h = world.households.get(child.household) if child.household >= 0 else None
+    if what == "breakdown":
+        kind = child.placement
+        world.recorder.flow("breakdowns")
+        if kind in ("in_house", "connected"):
+            world.recorder.flow("unplanned_endings")
+        vacate(world, child, "breakdown")
+        if (
+            h is not None
+            and h.kind != "connected"
+            and world.rng["breakdowns"].bernoulli(world.scenario.breakdown.carer_deregisters_prob)
+        ):
+            from sim.model import carers
+
+            carers.deregister(world, h, "after_breakdown")
+        start_search(world, [child], "breakdown", urgent=True)
+        return
+    # A planned move happens only when an in-house placement is there to move to.
+    areas = [child.area] + [a for a in world.scenario.areas if a != child.area]
+    kind = "parent_and_child" if child.parent_and_child else "mainstream"
+    target = world.index.find(kind, areas, [child], exclude=child.household)
+    if target is None or (child.household >= 0 and world.households[child.household].kind == "connected"):
+        _schedule_hazards(world, child, h)
+        return
+    world.recorder.flow("planned_moves")
+    vacate(world, child, "planned")
+    place(world, child, "in_house", target, "planned")
+
+
+def _emergency_end(world: World, child: Child, token: int) -> None:
+    if child.state != PLACED or child.placement_token != token:
+        return
+    world.recorder.flow("emergency_moves_on")
+    vacate(world, child, "emergency_end")
+    start_search(world, [child], "emergency_end", urgent=False)
+
+
+def _pc_end(world: World, child: Child, token: int) -> None:
+    """A parent-and-child assessment ends: the child goes home or stays in care alone."""
+    if child.state != PLACED or child.placement_token != token:
+        return
+    if world.rng["exits"].bernoulli(world.scenario.children.parent_and_child_home_prob):
+        children_mod.leave_care(world, child, "return_home")
+        return
+    vacate(world, child, "pc_assessment_end")
+    child.parent_and_child = False
+    start_search(world, [child], "pc_assessment_end", urgent=False)
+
+
+def offer_vacancy(world: World, h: Household) -> None:
+    """Offer a newly free in-house place to waiting children, then to step-down candidates."""
+    if not h.active or h.kind not in ("mainstream", "parent_and_child") or h.free <= 0:
+        return
+    for cid in list(world.waiting):
+        if h.free <= 0:
+            return
+        c = world.children[cid]
+        if c.state == SEARCHING and fits(world, h, [c]):
+            c.placement_token += 1  # cancels its pending retry
+            place(world, c, "in_house", h, c.episode_reason)
+    while h.free > 0:
+        c = world.step_down.take_for(h)
+        if c is None:
+            return
+        world.recorder.flow("step_downs")
+        vacate(world, c, "step_down")
+        place(world, c, "in_house", h, "step_down")
+
+
+def leave_placement(world: World, child: Child, reason: str) -> None:
+    """End whatever ``child`` is doing (placed or searching) because they leave care."""
+    if child.state == PLACED:
+        vacate(world, child, reason)
+    world.waiting.pop(child.id, None)
+    child.state = LEFT
+    child.placement_token += 1
+
+
+def in_foster_care(child: Child) -> bool:
+    return child.state == PLACED and child.placement in FOSTER

@@ -1,0 +1,69 @@
+"""Non-homogeneous Poisson arrivals: seasonal rates with dated multipliers, drawn by thinning."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from sim.config import Window
+from sim.rng import Stream
+
+if TYPE_CHECKING:
+    from sim.model.world import World
+
+YEAR = 365.25
+
+
+class RateCurve:
+    """A rate per year: a base, twelve monthly factors and dated multipliers (windows)."""
+
+    def __init__(
+        self, world: World, per_year: float, seasonality: Sequence[float], windows: Sequence[Window]
+    ) -> None:
+        self.world = world
+        self.base = per_year / YEAR
+        self.seasonality = list(seasonality)
+        self.windows = [(world.day(w.start), world.day(w.end), w.multiplier) for w in windows]
+        self.extra: list[tuple[float, float, float]] = []  # added by interventions
+
+    def add_window(self, start: float, end: float, multiplier: float) -> None:
+        self.extra.append((start, end, multiplier))
+
+    def at(self, day: float) -> float:
+        """The rate per day at ``day``."""
+        rate = self.base * self.seasonality[self.world.date(day).month - 1]
+        for start, end, m in (*self.windows, *self.extra):
+            if start <= day < end:
+                rate *= m
+        return rate
+
+    def bound(self) -> float:
+        """An upper bound of the rate per day over the whole run."""
+        up = self.base * max(self.seasonality)
+        for _, _, m in (*self.windows, *self.extra):
+            up *= max(m, 1.0)
+        return up
+
+
+def poisson_process(
+    world: World, curve: RateCurve, rng: Stream, on_arrival: Callable[[], Any]
+) -> Generator[Any, Any, None]:
+    """A SimPy process calling ``on_arrival`` at the events of a thinned Poisson process.
+
+    Rejected candidates cost no simulation event: only accepted arrivals are scheduled.
+    """
+    env = world.env
+    while True:
+        bound = curve.bound()
+        if bound <= 0:
+            return
+        t = env.now
+        while True:
+            t += rng.exponential(1.0 / bound)
+            if t > world.horizon:
+                return
+            if rng.random() * bound < curve.at(t):
+                break
+        yield env.timeout(t - env.now)
+        world.events += 1
+        on_arrival()
