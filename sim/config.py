@@ -423,7 +423,12 @@ class Scenario(_Base):
     @property
     def end(self) -> dt.date:
         """The last day simulated."""
-        return self.start + dt.timedelta(days=round(self.years * 365.25))
+        whole = int(self.years)
+        try:
+            anniversary = self.start.replace(year=self.start.year + whole)
+        except ValueError:  # 29 February
+            anniversary = self.start.replace(year=self.start.year + whole, day=28)
+        return anniversary + dt.timedelta(days=round((self.years - whole) * 365.25))
 
     @property
     def n_bands(self) -> int:

@@ -85,6 +85,16 @@ def _children(world: World) -> None:
             _place_initial(world, rng, age, areas[rng.choice(area_cum)], False, kind)
 
 
+def _exemption(world: World, child) -> object | None:
+    """A mainstream household with room, outside its approval range (Kent places on exemption)."""
+    for h in world.households.values():
+        if h.kind == "mainstream" and h.free > 0 and not h.solo and not child.solo:
+            if child.complex_needs and not h.accepts_complex:
+                continue
+            return h
+    return None
+
+
 def _place_initial(world: World, rng, age: float, area: str, uasc: bool, kind: str) -> None:
     sc = world.scenario
     ini = sc.initial
@@ -97,7 +107,7 @@ def _place_initial(world: World, rng, age: float, area: str, uasc: bool, kind: s
     h = None
     if kind == "in_house":
         others = [a for a in sc.areas if a != area]
-        h = world.index.find("mainstream", [area, *others], [child])
+        h = world.index.find("mainstream", [area, *others], [child]) or _exemption(world, child)
         if h is None:
             kind = "ifa_spot"
             world.recorder.flow("initial_overflow_to_ifa")

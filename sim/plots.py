@@ -1,0 +1,52 @@
+"""Fan charts a commissioner can read: median line, shaded 50% and 90% intervals, dated axes."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.dates as mdates  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.ticker import FuncFormatter, PercentFormatter  # noqa: E402
+
+from sim.experiment import HEADLINES  # noqa: E402
+
+
+def fan_chart(snapshots: pd.DataFrame, column: str, ax: plt.Axes | None = None,
+              colour: str = "#1f5f99", label: str | None = None) -> plt.Axes:
+    """Plot ``column`` of monthly snapshots across replications as a fan chart."""
+    ax = ax or plt.subplots(figsize=(7, 3.5))[1]
+    df = snapshots.assign(date=pd.to_datetime(snapshots["date"]))
+    q = df.groupby("date")[column].quantile([0.05, 0.25, 0.5, 0.75, 0.95]).unstack()
+    ax.fill_between(q.index, q[0.05], q[0.95], color=colour, alpha=0.15, lw=0,
+                    label="90% of runs")
+    ax.fill_between(q.index, q[0.25], q[0.75], color=colour, alpha=0.3, lw=0,
+                    label="50% of runs")
+    ax.plot(q.index, q[0.5], color=colour, lw=2, label=label or "Median")
+    ax.set_title(HEADLINES.get(column, column), loc="left", fontsize=11)
+    ax.xaxis.set_major_locator(mdates.YearLocator(base=2, month=4, day=1))
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y"))
+    if column.startswith("kpi_"):
+        ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    elif column == "weekly_cost":
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"£{v / 1e6:.1f}m"))
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    ax.spines[["top", "right"]].set_visible(False)
+    return ax
+
+
+def headline_grid(snapshots: pd.DataFrame, columns: list[str]) -> plt.Figure:
+    """A grid of fan charts, two per row, with one shared legend."""
+    n = len(columns)
+    rows = (n + 1) // 2
+    fig, axes = plt.subplots(rows, 2, figsize=(12, 3.2 * rows), squeeze=False)
+    for ax, col in zip(axes.flat, columns, strict=False):
+        fan_chart(snapshots, col, ax)
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper right", ncol=3, frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
+    return fig
