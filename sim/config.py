@@ -268,7 +268,7 @@ class Household(_Base):
     places_weights: list[Rate] = [0.28, 0.43, 0.28, 0.01]
     age_ranges: list[AgeRange] = Field(default_factory=_default_age_ranges)
     accepts_complex_prob: Prob = 0.35
-    held_back_prob: Prob = 0.15
+    held_back_prob: Prob = 0.1
     type_weights: dict[str, Rate] = Field(default_factory=_default_type_weights)
     area_weights: dict[str, Rate] = {"North": 0.25, "South": 0.25, "East": 0.3, "West": 0.2}
 
@@ -389,7 +389,7 @@ class Initial(_Base):
     mean_years_in_care: Rate = 2.8
     households: Count = 638
     places_weights: list[Rate] = [0.28, 0.43, 0.28, 0.01]
-    on_hold_share: Prob = 0.12
+    on_hold_share: Prob = 0.08
     mean_years_approved: Rate = 7.0
 
     @model_validator(mode="after")

@@ -89,8 +89,6 @@ def _exemption(world: World, child) -> object | None:
     """A mainstream household with room, outside its approval range (Kent places on exemption)."""
     for h in world.households.values():
         if h.kind == "mainstream" and h.free > 0 and not h.solo and not child.solo:
-            if child.complex_needs and not h.accepts_complex:
-                continue
             return h
     return None
 
