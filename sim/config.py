@@ -7,6 +7,7 @@ override any field; tables are merged key by key, lists and values replace.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any
@@ -138,7 +139,7 @@ class Step(_Base):
 def _default_cascade() -> dict[str, Step]:
     return {
         "in_house_home": Step(delay_days=0.0),
-        "in_house_other": Step(delay_days=1.0),
+        "in_house_other": Step(delay_days=0.0),
         "emergency": Step(delay_days=0.0),
         "ifa_framework": Step(delay_days=3.0, accept_prob=0.85),
         "ifa_spot": Step(delay_days=5.0, accept_prob=0.75),
@@ -164,7 +165,9 @@ class Matching(_Base):
         missing = set(CASCADE_STEPS) - set(self.cascade)
         unknown = set(self.cascade) - set(CASCADE_STEPS)
         if unknown:
-            raise ValueError(f"unknown cascade step(s) {sorted(unknown)}; allowed: {list(CASCADE_STEPS)}")
+            raise ValueError(
+                f"unknown cascade step(s) {sorted(unknown)}; allowed: {list(CASCADE_STEPS)}"
+            )
         if missing:
             raise ValueError(f"cascade is missing step(s) {sorted(missing)}")
         return self
@@ -221,7 +224,9 @@ class Breakdown(_Base):
     def _types(self) -> Breakdown:
         unknown = set(self.per_year) - set(PLACEMENT_TYPES)
         if unknown:
-            raise ValueError(f"unknown placement type(s) {sorted(unknown)}; allowed: {list(PLACEMENT_TYPES)}")
+            raise ValueError(
+                f"unknown placement type(s) {sorted(unknown)}; allowed: {list(PLACEMENT_TYPES)}"
+            )
         return self
 
 
@@ -276,7 +281,9 @@ class Household(_Base):
     def _types(self) -> Household:
         unknown = set(self.type_weights) - set(CARER_TYPES)
         if unknown:
-            raise ValueError(f"unknown carer type(s) {sorted(unknown)}; allowed: {list(CARER_TYPES)}")
+            raise ValueError(
+                f"unknown carer type(s) {sorted(unknown)}; allowed: {list(CARER_TYPES)}"
+            )
         return self
 
 
@@ -314,7 +321,7 @@ class Attrition(_Base):
                 "tenure_edges_years and deregistration_per_year must have the same length"
             )
         edges = self.tenure_edges_years
-        if edges[0] != 0 or any(b <= a for a, b in zip(edges, edges[1:], strict=False)):
+        if edges[0] != 0 or any(b <= a for a, b in itertools.pairwise(edges)):
             raise ValueError("tenure_edges_years must start at 0 and increase")
         return self
 
@@ -396,7 +403,9 @@ class Initial(_Base):
     def _types(self) -> Initial:
         unknown = set(self.placements) - set(PLACEMENT_TYPES)
         if unknown:
-            raise ValueError(f"unknown placement type(s) {sorted(unknown)}; allowed: {list(PLACEMENT_TYPES)}")
+            raise ValueError(
+                f"unknown placement type(s) {sorted(unknown)}; allowed: {list(PLACEMENT_TYPES)}"
+            )
         return self
 
 
@@ -438,7 +447,7 @@ class Scenario(_Base):
     def _consistent(self) -> Scenario:
         problems: list[tuple[str, str]] = []
         edges = self.age_band_edges
-        if edges[0] != 0 or any(b <= a for a, b in zip(edges, edges[1:], strict=False)):
+        if edges[0] != 0 or any(b <= a for a, b in itertools.pairwise(edges)):
             problems.append(("age_band_edges", "must start at 0 and increase"))
         nb = len(edges) - 1
         per_band = {
@@ -466,7 +475,9 @@ class Scenario(_Base):
         }.items():
             unknown = set(weights) - areas
             if unknown:
-                problems.append((field, f"unknown area(s) {sorted(unknown)}; allowed: {self.areas}"))
+                problems.append(
+                    (field, f"unknown area(s) {sorted(unknown)}; allowed: {self.areas}")
+                )
             if sum(weights.values()) <= 0:
                 problems.append((field, "weights must not all be zero"))
         for field, weights in {
@@ -601,4 +612,3 @@ def with_overrides(scenario: Scenario, overrides: dict[str, Any]) -> Scenario:
     """A copy of ``scenario`` with nested ``overrides`` applied and validated again."""
     data = _merge(scenario.model_dump(), overrides)
     return scenario_from_dict(data, scenario.name)
-

@@ -103,7 +103,9 @@ def quantiles(df: pd.DataFrame, by: str, columns: list[str]) -> pd.DataFrame:
     return out.swaplevel(axis=1).sort_index(axis=1, level=0, sort_remaining=False)
 
 
-def yearly_summary(tables: dict[str, pd.DataFrame], columns: list[str] | None = None) -> pd.DataFrame:
+def yearly_summary(
+    tables: dict[str, pd.DataFrame], columns: list[str] | None = None
+) -> pd.DataFrame:
     """Headline stocks at each 31 March: median and 90% interval across replications."""
     snaps = tables["snapshots"]
     dates = pd.to_datetime(snaps["date"])

@@ -5,24 +5,27 @@ from __future__ import annotations
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.dates as mdates  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.ticker import FuncFormatter, PercentFormatter  # noqa: E402
+import matplotlib.dates as mdates
+import matplotlib.pyplot as plt
+import pandas as pd
+from matplotlib.ticker import FuncFormatter, PercentFormatter
 
-from sim.experiment import HEADLINES  # noqa: E402
+from sim.experiment import HEADLINES
 
 
-def fan_chart(snapshots: pd.DataFrame, column: str, ax: plt.Axes | None = None,
-              colour: str = "#1f5f99", label: str | None = None) -> plt.Axes:
+def fan_chart(
+    snapshots: pd.DataFrame,
+    column: str,
+    ax: plt.Axes | None = None,
+    colour: str = "#1f5f99",
+    label: str | None = None,
+) -> plt.Axes:
     """Plot ``column`` of monthly snapshots across replications as a fan chart."""
     ax = ax or plt.subplots(figsize=(7, 3.5))[1]
     df = snapshots.assign(date=pd.to_datetime(snapshots["date"]))
     q = df.groupby("date")[column].quantile([0.05, 0.25, 0.5, 0.75, 0.95]).unstack()
-    ax.fill_between(q.index, q[0.05], q[0.95], color=colour, alpha=0.15, lw=0,
-                    label="90% of runs")
-    ax.fill_between(q.index, q[0.25], q[0.75], color=colour, alpha=0.3, lw=0,
-                    label="50% of runs")
+    ax.fill_between(q.index, q[0.05], q[0.95], color=colour, alpha=0.15, lw=0, label="90% of runs")
+    ax.fill_between(q.index, q[0.25], q[0.75], color=colour, alpha=0.3, lw=0, label="50% of runs")
     ax.plot(q.index, q[0.5], color=colour, lw=2, label=label or "Median")
     ax.set_title(HEADLINES.get(column, column), loc="left", fontsize=11)
     ax.xaxis.set_major_locator(mdates.YearLocator(base=2, month=4, day=1))

@@ -91,6 +91,17 @@ class Stream:
         return min(bisect.bisect_right(cumulative, self.random()), len(cumulative) - 1)
 
 
+def choose_rates(rng: Stream, rates: Sequence[float], total: float) -> int:
+    """Index of a competing risk drawn in proportion to ``rates`` (summing to ``total``)."""
+    u = rng.random() * total
+    acc = 0.0
+    for i, r in enumerate(rates):
+        acc += r
+        if u < acc:
+            return i
+    return len(rates) - 1
+
+
 def cumulative(weights: Sequence[float]) -> list[float]:
     """Normalised cumulative weights for :meth:`Stream.choice`."""
     total = float(sum(weights))

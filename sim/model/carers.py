@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from sim.model import placements
 from sim.model.entities import Household
 from sim.model.timing import YEAR, RateCurve, poisson_process
-from sim.rng import Stream, cumulative
+from sim.rng import Stream, choose_rates
 
 if TYPE_CHECKING:
     from sim.model.world import World
@@ -71,18 +71,22 @@ def _assessment(world: World) -> None:
     if rng.bernoulli(r.approval_prob):
         world.schedule(months * MONTH, approve, world, months)
     else:
-        world.schedule(rng.random() * months * MONTH, world.recorder.flow, "withdrawn_in_assessment")
+        world.schedule(
+            rng.random() * months * MONTH, world.recorder.flow, "withdrawn_in_assessment"
+        )
 
 
-def new_household(world: World, rng: Stream, places_weights: list[float], approved: float) -> Household:
+def new_household(
+    world: World, rng: Stream, places_weights: list[float], approved: float
+) -> Household:
     """A household drawn from the scenario's mix of types, areas, places and age ranges."""
     hh = world.scenario.recruitment.household
     kinds = list(hh.type_weights)
-    kind = kinds[rng.choice(cumulative(list(hh.type_weights.values())))]
+    kind = kinds[world.pick(rng, hh.type_weights)]
     areas = list(hh.area_weights)
-    area = areas[rng.choice(cumulative(list(hh.area_weights.values())))]
-    places = rng.choice(cumulative(places_weights)) + 1
-    ar = hh.age_ranges[rng.choice(cumulative([a.weight for a in hh.age_ranges]))]
+    area = areas[world.pick(rng, hh.area_weights)]
+    places = world.pick(rng, places_weights) + 1
+    ar = hh.age_ranges[world.pick(rng, world.age_range_weights)]
     min_age, max_age = ar.min_age, ar.max_age
     accepts_complex = rng.bernoulli(hh.accepts_complex_prob)
     top = world.scenario.age_band_edges[-1] - 1
@@ -166,7 +170,7 @@ def schedule_attrition(world: World, h: Household) -> None:
     total = sum(rates)
     t = rng.hazard_time(total) * YEAR if total > 0 else float("inf")
     if t < to_edge:
-        what = ("carer_initiated", "to_ifa", "on_hold")[rng.choice(cumulative(rates))]
+        what = ("carer_initiated", "to_ifa", "on_hold")[choose_rates(rng, rates, total)]
         world.schedule(t, _attrition_event, world, h, token, what)
     elif to_edge < float("inf"):
         world.schedule(to_edge, _tenure_edge, world, h, token)

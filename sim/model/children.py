@@ -7,13 +7,12 @@ each band edge and whenever the placement changes (memorylessness makes this exa
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING
 
 from sim.model import placements
 from sim.model.entities import LEFT, PLACED, Child
 from sim.model.timing import YEAR, RateCurve, poisson_process
-from sim.rng import cumulative
+from sim.rng import choose_rates
 
 if TYPE_CHECKING:
     from sim.model.world import World
@@ -26,7 +25,9 @@ def start(world: World) -> None:
     sc = world.scenario
     c = sc.children
     world.arrivals_curve = RateCurve(
-        world, c.arrivals_per_year / _mean_group_size(c.sibling_group_weights), c.seasonality,
+        world,
+        c.arrivals_per_year / _mean_group_size(c.sibling_group_weights),
+        c.seasonality,
         c.arrival_changes,
     )
     world.uasc_curve = RateCurve(world, sc.uasc.arrivals_per_year, [1.0] * 12, sc.uasc.surges)
@@ -88,10 +89,10 @@ def arrive(world: World) -> None:
     sc = world.scenario
     c = sc.children
     rng = world.rng["arrivals"]
-    size = rng.choice(cumulative(c.sibling_group_weights)) + 1
+    size = world.pick(rng, c.sibling_group_weights) + 1
     areas = list(c.area_weights)
-    area = areas[rng.choice(cumulative(list(c.area_weights.values())))]
-    band = rng.choice(cumulative(c.entry_age_weights))
+    area = areas[world.pick(rng, c.area_weights)]
+    band = world.pick(rng, c.entry_age_weights)
     age = _age_in_band(world, band, rng)
     section20 = rng.bernoulli(c.section20_share)
     top = sc.age_band_edges[-1] - 0.05
@@ -124,9 +125,9 @@ def arrive_uasc(world: World) -> None:
     u = sc.uasc
     rng = world.rng["uasc"]
     ages = list(u.age_weights)
-    age = ages[rng.choice(cumulative(list(u.age_weights.values())))] + rng.random() * 0.999
+    age = ages[world.pick(rng, u.age_weights)] + rng.random() * 0.999
     areas = list(u.area_weights)
-    area = areas[rng.choice(cumulative(list(u.area_weights.values())))]
+    area = areas[world.pick(rng, u.area_weights)]
     quota = u.nts.child_population * u.nts.quota_share
     above_quota = world.uasc_in_care >= quota
     child = new_child(world, age, area, True, section20=True)
@@ -144,32 +145,47 @@ def _nts_transfer(world: World, child: Child) -> None:
 
 
 def schedule_exit(world: World, child: Child) -> None:
-    """Draw when and why ``child`` leaves care, up to the next age-band edge."""
+    """Draw when and why ``child`` leaves care, or the 18th birthday if that comes first.
+
+    Exit hazards are constant within an age band: one unit-exponential budget is spent
+    across the bands ahead (the inverse of the cumulative hazard), so crossing a band edge
+    costs no event. Called again whenever the placement changes the hazards.
+    """
     if child.state == LEFT:
         return
     sc = world.scenario
     child.exit_token += 1
     token = child.exit_token
     rng = world.rng["exits"]
+    edges = sc.age_band_edges
     age = world.age(child)
-    band = world.band(age + 1e-4)  # at a band edge (to rounding), count the new band
-    to_edge = max((sc.age_band_edges[band + 1] - age) * YEAR, 0.0)
-    last = band == sc.n_bands - 1
+    to_18 = max((edges[-1] - age) * YEAR, 0.0)
     if child.placement == "placed_for_adoption":
         t = rng.exponential(sc.children.exits.adoption_placement_days)
-        if t < to_edge:
+        if t < to_18:
             world.schedule(t, _exit_event, world, child, token, "adoption_order")
         else:
-            world.schedule(to_edge, _band_edge, world, child, token, last)
+            world.schedule(to_18, _turn_18_event, world, child, token)
         return
-    rates = _exit_rates(world, child, band)
-    total = sum(rates)
-    t = rng.hazard_time(total) * YEAR if total > 0 else math.inf
-    if t < to_edge:
-        reason = EXIT_REASONS[rng.choice(cumulative(rates))]
-        world.schedule(t, _exit_event, world, child, token, reason)
-    else:
-        world.schedule(to_edge, _band_edge, world, child, token, last)
+    budget = rng.exponential(1.0)
+    elapsed = 0.0
+    band = world.band(age + 1e-4)  # at a band edge (to rounding), count the new band
+    while band < sc.n_bands:
+        span = max((edges[band + 1] - age) * YEAR, 0.0)
+        rates = _exit_rates(world, child, band)
+        total = sum(rates)
+        spend = total * span / YEAR
+        if budget < spend:
+            reason = EXIT_REASONS[choose_rates(rng, rates, total)]
+            world.schedule(
+                elapsed + budget / total * YEAR, _exit_event, world, child, token, reason
+            )
+            return
+        budget -= spend
+        elapsed += span
+        age = edges[band + 1]
+        band += 1
+    world.schedule(to_18, _turn_18_event, world, child, token)
 
 
 def _exit_rates(world: World, child: Child, band: int) -> list[float]:
@@ -177,18 +193,18 @@ def _exit_rates(world: World, child: Child, band: int) -> list[float]:
     if child.uasc:
         return [sc.uasc.return_per_year, 0.0, 0.0]
     e = sc.children.exits
-    home = e.return_home_per_year[band] * (e.section20_return_multiplier if child.section20 else 1.0)
-    sgo = e.sgo_per_year[band] * (e.connected_sgo_multiplier if child.placement == "connected" else 1.0)
+    home = e.return_home_per_year[band] * (
+        e.section20_return_multiplier if child.section20 else 1.0
+    )
+    sgo = e.sgo_per_year[band] * (
+        e.connected_sgo_multiplier if child.placement == "connected" else 1.0
+    )
     return [home, sgo, e.adoption_per_year[band]]
 
 
-def _band_edge(world: World, child: Child, token: int, last: bool) -> None:
-    if child.exit_token != token or child.state == LEFT:
-        return
-    if last:
+def _turn_18_event(world: World, child: Child, token: int) -> None:
+    if child.exit_token == token and child.state != LEFT:
         turn_18(world, child)
-    else:
-        schedule_exit(world, child)
 
 
 def _exit_event(world: World, child: Child, token: int, reason: str) -> None:
@@ -210,10 +226,16 @@ def turn_18(world: World, child: Child) -> None:
     h = world.households.get(child.household) if child.household >= 0 else None
     if placements.in_foster_care(child):
         world.recorder.flow("turned_18_in_foster")
-    if h is not None and h.kind != "emergency" and world.rng["exits"].bernoulli(sc.staying_put_prob):
+    if (
+        h is not None
+        and h.kind != "emergency"
+        and world.rng["exits"].bernoulli(sc.staying_put_prob)
+    ):
         h.staying_put += 1
         world.recorder.flow("staying_put_starts")
-        years = min(world.rng["exits"].exponential(sc.staying_put_mean_years), sc.staying_put_max_years)
+        years = min(
+            world.rng["exits"].exponential(sc.staying_put_mean_years), sc.staying_put_max_years
+        )
         world.schedule(years * YEAR, _staying_put_end, world, h)
     leave_care(world, child, "age_18")
 

@@ -34,8 +34,10 @@ class Child:
     within20: bool = True
     episode_reason: str = "entry"  # why the current placement started
     placement_starts: list[float] = field(default_factory=list)
+    exit_class: str = ""  # placement class the scheduled exit was drawn for
     exit_token: int = 0  # bumps invalidate scheduled exit checks
     placement_token: int = 0  # bumps invalidate scheduled placement events
+    avoid: int = -1  # household the child's placement broke down with: never matched again
     nts_referred: bool = False
     exit_day: float = -1.0
     exit_reason: str = ""

@@ -38,7 +38,9 @@ def _households(world: World) -> None:
         h.last_active = max(approved, -rng.random() * sc.attrition.inactive_days)
         if h.kind != "short_breaks" and rng.bernoulli(ini.on_hold_share):
             h.on_hold = True
-            world.schedule(rng.exponential(sc.attrition.on_hold_mean_days), carers._hold_end, world, h)
+            world.schedule(
+                rng.exponential(sc.attrition.on_hold_mean_days), carers._hold_end, world, h
+            )
         world.index.update(h)
 
 
@@ -68,7 +70,7 @@ def _children(world: World) -> None:
     uasc_cum = cumulative(list(u.area_weights.values()))
     ages = list(u.age_weights)
     for _ in range(ini.uasc):
-        age = ages[rng.choice(cumulative(list(u.age_weights.values())))] + rng.random() * 0.999
+        age = ages[world.pick(rng, u.age_weights)] + rng.random() * 0.999
         if age >= sc.age_band_edges[-1] - 2 and remaining.get("supported", 0) > 0:
             kind = "supported"
         else:

@@ -205,6 +205,9 @@ class Recorder:
         sc = w.scenario
         counts = dict.fromkeys(PLACEMENT_TYPES, 0)
         searching = uasc = three_plus = long_term = long_term_stable = placed = within = 0
+        year_ago = now - YEAR
+        born_after = now - 16 * YEAR  # under 16 now
+        entered_before = now - 2.5 * YEAR
         for c in w.children.values():
             if c.uasc:
                 uasc += 1
@@ -215,35 +218,38 @@ class Recorder:
                 placed += 1
                 within += c.within20
             starts = c.placement_starts
-            recent = sum(1 for s in starts if s > now - YEAR)
-            # A placement that began before the window and ran into it counts too.
-            if recent + (len(starts) > recent) >= 3:
+            # Placements in the last 12 months, counting one that began before and ran into it.
+            if len(starts) >= 3 and starts[-2] > year_ago:
                 three_plus += 1
-            age = (now - c.dob) / YEAR
-            if age < 16 and now - c.entry >= 2.5 * YEAR:
+            if c.dob > born_after and c.entry <= entered_before:
                 long_term += 1
                 if c.state == PLACED and now - c.placed_at >= 2 * YEAR:
                     long_term_stable += 1
         places = filled = vacant = unavailable = staying_put = on_hold = 0
         households = connected = 0
+        former_carers = 0
         for h in w.households.values():
             if not h.active:
-                staying_put += h.staying_put
+                former_carers += h.staying_put
                 continue
             if h.kind == "connected":
                 connected += 1
             else:
                 households += 1
                 on_hold += h.on_hold
+            n_filled = len(h.children) + h.staying_put
+            n_unavailable = h.unavailable
             places += h.places
-            filled += h.filled
-            unavailable += h.unavailable
-            vacant += h.free
+            filled += n_filled
+            unavailable += n_unavailable
+            vacant += h.places - n_filled - n_unavailable
             staying_put += h.staying_put
         in_care = len(w.children)
-        foster = counts["in_house"] + counts["connected"] + counts["ifa_framework"] + counts["ifa_spot"]
+        foster = (
+            counts["in_house"] + counts["connected"] + counts["ifa_framework"] + counts["ifa_spot"]
+        )
         cost = sum(counts[k] * sc.costs.weekly[k].central for k in PLACEMENT_TYPES)
-        cost += staying_put * sc.costs.weekly["staying_put"].central
+        cost += (staying_put + former_carers) * sc.costs.weekly["staying_put"].central
         row: dict[str, Any] = {
             "date": w.date(now),
             "day": now,
@@ -261,6 +267,7 @@ class Recorder:
             "places_vacant": vacant,
             "places_unavailable": unavailable,
             "staying_put": staying_put,
+            "staying_put_former_carers": former_carers,
             "weekly_cost": cost,
             "kpi_3plus_placements": three_plus / in_care if in_care else float("nan"),
             "kpi_same_placement_2y": long_term_stable / long_term if long_term else float("nan"),
@@ -300,7 +307,10 @@ class Recorder:
         episodes = pd.DataFrame(self.episode_rows, columns=EPISODE_COLUMNS)
         children = pd.DataFrame(self.child_rows, columns=CHILD_COLUMNS)
         flows = self._flow_table()
-        for df, cols in ((episodes, ("start_day", "end_day")), (children, ("entry_day", "exit_day"))):
+        for df, cols in (
+            (episodes, ("start_day", "end_day")),
+            (children, ("entry_day", "exit_day")),
+        ):
             for col in cols:
                 df[col.replace("_day", "_date")] = _to_dates(sc.start, df[col])
         children["dob"] = _to_dates(sc.start, children["dob_day"])
@@ -315,7 +325,9 @@ class Recorder:
             row: dict[str, Any] = {"financial_year": self.fy_labels[i]}
             start = max(self.fy_start_days[i], 0.0)
             end = min(
-                self.fy_start_days[i + 1] if i + 1 < len(self.fy_start_days) else self.world.horizon,
+                self.fy_start_days[i + 1]
+                if i + 1 < len(self.fy_start_days)
+                else self.world.horizon,
                 self.world.horizon,
             )
             row["days_simulated"] = max(end - start, 0.0)
@@ -323,8 +335,16 @@ class Recorder:
                 row[name] = self.flows.get((i, name), 0.0)
             rows.append(row)
         df = pd.DataFrame(rows)
-        for col in ("approvals", "enquiries", "applications", "approval_months_sum",
-                    "approvals_within_6_months", "deregistrations", "exits", "arrivals"):
+        for col in (
+            "approvals",
+            "enquiries",
+            "applications",
+            "approval_months_sum",
+            "approvals_within_6_months",
+            "deregistrations",
+            "exits",
+            "arrivals",
+        ):
             if col not in df:
                 df[col] = 0.0
         approvals = df["approvals"].where(df["approvals"] > 0)

@@ -39,6 +39,8 @@ def fits(world: World, h: Household, group: list[Child]) -> bool:
             return False
         if c.parent_and_child != (h.kind == "parent_and_child"):
             return False
+        if c.avoid == h.id:
+            return False
     return True
 
 
@@ -63,10 +65,12 @@ class VacancyIndex:
 
     def update(self, h: Household) -> None:
         """Re-file ``h`` after anything that changes its free places."""
-        for key in self.keys.pop(h.id, ()):
-            bucket = self.buckets[key]
-            del bucket[h.id]
         keys = self._keys_for(h)
+        old = self.keys.get(h.id)
+        if old == keys or (old is None and not keys):
+            return
+        for key in self.keys.pop(h.id, ()):
+            del self.buckets[key][h.id]
         if keys:
             self.keys[h.id] = keys
             for key in keys:
@@ -171,7 +175,9 @@ def start_search(world: World, group: list[Child], reason: str, urgent: bool) ->
 
 def _still_searching(group: list[Child], tokens: list[int]) -> list[Child]:
     return [
-        c for c, t in zip(group, tokens, strict=True) if c.state == SEARCHING and c.placement_token == t
+        c
+        for c, t in zip(group, tokens, strict=True)
+        if c.state == SEARCHING and c.placement_token == t
     ]
 
 
@@ -210,9 +216,7 @@ def _attempt(
     for c in group:
         world.waiting[c.id] = None
     world.recorder.flow("search_failures", len(group))
-    world.schedule(
-        world.scenario.matching.retry_days, _retry, world, group, tokens, reason, urgent
-    )
+    world.schedule(world.scenario.matching.retry_days, _retry, world, group, tokens, reason, urgent)
 
 
 def _retry(world: World, group: list[Child], tokens: list[int], reason: str, urgent: bool) -> None:
@@ -232,8 +236,10 @@ def _try_step(world: World, step: str, group: list[Child], reason: str) -> bool:
             areas = [a for a in world.scenario.areas if a != home]
         else:
             areas = [home] + [a for a in world.scenario.areas if a != home]
-        kind = "emergency" if step == "emergency" else (
-            "parent_and_child" if group[0].parent_and_child else "mainstream"
+        kind = (
+            "emergency"
+            if step == "emergency"
+            else ("parent_and_child" if group[0].parent_and_child else "mainstream")
         )
         h = world.index.find(kind, areas, group)
         if h is None or not rng.bernoulli(spec.accept_prob):
@@ -297,7 +303,10 @@ def place(world: World, child: Child, kind: str, h: Household | None, reason: st
     if reason != "entry":
         rec.flow("moves")
     _schedule_placement_events(world, child, h)
-    children_mod.schedule_exit(world, child)
+    exit_class = kind if kind in ("connected", "placed_for_adoption") else ""
+    if exit_class != child.exit_class or child.exit_token == 0:
+        child.exit_class = exit_class  # exit hazards differ only for these placements
+        children_mod.schedule_exit(world, child)
 
 
 def vacate(world: World, child: Child, reason: str) -> Household | None:
@@ -311,7 +320,7 @@ def vacate(world: World, child: Child, reason: str) -> Household | None:
             h.solo -= 1
         h.last_active = world.now
         world.index.update(h)
-        world.schedule(0.0, offer_vacancy, world, h)
+        offer_vacancy(world, h)
     elif child.placement in world.providers.occupied:
         world.providers.release(child.placement)
     child.household = -1
@@ -378,14 +387,20 @@ def _hazard_event(world: World, child: Child, token: int, what: str) -> None:
         world.recorder.flow("breakdowns")
         if kind in ("in_house", "connected"):
             world.recorder.flow("unplanned_endings")
-        vacate(world, child, "breakdown")
-        if (
+        resigns = (
             h is not None
             and h.kind != "connected"
             and world.rng["breakdowns"].bernoulli(world.scenario.breakdown.carer_deregisters_prob)
-        ):
+        )
+        if h is not None:
+            child.avoid = h.id
+            if resigns:  # before the place is freed, so it is not offered to another child
+                h.active = False
+        vacate(world, child, "breakdown")
+        if resigns:
             from sim.model import carers
 
+            h.active = True
             carers.deregister(world, h, "after_breakdown")
         start_search(world, [child], "breakdown", urgent=True)
         return
@@ -393,7 +408,9 @@ def _hazard_event(world: World, child: Child, token: int, what: str) -> None:
     areas = [child.area] + [a for a in world.scenario.areas if a != child.area]
     kind = "parent_and_child" if child.parent_and_child else "mainstream"
     target = world.index.find(kind, areas, [child], exclude=child.household)
-    if target is None or (child.household >= 0 and world.households[child.household].kind == "connected"):
+    if target is None or (
+        child.household >= 0 and world.households[child.household].kind == "connected"
+    ):
         _schedule_hazards(world, child, h)
         return
     world.recorder.flow("planned_moves")

@@ -1,4 +1,5 @@
-"""Places outside the in-house service: IFA framework and spot, residential, supported, unregistered.
+"""Places outside the in-house service: IFA framework and spot, residential, supported
+accommodation and unregistered provision.
 
 Each has a capacity open to the council (the spot market has none) and, through the search
 cascade, a chance that a provider accepts the child at all: other councils' children compete

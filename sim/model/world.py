@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import simpy
+from simpy.events import NORMAL
 
 from sim.config import Scenario
 from sim.model import carers, children, initial, placements, providers
 from sim.model.entities import Child, Household
 from sim.model.metrics import Recorder, Results
-from sim.rng import Stream, make_streams
+from sim.rng import Stream, cumulative, make_streams
 
 YEAR = 365.25
 
@@ -44,11 +45,17 @@ class World:
         self.waiting: dict[int, None] = {}  # children who have exhausted the cascade
         self.uasc_in_care = 0
         self.events = 0
+        edges = scenario.age_band_edges
+        self._band_of_year = [
+            max(i for i in range(len(edges) - 1) if edges[i] <= y) for y in range(edges[-1])
+        ]
+        self._cumulative: dict[int, list[float]] = {}
+        self.age_range_weights = [a.weight for a in scenario.recruitment.household.age_ranges]
 
     # -- time ------------------------------------------------------------------------------
     @property
     def now(self) -> float:
-        return self.env.now
+        return self.env._now
 
     def date(self, day: float) -> dt.date:
         return self.scenario.start + dt.timedelta(days=math.floor(day))
@@ -60,11 +67,20 @@ class World:
         return ((self.now if at is None else at) - child.dob) / YEAR
 
     def band(self, age: float) -> int:
-        edges = self.scenario.age_band_edges
-        for i in range(len(edges) - 1, -1, -1):
-            if age >= edges[i]:
-                return min(i, len(edges) - 2)
-        return 0
+        """The age band of ``age`` years (the last band beyond the top edge)."""
+        year = int(age)
+        if year < 0:
+            return 0
+        table = self._band_of_year
+        return table[year] if year < len(table) else table[-1]
+
+    def pick(self, rng: Stream, weights: Sequence[float] | Mapping[Any, float]) -> int:
+        """Index drawn in proportion to scenario ``weights`` (cumulated once per run)."""
+        cum = self._cumulative.get(id(weights))
+        if cum is None:
+            values = list(weights.values()) if isinstance(weights, Mapping) else weights
+            cum = self._cumulative[id(weights)] = cumulative(values)
+        return rng.choice(cum)
 
     def new_id(self) -> int:
         self._next_id += 1
@@ -72,14 +88,9 @@ class World:
 
     def schedule(self, delay: float, fn: Callable[..., Any], *args: Any) -> None:
         """Call ``fn(*args)`` after ``delay`` days (never, if the delay is infinite)."""
-        if delay == math.inf or self.now + delay > self.horizon:
+        if delay > self.horizon - self.env._now:
             return
-        ev = self.env.timeout(max(delay, 0.0))
-        ev.callbacks.append(lambda _e: self._fire(fn, args))
-
-    def _fire(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
-        self.events += 1
-        fn(*args)
+        self.env.schedule(_Call(self, fn, args), NORMAL, delay if delay > 0 else 0.0)
 
     # -- running ---------------------------------------------------------------------------
     def run(self) -> Results:
@@ -90,6 +101,31 @@ class World:
         self.recorder.start()
         self.env.run(until=self.horizon + 1e-9)
         return self.recorder.results()
+
+
+class _Call:
+    """A SimPy event that calls a function when processed.
+
+    Lighter than a ``Timeout`` with an appended callback: the model schedules tens of
+    thousands of these per replication, each one the next event of some hazard.
+    """
+
+    __slots__ = ("_ok", "args", "callbacks", "fn", "world")
+
+    def __init__(self, world: World, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        self.world = world
+        self.fn = fn
+        self.args = args
+        self._ok = True
+        self.callbacks = _FIRE
+
+
+def _fire(call: _Call) -> None:
+    call.world.events += 1
+    call.fn(*call.args)
+
+
+_FIRE = (_fire,)
 
 
 def simulate(scenario: Scenario, seed: int = 0, replication: int = 0) -> Results:
