@@ -7,6 +7,7 @@ override any field; tables are merged key by key, lists and values replace.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import itertools
 import tomllib
 from pathlib import Path
@@ -572,9 +573,11 @@ def _describe(exc: ValidationError, source: str) -> str:
         loc = tuple(err["loc"])
         field = ".".join(str(p) for p in loc) or "(top level)"
         if err["type"] == "extra_forbidden":
-            allowed = _allowed_keys(Scenario, loc)
+            allowed = _allowed_keys(Scenario, loc) or []
+            close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+            guess = f" (did you mean '{close[0]}'?)" if close else ""
             hint = f"; allowed keys here: {', '.join(allowed)}" if allowed else ""
-            lines.append(f"  field '{field}': unknown key{hint}")
+            lines.append(f"  field '{field}': unknown key{guess}{hint}")
             continue
         msg = err["msg"].removeprefix("Value error, ")
         got = err.get("input")

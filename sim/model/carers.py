@@ -106,6 +106,7 @@ def new_household(
         last_active=approved,
     )
     h.held_back = sum(rng.bernoulli(hh.held_back_prob) for _ in range(places - 1))
+    h.refresh()
     world.households[h.id] = h
     return h
 
@@ -141,6 +142,7 @@ def approve_connected(world: World, area: str, group: list) -> Household:
         approved=world.now,
         last_active=world.now,
     )
+    h.refresh()
     world.households[h.id] = h
     world.recorder.flow("approvals_connected")
     return h

@@ -66,19 +66,20 @@ class Household:
     support: str = ""  # hub or constellation membership, set by interventions
     breakdown_multiplier: float = 1.0  # set by support schemes
     deregistration_multiplier: float = 1.0
+    # Derived by refresh() after every change (the vacancy index calls it): matching reads
+    # these in its inner loop.
+    unavailable: int = 0
+    free: int = 0
 
     @property
     def filled(self) -> int:
         return len(self.children) + self.staying_put
 
-    @property
-    def unavailable(self) -> int:
-        if self.on_hold or self.kind == "short_breaks":
-            return self.places - self.filled
-        if self.solo:
-            return self.places - self.filled
-        return min(self.held_back, self.places - self.filled)
-
-    @property
-    def free(self) -> int:
-        return self.places - self.filled - self.unavailable
+    def refresh(self) -> None:
+        """Recount unavailable and free places after a change."""
+        room = self.places - len(self.children) - self.staying_put
+        if self.on_hold or self.kind == "short_breaks" or self.solo:
+            self.unavailable = room
+        else:
+            self.unavailable = min(self.held_back, room)
+        self.free = room - self.unavailable

@@ -123,6 +123,7 @@ class Recorder:
         self.fy_labels = [financial_year(d) for d in starts]
         # Day 0 is the close of the start date, so a year starting 1 April begins at its eve.
         self.fy_start_days = [float((d - sc.start).days) - 1 for d in starts]
+        self._fy, self._fy_from, self._fy_to = -1, 1.0, 0.0  # cached current year (none yet)
         self.snapshot_rows: list[dict[str, Any]] = []
         self.episode_rows: list[tuple[Any, ...]] = []
         self.child_rows: list[tuple[Any, ...]] = []
@@ -135,8 +136,13 @@ class Recorder:
     def flow(self, name: str, amount: float = 1.0) -> None:
         if self.building:
             return
-        i = bisect.bisect_right(self.fy_start_days, self.world.now) - 1
-        self.flows[(i, name)] += amount
+        now = self.world.now
+        if not self._fy_from <= now < self._fy_to:
+            i = bisect.bisect_right(self.fy_start_days, now) - 1
+            self._fy = i
+            self._fy_from = self.fy_start_days[i]
+            self._fy_to = self.fy_start_days[i + 1] if i + 1 < len(self.fy_start_days) else 1e18
+        self.flows[(self._fy, name)] += amount
 
     def initial(self, child: Child) -> None:
         self.initial_children += 1

@@ -64,7 +64,8 @@ class VacancyIndex:
         return [(h.kind, h.area, b, n, h.free) for b in bands for n in needs]
 
     def update(self, h: Household) -> None:
-        """Re-file ``h`` after anything that changes its free places."""
+        """Recount ``h``'s places and re-file it after anything that changes them."""
+        h.refresh()
         keys = self._keys_for(h)
         old = self.keys.get(h.id)
         if old == keys or (old is None and not keys):

@@ -31,7 +31,7 @@ class RateCurve:
 
     def at(self, day: float) -> float:
         """The rate per day at ``day``."""
-        rate = self.base * self.seasonality[self.world.date(day).month - 1]
+        rate = self.base * self.seasonality[self.world.month_of(day) - 1]
         for start, end, m in (*self.windows, *self.extra):
             if start <= day < end:
                 rate *= m

@@ -50,6 +50,9 @@ class World:
             max(i for i in range(len(edges) - 1) if edges[i] <= y) for y in range(edges[-1])
         ]
         self._cumulative: dict[int, list[float]] = {}
+        self._month_of_day = [
+            (scenario.start + dt.timedelta(days=d)).month for d in range(int(self.horizon) + 2)
+        ]
         self.age_range_weights = [a.weight for a in scenario.recruitment.household.age_ranges]
 
     # -- time ------------------------------------------------------------------------------
@@ -59,6 +62,12 @@ class World:
 
     def date(self, day: float) -> dt.date:
         return self.scenario.start + dt.timedelta(days=math.floor(day))
+
+    def month_of(self, day: float) -> int:
+        """Calendar month (1-12) of simulation ``day``, by lookup rather than date arithmetic."""
+        i = int(day)
+        table = self._month_of_day
+        return table[i] if 0 <= i < len(table) else self.date(day).month
 
     def day(self, date: dt.date) -> float:
         return float((date - self.scenario.start).days)
