@@ -11,7 +11,7 @@ import difflib
 import itertools
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -410,6 +410,145 @@ class Initial(_Base):
         return self
 
 
+# ----------------------------------------------------------------------------- interventions
+
+
+def _range_ok(values: tuple[float, float], name: str) -> None:
+    if values[0] > values[1]:
+        raise ValueError(f"{name}: low ({values[0]}) must not exceed high ({values[1]})")
+
+
+Multiplier = tuple[Rate, Rate]  # an effect size as a [low, high] range, sampled per replication
+
+
+class _Dated(_Base):
+    start: dt.date
+    end: dt.date | None = None
+
+    @model_validator(mode="after")
+    def _dates(self) -> _Dated:
+        if self.end is not None and self.end <= self.start:
+            raise ValueError(f"end ({self.end}) must be after start ({self.start})")
+        for name, value in self:
+            if isinstance(value, tuple) and len(value) == 2:
+                _range_ok(value, name)
+        return self
+
+
+class HubFamilies(_Dated):
+    """Kent's hub family scheme: an experienced carer linked with 3-4 carers nearby.
+
+    Linked households (and the hub) have their breakdown and deregistration hazards
+    multiplied; the hub keeps ``respite_places`` for respite, not ordinary placements.
+    """
+
+    hubs_per_area: Count = 2
+    satellites: tuple[Count, Count] = (3, 4)
+    breakdown_multiplier: Multiplier = (0.75, 1.0)
+    deregistration_multiplier: Multiplier = (0.6, 1.0)
+    respite_places: Count = 1
+    cost_per_hub_per_year: Rate = 12_000.0
+
+
+class Mockingbird(_Base):
+    """A Mockingbird constellation: a hub home with beds kept for sleepovers and emergencies,
+    and 6-10 satellite households whose carers deregister and break down less."""
+
+    start: dt.date
+    end: dt.date | None = None
+    area: str
+    satellites: tuple[Count, Count] = (6, 10)
+    hub_beds: Count = 2
+    deregistration_multiplier: Multiplier = (0.18, 0.9)
+    breakdown_multiplier: Multiplier = (0.8, 1.0)
+    cost_per_year: Rate = 100_000.0
+
+    @model_validator(mode="after")
+    def _check(self) -> Mockingbird:
+        if self.end is not None and self.end <= self.start:
+            raise ValueError(f"end ({self.end}) must be after start ({self.start})")
+        for name in ("satellites", "deregistration_multiplier", "breakdown_multiplier"):
+            _range_ok(getattr(self, name), name)
+        return self
+
+
+class RecruitmentTarget(_Dated):
+    """Recruit for ``approvals_per_year`` new households: enquiries are scaled so the funnel
+    is expected to deliver that many approvals a year."""
+
+    approvals_per_year: Rate
+
+
+class AssessmentCapacity(_Dated):
+    """Extra assessing social workers: assessments finish sooner and fewer applicants drop out."""
+
+    duration_multiplier: Annotated[float, Field(gt=0, le=10)] = 0.8
+    approval_prob: Prob | None = None
+    cost_per_year: Rate = 0.0
+
+
+class RetentionOffer(_Dated):
+    """Fees or support that change every household's deregistration hazards."""
+
+    deregistration_multiplier: Multiplier = (0.8, 0.95)
+    weekly_cost_per_household: Rate = 20.0
+
+
+class UascRingFence(_Dated):
+    """Beds reserved for unaccompanied asylum-seeking children (Kent 2024: 39 + 21 + 9)."""
+
+    in_house: Count = 39
+    ifa_framework: Count = 21
+    supported: Count = 9
+
+
+class StepAcross(_Dated):
+    """A programme moving children from residential care to fostering (in-house first)."""
+
+    per_year: Rate = 0.5
+    cost_per_move: Rate = 0.0
+
+
+class ProviderChange(_Base):
+    """From ``start``, a new capacity and/or weekly price for an external placement type."""
+
+    start: dt.date
+    kind: Literal["ifa_framework", "residential", "supported", "unregistered"]
+    places: Count | None = None
+    weekly_cost: Rate | None = None
+
+
+class NtsChange(_Base):
+    """From ``start``, new National Transfer Scheme rules."""
+
+    start: dt.date
+    quota_share: Prob | None = None
+    transfer_prob: Prob | None = None
+    delay_days: Days | None = None
+
+
+class Interventions(_Base):
+    """Dated policies; each can be combined with the others."""
+
+    hub_families: list[HubFamilies] = []
+    mockingbird: list[Mockingbird] = []
+    recruitment_targets: list[RecruitmentTarget] = []
+    assessment_capacity: list[AssessmentCapacity] = []
+    retention_offers: list[RetentionOffer] = []
+    uasc_ring_fence: list[UascRingFence] = []
+    step_across: list[StepAcross] = []
+    provider_changes: list[ProviderChange] = []
+    nts_changes: list[NtsChange] = []
+
+    def dated(self) -> list[tuple[str, int, Any]]:
+        """Every intervention as (kind, index, item)."""
+        return [
+            (name, i, item)
+            for name in type(self).model_fields
+            for i, item in enumerate(getattr(self, name))
+        ]
+
+
 class Scenario(_Base):
     """Every parameter of one simulated council, its start date and horizon."""
 
@@ -429,6 +568,7 @@ class Scenario(_Base):
     attrition: Attrition = Attrition()
     costs: Costs = Costs()
     initial: Initial = Initial()
+    interventions: Interventions = Interventions()
 
     @property
     def end(self) -> dt.date:
@@ -509,6 +649,14 @@ class Scenario(_Base):
                             f"{self.start}..{self.end}",
                         )
                     )
+        for kind, i, item in self.interventions.dated():
+            field = f"interventions.{kind}[{i}]"
+            end = getattr(item, "end", None)
+            if not self.start <= item.start <= self.end or (end is not None and end > self.end):
+                problems.append((field, f"dates fall outside the horizon {self.start}..{self.end}"))
+            area = getattr(item, "area", None)
+            if area is not None and area not in areas:
+                problems.append((f"{field}.area", f"unknown area {area!r}; allowed: {self.areas}"))
         if problems:
             raise ValueError("; ".join(f"{f}: {m}" for f, m in problems))
         return self

@@ -9,6 +9,7 @@ their annual review, and resignation after a placement breakdown (see ``placemen
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 from sim.model import placements
@@ -33,6 +34,38 @@ def start(world: World) -> None:
         if h.kind != "connected":
             schedule_attrition(world, h)
             _schedule_review(world, h, first=True)
+    _seed_pipeline(world)
+
+
+def _seed_pipeline(world: World) -> None:
+    """Put the people already in the funnel at the start date into it.
+
+    Counts are Poisson with means from the steady-state funnel (rate x mean time at the
+    stage); remaining times are a uniform share of a fresh duration. Without this, approvals
+    in the first year would come only from enquiries made after the start.
+    """
+    r = world.scenario.recruitment
+    rng = world.rng["funnel"]
+    enquiries_per_day = r.enquiries_per_year * sum(r.seasonality) / 12 / YEAR
+    applying = enquiries_per_day * r.application_prob
+    for _ in range(rng.poisson(applying * r.application_days)):
+        world.schedule(rng.random() * rng.exponential(r.application_days), _application, world)
+    starting = applying * r.assessment_start_prob
+    for _ in range(rng.poisson(starting * r.assessment_start_days)):
+        world.schedule(rng.random() * rng.exponential(r.assessment_start_days), _assessment, world)
+    a = r.assessment
+    mean_months = a.fast_share * a.fast_median_months * math.exp(a.fast_sigma**2 / 2) + (
+        1 - a.fast_share
+    ) * a.slow_median_months * math.exp(a.slow_sigma**2 / 2)
+    for _ in range(rng.poisson(starting * mean_months * MONTH)):
+        months = assessment_months(rng, a)
+        left = rng.random() * months
+        if rng.bernoulli(r.approval_prob):
+            world.schedule(left * MONTH, approve, world, months)
+        else:
+            world.schedule(
+                left * rng.random() * MONTH, world.recorder.flow, "withdrawn_in_assessment"
+            )
 
 
 # ------------------------------------------------------------------------------ the funnel
@@ -67,8 +100,9 @@ def _assessment(world: World) -> None:
     r = world.scenario.recruitment
     rng = world.rng["funnel"]
     world.recorder.flow("assessments")
-    months = assessment_months(rng, r.assessment)
-    if rng.bernoulli(r.approval_prob):
+    months = assessment_months(rng, r.assessment) * world.assessment_duration_multiplier
+    override = world.assessment_approval_prob
+    if rng.bernoulli(r.approval_prob if override is None else override):
         world.schedule(months * MONTH, approve, world, months)
     else:
         world.schedule(
@@ -164,9 +198,10 @@ def schedule_attrition(world: World, h: Household) -> None:
     # At an edge (to rounding) count the new piece, so the clock always moves on.
     piece = max((i for i, e in enumerate(edges) if tenure + 1e-4 >= e), default=0)
     to_edge = (edges[piece + 1] - tenure) * YEAR if piece + 1 < len(edges) else float("inf")
+    multiplier = h.deregistration_multiplier * world.retention_multiplier
     rates = [
-        a.deregistration_per_year[piece] * h.deregistration_multiplier,
-        a.to_ifa_per_year * h.deregistration_multiplier,
+        a.deregistration_per_year[piece] * multiplier,
+        a.to_ifa_per_year * multiplier,
         0.0 if h.on_hold else a.on_hold_per_year,
     ]
     total = sum(rates)

@@ -128,14 +128,15 @@ def arrive_uasc(world: World) -> None:
     age = ages[world.pick(rng, u.age_weights)] + rng.random() * 0.999
     areas = list(u.area_weights)
     area = areas[world.pick(rng, u.area_weights)]
-    quota = u.nts.child_population * u.nts.quota_share
+    nts = world.nts
+    quota = u.nts.child_population * nts["quota_share"]
     above_quota = world.uasc_in_care >= quota
     child = new_child(world, age, area, True, section20=True)
     world.recorder.arrival(child)
-    if above_quota and rng.bernoulli(u.nts.transfer_prob):
+    if above_quota and rng.bernoulli(nts["transfer_prob"]):
         child.nts_referred = True
         world.recorder.flow("nts_referrals")
-        world.schedule(rng.exponential(u.nts.delay_days), _nts_transfer, world, child)
+        world.schedule(rng.exponential(nts["delay_days"]), _nts_transfer, world, child)
     placements.start_search(world, [child], "entry", urgent=True)
 
 

@@ -37,6 +37,8 @@ class Child:
     exit_class: str = ""  # placement class the scheduled exit was drawn for
     exit_token: int = 0  # bumps invalidate scheduled exit checks
     placement_token: int = 0  # bumps invalidate scheduled placement events
+    hazard_token: int = 0  # bumps invalidate a scheduled breakdown or planned move
+    ring_fenced: bool = False  # holds a provider place reserved for UASC
     avoid: int = -1  # household the child's placement broke down with: never matched again
     nts_referred: bool = False
     exit_day: float = -1.0
@@ -64,6 +66,8 @@ class Household:
     token: int = 0  # bumps invalidate scheduled attrition events
     active: bool = True  # False once deregistered
     support: str = ""  # hub or constellation membership, set by interventions
+    reserved: int = 0  # places kept for respite or sleepovers (hub carers, Mockingbird hubs)
+    uasc_only: bool = False  # places ring-fenced for unaccompanied asylum-seeking children
     breakdown_multiplier: float = 1.0  # set by support schemes
     deregistration_multiplier: float = 1.0
     # Derived by refresh() after every change (the vacancy index calls it): matching reads
@@ -81,5 +85,5 @@ class Household:
         if self.on_hold or self.kind == "short_breaks" or self.solo:
             self.unavailable = room
         else:
-            self.unavailable = min(self.held_back, room)
+            self.unavailable = min(self.held_back + self.reserved, room)
         self.free = room - self.unavailable

@@ -115,7 +115,7 @@ def _place_initial(world: World, rng, age: float, area: str, uasc: bool, kind: s
         h = carers.approve_connected(world, area, [child])
         h.approved = -in_placement
     if h is None and kind in world.providers.occupied:
-        world.providers.force(kind)
+        world.providers.take(kind, child, force=True)
     world.recorder.initial(child)
     placements.place(world, child, kind, h, "entry")
     child.placed_at = -in_placement

@@ -208,7 +208,6 @@ class Recorder:
         """Record stocks and KPIs now."""
         w = self.world
         now = w.now
-        sc = w.scenario
         counts = dict.fromkeys(PLACEMENT_TYPES, 0)
         searching = uasc = three_plus = long_term = long_term_stable = placed = within = 0
         year_ago = now - YEAR
@@ -233,11 +232,12 @@ class Recorder:
                     long_term_stable += 1
         places = filled = vacant = unavailable = staying_put = on_hold = 0
         households = connected = 0
-        former_carers = 0
+        former_carers = supported = 0
         for h in w.households.values():
             if not h.active:
                 former_carers += h.staying_put
                 continue
+            supported += bool(h.support)
             if h.kind == "connected":
                 connected += 1
             else:
@@ -254,8 +254,10 @@ class Recorder:
         foster = (
             counts["in_house"] + counts["connected"] + counts["ifa_framework"] + counts["ifa_spot"]
         )
-        cost = sum(counts[k] * sc.costs.weekly[k].central for k in PLACEMENT_TYPES)
-        cost += (staying_put + former_carers) * sc.costs.weekly["staying_put"].central
+        unit = w.weekly_cost
+        cost = sum(counts[k] * unit[k] for k in PLACEMENT_TYPES)
+        cost += (staying_put + former_carers) * unit["staying_put"]
+        programme = sum(w.programme_cost.values()) + households * w.retention_cost_per_household
         row: dict[str, Any] = {
             "date": w.date(now),
             "day": now,
@@ -275,6 +277,9 @@ class Recorder:
             "staying_put": staying_put,
             "staying_put_former_carers": former_carers,
             "weekly_cost": cost,
+            "programme_weekly_cost": programme,
+            "total_weekly_cost": cost + programme,
+            "households_supported": supported,
             "kpi_3plus_placements": three_plus / in_care if in_care else float("nan"),
             "kpi_same_placement_2y": long_term_stable / long_term if long_term else float("nan"),
             "kpi_within_20_miles": within / placed if placed else float("nan"),
@@ -341,6 +346,7 @@ class Recorder:
                 row[name] = self.flows.get((i, name), 0.0)
             rows.append(row)
         df = pd.DataFrame(rows)
+        df = df[df["days_simulated"] > 0].reset_index(drop=True)
         for col in (
             "approvals",
             "enquiries",

@@ -14,6 +14,7 @@ import math
 from typing import TYPE_CHECKING
 
 from sim.model import children as children_mod
+from sim.model import interventions
 from sim.model.entities import LEFT, PLACED, SEARCHING, Child, Household
 
 if TYPE_CHECKING:
@@ -39,7 +40,7 @@ def fits(world: World, h: Household, group: list[Child]) -> bool:
             return False
         if c.parent_and_child != (h.kind == "parent_and_child"):
             return False
-        if c.avoid == h.id:
+        if c.avoid == h.id or (h.uasc_only and not c.uasc):
             return False
     return True
 
@@ -251,10 +252,11 @@ def _try_step(world: World, step: str, group: list[Child], reason: str) -> bool:
     kind = step
     if any(c.parent_and_child for c in group) and kind in ("supported", "unregistered"):
         return False
-    if not world.providers.free(kind) >= len(group) or not rng.bernoulli(spec.accept_prob):
+    uasc = all(c.uasc for c in group)
+    if world.providers.free(kind, uasc) < len(group) or not rng.bernoulli(spec.accept_prob):
         return False
-    world.providers.occupied[kind] += len(group)
     for c in group:
+        world.providers.take(kind, c)
         place(world, c, kind, None, reason)
     return True
 
@@ -323,7 +325,7 @@ def vacate(world: World, child: Child, reason: str) -> Household | None:
         world.index.update(h)
         offer_vacancy(world, h)
     elif child.placement in world.providers.occupied:
-        world.providers.release(child.placement)
+        world.providers.release(child.placement, child)
     child.household = -1
     child.placement = ""
     child.state = SEARCHING
@@ -348,6 +350,8 @@ def _schedule_placement_events(world: World, child: Child, h: Household | None) 
         delay = 0.0 if kind == "unregistered" else m.step_down_min_days
         world.schedule(delay, world.step_down.add, child, token)
     _schedule_hazards(world, child, h)
+    if kind == "residential":
+        interventions.on_residential_placement(world, child)
 
 
 def breakdown_rate(world: World, child: Child, h: Household | None) -> float:
@@ -365,6 +369,18 @@ def breakdown_rate(world: World, child: Child, h: Household | None) -> float:
     return rate
 
 
+def redraw_hazards(world: World, child: Child) -> None:
+    """Redraw a placed child's breakdown and planned-move times after their hazards change.
+
+    Only the competing-hazard chain is replaced; emergency and step-down timers carry on.
+    """
+    if child.state != PLACED:
+        return
+    child.hazard_token += 1
+    h = world.households.get(child.household) if child.household >= 0 else None
+    _schedule_hazards(world, child, h)
+
+
 def _schedule_hazards(world: World, child: Child, h: Household | None) -> None:
     """Draw the next breakdown or planned move from their competing hazards (per year)."""
     if child.placement in ("placed_for_adoption", "with_parents"):
@@ -376,11 +392,17 @@ def _schedule_hazards(world: World, child: Child, h: Household | None) -> None:
     if tb == math.inf and tp == math.inf:
         return
     what = "breakdown" if tb <= tp else "planned"
-    world.schedule(min(tb, tp), _hazard_event, world, child, child.placement_token, what)
+    world.schedule(
+        min(tb, tp), _hazard_event, world, child, child.placement_token, child.hazard_token, what
+    )
 
 
-def _hazard_event(world: World, child: Child, token: int, what: str) -> None:
-    if child.state != PLACED or child.placement_token != token:
+def _hazard_event(world: World, child: Child, token: int, hazard_token: int, what: str) -> None:
+    if (
+        child.state != PLACED
+        or child.placement_token != token
+        or child.hazard_token != hazard_token
+    ):
         return
     h = world.households.get(child.household) if child.household >= 0 else None
     if what == "breakdown":

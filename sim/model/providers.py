@@ -12,13 +12,18 @@ import math
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from sim.model.entities import Child
     from sim.model.world import World
 
 EXTERNAL = ("ifa_framework", "ifa_spot", "residential", "supported", "unregistered")
 
 
 class Providers:
-    """Occupancy and capacity of the external placement types."""
+    """Occupancy and capacity of the external placement types.
+
+    Some places may be ring-fenced for unaccompanied asylum-seeking children: other children
+    see only the rest, and a UASC child takes a ring-fenced place first.
+    """
 
     def __init__(self, world: World) -> None:
         p = world.scenario.providers
@@ -30,20 +35,31 @@ class Providers:
             "unregistered": p.unregistered_places,
         }
         self.occupied: dict[str, int] = dict.fromkeys(EXTERNAL, 0)
+        self.reserved: dict[str, int] = dict.fromkeys(EXTERNAL, 0)
+        self.reserved_used: dict[str, int] = dict.fromkeys(EXTERNAL, 0)
 
-    def free(self, kind: str) -> float:
-        return self.capacity[kind] - self.occupied[kind]
+    def free(self, kind: str, uasc: bool = False) -> float:
+        """Places of ``kind`` open to a child (UASC children also see ring-fenced ones)."""
+        general = self.capacity[kind] - self.reserved[kind]
+        free = general - (self.occupied[kind] - self.reserved_used[kind])
+        if uasc:
+            free += self.reserved[kind] - self.reserved_used[kind]
+        return free
 
-    def take(self, kind: str, n: int = 1) -> bool:
-        """Occupy ``n`` places of ``kind`` if there is room."""
-        if self.free(kind) < n:
+    def take(self, kind: str, child: Child, force: bool = False) -> bool:
+        """Occupy a place of ``kind`` for ``child`` if there is room (always, if ``force``)."""
+        if child.uasc and self.reserved_used[kind] < self.reserved[kind]:
+            self.reserved_used[kind] += 1
+            child.ring_fenced = True
+        elif force or self.free(kind) >= 1:
+            child.ring_fenced = False
+        else:
             return False
-        self.occupied[kind] += n
+        self.occupied[kind] += 1
         return True
 
-    def force(self, kind: str) -> None:
-        """Occupy a place even beyond capacity (used only to build the initial stock)."""
-        self.occupied[kind] += 1
-
-    def release(self, kind: str) -> None:
+    def release(self, kind: str, child: Child) -> None:
         self.occupied[kind] -= 1
+        if child.ring_fenced:
+            self.reserved_used[kind] -= 1
+            child.ring_fenced = False

@@ -11,7 +11,7 @@ import simpy
 from simpy.events import NORMAL
 
 from sim.config import Scenario
-from sim.model import carers, children, initial, placements, providers
+from sim.model import carers, children, initial, interventions, placements, providers
 from sim.model.entities import Child, Household
 from sim.model.metrics import Recorder, Results
 from sim.rng import Stream, cumulative, make_streams
@@ -54,6 +54,22 @@ class World:
             (scenario.start + dt.timedelta(days=d)).month for d in range(int(self.horizon) + 2)
         ]
         self.age_range_weights = [a.weight for a in scenario.recruitment.household.age_ranges]
+        # Policy state that interventions change during the run.
+        nts = scenario.uasc.nts
+        self.nts = {
+            "quota_share": nts.quota_share,
+            "transfer_prob": nts.transfer_prob,
+            "delay_days": nts.delay_days,
+        }
+        self.weekly_cost = {k: c.central for k, c in scenario.costs.weekly.items()}
+        self.retention_multiplier = 1.0
+        self.retention_cost_per_household = 0.0
+        self.assessment_duration_multiplier = 1.0
+        self.assessment_approval_prob: float | None = None
+        self.step_across_rate = 0.0
+        self.step_across_cost = 0.0
+        self.programmes: dict[str, list[int]] = {}
+        self.programme_cost: dict[str, float] = {}  # weekly, by programme
 
     # -- time ------------------------------------------------------------------------------
     @property
@@ -107,6 +123,7 @@ class World:
         initial.build(self)
         children.start(self)
         carers.start(self)
+        interventions.start(self)
         self.recorder.start()
         self.env.run(until=self.horizon + 1e-9)
         return self.recorder.results()
