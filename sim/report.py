@@ -1,63 +1,807 @@
-"""A self-contained HTML report: the scenario, its summary table and fan charts."""
+"""A self-contained HTML report a commissioner can circulate.
+
+One HTML file, images embedded, no internet needed to open it: the scenario and its
+assumptions, fan charts of the headline figures, the KPIs against the council's targets, the
+calibration and validation tables where present and, for comparisons, the paired differences
+from the base option with 95% confidence intervals.
+
+The pieces (measures, KPI targets, tables, paired differences) are shared with the web app in
+:mod:`sim.webapp`, so the page and the report say the same thing.
+"""
 
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import html
 import io
+import json
+import math
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from scipy import stats
 
-from sim.experiment import HEADLINES, format_summary, yearly_summary
-from sim.plots import headline_grid
+from sim.config import Scenario
+from sim.plots import fan_chart
 
-CHART_COLUMNS = [
-    "children_in_care",
-    "in_house",
-    "ifa_spot",
-    "residential",
-    "unregistered",
-    "waiting",
-    "households",
-    "places_vacant",
-    "weekly_cost",
-    "kpi_within_20_miles",
-]
+# ----------------------------------------------------------------------------- what is shown
+
+
+@dataclass(frozen=True)
+class Measure:
+    """A column of the monthly snapshots, named in plain words."""
+
+    column: str
+    title: str
+    unit: str  # what the y axis counts, in words
+    kind: str = "count"  # "count", "share" or "money"
+
+
+MEASURES: dict[str, Measure] = {
+    m.column: m
+    for m in (
+        Measure("children_in_care", "All children in care", "children"),
+        Measure("in_house", "With the council's own foster carers", "children"),
+        Measure("connected", "With family or friends carers (kinship)", "children"),
+        Measure("ifa_framework", "With agency (IFA) foster carers on the framework", "children"),
+        Measure("ifa_spot", "With agency (IFA) foster carers bought one by one (spot)", "children"),
+        Measure("residential", "In residential children's homes", "children"),
+        Measure("supported", "In supported accommodation (16 and over)", "children"),
+        Measure("unregistered", "In unregistered placements (last resort)", "children"),
+        Measure("waiting", "Children waiting for a placement", "children"),
+        Measure("households", "The council's fostering households", "households"),
+        Measure("places_vacant", "Vacant places with the council's foster carers", "places"),
+        Measure("weekly_cost", "Weekly cost of all placements", "£ per week", "money"),
+        Measure("kpi_3plus_placements", "Children with 3+ placements in 12 months", "% of children in care", "share"),  # noqa: E501
+        Measure("kpi_same_placement_2y", "Children in long-term care in the same home 2+ years", "% of children in long-term care", "share"),  # noqa: E501
+        Measure("kpi_within_20_miles", "Children placed within 20 miles of home", "% of placed children", "share"),  # noqa: E501
+    )
+}
+
+
+@dataclass(frozen=True)
+class ChartGroup:
+    """A figure of small panels, one measure each."""
+
+    key: str
+    title: str
+    columns: tuple[str, ...]
+    note: str = ""
+
+
+CHART_GROUPS: tuple[ChartGroup, ...] = (
+    ChartGroup(
+        "placements",
+        "Children in care, by where they live",
+        (
+            "children_in_care",
+            "in_house",
+            "connected",
+            "ifa_framework",
+            "ifa_spot",
+            "residential",
+            "supported",
+            "unregistered",
+        ),
+        "IFA: independent fostering agency. Framework places are contracted in advance; spot "
+        "places are bought one child at a time, usually at a higher price and further away.",
+    ),
+    ChartGroup(
+        "fostering",
+        "The council's own foster carers",
+        ("households", "places_vacant"),
+        "Households approved by the council (not counting family and friends carers) and the "
+        "places they have free on the day.",
+    ),
+    ChartGroup(
+        "pressure",
+        "Waiting and cost",
+        ("waiting", "weekly_cost"),
+        "Children waiting are those still searching for a placement on the day.",
+    ),
+    ChartGroup(
+        "kpis",
+        "Key performance indicators against the council's targets",
+        ("kpi_3plus_placements", "kpi_same_placement_2y", "kpi_within_20_miles"),
+        "The dashed line is the council's target.",
+    ),
+)
+
+#: The measures shown in the yearly summary and the paired differences, in order.
+HEADLINE_COLUMNS: tuple[str, ...] = tuple(
+    c for g in CHART_GROUPS for c in g.columns if not c.startswith("kpi_")
+) + tuple(c for c in CHART_GROUPS[-1].columns)
+
+
+@dataclass(frozen=True)
+class KpiTarget:
+    """A council target for a KPI, with the document it comes from."""
+
+    column: str
+    name: str
+    target: float
+    better: str  # "lower" or "higher"
+    source: str
+
+    def met(self, value: float) -> bool:
+        return value <= self.target if self.better == "lower" else value >= self.target
+
+
+_KCC_2024 = "Kent Corporate Parenting Annual Report 2024 (seed 004_7ff32ea817a1971a.txt)"
+
+#: Kent's published KPI targets (figure ids from shared/reference/seed_figures.md).
+KPI_TARGETS: tuple[KpiTarget, ...] = (
+    KpiTarget(
+        "kpi_3plus_placements",
+        "Children with 3 or more placements in the last 12 months",
+        0.10,
+        "lower",
+        f"{_KCC_2024}, figure E113: 'The target is 10%.'",
+    ),
+    KpiTarget(
+        "kpi_same_placement_2y",
+        "Children in care 2½ years or more who have lived in the same home for 2 years or more",
+        0.70,
+        "higher",
+        f"{_KCC_2024}, figure E116: 'Our target is 70%'",
+    ),
+    KpiTarget(
+        "kpi_within_20_miles",
+        "Children placed within 20 miles of home",
+        0.80,
+        "higher",
+        f"{_KCC_2024}, figure E117: 'The target is 80%'",
+    ),
+)
+
+#: Assumptions every reader should see, as (dotted parameter path, plain label).
+KEY_ASSUMPTIONS: tuple[tuple[str, str], ...] = (
+    ("start", "Start date"),
+    ("years", "Years simulated"),
+    ("children.arrivals_per_year", "Children coming into care each year (not UASC)"),
+    ("uasc.arrivals_per_year", "Unaccompanied asylum-seeking children (UASC) arriving each year"),
+    ("uasc.nts.transfer_prob", "Share of UASC transferred to other councils when over quota"),
+    ("recruitment.enquiries_per_year", "Fostering enquiries each year"),
+    ("recruitment.campaigns", "Recruitment campaigns (enquiries multiplied while they run)"),
+    ("recruitment.application_prob", "Share of enquiries that become applications"),
+    ("recruitment.approval_prob", "Share of assessments that end in approval"),
+    ("initial.households", "The council's fostering households at the start"),
+    ("providers.ifa_framework_places", "Places on the IFA framework"),
+    ("providers.residential_places", "Residential places the council can use"),
+    ("providers.supported_places", "Supported accommodation places"),
+    ("costs.weekly.in_house.central", "Weekly cost of an in-house foster placement (£)"),
+    ("costs.weekly.ifa_framework.central", "Weekly cost of an IFA framework placement (£)"),
+    ("costs.weekly.ifa_spot.central", "Weekly cost of an IFA spot placement (£)"),
+    ("costs.weekly.residential.central", "Weekly cost of a residential placement (£)"),
+    ("costs.weekly.unregistered.central", "Weekly cost of an unregistered placement (£)"),
+)
+
+COLOURS = ("#1f5f99", "#c0504d", "#4f8a3c", "#8064a2", "#d08a1a", "#3b9ab2")
+
+# ----------------------------------------------------------------------------- results
+
+
+@dataclass
+class ScenarioResult:
+    """One scenario's (or option's) tables and the manifest that says how they were made."""
+
+    tables: dict[str, pd.DataFrame]
+    manifest: dict[str, Any]
+    label: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.label:
+            self.label = str(self.manifest.get("label") or self.manifest.get("scenario", "?"))
+
+    @property
+    def snapshots(self) -> pd.DataFrame:
+        return self.tables["snapshots"]
+
+
+@dataclass
+class ReportData:
+    """Everything a report shows: one or more scenario results and optional extra tables."""
+
+    results: list[ScenarioResult]
+    calibration: pd.DataFrame | None = None
+    validation: pd.DataFrame | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+_EXTRA_TABLES = {
+    "calibration": ("calibration_fit", "calibration", "fit"),
+    "validation": ("validation",),
+}
+
+
+def _read_table(folder: Path, name: str) -> pd.DataFrame | None:
+    for ext, reader in ((".parquet", pd.read_parquet), (".csv", pd.read_csv)):
+        path = folder / f"{name}{ext}"
+        if path.is_file():
+            return reader(path)
+    return None
+
+
+def _read_result(folder: Path) -> ScenarioResult:
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    snaps = _read_table(folder, "snapshots")
+    if snaps is None:
+        raise FileNotFoundError(f"{folder}: no snapshots.parquet or snapshots.csv")
+    return ScenarioResult({"snapshots": snaps}, manifest)
+
+
+def load_results(folder: str | Path) -> ReportData:
+    """Read a results folder written by ``sufficiency run`` (or a comparison of several).
+
+    Layouts understood:
+
+    * ``manifest.json`` and ``snapshots.parquet`` (or ``.csv``) in ``folder``: one scenario;
+    * sub-folders each holding that layout: a comparison. ``comparison.json`` (a list of the
+      sub-folder names, base first) gives the order; without it the names are sorted.
+
+    ``calibration_fit`` and ``validation`` tables (parquet or csv) in ``folder`` are shown
+    where present.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: no such results folder")
+    if (folder / "manifest.json").is_file():
+        results = [_read_result(folder)]
+    else:
+        order_file = folder / "comparison.json"
+        if order_file.is_file():
+            names = json.loads(order_file.read_text(encoding="utf-8"))
+            subs = [folder / str(n) for n in names]
+        else:
+            subs = sorted(p for p in folder.iterdir() if (p / "manifest.json").is_file())
+        if not subs:
+            raise FileNotFoundError(
+                f"{folder}: no manifest.json here or in its sub-folders; "
+                "give the folder written by 'sufficiency run --out'"
+            )
+        results = [_read_result(p) for p in subs]
+    data = ReportData(results)
+    for attr, names in _EXTRA_TABLES.items():
+        for name in names:
+            table = _read_table(folder, name)
+            if table is not None:
+                setattr(data, attr, table)
+                break
+    return data
+
+
+# ----------------------------------------------------------------------------- numbers
+
+
+def fmt(column: str, value: float, signed: bool = False) -> str:
+    """A value of ``column`` as a reader expects it: 10.6%, £2.85m, 1,234."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    sign = "+" if signed and value > 0 else ""
+    kind = MEASURES[column].kind if column in MEASURES else "count"
+    if kind == "share":
+        return f"{sign}{value * 100:.1f}{' points' if signed else '%'}"
+    if kind == "money":
+        if abs(value) >= 1e6:
+            return f"{sign}£{value / 1e6:.2f}m".replace("£-", "-£")
+        return f"{sign}£{value:,.0f}".replace("£-", "-£")
+    return f"{sign}{value:,.0f}"
+
+
+def at_31_march(snapshots: pd.DataFrame) -> pd.DataFrame:
+    """The snapshot rows dated 31 March, with a ``year`` column."""
+    dates = pd.to_datetime(snapshots["date"])
+    keep = (dates.dt.month == 3) & (dates.dt.day == 31)
+    out = snapshots.loc[keep].copy()
+    out["year"] = dates[keep].dt.year.to_numpy()
+    return out
+
+
+def yearly_quantiles(snapshots: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """Median and 90% interval at each 31 March: index year, columns (measure, stat)."""
+    march = at_31_march(snapshots)
+    g = march.groupby("year")[list(columns)]
+    return pd.concat(
+        {"p05": g.quantile(0.05), "median": g.median(), "p95": g.quantile(0.95)}, axis=1
+    ).swaplevel(axis=1)
+
+
+def fan_quantiles(snapshots: pd.DataFrame, column: str) -> pd.DataFrame:
+    """Quantiles over replications of ``column`` for each month end (index: date)."""
+    df = snapshots[["date", column]].assign(date=pd.to_datetime(snapshots["date"]))
+    q = df.groupby("date")[column].quantile([0.05, 0.25, 0.5, 0.75, 0.95]).unstack()
+    q.columns = ["p05", "p25", "p50", "p75", "p95"]
+    return q
+
+
+def paired_differences(
+    base: pd.DataFrame, other: pd.DataFrame, columns: Sequence[str], level: float = 0.95
+) -> pd.DataFrame:
+    """Mean difference ``other - base`` at each 31 March with a confidence interval.
+
+    Replication ``r`` of both runs used the same random numbers (common random numbers), so
+    the differences are paired by replication and the interval is the t interval of the mean
+    of the paired differences. Returns one row per (year, measure) with ``mean``, ``low``,
+    ``high``, ``n`` (pairs) and ``base_mean``.
+    """
+    keys = ["replication", "year"]
+    a = at_31_march(base)[[*keys, *columns]]
+    b = at_31_march(other)[[*keys, *columns]]
+    joined = a.merge(b, on=keys, suffixes=("_base", "_other"))
+    rows = []
+    for year, grp in joined.groupby("year"):
+        n = len(grp)
+        for col in columns:
+            d = (grp[f"{col}_other"] - grp[f"{col}_base"]).dropna()
+            k = len(d)
+            mean = float(d.mean()) if k else float("nan")
+            if k >= 2:
+                half = float(stats.t.ppf(0.5 + level / 2, k - 1) * d.std(ddof=1) / math.sqrt(k))
+            else:
+                half = float("nan")
+            rows.append(
+                {
+                    "year": int(year),
+                    "measure": col,
+                    "mean": mean,
+                    "low": mean - half,
+                    "high": mean + half,
+                    "n": n,
+                    "base_mean": float(grp[f"{col}_base"].mean()),
+                }
+            )
+    return pd.DataFrame(rows, columns=["year", "measure", "mean", "low", "high", "n", "base_mean"])
+
+
+def pairing_problem(base: ScenarioResult, other: ScenarioResult) -> str | None:
+    """Why two results cannot be compared pair by pair, or None if they can."""
+    mb, mo = base.manifest, other.manifest
+    if mb.get("seed") != mo.get("seed"):
+        return (
+            f"'{other.label}' was run with seed {mo.get('seed')} and '{base.label}' with seed "
+            f"{mb.get('seed')}: differences are only paired when both use the same seed"
+        )
+    reps_b = set(base.snapshots["replication"].unique())
+    reps_o = set(other.snapshots["replication"].unique())
+    if not reps_b & reps_o:
+        return f"'{other.label}' and '{base.label}' share no replication numbers"
+    start_b = (mb.get("parameters") or {}).get("start")
+    start_o = (mo.get("parameters") or {}).get("start")
+    if start_b != start_o:
+        return f"'{other.label}' starts on {start_o} and '{base.label}' on {start_b}"
+    return None
+
+
+# ----------------------------------------------------------------------------- HTML pieces
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value))
+
+
+def _table(head: Sequence[str], rows: Iterable[Sequence[str]], cls: str = "") -> str:
+    """An HTML table; head cells are escaped here, row cells must be escaped already."""
+    th = "".join(f"<th scope='col'>{_e(h)}</th>" for h in head)
+    body = "".join(
+        "<tr>" + "".join(f"<{'th scope=row' if i == 0 else 'td'}>{c}</{'th' if i == 0 else 'td'}>"
+                          for i, c in enumerate(r)) + "</tr>"
+        for r in rows
+    )
+    return f"<table class='{cls}'><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def summary_table_html(result: ScenarioResult, columns: Sequence[str] = HEADLINE_COLUMNS) -> str:
+    """Headline figures at each 31 March: median and the range 90% of runs fall in."""
+    cols = [c for c in columns if c in result.snapshots]
+    q = yearly_quantiles(result.snapshots, cols)
+    years = list(q.index)
+    rows = []
+    for col in cols:
+        cells = [_e(MEASURES[col].title if col in MEASURES else col)]
+        for y in years:
+            med, lo, hi = q.loc[y, (col, "median")], q.loc[y, (col, "p05")], q.loc[y, (col, "p95")]
+            cells.append(
+                f"<b>{_e(fmt(col, med))}</b><br><small>{_e(fmt(col, lo))} to "
+                f"{_e(fmt(col, hi))}</small>"
+            )
+        rows.append(cells)
+    return _table(["31 March", *[str(y) for y in years]], rows, "summary")
+
+
+def kpi_table_html(results: Sequence[ScenarioResult]) -> str:
+    """Each KPI at each 31 March against its target, with the share of runs that meet it."""
+    several = len(results) > 1
+    years: list[int] = sorted(
+        set().union(*(set(at_31_march(r.snapshots)["year"]) for r in results))
+    )
+    rows = []
+    for t in KPI_TARGETS:
+        for r in results:
+            if t.column not in r.snapshots:
+                continue
+            march = at_31_march(r.snapshots)
+            by_year = march.groupby("year")[t.column]
+            med = by_year.median()
+            meets = by_year.apply(lambda s, t=t: float(np.mean([t.met(v) for v in s.dropna()]))
+                                  if s.notna().any() else float("nan"))
+            name = _e(t.name) + (f"<br><small>{_e(r.label)}</small>" if several else "")
+            cells = [name, f"{'at most' if t.better == 'lower' else 'at least'} {t.target:.0%}"]
+            for y in years:
+                if y not in med.index or math.isnan(med[y]):
+                    cells.append("–")
+                    continue
+                ok = t.met(med[y])
+                cells.append(
+                    f"<span class='{'meets' if ok else 'misses'}'>{_e(fmt(t.column, med[y]))}"
+                    f" {'✓' if ok else '✗'}</span><br><small>target met in "
+                    f"{meets[y]:.0%} of runs</small>"
+                )
+            rows.append(cells)
+    table = _table(["Indicator", "Target", *[f"31 Mar {y}" for y in years]], rows, "kpis")
+    sources = "".join(f"<li>{_e(t.name)}: {_e(t.source)}</li>" for t in KPI_TARGETS)
+    return (
+        f"{table}<p class='note'>Each cell: the median over runs (✓ meets the target, ✗ does "
+        f"not) and the share of runs that meet it.</p>"
+        f"<details><summary>Where the targets come from</summary><ul>{sources}</ul></details>"
+    )
+
+
+def differences_html(results: Sequence[ScenarioResult], columns: Sequence[str] = HEADLINE_COLUMNS) -> str:  # noqa: E501
+    """Paired differences of every option from the first (the base), per 31 March."""
+    if len(results) < 2:
+        return ""
+    base = results[0]
+    parts = []
+    for other in results[1:]:
+        heading = f"<h3>{_e(other.label)} compared with {_e(base.label)}</h3>"
+        problem = pairing_problem(base, other)
+        if problem:
+            parts.append(f"{heading}<p class='warning'>Not compared: {_e(problem)}.</p>")
+            continue
+        cols = [c for c in columns if c in base.snapshots and c in other.snapshots]
+        d = paired_differences(base.snapshots, other.snapshots, cols)
+        years = sorted(d["year"].unique())
+        n = int(d["n"].max()) if len(d) else 0
+        rows = []
+        for col in cols:
+            cells = [_e(MEASURES[col].title if col in MEASURES else col)]
+            for y in years:
+                row = d[(d["year"] == y) & (d["measure"] == col)].iloc[0]
+                if math.isnan(row["low"]):
+                    cells.append(_e(fmt(col, row["mean"], signed=True)))
+                    continue
+                clear = row["low"] > 0 or row["high"] < 0
+                val = _e(fmt(col, row["mean"], signed=True))
+                cells.append(
+                    f"{'<b>' + val + '</b>' if clear else val}<br><small>"
+                    f"{_e(fmt(col, row['low'], signed=True))} to "
+                    f"{_e(fmt(col, row['high'], signed=True))}</small>"
+                )
+            rows.append(cells)
+        table = _table(["31 March", *[str(y) for y in years]], rows, "differences")
+        few = " With fewer than 2 runs there is no interval." if n < 2 else ""
+        parts.append(
+            f"{heading}{table}<p class='note'>Each cell: the mean difference over {n} paired "
+            f"runs ({_e(other.label)} minus {_e(base.label)}) and its 95% confidence interval. "
+            f"Bold: the interval does not include zero, so the difference is unlikely to be "
+            f"chance.{few}</p>"
+        )
+    return "".join(parts)
+
+
+def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(data, dict):
+        out: dict[str, Any] = {}
+        for k, v in data.items():
+            out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+        return out
+    return {prefix: data}
+
+
+def _describe_value(path: str, value: Any) -> str:
+    if path == "recruitment.campaigns":
+        if not value:
+            return "none"
+        return "; ".join(
+            f"×{c['multiplier']:g} from {c['start']} to {c['end']}" for c in value
+        )
+    if isinstance(value, float):
+        return f"{value:,.3g}" if abs(value) < 1 else f"{value:,.4g}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    if isinstance(value, list | dict):
+        return json.dumps(value)
+    return str(value)
+
+
+def _defaults() -> dict[str, Any]:
+    return _flatten(json.loads(Scenario().model_dump_json()))
+
+
+def assumptions_html(results: Sequence[ScenarioResult]) -> str:
+    """The main assumptions of each option, then every other setting not at its default."""
+    params = [_flatten(r.manifest.get("parameters") or {}) for r in results]
+    labels = [r.label for r in results]
+    rows = []
+    shown = set()
+    for path, label in KEY_ASSUMPTIONS:
+        if not any(path in p for p in params):
+            continue
+        shown.add(path)
+        rows.append([_e(label), *[_e(_describe_value(path, p.get(path, "–"))) for p in params]])
+    main = _table(["Assumption", *labels], rows, "assumptions")
+    defaults = _defaults()
+    changed = sorted(
+        {k for p in params for k, v in p.items() if k not in shown and defaults.get(k) != v}
+        - {"name", "description"}
+    )
+    other = ""
+    if changed:
+        other_rows = [
+            [f"<code>{_e(k)}</code>", *[_e(_describe_value(k, p.get(k, "–"))) for p in params]]
+            for k in changed
+        ]
+        other = (
+            "<h3>Other settings that differ from the model's defaults</h3>"
+            + _table(["Setting", *labels], other_rows, "assumptions")
+            + "<p class='note'>Every setting, with its source and range, is described in "
+            "docs/MODEL.md in the model's repository.</p>"
+        )
+    return main + other
+
+
+def _run_facts(results: Sequence[ScenarioResult]) -> str:
+    keys = (
+        ("scenario", "Scenario"),
+        ("scenario_file", "Scenario file"),
+        ("replications", "Runs (replications)"),
+        ("seed", "Random seed"),
+        ("version", "Model version"),
+        ("commit", "Model commit"),
+        ("written", "Results written (UTC)"),
+    )
+    rows = []
+    for key, label in keys:
+        if any(key in r.manifest for r in results):
+            rows.append([_e(label), *[_e(r.manifest.get(key, "–")) for r in results]])
+    descriptions = "".join(
+        f"<p><b>{_e(r.label)}</b>: {_e((r.manifest.get('parameters') or {}).get('description', ''))}</p>"  # noqa: E501
+        for r in results
+        if (r.manifest.get("parameters") or {}).get("description")
+    )
+    return descriptions + _table(["", *[r.label for r in results]], rows, "facts")
+
+
+def frame_html(df: pd.DataFrame) -> str:
+    """Any table (calibration fit, validation) as escaped HTML."""
+    def cell(v: Any) -> str:
+        if isinstance(v, float):
+            return _e(f"{v:,.4g}")
+        return _e(v)
+
+    rows = [[cell(v) for v in row] for row in df.itertuples(index=False)]
+    return _table([str(c) for c in df.columns], rows, "frame")
+
+
+# ----------------------------------------------------------------------------- charts
+
+# pyplot keeps global state: the report and the web app may draw from several threads.
+_PLOT_LOCK = threading.Lock()
+
+
+def _date_axis(ax: plt.Axes, first: pd.Timestamp, last: pd.Timestamp) -> None:
+    span_years = (last - first).days / 365.25
+    if span_years <= 3.5:
+        ax.xaxis.set_major_locator(mdates.MonthLocator(bymonth=(4, 10)))
+        ax.xaxis.set_major_formatter(mdates.DateFormatter("%b\n%Y"))
+    else:
+        ax.xaxis.set_major_locator(
+            mdates.YearLocator(base=1 if span_years <= 6 else 2, month=4, day=1)
+        )
+        ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y"))
+    ax.set_xlim(first, last)
+
+
+def chart_group_figure(group: ChartGroup, results: Sequence[ScenarioResult]) -> plt.Figure:
+    """One figure of fan charts for ``group``: a panel per measure, a fan per option."""
+    columns = [c for c in group.columns if any(c in r.snapshots for r in results)]
+    ncols = 3 if len(columns) > 2 else len(columns)
+    nrows = math.ceil(len(columns) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.1 * nrows + 0.6), squeeze=False)
+    dates = pd.to_datetime(results[0].snapshots["date"])
+    targets = {t.column: t for t in KPI_TARGETS}
+    for ax, col in zip(axes.flat, columns, strict=False):
+        for i, r in enumerate(results):
+            if col in r.snapshots:
+                fan_chart(r.snapshots, col, ax, colour=COLOURS[i % len(COLOURS)], label=r.label)
+        m = MEASURES.get(col, Measure(col, col, ""))
+        ax.set_title(m.title, loc="left", fontsize=10, wrap=True)
+        ax.set_ylabel(m.unit, fontsize=9)
+        ax.tick_params(labelsize=8)
+        if col in targets:
+            ax.axhline(targets[col].target, color="#333", ls="--", lw=1.2)
+            top = max(ax.get_ylim()[1], targets[col].target * 1.15)
+            ax.set_ylim(0, min(1.0, top) if col.startswith("kpi_") else top)
+        _date_axis(ax, dates.min(), dates.max())
+    for ax in axes.flat[len(columns):]:
+        ax.set_visible(False)
+    handles: list[Any] = [
+        Line2D([], [], color=COLOURS[i % len(COLOURS)], lw=2, label=f"Median: {r.label}")
+        for i, r in enumerate(results)
+    ]
+    handles += [
+        Patch(color="#777", alpha=0.45, label="Half of runs"),
+        Patch(color="#777", alpha=0.2, label="90% of runs"),
+    ]
+    if any(c in targets for c in columns):
+        handles.append(Line2D([], [], color="#333", ls="--", lw=1.2, label="Council target"))
+    fig.legend(handles=handles, loc="upper center", ncol=min(len(handles), 4), frameon=False,
+               fontsize=9)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.55 / fig.get_figheight()))
+    return fig
 
 
 def _png(fig: plt.Figure) -> str:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90)
+    fig.savefig(buf, format="png", dpi=100)
     plt.close(fig)
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def write_report(tables: dict[str, pd.DataFrame], manifest: dict[str, Any], path: Path) -> Path:
-    """Write one HTML file with images embedded; it needs no internet to open."""
-    summary = yearly_summary(tables)
-    img = _png(headline_grid(tables["snapshots"], CHART_COLUMNS))
-    prov = "".join(
-        f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(manifest[k]))}</td></tr>"
-        for k in ("scenario", "seed", "replications", "version", "commit", "written")
-        if k in manifest
+def chart_images(results: Sequence[ScenarioResult]) -> dict[str, str]:
+    """Each chart group as a base64 PNG, keyed by the group's key."""
+    with _PLOT_LOCK:
+        return {g.key: _png(chart_group_figure(g, results)) for g in CHART_GROUPS}
+
+
+# ----------------------------------------------------------------------------- the report
+
+_STYLE = """
+body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;max-width:1180px;margin:1.5em auto;
+padding:0 1em;color:#1d1d1d;line-height:1.45}
+h1{font-size:1.7em;margin-bottom:.2em}h2{margin-top:1.8em;border-bottom:2px solid #1f5f99;
+padding-bottom:.2em}h3{margin-top:1.2em}
+table{border-collapse:collapse;font-size:.85em;margin:.5em 0}td,th{border:1px solid #ccc;
+padding:4px 7px;vertical-align:top}thead th{background:#eef2f7;text-align:left}
+tbody th{text-align:left;font-weight:600;background:#fafafa;max-width:22em}
+small{color:#555}.meets{color:#1d6b2f;font-weight:600}.misses{color:#a3321f;font-weight:600}
+.note{font-size:.85em;color:#444}.warning{color:#a3321f}img{max-width:100%;height:auto}
+nav ul{columns:2;font-size:.9em}code{font-size:.9em}
+"""
+
+
+def render_report(data: ReportData) -> str:
+    """The whole report as one HTML string with every image embedded."""
+    results = data.results
+    title = (
+        results[0].label
+        if len(results) == 1
+        else f"{results[0].label} compared with {', '.join(r.label for r in results[1:])}"
     )
-    body = f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
-<title>Placement sufficiency: {html.escape(str(manifest.get("scenario")))}</title>
-<style>body{{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}}
-table{{border-collapse:collapse;font-size:0.85em}}td,th{{border:1px solid #ccc;padding:3px 6px}}
-th{{text-align:left;background:#f3f3f3}}pre{{font-size:0.8em;overflow-x:auto}}</style></head><body>
-<h1>Placement sufficiency: {html.escape(str(manifest.get("scenario")))}</h1>
-<section id="provenance"><h2>Scenario and provenance</h2><table>{prov}</table></section>
-<section id="summary"><h2>Headline figures at 31 March</h2>
-<p>Each cell is the median over replications, with the range that 90% of runs fall in.</p>
-<pre>{html.escape(format_summary(summary))}</pre></section>
-<section id="charts"><h2>How the figures develop</h2>
-<p>Solid line: median of all runs. Dark band: half of runs. Light band: 90% of runs.</p>
-<img alt="Fan charts of {", ".join(HEADLINES[c] for c in CHART_COLUMNS)}"
- src="data:image/png;base64,{img}" style="width:100%"></section>
-</body></html>"""
-    path.write_text(body, encoding="utf-8")
+    images = chart_images(results)
+    reps = ", ".join(str(r.manifest.get("replications", "?")) for r in results)
+    sections: list[tuple[str, str, str]] = []
+    sections.append(
+        (
+            "scenario",
+            "The scenario and its assumptions",
+            _run_facts(results) + "<h3>Main assumptions</h3>" + assumptions_html(results),
+        )
+    )
+    sections.append(("kpis", "Key performance indicators against targets", kpi_table_html(results)))
+    if len(results) > 1:
+        sections.append(
+            (
+                "differences",
+                "Differences between the options",
+                "<p>The same random events (children arriving, carers leaving, placements "
+                "ending) happen in run <i>r</i> of every option, so each option is compared "
+                "with the base run by run. This shows the effect of the policy rather than "
+                "luck.</p>" + differences_html(results),
+            )
+        )
+    charts = []
+    for g in CHART_GROUPS:
+        alt = f"{g.title}: " + "; ".join(
+            MEASURES[c].title for c in g.columns if c in MEASURES
+        ) + ". Fan charts by month: median line, shaded half and 90% of runs."
+        charts.append(
+            f"<figure id='chart-{g.key}'><h3>{_e(g.title)}</h3>"
+            f"<img alt='{_e(alt)}' src='data:image/png;base64,{images[g.key]}'>"
+            f"<figcaption class='note'>{_e(g.note)}</figcaption></figure>"
+        )
+    sections.append(
+        (
+            "charts",
+            "How the figures develop",
+            "<p>Each chart shows the month-end figure over the years simulated. The solid line "
+            "is the median of all runs; the darker band holds half of the runs and the lighter "
+            "band 90% of them. Wide bands mean the future is uncertain, not that the model is "
+            "wrong.</p>" + "".join(charts),
+        )
+    )
+    summary = "".join(
+        (f"<h3>{_e(r.label)}</h3>" if len(results) > 1 else "") + summary_table_html(r)
+        for r in results
+    )
+    sections.append(
+        (
+            "summary",
+            "Headline figures at each 31 March",
+            "<p>Each cell: the median over runs (bold) and the range that 90% of runs fall "
+            "in.</p>" + summary,
+        )
+    )
+    if data.calibration is not None:
+        sections.append(
+            (
+                "calibration",
+                "Calibration: fit to the council's figures",
+                "<p>How closely the model reproduces the figures it was fitted to.</p>"
+                + frame_html(data.calibration),
+            )
+        )
+    if data.validation is not None:
+        sections.append(
+            (
+                "validation",
+                "Validation: forecasts against later figures",
+                "<p>Figures kept back from fitting, compared with the model's forecast.</p>"
+                + frame_html(data.validation),
+            )
+        )
+    notes = "".join(f"<p class='note'>{_e(n)}</p>" for n in data.notes)
+    nav = "".join(f"<li><a href='#{k}'>{_e(h)}</a></li>" for k, h, _ in sections)
+    body = "".join(f"<section id='{k}'><h2>{_e(h)}</h2>{c}</section>" for k, h, c in sections)
+    written = dt.datetime.now(dt.UTC).strftime("%d %B %Y %H:%M UTC")
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Placement sufficiency: {_e(title)}</title><style>{_STYLE}</style></head>
+<body><header><h1>Placement sufficiency: {_e(title)}</h1>
+<p>Will there be enough placements for the children in our care? A simulation of children
+coming into care, foster carers recruited and lost, and the placements bought when the council's
+own carers are full. Runs: {_e(reps)}. Report written {_e(written)}.</p>{notes}
+<nav><ul>{nav}</ul></nav></header>
+<main>{body}</main>
+<footer class="note"><p>Made by the placement-sufficiency model. Every figure is a simulation
+under the assumptions above, not a prediction of what will happen.</p></footer>
+</body></html>
+"""
+
+
+def write_report(
+    tables: dict[str, pd.DataFrame],
+    manifest: dict[str, Any],
+    path: Path,
+    *,
+    compare: Sequence[tuple[dict[str, pd.DataFrame], dict[str, Any]]] = (),
+    calibration: pd.DataFrame | None = None,
+    validation: pd.DataFrame | None = None,
+) -> Path:
+    """Write one HTML file with images embedded; it needs no internet to open.
+
+    ``tables`` and ``manifest`` are the base scenario's (as from :func:`sim.experiment.run`
+    and :func:`sim.experiment.provenance`); ``compare`` holds other options' ``(tables,
+    manifest)``, run with the same seed, to show their paired differences from the base.
+    """
+    results = [ScenarioResult(tables, manifest)] + [ScenarioResult(t, m) for t, m in compare]
+    return save_report(ReportData(results, calibration, validation), path)
+
+
+def save_report(data: ReportData, path: str | Path) -> Path:
+    """Render ``data`` and write it to ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_report(data), encoding="utf-8")
     return path

@@ -185,14 +185,18 @@ def approve_connected(world: World, area: str, group: list) -> Household:
 # ----------------------------------------------------------------------------- attrition
 
 
-def schedule_attrition(world: World, h: Household) -> None:
-    """Draw the household's next resignation, move to an agency or on-hold period."""
+def schedule_attrition(world: World, h: Household, rng: Stream | None = None) -> None:
+    """Draw the household's next resignation, move to an agency or on-hold period.
+
+    A policy that redraws many households at once passes its own stream, so the draws it
+    adds do not shift everyone else's (keeping common random numbers between scenarios).
+    """
     if not h.active:
         return
     a = world.scenario.attrition
     h.token += 1
     token = h.token
-    rng = world.rng["attrition"]
+    rng = rng or world.rng["attrition"]
     tenure = (world.now - h.approved) / YEAR
     edges = a.tenure_edges_years
     # At an edge (to rounding) count the new piece, so the clock always moves on.

@@ -90,9 +90,10 @@ def _refresh_hazards(world: World, h: Household) -> None:
     """Redraw the household's and its children's hazards under the new multipliers."""
     if not h.active:
         return
-    carers.schedule_attrition(world, h)
+    rng = world.rng["interventions"]
+    carers.schedule_attrition(world, h, rng)
     for cid in h.children:
-        placements.redraw_hazards(world, world.children[cid])
+        placements.redraw_hazards(world, world.children[cid], rng)
 
 
 def _hub_families_start(world: World, name: str, item: Any, draws: dict[str, float]) -> None:
@@ -218,7 +219,7 @@ def _retention_end(world: World, name: str, item: Any, draws: dict[str, float]) 
 def _redraw_all_attrition(world: World) -> None:
     for h in list(world.households.values()):
         if h.active and h.kind != "connected":
-            carers.schedule_attrition(world, h)
+            carers.schedule_attrition(world, h, world.rng["interventions"])
 
 
 # -------------------------------------------------------------------------- ring-fencing

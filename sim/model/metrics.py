@@ -362,6 +362,14 @@ class Recorder:
         approvals = df["approvals"].where(df["approvals"] > 0)
         df["approval_time_mean_months"] = df["approval_months_sum"] / approvals
         df["approval_within_6_months_share"] = df["approvals_within_6_months"] / approvals
+        foster = ("in_house", "connected", "ifa_framework", "ifa_spot")
+        for kind in foster:
+            if f"entries_{kind}" not in df:
+                df[f"entries_{kind}"] = 0.0
+        entries = sum(df[f"entries_{k}"] for k in foster)
+        df["foster_entries_in_house_share"] = (
+            df["entries_in_house"] + df["entries_connected"]
+        ) / entries.where(entries > 0)
         enquiries = df["enquiries"].where(df["enquiries"] > 0)
         df["enquiry_to_application_ratio"] = df["applications"] / enquiries
         df["enquiry_to_approval_ratio"] = df["approvals"] / enquiries

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from sim.model import children as children_mod
 from sim.model import interventions
 from sim.model.entities import LEFT, PLACED, SEARCHING, Child, Household
+from sim.rng import Stream
 
 if TYPE_CHECKING:
     from sim.model.world import World
@@ -303,7 +304,9 @@ def place(world: World, child: Child, kind: str, h: Household | None, reason: st
     child.within20 = _within20(world, child, kind, h)
     rec = world.recorder
     rec.flow(f"placements_{kind}")
-    if reason != "entry":
+    if reason == "entry":
+        rec.flow(f"entries_{kind}")
+    else:
         rec.flow("moves")
     _schedule_placement_events(world, child, h)
     exit_class = kind if kind in ("connected", "placed_for_adoption") else ""
@@ -369,7 +372,7 @@ def breakdown_rate(world: World, child: Child, h: Household | None) -> float:
     return rate
 
 
-def redraw_hazards(world: World, child: Child) -> None:
+def redraw_hazards(world: World, child: Child, rng: Stream | None = None) -> None:
     """Redraw a placed child's breakdown and planned-move times after their hazards change.
 
     Only the competing-hazard chain is replaced; emergency and step-down timers carry on.
@@ -378,14 +381,16 @@ def redraw_hazards(world: World, child: Child) -> None:
         return
     child.hazard_token += 1
     h = world.households.get(child.household) if child.household >= 0 else None
-    _schedule_hazards(world, child, h)
+    _schedule_hazards(world, child, h, rng)
 
 
-def _schedule_hazards(world: World, child: Child, h: Household | None) -> None:
+def _schedule_hazards(
+    world: World, child: Child, h: Household | None, rng: Stream | None = None
+) -> None:
     """Draw the next breakdown or planned move from their competing hazards (per year)."""
     if child.placement in ("placed_for_adoption", "with_parents"):
         return
-    rng = world.rng["breakdowns"]
+    rng = rng or world.rng["breakdowns"]
     year = 365.25
     tb = rng.hazard_time(breakdown_rate(world, child, h)) * year
     tp = rng.hazard_time(world.scenario.breakdown.planned_move_per_year) * year

@@ -1,0 +1,210 @@
+"""Paired comparison of policies against a base scenario, with common random numbers.
+
+Replication ``r`` of every scenario uses the random streams of ``(seed, r)``, so the difference
+between a policy and the base in the same replication removes most of the noise that two
+independent runs would carry. Differences are reported per 31 March with a 95% confidence
+interval and the share of replications in which the policy does better.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import matplotlib.pyplot as plt
+from matplotlib.ticker import FuncFormatter
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from sim.config import Scenario
+from sim.experiment import run
+
+# Outcome column: (plain label, +1 if more is better, -1 if less is better).
+OUTCOMES: dict[str, tuple[str, int]] = {
+    "in_house": ("Children with in-house foster carers", +1),
+    "ifa_spot": ("IFA spot placements", -1),
+    "residential": ("Residential placements", -1),
+    "unregistered": ("Unregistered placements", -1),
+    "waiting": ("Children waiting for a placement", -1),
+    "kpi_within_20_miles": ("Placed within 20 miles", +1),
+    "kpi_3plus_placements": ("3+ placements in 12 months", -1),
+    "kpi_same_placement_2y": ("Same placement 2+ years", +1),
+    "households": ("Fostering households (carers retained)", +1),
+    "total_weekly_cost": ("Weekly cost incl. programmes (GBP)", -1),
+}
+
+
+def _march(snapshots: pd.DataFrame) -> pd.DataFrame:
+    dates = pd.to_datetime(snapshots["date"])
+    out = snapshots[(dates.dt.month == 3) & (dates.dt.day == 31)].copy()
+    out["year"] = pd.to_datetime(out["date"]).dt.year
+    return out
+
+
+def paired_differences(
+    base: pd.DataFrame, policy: pd.DataFrame, outcomes: dict[str, tuple[str, int]] | None = None
+) -> pd.DataFrame:
+    """Per 31 March and outcome: mean paired difference (policy - base), its 95% CI and the
+    share of replications in which the policy is better.
+
+    Parameters
+    ----------
+    base, policy : DataFrame
+        Snapshot tables with a ``replication`` column, from runs with the same seed.
+    """
+    outcomes = outcomes or OUTCOMES
+    a, b = _march(base), _march(policy)
+    merged = a.merge(b, on=["replication", "year"], suffixes=("_base", "_policy"))
+    rows = []
+    for year, g in merged.groupby("year"):
+        n = len(g)
+        t = stats.t.ppf(0.975, n - 1) if n > 1 else math.nan
+        for col, (label, sign) in outcomes.items():
+            if f"{col}_base" not in g:
+                continue
+            d = (g[f"{col}_policy"] - g[f"{col}_base"]).to_numpy(dtype=float)
+            d = d[~np.isnan(d)]
+            if len(d) == 0:
+                continue
+            mean = d.mean()
+            se = d.std(ddof=1) / math.sqrt(len(d)) if len(d) > 1 else math.nan
+            rows.append(
+                {
+                    "year": year,
+                    "outcome": col,
+                    "label": label,
+                    "base_mean": g[f"{col}_base"].mean(),
+                    "policy_mean": g[f"{col}_policy"].mean(),
+                    "difference": mean,
+                    "ci_low": mean - t * se,
+                    "ci_high": mean + t * se,
+                    # ties (no difference in a replication) count half each way
+                    "prob_better": float(np.mean(sign * d > 0) + 0.5 * np.mean(d == 0)),
+                    "replications": len(d),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def variance_reduction(base: pd.DataFrame, policy: pd.DataFrame, column: str) -> pd.DataFrame:
+    """How many fewer replications the paired design needs than independent runs.
+
+    For each 31 March: var(policy - base) within replications against
+    var(policy) + var(base) (what independent runs would give); their ratio is the share of
+    replications the paired design needs for the same precision.
+    """
+    a, b = _march(base), _march(policy)
+    m = a.merge(b, on=["replication", "year"], suffixes=("_base", "_policy"))
+    rows = []
+    for year, g in m.groupby("year"):
+        paired = (g[f"{column}_policy"] - g[f"{column}_base"]).var(ddof=1)
+        independent = g[f"{column}_policy"].var(ddof=1) + g[f"{column}_base"].var(ddof=1)
+        rows.append(
+            {
+                "year": year,
+                "outcome": column,
+                "var_paired": paired,
+                "var_independent": independent,
+                "replications_ratio": paired / independent if independent > 0 else math.nan,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+@dataclass
+class Comparison:
+    """The result of :func:`compare`: tables per policy and their differences from the base."""
+
+    base: Scenario
+    policies: list[Scenario]
+    tables: dict[str, dict[str, pd.DataFrame]]
+    differences: pd.DataFrame
+
+
+def compare(
+    base: Scenario,
+    policies: list[Scenario],
+    reps: int,
+    seed: int = 0,
+    workers: int = 1,
+    progress: bool = False,
+) -> Comparison:
+    """Run the base and each policy with common random numbers and pair their results."""
+    names = [base.name] + [p.name for p in policies]
+    if len(set(names)) != len(names):
+        raise ValueError(f"scenario names must differ to be compared: {names}")
+    tables = {base.name: run(base, reps, seed, workers, progress)}
+    diffs = []
+    for p in policies:
+        tables[p.name] = run(p, reps, seed, workers, progress)
+        d = paired_differences(tables[base.name]["snapshots"], tables[p.name]["snapshots"])
+        d.insert(0, "policy", p.name)
+        diffs.append(d)
+    return Comparison(base, policies, tables, pd.concat(diffs, ignore_index=True))
+
+
+def format_differences(diff: pd.DataFrame, years: list[int] | None = None) -> str:
+    """A readable table: difference [95% CI] and P(better), by outcome and year."""
+    if years is not None:
+        diff = diff[diff["year"].isin(years)]
+    cells = []
+    for _, r in diff.iterrows():
+        if r["outcome"].startswith("kpi_"):
+            text = f"{r['difference']:+.1%} [{r['ci_low']:+.1%}, {r['ci_high']:+.1%}]"
+        elif r["outcome"].endswith("cost"):
+            text = f"£{r['difference']:+,.0f} [{r['ci_low']:+,.0f}, {r['ci_high']:+,.0f}]"
+        else:
+            text = f"{r['difference']:+.1f} [{r['ci_low']:+.1f}, {r['ci_high']:+.1f}]"
+        cells.append(
+            {
+                "policy": r["policy"],
+                "outcome": r["label"],
+                "year": r["year"],
+                "value": f"{text}  P(better)={r['prob_better']:.0%}",
+            }
+        )
+    table = pd.DataFrame(cells).pivot_table(
+        index=["policy", "outcome"], columns="year", values="value", aggfunc="first", sort=False
+    )
+    return table.to_string()
+
+
+def difference_chart(diff: pd.DataFrame, policy: str) -> plt.Figure:
+    """Small multiples: each outcome's paired difference by year with its 95% interval."""
+    d = diff[diff["policy"] == policy]
+    d = d[d["year"] > d["year"].min()]  # the start date is shared: no difference to show
+    outcomes = list(dict.fromkeys(d["outcome"]))
+    cols = 2
+    rows = math.ceil(len(outcomes) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(11, 2.6 * rows), squeeze=False)
+    for ax, col in zip(axes.flat, outcomes, strict=False):
+        g = d[d["outcome"] == col]
+        label, sign = OUTCOMES[col]
+        better = (g["difference"] * sign) > 0
+        colours = ["#2a7f3f" if b else "#b0413e" for b in better]
+        ax.bar(g["year"], g["difference"], color=colours, alpha=0.8)
+        ax.errorbar(
+            g["year"],
+            g["difference"],
+            yerr=[g["difference"] - g["ci_low"], g["ci_high"] - g["difference"]],
+            fmt="none",
+            ecolor="#333",
+            capsize=3,
+        )
+        ax.axhline(0, color="#333", lw=0.8)
+        if col.startswith("kpi_"):
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v * 100:+.1f} pts"))
+        elif col.endswith("cost"):
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"£{v / 1000:+,.0f}k"))
+        ax.set_xticks(list(g["year"]))
+        ax.set_title(f"{label}: change vs base", loc="left", fontsize=10)
+        ax.spines[["top", "right"]].set_visible(False)
+    for ax in axes.flat[len(outcomes) :]:
+        ax.set_visible(False)
+    fig.suptitle(
+        f"{policy}: difference from the base at 31 March (green = better, bars = 95% interval)",
+        fontsize=11,
+    )
+    fig.tight_layout(rect=(0, 0, 1, 0.96))
+    return fig

@@ -1,0 +1,220 @@
+"""The recruitment-target solver: the smallest lever value for which a sufficiency goal holds
+by a year with a given probability.
+
+Method (sample-path root finding with common random numbers): with the random numbers of
+replication ``r`` held fixed, the goal's outcome is, to a good approximation, monotone in the
+lever (more approvals never make placements scarcer). So for each replication the threshold
+``N_r`` (the smallest lever value meeting the goal) is found by bisection, at a cost of about
+log2(range) runs instead of a grid. The goal holds with probability P at ``N`` when at least a
+share P of the thresholds are <= ``N``: the answer is the P-quantile of the thresholds, with a
+bootstrap interval. The answer is then checked by running every replication at it.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sim.config import Scenario, with_overrides
+from sim.model import simulate
+
+OPS: dict[str, Callable[[float, float], bool]] = {
+    ">=": operator.ge,
+    "<=": operator.le,
+    ">": operator.gt,
+    "<": operator.lt,
+    "==": operator.eq,
+}
+# Friendly names for goals; any snapshot column (at 31 March of the year) or flow column
+# (the financial year ending then) can be used as well.
+ALIASES = {
+    "in_house_share": ("flows", "foster_entries_in_house_share"),
+    "unregistered": ("snapshots", "unregistered"),
+    "ifa_spot": ("snapshots", "ifa_spot"),
+    "waiting": ("snapshots", "waiting"),
+    "within_20_miles": ("snapshots", "kpi_within_20_miles"),
+}
+LEVERS = ("approvals", "enquiries")
+
+
+@dataclass(frozen=True)
+class Goal:
+    """A sufficiency goal such as ``in_house_share >= 0.9``, checked in one year."""
+
+    table: str
+    column: str
+    op: str
+    value: float
+    year: int
+
+    @classmethod
+    def parse(cls, text: str, year: int) -> Goal:
+        m = re.fullmatch(r"\s*([A-Za-z_][\w]*)\s*(>=|<=|==|>|<)\s*([-+0-9.eE%]+)\s*", text)
+        if not m:
+            raise ValueError(
+                f"goal {text!r} not understood: write MEASURE OP VALUE, e.g. "
+                "'in_house_share >= 0.9', 'unregistered == 0', 'ifa_spot < 50'"
+            )
+        name, op, raw = m.groups()
+        value = float(raw.rstrip("%")) / (100 if raw.endswith("%") else 1)
+        table, column = ALIASES.get(name, ("", name))
+        return cls(table, column, op, value, year)
+
+    def holds(self, tables: dict[str, pd.DataFrame]) -> bool:
+        """Whether the goal holds in one replication's tables."""
+        table = self.table or ("snapshots" if self.column in tables["snapshots"] else "flows")
+        df = tables[table]
+        if self.column not in df:
+            raise ValueError(f"unknown measure {self.column!r} in the {table} table")
+        if table == "snapshots":
+            dates = pd.to_datetime(df["date"])
+            row = df[(dates.dt.year == self.year) & (dates.dt.month == 3) & (dates.dt.day == 31)]
+        else:
+            row = df[df["financial_year"] == f"{self.year - 1}-{self.year % 100:02d}"]
+        if row.empty:
+            raise ValueError(f"the run does not reach 31 March {self.year}")
+        value = float(row[self.column].iloc[0])
+        return not math.isnan(value) and OPS[self.op](value, self.value)
+
+
+def apply_lever(scenario: Scenario, lever: str, value: float) -> Scenario:
+    """``scenario`` with the lever set to ``value``.
+
+    ``approvals``: a recruitment target of ``value`` new households a year from the start;
+    ``enquiries``: ``value`` enquiries a year; any other name is a dotted scenario field.
+    """
+    if lever == "approvals":
+        ivs = scenario.interventions.model_dump()
+        ivs["recruitment_targets"] = [
+            *ivs["recruitment_targets"],
+            {"start": scenario.start, "approvals_per_year": value},
+        ]
+        return with_overrides(scenario, {"interventions": ivs})
+    if lever == "enquiries":
+        return with_overrides(scenario, {"recruitment": {"enquiries_per_year": value}})
+    nested: dict[str, Any] = {}
+    cur = nested
+    parts = lever.split(".")
+    for p in parts[:-1]:
+        cur = cur.setdefault(p, {})
+    cur[parts[-1]] = int(value) if float(value).is_integer() else value
+    return with_overrides(scenario, nested)
+
+
+@dataclass
+class TargetResult:
+    """The answer and what it rests on."""
+
+    lever: str
+    goal: Goal
+    confidence: float
+    answer: float
+    interval: tuple[float, float]
+    thresholds: list[float]
+    achieved: float  # share of replications meeting the goal at the answer
+    runs: int
+    funnel: dict[str, float] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        g = self.goal
+        lines = [
+            f"Goal: {g.column} {g.op} {g.value:g} by 31 March {g.year}, "
+            f"with probability {self.confidence:.0%}",
+            f"Smallest {self.lever}: {self.answer:g} "
+            f"(90% interval {self.interval[0]:g} to {self.interval[1]:g})",
+            f"Replications meeting the goal at that value: {self.achieved:.0%} "
+            f"({len(self.thresholds)} replications, {self.runs} runs in all)",
+        ]
+        if self.funnel:
+            lines.append(
+                "Implied each year: " + ", ".join(f"{k} {v:,.0f}" for k, v in self.funnel.items())
+            )
+        return "\n".join(lines)
+
+
+def funnel_needs(scenario: Scenario, approvals: float) -> dict[str, float]:
+    """Enquiries, applications and assessments a year that ``approvals`` imply."""
+    r = scenario.recruitment
+    assessments = approvals / r.approval_prob if r.approval_prob > 0 else math.inf
+    applications = assessments / r.assessment_start_prob if r.assessment_start_prob else math.inf
+    enquiries = applications / r.application_prob if r.application_prob > 0 else math.inf
+    return {
+        "enquiries": enquiries,
+        "applications": applications,
+        "assessments": assessments,
+        "approvals": approvals,
+    }
+
+
+def solve(
+    scenario: Scenario,
+    goal: Goal,
+    confidence: float,
+    lever: str = "approvals",
+    low: float = 0,
+    high: float = 400,
+    reps: int = 20,
+    seed: int = 0,
+    step: float = 1,
+    progress: Callable[[int], None] | None = None,
+) -> TargetResult:
+    """The smallest lever value (a multiple of ``step``) meeting ``goal`` w.p. ``confidence``."""
+    if not 0 < confidence <= 1:
+        raise ValueError("confidence must be in (0, 1]")
+    years = max(scenario.years, goal.year - scenario.start.year + (scenario.start.month > 3))
+    scenario = with_overrides(scenario, {"years": years})
+    runs = 0
+
+    def holds(value: float, rep: int) -> bool:
+        nonlocal runs
+        runs += 1
+        if progress:
+            progress(runs)
+        res = simulate(apply_lever(scenario, lever, value), seed=seed, replication=rep)
+        return goal.holds(res.tables())
+
+    thresholds = []
+    lo_i, hi_i = 0, round((high - low) / step)
+    for rep in range(reps):
+        if not holds(high, rep):
+            thresholds.append(math.inf)
+            continue
+        if holds(low, rep):
+            thresholds.append(low)
+            continue
+        a, b = lo_i, hi_i  # the goal fails at a and holds at b
+        while b - a > 1:
+            mid = (a + b) // 2
+            if holds(low + mid * step, rep):
+                b = mid
+            else:
+                a = mid
+        thresholds.append(low + b * step)
+    t = np.asarray(thresholds, dtype=float)
+    answer = _quantile(t, confidence)
+    rng = np.random.default_rng(seed)
+    boot = [_quantile(rng.choice(t, len(t)), confidence) for _ in range(1000)]
+    interval = (float(np.quantile(boot, 0.05)), float(np.quantile(boot, 0.95)))
+    achieved = 0.0
+    if math.isfinite(answer):  # check the answer directly: sample paths need not be monotone
+        achieved = float(np.mean([holds(answer, r) for r in range(reps)]))
+    funnel = (
+        funnel_needs(scenario, answer) if lever == "approvals" and math.isfinite(answer) else {}
+    )
+    return TargetResult(
+        lever, goal, confidence, answer, interval, thresholds, achieved, runs, funnel
+    )
+
+
+def _quantile(t: np.ndarray, p: float) -> float:
+    """The smallest value v with at least a share p of ``t`` at or below it."""
+    s = np.sort(t)
+    k = max(math.ceil(p * len(s) - 1e-9), 1)
+    return float(s[k - 1])
