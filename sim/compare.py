@@ -12,9 +12,9 @@ import math
 from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
-from matplotlib.ticker import FuncFormatter
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import FuncFormatter
 from scipy import stats
 
 from sim.config import Scenario
