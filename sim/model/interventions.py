@@ -22,6 +22,7 @@ Evidence for the defaults (see docs/MODEL.md and evidence.md section 2):
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 from sim.model import carers, placements
@@ -188,31 +189,44 @@ def _approval_prob(world: World) -> float:
 
 
 def _assessment_start(world: World, name: str, item: Any, draws: dict[str, float]) -> None:
-    world.assessment_duration_multiplier *= item.duration_multiplier
-    if item.approval_prob is not None:
-        world.assessment_approval_prob = item.approval_prob
+    world.assessment_boosts[name] = item
     world.programme_cost[name] = item.cost_per_year / WEEKS_PER_YEAR
+    _assessment_changed(world)
 
 
 def _assessment_end(world: World, name: str, item: Any, draws: dict[str, float]) -> None:
-    world.assessment_duration_multiplier /= item.duration_multiplier
-    if item.approval_prob is not None:
-        world.assessment_approval_prob = None
+    world.assessment_boosts.pop(name, None)
     world.programme_cost.pop(name, None)
+    _assessment_changed(world)
+
+
+def _assessment_changed(world: World) -> None:
+    boosts = world.assessment_boosts.values()
+    world.assessment_duration_multiplier = math.prod(b.duration_multiplier for b in boosts)
+    probs = [b.approval_prob for b in boosts if b.approval_prob is not None]
+    world.assessment_approval_prob = max(probs) if probs else None
 
 
 # ------------------------------------------------------------------------------ retention
 
 
 def _retention_start(world: World, name: str, item: Any, draws: dict[str, float]) -> None:
-    world.retention_multiplier *= draws["deregistration_multiplier"]
-    world.retention_cost_per_household += item.weekly_cost_per_household
-    _redraw_all_attrition(world)
+    world.retention_offers[name] = (
+        draws["deregistration_multiplier"],
+        item.weekly_cost_per_household,
+    )
+    _retention_changed(world)
 
 
 def _retention_end(world: World, name: str, item: Any, draws: dict[str, float]) -> None:
-    world.retention_multiplier /= draws["deregistration_multiplier"]
-    world.retention_cost_per_household -= item.weekly_cost_per_household
+    world.retention_offers.pop(name, None)
+    _retention_changed(world)
+
+
+def _retention_changed(world: World) -> None:
+    offers = world.retention_offers.values()
+    world.retention_multiplier = math.prod(m for m, _ in offers)
+    world.retention_cost_per_household = sum(c for _, c in offers)
     _redraw_all_attrition(world)
 
 

@@ -121,8 +121,10 @@ class Recorder:
             starts.append(dt.date(y, 4, 1))
             y += 1
         self.fy_labels = [financial_year(d) for d in starts]
-        # Day 0 is the close of the start date, so a year starting 1 April begins at its eve.
-        self.fy_start_days = [float((d - sc.start).days) - 1 for d in starts]
+        # A run starting on 31 March (the usual stock date) counts its first day in the new
+        # financial year rather than leaving a one-day year behind.
+        self.fy_start_days = [float((d - sc.start).days) for d in starts]
+        self.fy_start_days = [0.0 if 0 < d <= 1 else d for d in self.fy_start_days]
         self._fy, self._fy_from, self._fy_to = -1, 1.0, 0.0  # cached current year (none yet)
         self.snapshot_rows: list[dict[str, Any]] = []
         self.episode_rows: list[tuple[Any, ...]] = []

@@ -62,6 +62,8 @@ class World:
             "delay_days": nts.delay_days,
         }
         self.weekly_cost = {k: c.central for k, c in scenario.costs.weekly.items()}
+        self.retention_offers: dict[str, tuple[float, float]] = {}  # multiplier, weekly cost
+        self.assessment_boosts: dict[str, object] = {}
         self.retention_multiplier = 1.0
         self.retention_cost_per_household = 0.0
         self.assessment_duration_multiplier = 1.0

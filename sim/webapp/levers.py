@@ -1,0 +1,361 @@
+"""The policy levers the web app offers, and how each maps to scenario overrides.
+
+One table, :data:`LEVERS`, says for every control what it is called, its bounds and the
+scenario field it sets. A lever whose field is not (yet) in :class:`sim.config.Scenario` is
+shown disabled with a note; it becomes available by itself once the field exists, because the
+schema is checked when the app asks (:func:`lever_status`), not when this file was written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import types
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
+
+from sim.config import Scenario, ScenarioError, with_overrides
+
+
+def _months_later(date: dt.date, months: int) -> dt.date:
+    month = date.month - 1 + months
+    year = date.year + month // 12
+    month = month % 12 + 1
+    for day in (date.day, 30, 29, 28):
+        try:
+            return date.replace(year=year, month=month, day=day)
+        except ValueError:
+            continue
+    raise AssertionError("unreachable")
+
+
+@dataclass(frozen=True)
+class Lever:
+    """A control on the page and the scenario field it sets.
+
+    ``path`` is the dotted scenario field; the lever is enabled only while that field exists
+    and holds a number. ``read`` gives the value the chosen scenario already has and ``write``
+    the overrides for a new value (both default to the field at ``path``); ``write`` also sees
+    every lever's value, for levers that work together.
+    """
+
+    id: str
+    label: str
+    help: str
+    path: str
+    minimum: float
+    maximum: float
+    step: float
+    unit: str = ""
+    integer: bool = False
+    read: Callable[[Scenario], float] | None = None
+    write: Callable[[Scenario, float, Mapping[str, float]], dict[str, Any]] | None = None
+
+    def value(self, scenario: Scenario) -> float:
+        if self.read is not None:
+            return self.read(scenario)
+        current: Any = scenario
+        for part in self.path.split("."):
+            current = getattr(current, part)
+        return float(current)
+
+    def overrides(
+        self, scenario: Scenario, value: float, values: Mapping[str, float]
+    ) -> dict[str, Any]:
+        if self.write is not None:
+            return self.write(scenario, value, values)
+        out: dict[str, Any] = {}
+        node = out
+        parts = self.path.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = int(round(value)) if self.integer else float(value)
+        return out
+
+
+def _add_campaign(scenario: Scenario, size: float, values: Mapping[str, float]) -> dict[str, Any]:
+    months = int(values.get("campaign_months", 0) or 0)
+    if size <= 1 or months <= 0:
+        return {}
+    window = {
+        "start": scenario.start,
+        "end": _months_later(scenario.start, months),
+        "multiplier": float(size),
+    }
+    existing = [w.model_dump() for w in scenario.recruitment.campaigns]
+    return {"recruitment": {"campaigns": [*existing, window]}}
+
+
+def _no_write(scenario: Scenario, value: float, values: Mapping[str, float]) -> dict[str, Any]:
+    return {}  # campaign_months is applied together with campaign_size
+
+
+LEVERS: tuple[Lever, ...] = (
+    Lever(
+        "enquiries_per_year",
+        "Fostering enquiries per year",
+        "People who contact the service about fostering each year. Kent had 590 in 2018-19; "
+        "about one in ten becomes an approved household, some six months later.",
+        "recruitment.enquiries_per_year",
+        0,
+        5000,
+        10,
+        "enquiries a year",
+    ),
+    Lever(
+        "campaign_size",
+        "Recruitment campaign: enquiries multiplied by",
+        "A campaign from the start date that multiplies enquiries while it runs (1 = no "
+        "campaign). Added to any campaigns the scenario already has.",
+        "recruitment.campaigns",
+        1,
+        10,
+        0.5,
+        "times the usual rate",
+        read=lambda sc: 1.0,
+        write=_add_campaign,
+    ),
+    Lever(
+        "campaign_months",
+        "Recruitment campaign: length",
+        "How many months the campaign runs, from the start date.",
+        "recruitment.campaigns",
+        0,
+        24,
+        1,
+        "months",
+        integer=True,
+        read=lambda sc: 3.0,
+        write=_no_write,
+    ),
+    Lever(
+        "hub_families",
+        "Hub families",
+        "Experienced carers who each support a group of 3-4 foster families with respite and "
+        "advice (Kent aimed for 10 in 2019-20).",
+        "interventions.hub_families",
+        0,
+        100,
+        1,
+        "hub families",
+        integer=True,
+    ),
+    Lever(
+        "mockingbird_constellations",
+        "Mockingbird constellations",
+        "A hub home with two beds for sleepovers and emergencies, supporting 6-10 satellite "
+        "fostering households.",
+        "interventions.mockingbird_constellations",
+        0,
+        50,
+        1,
+        "constellations",
+        integer=True,
+    ),
+    Lever(
+        "uasc_arrivals_per_year",
+        "Unaccompanied asylum-seeking children arriving per year",
+        "Children arriving alone to seek asylum who come into the council's care (Kent: about "
+        "175 a year before 2020, many more in 2022-24).",
+        "uasc.arrivals_per_year",
+        0,
+        2000,
+        5,
+        "children a year",
+    ),
+    Lever(
+        "uasc_ring_fenced_beds",
+        "Beds ring-fenced for asylum-seeking children",
+        "Places kept for newly arrived asylum-seeking children (Kent 2024: 39 in-house, 21 IFA "
+        "framework and 9 supported accommodation).",
+        "interventions.uasc_ring_fenced_beds",
+        0,
+        500,
+        1,
+        "beds",
+        integer=True,
+    ),
+    Lever(
+        "ifa_framework_places",
+        "Places on the IFA framework",
+        "Foster placements contracted in advance from independent fostering agencies, at a "
+        "lower price than spot purchases.",
+        "providers.ifa_framework_places",
+        0,
+        2000,
+        5,
+        "places",
+        integer=True,
+    ),
+)
+
+#: Settings of the whole run, shared by every option so that they can be compared.
+RUN_SETTINGS: tuple[Lever, ...] = (
+    Lever("years", "Years to simulate", "How far ahead to look from the start date.",
+          "years", 1, 20, 1, "years", integer=True),
+    Lever("replications", "Runs (replications)",
+          "How many times to simulate each option. More runs narrow the intervals but take "
+          "longer: about a second per run for ten years.", "", 1, 200, 1, "runs", integer=True),
+    Lever("seed", "Random seed", "Runs with the same seed repeat the same random events.",
+          "", 0, 2**31 - 1, 1, "", integer=True),
+)
+
+LEVERS_BY_ID = {lever.id: lever for lever in LEVERS}
+SETTINGS_BY_ID = {s.id: s for s in RUN_SETTINGS}
+
+
+# ----------------------------------------------------------------------------- the schema
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    candidates = [annotation, *typing.get_args(annotation)]
+    for c in candidates:
+        if isinstance(c, type) and issubclass(c, BaseModel):
+            return c
+    return None
+
+
+def schema_field(path: str, model: type[BaseModel] = Scenario) -> Any | None:
+    """The annotation of the scenario field at dotted ``path``, or None if there is none."""
+    current: type[BaseModel] | None = model
+    annotation: Any = None
+    for part in path.split("."):
+        if current is None or part not in current.model_fields:
+            return None
+        annotation = current.model_fields[part].annotation
+        current = _model_in(annotation)
+    return annotation
+
+
+def _is_number(annotation: Any) -> bool:
+    if annotation in (int, float):
+        return True
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        return any(_is_number(a) for a in typing.get_args(annotation) if a is not type(None))
+    return False
+
+
+def lever_status(lever: Lever) -> tuple[bool, str]:
+    """Whether the lever can be used with the model as it is now, and if not, why."""
+    annotation = schema_field(lever.path)
+    if annotation is None:
+        return False, "Not in the model yet: this control will work once the model has it."
+    if lever.read is None and not _is_number(annotation):
+        return False, "The model describes this differently; this control cannot set it yet."
+    return True, ""
+
+
+def levers_for(scenario: Scenario) -> list[dict[str, Any]]:
+    """Every lever as the page needs it: bounds, the scenario's value, enabled or why not."""
+    out = []
+    for lever in LEVERS:
+        enabled, note = lever_status(lever)
+        out.append(
+            {
+                "id": lever.id,
+                "label": lever.label,
+                "help": lever.help,
+                "unit": lever.unit,
+                "min": lever.minimum,
+                "max": lever.maximum,
+                "step": lever.step,
+                "integer": lever.integer,
+                "value": lever.value(scenario) if enabled else None,
+                "enabled": enabled,
+                "note": note,
+            }
+        )
+    return out
+
+
+# ----------------------------------------------------------------------------- applying
+
+
+class LeverError(ValueError):
+    """Inputs the user has to correct, one plain message per problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+def check_number(lever: Lever, raw: Any) -> tuple[float | None, str | None]:
+    """``raw`` as a number within the lever's bounds, or a message saying what is wrong."""
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return None, f"{lever.label}: enter a number"
+    if isinstance(raw, bool):
+        return None, f"{lever.label}: enter a number"
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        return None, f"{lever.label}: '{raw}' is not a number"
+    if not math.isfinite(value):
+        return None, f"{lever.label}: enter a finite number"
+    if value < lever.minimum or value > lever.maximum:
+        return None, (
+            f"{lever.label}: must be between {lever.minimum:,g} and {lever.maximum:,g} "
+            f"(you entered {value:,g})"
+        )
+    if lever.integer and value != int(value):
+        return None, f"{lever.label}: must be a whole number (you entered {value:,g})"
+    return value, None
+
+
+def apply_levers(
+    scenario: Scenario, values: Mapping[str, Any], extra: Mapping[str, Any] | None = None
+) -> Scenario:
+    """The scenario with every lever the user moved away from its value applied.
+
+    Levers left at the scenario's own value change nothing (so a campaign the scenario already
+    has is kept). ``extra`` overrides (e.g. the horizon) are applied with them. Raises
+    :class:`LeverError` for values out of bounds or for disabled levers set away from their
+    value, and :class:`sim.config.ScenarioError` if the result is not a valid scenario.
+    """
+    problems = []
+    checked: dict[str, float] = {}
+    for key, raw in values.items():
+        lever = LEVERS_BY_ID.get(key)
+        if lever is None:
+            problems.append(f"'{key}' is not a control this app knows")
+            continue
+        enabled, note = lever_status(lever)
+        if not enabled:
+            if raw not in (None, ""):
+                problems.append(f"{lever.label}: {note}")
+            continue
+        value, problem = check_number(lever, raw)
+        if problem:
+            problems.append(problem)
+        else:
+            checked[key] = value  # type: ignore[assignment]
+    if problems:
+        raise LeverError(problems)
+    # Each lever's overrides are worked out from the scenario as given, then applied in turn.
+    steps = [dict(extra or {})]
+    for key, value in checked.items():
+        lever = LEVERS_BY_ID[key]
+        if not math.isclose(value, lever.value(scenario), rel_tol=1e-12, abs_tol=1e-12):
+            steps.append(lever.overrides(scenario, value, checked))
+    result = scenario
+    for overrides in steps:
+        if overrides:
+            result = with_overrides(result, overrides)
+    return result
+
+
+__all__ = [
+    "LEVERS",
+    "RUN_SETTINGS",
+    "Lever",
+    "LeverError",
+    "ScenarioError",
+    "apply_levers",
+    "check_number",
+    "lever_status",
+    "levers_for",
+    "schema_field",
+]

@@ -1,0 +1,143 @@
+"""Scenarios the web app may use: the bundled ones and the files users upload.
+
+The app reads only the scenario folder it was started with and its own working folder.
+Scenarios are named on the page by an id from this library, never by a path: an id the
+library did not hand out is refused.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+import secrets
+import threading
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from sim.config import Scenario, ScenarioError, load_scenario, scenario_from_dict, with_overrides
+
+log = logging.getLogger(__name__)
+
+MAX_UPLOAD_BYTES = 256 * 1024
+_ID = re.compile(r"^[A-Za-z0-9_\-]{1,80}$")
+
+
+@dataclass(frozen=True)
+class Entry:
+    id: str
+    name: str
+    description: str
+    source: str  # "bundled" or "uploaded"
+    scenario: Scenario
+
+
+def _plain(value: Any) -> Any:
+    """A value TOML can hold: string keys, no None."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def scenario_to_toml(scenario: Scenario, comment: str = "") -> str:
+    """The scenario with every resolved parameter, as TOML that loads back to the same."""
+    header = [
+        f"# {scenario.name}: every parameter resolved, as used by the placement-sufficiency model.",
+        f"# Written {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC. Run it with:",
+        "#   sufficiency run this_file.toml --out results/my_scenario",
+    ]
+    if comment:
+        header.insert(1, f"# {comment}")
+    return "\n".join(header) + "\n\n" + tomli_w.dumps(_plain(scenario.model_dump()))
+
+
+class ScenarioLibrary:
+    """Bundled scenarios from one folder, and uploads kept in the app's working folder."""
+
+    def __init__(self, folder: Path | None, upload_dir: Path) -> None:
+        self.folder = folder
+        self.upload_dir = upload_dir
+        self._bundled: dict[str, Path] = {}
+        self._uploads: dict[str, Entry] = {}
+        self._lock = threading.Lock()
+        if folder is not None and folder.is_dir():
+            for path in sorted(folder.glob("*.toml")):
+                if _ID.match(path.stem):
+                    self._bundled[path.stem] = path
+
+    # -- bundled
+    def bundled(self) -> list[Entry]:
+        """The bundled scenarios that load; those that do not are logged and left out."""
+        out = []
+        for sid in self._bundled:
+            try:
+                out.append(self._bundled_entry(sid))
+            except ScenarioError as exc:
+                log.warning("bundled scenario %s is not valid: %s", sid, exc)
+        return out
+
+    def _bundled_entry(self, sid: str) -> Entry:
+        sc = load_scenario(self._bundled[sid])
+        return Entry(sid, sc.name, sc.description, "bundled", sc)
+
+    def get(self, sid: str) -> Entry:
+        """The scenario with id ``sid``; KeyError if the library never handed it out."""
+        if not isinstance(sid, str) or not _ID.match(sid):
+            raise KeyError(sid)
+        with self._lock:
+            if sid in self._uploads:
+                return self._uploads[sid]
+        if sid in self._bundled:
+            return self._bundled_entry(sid)
+        raise KeyError(sid)
+
+    # -- uploads
+    def upload(self, filename: str, content: bytes) -> Entry:
+        """Validate an uploaded TOML scenario and keep it; ScenarioError says what is wrong.
+
+        An upload may ``extends = "<bundled file>.toml"``; it cannot point at any other file.
+        """
+        shown = Path(filename or "upload.toml").name[:80] or "upload.toml"
+        if len(content) > MAX_UPLOAD_BYTES:
+            raise ScenarioError(
+                f"{shown}: the file is larger than {MAX_UPLOAD_BYTES // 1024} KB; "
+                "a scenario file is a few KB"
+            )
+        try:
+            text = content.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ScenarioError(f"{shown}: not a text file (it must be TOML in UTF-8)") from None
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ScenarioError(f"{shown}: not valid TOML: {exc}") from None
+        parent = data.pop("extends", None)
+        if parent is None:
+            scenario = scenario_from_dict(data, shown)
+        else:
+            stem = Path(str(parent)).name.removesuffix(".toml")
+            if not isinstance(parent, str) or stem not in self._bundled:
+                allowed = ", ".join(f"'{s}.toml'" for s in self._bundled) or "none"
+                raise ScenarioError(
+                    f"{shown}: 'extends' may name only a bundled scenario ({allowed}); "
+                    f"got {parent!r}"
+                )
+            base = self._bundled_entry(stem).scenario
+            try:
+                scenario = with_overrides(base, data)
+            except ScenarioError as exc:
+                detail = str(exc).split("\n", 1)[-1]
+                raise ScenarioError(f"{shown}: invalid scenario\n{detail}") from None
+        sid = "upload-" + secrets.token_hex(12)
+        self.upload_dir.mkdir(parents=True, exist_ok=True)
+        (self.upload_dir / f"{sid}.toml").write_bytes(content)
+        entry = Entry(sid, scenario.name, f"Uploaded from {shown}", "uploaded", scenario)
+        with self._lock:
+            self._uploads[sid] = entry
+        return entry
