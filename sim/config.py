@@ -53,16 +53,21 @@ class _Base(BaseModel):
 
 
 class Window(_Base):
-    """A dated multiplier on a rate, from ``start`` (inclusive) to ``end`` (exclusive)."""
+    """A dated change to a rate, from ``start`` (inclusive) to ``end`` (exclusive): either a
+    ``multiplier`` or an observed level ``per_year`` that replaces the base rate (seasonality
+    and other multipliers still apply)."""
 
     start: dt.date
     end: dt.date
-    multiplier: Rate
+    multiplier: Rate | None = None
+    per_year: Rate | None = None
 
     @model_validator(mode="after")
     def _ordered(self) -> Window:
         if self.end <= self.start:
             raise ValueError(f"end ({self.end}) must be after start ({self.start})")
+        if (self.multiplier is None) == (self.per_year is None):
+            raise ValueError("give exactly one of 'multiplier' and 'per_year'")
         return self
 
 
@@ -393,7 +398,6 @@ class Initial(_Base):
     placements: dict[str, Count] = Field(default_factory=_default_initial_placements)
     uasc: Count = 255
     age_weights: list[Rate] = [0.05, 0.14, 0.18, 0.38, 0.25]
-    mean_years_in_placement: Rate = 2.0
     mean_years_in_care: Rate = 2.8
     households: Count = 638
     places_weights: list[Rate] = [0.28, 0.43, 0.28, 0.01]
@@ -675,7 +679,9 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _read_toml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+def _read_toml(
+    path: Path, seen: tuple[Path, ...] = (), calibrated: bool = True
+) -> dict[str, Any]:
     path = path.resolve()
     if path in seen:
         raise ScenarioError(f"{path}: 'extends' forms a cycle through {[str(p) for p in seen]}")
@@ -687,12 +693,32 @@ def _read_toml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(f"{path}: not valid TOML: {exc}") from None
     parent = data.pop("extends", None)
-    if parent is None:
-        return data
-    if not isinstance(parent, str):
-        raise ScenarioError(f"{path}: field 'extends' must be a file path (a string)")
-    base = _read_toml(path.parent / parent, (*seen, path))
+    fitted = data.pop("calibration", None)
+    base: dict[str, Any] = {}
+    if parent is not None:
+        if not isinstance(parent, str):
+            raise ScenarioError(f"{path}: field 'extends' must be a file path (a string)")
+        base = _read_toml(path.parent / parent, (*seen, path), calibrated)
+    if fitted is not None:
+        if not isinstance(fitted, str):
+            raise ScenarioError(f"{path}: field 'calibration' must be a file path (a string)")
+        if calibrated:
+            base = _merge(base, _fitted_values(path.parent / fitted, path))
     return _merge(base, data)
+
+
+def _fitted_values(path: Path, source: Path) -> dict[str, Any]:
+    """The ``[scenario]`` table of a calibration result: fitted values, below the file's own."""
+    if not path.is_file():
+        raise ScenarioError(f"{source}: field 'calibration': file not found: {path}")
+    try:
+        fitted = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"{path}: not valid TOML: {exc}") from None
+    table = fitted.get("scenario")
+    if not isinstance(table, dict):
+        raise ScenarioError(f"{path}: has no [scenario] table of fitted values")
+    return table
 
 
 def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str] | None:
@@ -742,7 +768,9 @@ def scenario_from_dict(data: dict[str, Any], source: str = "<scenario>") -> Scen
         raise ScenarioError(_describe(exc, source)) from None
 
 
-def load_scenario(path: str | Path, overrides: dict[str, Any] | None = None) -> Scenario:
+def load_scenario(
+    path: str | Path, overrides: dict[str, Any] | None = None, calibrated: bool = True
+) -> Scenario:
     """Load a scenario TOML file (following ``extends``) and apply ``overrides``.
 
     Parameters
@@ -751,9 +779,12 @@ def load_scenario(path: str | Path, overrides: dict[str, Any] | None = None) -> 
         The scenario file.
     overrides : dict, optional
         Nested values that replace the file's, e.g. ``{"years": 5}``.
+    calibrated : bool
+        Apply the fitted values of a ``calibration = "fitted.toml"`` link (the calibration
+        itself loads scenarios without them, so it starts from the stated assumptions).
     """
     path = Path(path)
-    data = _read_toml(path)
+    data = _read_toml(path, calibrated=calibrated)
     if overrides:
         data = _merge(data, overrides)
     return scenario_from_dict(data, str(path))

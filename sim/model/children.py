@@ -227,6 +227,8 @@ def turn_18(world: World, child: Child) -> None:
     h = world.households.get(child.household) if child.household >= 0 else None
     if placements.in_foster_care(child):
         world.recorder.flow("turned_18_in_foster")
+        if child.placement in ("in_house", "connected"):
+            world.recorder.flow("turned_18_in_house_foster")
     if (
         h is not None
         and h.kind != "emergency"

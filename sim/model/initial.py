@@ -102,7 +102,6 @@ def _place_initial(world: World, rng, age: float, area: str, uasc: bool, kind: s
         world, age, area, uasc, section20=uasc or rng.bernoulli(sc.children.section20_share)
     )
     in_care = min(rng.exponential(ini.mean_years_in_care), age) * YEAR
-    in_placement = min(rng.exponential(ini.mean_years_in_placement) * YEAR, in_care)
     child.entry = -in_care
     h = None
     if kind == "in_house":
@@ -113,15 +112,20 @@ def _place_initial(world: World, rng, age: float, area: str, uasc: bool, kind: s
             world.recorder.flow("initial_overflow_to_ifa")
     elif kind == "connected":
         h = carers.approve_connected(world, area, [child])
-        h.approved = -in_placement
     if h is None and kind in world.providers.occupied:
         world.providers.take(kind, child, force=True)
     world.recorder.initial(child)
     placements.place(world, child, kind, h, "entry")
+    # Time since the last move, and the moves of the last year, at the child's own hazards of
+    # moving: a child who rarely moves has usually been in this placement since coming into care.
+    rate = 0.0
+    if kind not in ("with_parents", "placed_for_adoption"):
+        rate = placements.breakdown_rate(world, child, h) + sc.breakdown.planned_move_per_year
+    in_placement = min(rng.hazard_time(rate) * YEAR, in_care)
     child.placed_at = -in_placement
-    # Earlier moves within the last year, at the child's own breakdown hazard.
+    if h is not None and h.kind == "connected":
+        h.approved = -in_placement
     window = max(0.0, min(in_care, YEAR) - in_placement)
-    rate = placements.breakdown_rate(world, child, h) if kind not in ("with_parents",) else 0.0
     n_prior = rng.poisson(rate * window / YEAR) if window > 0 else 0
     prior = sorted(-in_placement - rng.random() * window for _ in range(n_prior))
     if in_care > in_placement and not prior:

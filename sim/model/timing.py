@@ -23,7 +23,16 @@ class RateCurve:
         self.world = world
         self.base = per_year / YEAR
         self.seasonality = list(seasonality)
-        self.windows = [(world.day(w.start), world.day(w.end), w.multiplier) for w in windows]
+        self.windows = [
+            (world.day(w.start), world.day(w.end), w.multiplier)
+            for w in windows
+            if w.multiplier is not None
+        ]
+        self.levels = [
+            (world.day(w.start), world.day(w.end), w.per_year / YEAR)
+            for w in windows
+            if w.per_year is not None
+        ]
         self.extra: list[tuple[float, float, float]] = []  # added by interventions
 
     def add_window(self, start: float, end: float, multiplier: float) -> None:
@@ -31,7 +40,11 @@ class RateCurve:
 
     def at(self, day: float) -> float:
         """The rate per day at ``day``."""
-        rate = self.base * self.seasonality[self.world.month_of(day) - 1]
+        base = self.base
+        for start, end, level in self.levels:
+            if start <= day < end:
+                base = level
+        rate = base * self.seasonality[self.world.month_of(day) - 1]
         for start, end, m in (*self.windows, *self.extra):
             if start <= day < end:
                 rate *= m
@@ -39,7 +52,7 @@ class RateCurve:
 
     def bound(self) -> float:
         """An upper bound of the rate per day over the whole run."""
-        up = self.base * max(self.seasonality)
+        up = max([self.base, *(level for _, _, level in self.levels)]) * max(self.seasonality)
         for _, _, m in (*self.windows, *self.extra):
             up *= max(m, 1.0)
         return up
