@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 REPS ?= 20
 WORKERS ?= 2
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench clean browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +17,18 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/sufficiency run scenarios/kent_baseline.toml --reps $(REPS) --workers $(WORKERS) --out results/kent_baseline
 
-test: $(STAMP)
+# Debian's chromium for the browser tests, installed when missing and apt-get is usable as root.
+# If it cannot be installed, the browser tests are skipped and say why.
+browser:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian's chromium for the browser tests"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	      || echo "could not install chromium: the browser tests will be skipped"; \
+	  else echo "chromium is missing and cannot be installed here (needs root and apt-get): the browser tests will be skipped"; fi; \
+	fi
+
+test: $(STAMP) browser
 	$(BIN)/ruff check sim tests benchmarks
 	$(BIN)/python -m pytest -n 2 -q
 

@@ -1,4 +1,5 @@
-"""The ``sufficiency`` command line: ``run`` a scenario, ``check`` one without running."""
+"""The ``sufficiency`` command line: ``run`` a scenario, ``check`` one without running,
+``report`` on a results folder, ``serve`` the web app."""
 
 from __future__ import annotations
 
@@ -122,8 +123,174 @@ def cmd_target(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from sim.calibrate import fit, load_parameters, load_targets, write_fitted
+    from sim.experiment import git_commit
+    from sim.validate import format_table
+
+    scenario = load_scenario(args.scenario, calibrated=False)
+    targets = load_targets(args.targets)
+    params = load_parameters(args.params)
+    workers = args.workers or min(os.cpu_count() or 1, args.reps)
+    bar = tqdm(desc="calibrating", unit="eval", disable=args.quiet)
+
+    def progress(n: int, value: float) -> None:
+        bar.update(n - bar.n)
+        bar.set_postfix(objective=f"{value:.1f}")
+
+    result = fit(
+        scenario,
+        targets.target,
+        params,
+        reps=args.reps,
+        seed=args.seed,
+        workers=workers,
+        max_evaluations=args.max_evaluations,
+        progress=progress,
+    )
+    bar.close()
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    meta = {"scenario": str(args.scenario), "targets": str(args.targets), "commit": git_commit()}
+    write_fitted(result, scenario, out, meta)
+    table_path = out.with_name("fit_table.csv")
+    result.table.to_csv(table_path, index=False)
+    print(
+        f"\nObjective {result.start_objective:.1f} -> {result.objective:.1f} "
+        f"after {result.evaluations} evaluations ({args.reps} replications each)\n"
+    )
+    for p, v, se in zip(result.parameters, result.values, result.standard_errors, strict=True):
+        print(f"  {p.name:30s} {v:10.4g}  (se {se:.3g}; range {p.low:g} to {p.high:g})")
+    shown = result.table[result.table["status"] == "compared"]
+    print("\n" + format_table(shown))
+    missed = shown[(shown["use"] == "fit") & ~shown["within_tolerance"]]
+    print(
+        f"\n{len(shown) - len(missed)} of {len(shown)} compared targets within tolerance; "
+        f"fitted values in {out}, fit table in {table_path}"
+    )
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from sim.calibrate import load_targets
+    from sim.validate import format_table, validation_table
+
+    scenario = load_scenario(args.scenario)
+    targets = load_targets(args.targets)
+    workers = args.workers or min(os.cpu_count() or 1, args.reps)
+    table = validation_table(scenario, targets.holdout, args.reps, args.seed, workers)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out / "validation_table.csv", index=False)
+    scored = table[table["scored"]]
+    print(
+        f"\nForecast of '{scenario.name}' from {scenario.start} ({args.reps} replications), "
+        "scored against held-out figures (no refitting):\n"
+    )
+    print(format_table(table))
+    print(
+        f"\n{int(scored['inside_90_interval'].sum())} of {len(scored)} scored figures fall "
+        f"inside the 90% predictive interval. Table: {out / 'validation_table.csv'}"
+    )
+    return 0
+
+
 def _slug(text: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in text.lower()).strip("_")
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from sim.report import load_results, read_any_table, save_report
+
+    folder = Path(args.results)
+    try:
+        data = load_results(folder)
+        if args.calibration:
+            data.calibration = read_any_table(Path(args.calibration))
+        if args.validation:
+            data.validation = read_any_table(Path(args.validation))
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    out = save_report(data, Path(args.out) if args.out else folder / "report.html")
+    labels = ", ".join(r.label for r in data.results)
+    print(f"Report on {labels}: {out}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from sim.webapp import serve
+
+    serve(
+        host=args.host,
+        port=args.port,
+        scenario_folder=Path(args.scenarios) if args.scenarios else None,
+        workdir=Path(args.workdir) if args.workdir else None,
+        workers=args.workers,
+    )
+    return 0
+
+
+def cmd_batch(args: argparse.Namespace) -> int:
+    from sim.analysis import format_mc_error, load, monte_carlo_error
+    from sim.batch import run_batch
+
+    scenarios = [load_scenario(path, _overrides(args)) for path in args.scenarios]
+    try:
+        summary = run_batch(
+            scenarios,
+            args.reps,
+            args.out,
+            seed=args.seed,
+            workers=args.workers,
+            scheduler=args.scheduler,
+            chunk_size=args.chunk,
+            detail=args.detail,
+            progress=not args.quiet,
+            files=args.scenarios,
+            overrides=_overrides(args),
+        )
+    except KeyboardInterrupt:
+        print(
+            f"interrupted: finished replications are saved in {args.out}/; "
+            "rerun the same command to resume",
+            file=sys.stderr,
+        )
+        return 130
+    print(summary.message())
+    kpis = load(args.out).kpis
+    if len(kpis) > 1:
+        print("\nMonte Carlo error of the headline means (target: +/-5% at 95% confidence)")
+        print(format_mc_error(monte_carlo_error(kpis)))
+    return 0 if summary.complete else 1
+
+
+def cmd_sensitivity(args: argparse.Namespace) -> int:
+    from sim.sensitivity import format_indices, load_params, run_sensitivity
+
+    base = load_scenario(args.scenario, _overrides(args))
+    spec = load_params(args.params, base)
+    if args.reps:
+        spec.replications = args.reps
+    result = run_sensitivity(
+        base,
+        spec,
+        args.method,
+        args.n,
+        args.out,
+        seed=args.seed,
+        workers=args.workers,
+        scheduler=args.scheduler,
+        progress=not args.quiet,
+        overrides=_overrides(args),
+    )
+    print(
+        f"\n{args.method} sensitivity of '{base.name}': {len(result.design)} design points x "
+        f"{spec.replications} replications (common random numbers, seed {args.seed})\n"
+    )
+    print(format_indices(result.indices, args.method))
+    print(f"\nIndices: {result.folder / 'indices.csv'}; chart: {result.figure}")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -182,6 +349,88 @@ def build_parser() -> argparse.ArgumentParser:
     tgt.add_argument("--seed", type=int, default=2019)
     tgt.add_argument("--quiet", action="store_true")
     tgt.set_defaults(func=cmd_target)
+
+    cal = sub.add_parser("calibrate", help="fit the free parameters to the published figures")
+    cal.add_argument("--scenario", default="calibration/kent_2018.toml")
+    cal.add_argument("--targets", default="calibration/targets.toml")
+    cal.add_argument("--params", default="calibration/free_parameters.toml")
+    cal.add_argument("--reps", type=_positive(int), default=8)
+    cal.add_argument("--seed", type=int, default=2018)
+    cal.add_argument("--workers", type=_positive(int))
+    cal.add_argument("--max-evaluations", type=_positive(int), default=250)
+    cal.add_argument("--out", default="calibration/fitted.toml")
+    cal.add_argument("--quiet", action="store_true")
+    cal.set_defaults(func=cmd_calibrate)
+
+    val = sub.add_parser("validate", help="forecast 2019-2024 and score against held-out figures")
+    val.add_argument("--scenario", default="scenarios/kent_2019_2024_observed.toml")
+    val.add_argument("--targets", default="calibration/targets.toml")
+    val.add_argument("--reps", type=_positive(int), default=20)
+    val.add_argument("--seed", type=int, default=2019)
+    val.add_argument("--workers", type=_positive(int))
+    val.add_argument("--out", default="results/validation")
+    val.set_defaults(func=cmd_validate)
+
+    report = sub.add_parser(
+        "report", help="write the self-contained HTML report of a results folder"
+    )
+    report.add_argument("results", help="folder written by 'run' (or a comparison of several)")
+    report.add_argument("--out", help="report file (default RESULTS/report.html)")
+    report.add_argument(
+        "--calibration", help="calibration fit table to include (e.g. calibration/fit_table.csv)"
+    )
+    report.add_argument(
+        "--validation",
+        help="validation table to include (e.g. results/validation/validation_table.csv)",
+    )
+    report.set_defaults(func=cmd_report)
+
+    serve = sub.add_parser("serve", help="start the web app and open it in your browser")
+    serve.add_argument("--port", type=_positive(int), default=8050, help="port (default 8050)")
+    serve.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1: this computer only)",
+    )
+    serve.add_argument("--scenarios", help="folder of bundled scenarios (default scenarios/)")
+    serve.add_argument(
+        "--workdir", help="folder for uploads and results (default: a new temporary folder)"
+    )
+    serve.add_argument("--workers", type=_positive(int), help="processes per run (default 2)")
+    serve.set_defaults(func=cmd_serve)
+
+    bat = sub.add_parser(
+        "batch", help="Monte Carlo replications to a resumable parquet folder (local or Dask)"
+    )
+    bat.add_argument("scenarios", nargs="+", help="scenario TOML files")
+    bat.add_argument("--reps", type=_positive(int), required=True, help="replications each")
+    bat.add_argument("--seed", type=int, default=2019, help="master seed (default 2019)")
+    bat.add_argument("--out", required=True, help="results folder (rerun to resume)")
+    bat.add_argument("--years", type=_positive(float), help="override the horizon in years")
+    bat.add_argument("--workers", type=_positive(int), help="processes (default: all cores)")
+    bat.add_argument(
+        "--scheduler", help="Dask: 'local' (a LocalCluster) or a scheduler address tcp://host:port"
+    )
+    bat.add_argument("--chunk", type=_positive(int), help="replications per task (default: auto)")
+    bat.add_argument("--detail", action="store_true", help="also keep episodes and children")
+    bat.add_argument("--quiet", action="store_true", help="no progress bar")
+    bat.set_defaults(func=cmd_batch)
+
+    sen = sub.add_parser("sensitivity", help="Morris or Sobol' sensitivity analysis (SALib)")
+    sen.add_argument("scenario", help="base scenario TOML")
+    sen.add_argument("--params", required=True, help="TOML of parameter ranges (dotted paths)")
+    sen.add_argument("--method", choices=("morris", "sobol"), default="morris")
+    sen.add_argument(
+        "--n", type=_positive(int), default=10, help="trajectories (morris) or base samples"
+    )
+    sen.add_argument("--reps", type=_positive(int), help="replications per design point")
+    sen.add_argument("--seed", type=int, default=2019)
+    sen.add_argument("--out", required=True, help="results folder (rerun to resume)")
+    sen.add_argument("--years", type=_positive(float), help="override the horizon in years")
+    sen.add_argument("--workers", type=_positive(int), help="processes (default: all cores)")
+    sen.add_argument("--scheduler", help="Dask: 'local' or tcp://host:port")
+    sen.add_argument("--quiet", action="store_true")
+    sen.set_defaults(func=cmd_sensitivity)
     return p
 
 

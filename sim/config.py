@@ -52,6 +52,24 @@ class _Base(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
 
+def _keep_defaults(field: str, defaults: Any) -> Any:
+    """A 'before' validator: entries of a keyed table not given keep their defaults, so that
+    setting one placement type's rate does not silently zero the others."""
+
+    def fill(cls: type, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get(field), dict):
+            table = {
+                k: v.model_dump() if isinstance(v, BaseModel) else v for k, v in defaults().items()
+            }
+            for k, v in data[field].items():
+                old = table.get(k)
+                table[k] = {**old, **v} if isinstance(old, dict) and isinstance(v, dict) else v
+            data = {**data, field: table}
+        return data
+
+    return model_validator(mode="before")(classmethod(fill))
+
+
 class Window(_Base):
     """A dated change to a rate, from ``start`` (inclusive) to ``end`` (exclusive): either a
     ``multiplier`` or an observed level ``per_year`` that replaces the base rate (seasonality
@@ -159,6 +177,7 @@ class Matching(_Base):
     """The search cascade and the planned moves that follow a placement."""
 
     cascade: dict[str, Step] = Field(default_factory=_default_cascade)
+    _fill_cascade = _keep_defaults("cascade", _default_cascade)
     retry_days: Days = 7.0
     split_siblings: bool = True
     emergency_stay_days: Days = 28.0
@@ -225,6 +244,7 @@ class Breakdown(_Base):
     complex_multiplier: Rate = 1.8
     carer_deregisters_prob: Prob = 0.12
     planned_move_per_year: Rate = 0.08
+    _fill_rates = _keep_defaults("per_year", _default_breakdown_rates)
 
     @model_validator(mode="after")
     def _types(self) -> Breakdown:
@@ -365,6 +385,7 @@ class Costs(_Base):
     """Weekly unit costs by placement type and provider."""
 
     weekly: dict[str, Cost] = Field(default_factory=_default_costs)
+    _fill_costs = _keep_defaults("weekly", _default_costs)
 
     @model_validator(mode="after")
     def _types(self) -> Costs:
@@ -679,9 +700,7 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _read_toml(
-    path: Path, seen: tuple[Path, ...] = (), calibrated: bool = True
-) -> dict[str, Any]:
+def _read_toml(path: Path, seen: tuple[Path, ...] = (), calibrated: bool = True) -> dict[str, Any]:
     path = path.resolve()
     if path in seen:
         raise ScenarioError(f"{path}: 'extends' forms a cycle through {[str(p) for p in seen]}")

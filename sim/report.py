@@ -18,7 +18,7 @@ import io
 import json
 import math
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,9 +29,11 @@ import numpy as np
 import pandas as pd
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
-from scipy import stats
 
+from sim import compare
+from sim.analysis import COLOURS, year_end
 from sim.config import Scenario
+from sim.experiment import yearly_summary
 from sim.plots import fan_chart
 
 # ----------------------------------------------------------------------------- what is shown
@@ -45,26 +47,58 @@ class Measure:
     title: str
     unit: str  # what the y axis counts, in words
     kind: str = "count"  # "count", "share" or "money"
+    better: int = 0  # +1 if more is better, -1 if less is better, 0 if neither
 
 
+_CHILDREN = "children"
 MEASURES: dict[str, Measure] = {
     m.column: m
     for m in (
-        Measure("children_in_care", "All children in care", "children"),
-        Measure("in_house", "With the council's own foster carers", "children"),
-        Measure("connected", "With family or friends carers (kinship)", "children"),
-        Measure("ifa_framework", "With agency (IFA) foster carers on the framework", "children"),
-        Measure("ifa_spot", "With agency (IFA) foster carers bought one by one (spot)", "children"),
-        Measure("residential", "In residential children's homes", "children"),
-        Measure("supported", "In supported accommodation (16 and over)", "children"),
-        Measure("unregistered", "In unregistered placements (last resort)", "children"),
-        Measure("waiting", "Children waiting for a placement", "children"),
-        Measure("households", "The council's fostering households", "households"),
+        Measure("children_in_care", "All children in care", _CHILDREN),
+        Measure("in_house", "With the council's own foster carers", _CHILDREN, better=+1),
+        Measure("connected", "With family or friends carers (kinship)", _CHILDREN),
+        Measure("ifa_framework", "With agency (IFA) foster carers on the framework", _CHILDREN),
+        Measure(
+            "ifa_spot",
+            "With agency (IFA) foster carers bought one by one (spot)",
+            _CHILDREN,
+            better=-1,
+        ),
+        Measure("residential", "In residential children's homes", _CHILDREN, better=-1),
+        Measure("supported", "In supported accommodation (16 and over)", _CHILDREN),
+        Measure("unregistered", "In unregistered placements (last resort)", _CHILDREN, better=-1),
+        Measure("waiting", "Children waiting for a placement", _CHILDREN, better=-1),
+        Measure("households", "The council's fostering households", "households", better=+1),
         Measure("places_vacant", "Vacant places with the council's foster carers", "places"),
-        Measure("weekly_cost", "Weekly cost of all placements", "£ per week", "money"),
-        Measure("kpi_3plus_placements", "Children with 3+ placements in 12 months", "% of children in care", "share"),  # noqa: E501
-        Measure("kpi_same_placement_2y", "Children in long-term care in the same home 2+ years", "% of children in long-term care", "share"),  # noqa: E501
-        Measure("kpi_within_20_miles", "Children placed within 20 miles of home", "% of placed children", "share"),  # noqa: E501
+        Measure("weekly_cost", "Weekly cost of placements", "£ per week", "money", -1),
+        Measure(
+            "total_weekly_cost",
+            "Weekly cost of placements and programmes (hub families, Mockingbird, ...)",
+            "£ per week",
+            "money",
+            -1,
+        ),
+        Measure(
+            "kpi_3plus_placements",
+            "Children with 3+ placements in 12 months",
+            "% of children in care",
+            "share",
+            -1,
+        ),
+        Measure(
+            "kpi_same_placement_2y",
+            "Children in long-term care in the same home 2+ years",
+            "% of children in long-term care",
+            "share",
+            +1,
+        ),
+        Measure(
+            "kpi_within_20_miles",
+            "Children placed within 20 miles of home",
+            "% of placed children",
+            "share",
+            +1,
+        ),
     )
 }
 
@@ -106,8 +140,9 @@ CHART_GROUPS: tuple[ChartGroup, ...] = (
     ChartGroup(
         "pressure",
         "Waiting and cost",
-        ("waiting", "weekly_cost"),
-        "Children waiting are those still searching for a placement on the day.",
+        ("waiting", "weekly_cost", "total_weekly_cost"),
+        "Children waiting are those still searching for a placement on the day. Programme "
+        "costs are those of the scenario's policies, on top of the placements.",
     ),
     ChartGroup(
         "kpis",
@@ -118,9 +153,7 @@ CHART_GROUPS: tuple[ChartGroup, ...] = (
 )
 
 #: The measures shown in the yearly summary and the paired differences, in order.
-HEADLINE_COLUMNS: tuple[str, ...] = tuple(
-    c for g in CHART_GROUPS for c in g.columns if not c.startswith("kpi_")
-) + tuple(c for c in CHART_GROUPS[-1].columns)
+HEADLINE_COLUMNS: tuple[str, ...] = tuple(c for g in CHART_GROUPS for c in g.columns)
 
 
 @dataclass(frozen=True)
@@ -186,7 +219,6 @@ KEY_ASSUMPTIONS: tuple[tuple[str, str], ...] = (
     ("costs.weekly.unregistered.central", "Weekly cost of an unregistered placement (£)"),
 )
 
-COLOURS = ("#1f5f99", "#c0504d", "#4f8a3c", "#8064a2", "#d08a1a", "#3b9ab2")
 
 # ----------------------------------------------------------------------------- results
 
@@ -218,25 +250,63 @@ class ReportData:
     notes: list[str] = field(default_factory=list)
 
 
+# File names (parquet or csv) of the tables `sufficiency calibrate` and `validate` write.
 _EXTRA_TABLES = {
-    "calibration": ("calibration_fit", "calibration", "fit"),
-    "validation": ("validation",),
+    "calibration": ("fit_table", "calibration_fit"),
+    "validation": ("validation_table", "validation"),
 }
 
 
+def read_any_table(path: Path) -> pd.DataFrame:
+    """A parquet or csv table."""
+    return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+
+
 def _read_table(folder: Path, name: str) -> pd.DataFrame | None:
-    for ext, reader in ((".parquet", pd.read_parquet), (".csv", pd.read_csv)):
+    for ext in (".parquet", ".csv"):
         path = folder / f"{name}{ext}"
         if path.is_file():
-            return reader(path)
+            return read_any_table(path)
     return None
+
+
+def _read_batch(folder: Path) -> list[ScenarioResult]:
+    """The scenarios of a folder written by the batch engine (:mod:`sim.batch`)."""
+    from sim import analysis
+
+    batch = analysis.load(folder)
+    snaps = batch.table("snapshots")
+    m = batch.manifest
+    results = []
+    for entry in m.get("scenarios", []):
+        label = entry["label"]
+        part = snaps[snaps["scenario"] == label].reset_index(drop=True)
+        part["scenario"] = part["scenario"].astype(str)
+        manifest = {
+            "scenario": entry.get("name", label),
+            "label": label,
+            "scenario_file": entry.get("file"),
+            "parameters": entry.get("parameters") or {},
+            "seed": m.get("seed"),
+            "replications": int(part["replication"].nunique()),
+            "version": m.get("version"),
+            "commit": m.get("commit"),
+            "written": m.get("updated") or m.get("created"),
+        }
+        results.append(
+            ScenarioResult({"snapshots": part}, {k: v for k, v in manifest.items() if v})
+        )
+    return results
 
 
 def _read_result(folder: Path) -> ScenarioResult:
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     snaps = _read_table(folder, "snapshots")
     if snaps is None:
-        raise FileNotFoundError(f"{folder}: no snapshots.parquet or snapshots.csv")
+        raise FileNotFoundError(
+            f"{folder}: no snapshots.parquet or snapshots.csv beside manifest.json; the report "
+            "needs the tables written by 'sufficiency run' or 'sufficiency batch'"
+        )
     return ScenarioResult({"snapshots": snaps}, manifest)
 
 
@@ -245,17 +315,25 @@ def load_results(folder: str | Path) -> ReportData:
 
     Layouts understood:
 
-    * ``manifest.json`` and ``snapshots.parquet`` (or ``.csv``) in ``folder``: one scenario;
-    * sub-folders each holding that layout: a comparison. ``comparison.json`` (a list of the
-      sub-folder names, base first) gives the order; without it the names are sorted.
+    * ``manifest.json`` and ``snapshots.parquet`` (or ``.csv``) in ``folder``: one scenario
+      (``sufficiency run``);
+    * ``manifest.json`` and a ``snapshots/`` folder of parts: a batch (:mod:`sim.batch`), its
+      first scenario the base of the comparison;
+    * sub-folders each holding the first layout: a comparison (the web app's downloads).
+      ``comparison.json`` (the sub-folder names, base first) gives the order; without it the
+      names are sorted.
 
-    ``calibration_fit`` and ``validation`` tables (parquet or csv) in ``folder`` are shown
-    where present.
+    The calibration fit table (``fit_table``) and the validation table
+    (``validation_table``), parquet or csv, are shown where present in ``folder``.
     """
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: no such results folder")
-    if (folder / "manifest.json").is_file():
+    if (folder / "manifest.json").is_file() and (folder / "snapshots").is_dir():
+        results = _read_batch(folder)
+        if not results or any(r.snapshots.empty for r in results):
+            raise FileNotFoundError(f"{folder}: the batch has no finished replications yet")
+    elif (folder / "manifest.json").is_file():
         results = [_read_result(folder)]
     else:
         order_file = folder / "comparison.json"
@@ -298,69 +376,17 @@ def fmt(column: str, value: float, signed: bool = False) -> str:
     return f"{sign}{value:,.0f}"
 
 
-def at_31_march(snapshots: pd.DataFrame) -> pd.DataFrame:
-    """The snapshot rows dated 31 March, with a ``year`` column."""
-    dates = pd.to_datetime(snapshots["date"])
-    keep = (dates.dt.month == 3) & (dates.dt.day == 31)
-    out = snapshots.loc[keep].copy()
-    out["year"] = dates[keep].dt.year.to_numpy()
-    return out
-
-
-def yearly_quantiles(snapshots: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
-    """Median and 90% interval at each 31 March: index year, columns (measure, stat)."""
-    march = at_31_march(snapshots)
-    g = march.groupby("year")[list(columns)]
-    return pd.concat(
-        {"p05": g.quantile(0.05), "median": g.median(), "p95": g.quantile(0.95)}, axis=1
-    ).swaplevel(axis=1)
-
-
-def fan_quantiles(snapshots: pd.DataFrame, column: str) -> pd.DataFrame:
-    """Quantiles over replications of ``column`` for each month end (index: date)."""
-    df = snapshots[["date", column]].assign(date=pd.to_datetime(snapshots["date"]))
-    q = df.groupby("date")[column].quantile([0.05, 0.25, 0.5, 0.75, 0.95]).unstack()
-    q.columns = ["p05", "p25", "p50", "p75", "p95"]
-    return q
-
-
 def paired_differences(
-    base: pd.DataFrame, other: pd.DataFrame, columns: Sequence[str], level: float = 0.95
+    base: pd.DataFrame, other: pd.DataFrame, columns: Sequence[str]
 ) -> pd.DataFrame:
-    """Mean difference ``other - base`` at each 31 March with a confidence interval.
-
-    Replication ``r`` of both runs used the same random numbers (common random numbers), so
-    the differences are paired by replication and the interval is the t interval of the mean
-    of the paired differences. Returns one row per (year, measure) with ``mean``, ``low``,
-    ``high``, ``n`` (pairs) and ``base_mean``.
-    """
-    keys = ["replication", "year"]
-    a = at_31_march(base)[[*keys, *columns]]
-    b = at_31_march(other)[[*keys, *columns]]
-    joined = a.merge(b, on=keys, suffixes=("_base", "_other"))
-    rows = []
-    for year, grp in joined.groupby("year"):
-        n = len(grp)
-        for col in columns:
-            d = (grp[f"{col}_other"] - grp[f"{col}_base"]).dropna()
-            k = len(d)
-            mean = float(d.mean()) if k else float("nan")
-            if k >= 2:
-                half = float(stats.t.ppf(0.5 + level / 2, k - 1) * d.std(ddof=1) / math.sqrt(k))
-            else:
-                half = float("nan")
-            rows.append(
-                {
-                    "year": int(year),
-                    "measure": col,
-                    "mean": mean,
-                    "low": mean - half,
-                    "high": mean + half,
-                    "n": n,
-                    "base_mean": float(grp[f"{col}_base"].mean()),
-                }
-            )
-    return pd.DataFrame(rows, columns=["year", "measure", "mean", "low", "high", "n", "base_mean"])
+    """Mean difference ``other - base`` at each 31 March, paired by replication, with its 95%
+    confidence interval and the share of runs in which ``other`` does better
+    (see :func:`sim.compare.paired_differences`)."""
+    outcomes = {
+        c: (MEASURES[c].title if c in MEASURES else c, MEASURES[c].better if c in MEASURES else 0)
+        for c in columns
+    }
+    return compare.paired_differences(base, other, outcomes)
 
 
 def pairing_problem(base: ScenarioResult, other: ScenarioResult) -> str | None:
@@ -389,21 +415,25 @@ def _e(value: Any) -> str:
     return html.escape(str(value))
 
 
-def _table(head: Sequence[str], rows: Iterable[Sequence[str]], cls: str = "") -> str:
-    """An HTML table; head cells are escaped here, row cells must be escaped already."""
+def _table_of(head: Sequence[str], body: str, cls: str) -> str:
     th = "".join(f"<th scope='col'>{_e(h)}</th>" for h in head)
+    return f"<table class='{cls}'><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _table(head: Sequence[str], rows: Iterable[Sequence[str]], cls: str = "") -> str:
+    """An HTML table whose first column names the rows; head cells are escaped here, row
+    cells must be escaped already."""
     body = "".join(
-        "<tr>" + "".join(f"<{'th scope=row' if i == 0 else 'td'}>{c}</{'th' if i == 0 else 'td'}>"
-                          for i, c in enumerate(r)) + "</tr>"
+        f"<tr><th scope='row'>{r[0]}</th>" + "".join(f"<td>{c}</td>" for c in r[1:]) + "</tr>"
         for r in rows
     )
-    return f"<table class='{cls}'><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>"
+    return _table_of(head, body, cls)
 
 
 def summary_table_html(result: ScenarioResult, columns: Sequence[str] = HEADLINE_COLUMNS) -> str:
     """Headline figures at each 31 March: median and the range 90% of runs fall in."""
     cols = [c for c in columns if c in result.snapshots]
-    q = yearly_quantiles(result.snapshots, cols)
+    q = yearly_summary(result.tables, cols)
     years = list(q.index)
     rows = []
     for col in cols:
@@ -418,36 +448,44 @@ def summary_table_html(result: ScenarioResult, columns: Sequence[str] = HEADLINE
     return _table(["31 March", *[str(y) for y in years]], rows, "summary")
 
 
+def _kpi_cell(target: KpiTarget, values: pd.Series) -> str:
+    values = values.dropna()
+    if values.empty:
+        return "–"
+    med = float(values.median())
+    ok = target.met(med)
+    share = float(np.mean([target.met(v) for v in values]))
+    return (
+        f"<span class='{'meets' if ok else 'misses'}'>{_e(fmt(target.column, med))}"
+        f" {'✓' if ok else '✗'}</span><br><small>target met in {share:.0%} of runs</small>"
+    )
+
+
 def kpi_table_html(results: Sequence[ScenarioResult]) -> str:
     """Each KPI at each 31 March against its target, with the share of runs that meet it."""
     several = len(results) > 1
-    years: list[int] = sorted(
-        set().union(*(set(at_31_march(r.snapshots)["year"]) for r in results))
-    )
-    rows = []
+    march = [year_end(r.snapshots) for r in results]
+    years = sorted(set().union(*(set(m["year"]) for m in march)))
+    head = ["Indicator", "Target", *(["Option"] if several else [])]
+    head += [f"31 Mar {y}" for y in years]
+    body = []
     for t in KPI_TARGETS:
-        for r in results:
-            if t.column not in r.snapshots:
-                continue
-            march = at_31_march(r.snapshots)
-            by_year = march.groupby("year")[t.column]
-            med = by_year.median()
-            meets = by_year.apply(lambda s, t=t: float(np.mean([t.met(v) for v in s.dropna()]))
-                                  if s.notna().any() else float("nan"))
-            name = _e(t.name) + (f"<br><small>{_e(r.label)}</small>" if several else "")
-            cells = [name, f"{'at most' if t.better == 'lower' else 'at least'} {t.target:.0%}"]
-            for y in years:
-                if y not in med.index or math.isnan(med[y]):
-                    cells.append("–")
-                    continue
-                ok = t.met(med[y])
-                cells.append(
-                    f"<span class='{'meets' if ok else 'misses'}'>{_e(fmt(t.column, med[y]))}"
-                    f" {'✓' if ok else '✗'}</span><br><small>target met in "
-                    f"{meets[y]:.0%} of runs</small>"
-                )
-            rows.append(cells)
-    table = _table(["Indicator", "Target", *[f"31 Mar {y}" for y in years]], rows, "kpis")
+        present = [(r, m) for r, m in zip(results, march, strict=True) if t.column in m]
+        for i, (r, m) in enumerate(present):
+            by_year = dict(tuple(m.groupby("year")[t.column]))
+            cells = []
+            if i == 0:
+                span = f" rowspan='{len(present)}'" if len(present) > 1 else ""
+                word = "at most" if t.better == "lower" else "at least"
+                cells.append(f"<th scope='row'{span}>{_e(t.name)}</th>")
+                cells.append(f"<td{span}>{word} {t.target:.0%}</td>")
+            if several:
+                cells.append(f"<td>{_e(r.label)}</td>")
+            cells += [
+                f"<td>{_kpi_cell(t, by_year[y]) if y in by_year else '–'}</td>" for y in years
+            ]
+            body.append("<tr>" + "".join(cells) + "</tr>")
+    table = _table_of(head, "".join(body), "kpis")
     sources = "".join(f"<li>{_e(t.name)}: {_e(t.source)}</li>" for t in KPI_TARGETS)
     return (
         f"{table}<p class='note'>Each cell: the median over runs (✓ meets the target, ✗ does "
@@ -456,7 +494,9 @@ def kpi_table_html(results: Sequence[ScenarioResult]) -> str:
     )
 
 
-def differences_html(results: Sequence[ScenarioResult], columns: Sequence[str] = HEADLINE_COLUMNS) -> str:  # noqa: E501
+def differences_html(
+    results: Sequence[ScenarioResult], columns: Sequence[str] = HEADLINE_COLUMNS
+) -> str:
     """Paired differences of every option from the first (the base), per 31 March."""
     if len(results) < 2:
         return ""
@@ -470,22 +510,33 @@ def differences_html(results: Sequence[ScenarioResult], columns: Sequence[str] =
             continue
         cols = [c for c in columns if c in base.snapshots and c in other.snapshots]
         d = paired_differences(base.snapshots, other.snapshots, cols)
-        years = sorted(d["year"].unique())
-        n = int(d["n"].max()) if len(d) else 0
+        # The start date is shared by every option: nothing to compare there.
+        years = sorted(d["year"].unique())[1:] or sorted(d["year"].unique())
+        n = int(d["replications"].max()) if len(d) else 0
         rows = []
         for col in cols:
             cells = [_e(MEASURES[col].title if col in MEASURES else col)]
             for y in years:
-                row = d[(d["year"] == y) & (d["measure"] == col)].iloc[0]
-                if math.isnan(row["low"]):
-                    cells.append(_e(fmt(col, row["mean"], signed=True)))
+                match = d[(d["year"] == y) & (d["outcome"] == col)]
+                if match.empty:
+                    cells.append("–")
                     continue
-                clear = row["low"] > 0 or row["high"] < 0
-                val = _e(fmt(col, row["mean"], signed=True))
+                row = match.iloc[0]
+                val = _e(fmt(col, row["difference"], signed=True))
+                if math.isnan(row["ci_low"]):
+                    cells.append(val)
+                    continue
+                clear = row["ci_low"] > 0 or row["ci_high"] < 0
+                better = MEASURES[col].better if col in MEASURES else 0
+                odds = (
+                    f"<br><small>better in {row['prob_better']:.0%} of runs</small>"
+                    if better
+                    else ""
+                )
                 cells.append(
                     f"{'<b>' + val + '</b>' if clear else val}<br><small>"
-                    f"{_e(fmt(col, row['low'], signed=True))} to "
-                    f"{_e(fmt(col, row['high'], signed=True))}</small>"
+                    f"{_e(fmt(col, row['ci_low'], signed=True))} to "
+                    f"{_e(fmt(col, row['ci_high'], signed=True))}</small>{odds}"
                 )
             rows.append(cells)
         table = _table(["31 March", *[str(y) for y in years]], rows, "differences")
@@ -512,9 +563,9 @@ def _describe_value(path: str, value: Any) -> str:
     if path == "recruitment.campaigns":
         if not value:
             return "none"
-        return "; ".join(
-            f"×{c['multiplier']:g} from {c['start']} to {c['end']}" for c in value
-        )
+        return "; ".join(f"×{c['multiplier']:g} from {c['start']} to {c['end']}" for c in value)
+    if isinstance(value, float) and path.rsplit(".", 1)[-1].endswith(("_prob", "_share")):
+        return f"{value:.0%}"
     if isinstance(value, float):
         return f"{value:,.3g}" if abs(value) < 1 else f"{value:,.4g}"
     if isinstance(value, int) and not isinstance(value, bool):
@@ -575,15 +626,16 @@ def _run_facts(results: Sequence[ScenarioResult]) -> str:
         if any(key in r.manifest for r in results):
             rows.append([_e(label), *[_e(r.manifest.get(key, "–")) for r in results]])
     descriptions = "".join(
-        f"<p><b>{_e(r.label)}</b>: {_e((r.manifest.get('parameters') or {}).get('description', ''))}</p>"  # noqa: E501
+        f"<p><b>{_e(r.label)}</b>: {_e(text)}</p>"
         for r in results
-        if (r.manifest.get("parameters") or {}).get("description")
+        if (text := (r.manifest.get("parameters") or {}).get("description"))
     )
     return descriptions + _table(["", *[r.label for r in results]], rows, "facts")
 
 
 def frame_html(df: pd.DataFrame) -> str:
     """Any table (calibration fit, validation) as escaped HTML."""
+
     def cell(v: Any) -> str:
         if isinstance(v, float):
             return _e(f"{v:,.4g}")
@@ -623,17 +675,20 @@ def chart_group_figure(group: ChartGroup, results: Sequence[ScenarioResult]) -> 
     for ax, col in zip(axes.flat, columns, strict=False):
         for i, r in enumerate(results):
             if col in r.snapshots:
+                ax.set_autoscaley_on(True)  # fan_chart fixes the limits; let each fan widen them
                 fan_chart(r.snapshots, col, ax, colour=COLOURS[i % len(COLOURS)], label=r.label)
+        ax.relim()
+        ax.autoscale_view(scalex=False)
+        ax.set_ylim(bottom=0)
         m = MEASURES.get(col, Measure(col, col, ""))
         ax.set_title(m.title, loc="left", fontsize=10, wrap=True)
         ax.set_ylabel(m.unit, fontsize=9)
         ax.tick_params(labelsize=8)
         if col in targets:
             ax.axhline(targets[col].target, color="#333", ls="--", lw=1.2)
-            top = max(ax.get_ylim()[1], targets[col].target * 1.15)
-            ax.set_ylim(0, min(1.0, top) if col.startswith("kpi_") else top)
+            ax.set_ylim(0, min(1.0, max(ax.get_ylim()[1], targets[col].target * 1.15)))
         _date_axis(ax, dates.min(), dates.max())
-    for ax in axes.flat[len(columns):]:
+    for ax in axes.flat[len(columns) :]:
         ax.set_visible(False)
     handles: list[Any] = [
         Line2D([], [], color=COLOURS[i % len(COLOURS)], lw=2, label=f"Median: {r.label}")
@@ -645,8 +700,9 @@ def chart_group_figure(group: ChartGroup, results: Sequence[ScenarioResult]) -> 
     ]
     if any(c in targets for c in columns):
         handles.append(Line2D([], [], color="#333", ls="--", lw=1.2, label="Council target"))
-    fig.legend(handles=handles, loc="upper center", ncol=min(len(handles), 4), frameon=False,
-               fontsize=9)
+    fig.legend(
+        handles=handles, loc="upper center", ncol=min(len(handles), 4), frameon=False, fontsize=9
+    )
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.55 / fig.get_figheight()))
     return fig
 
@@ -712,9 +768,11 @@ def render_report(data: ReportData) -> str:
         )
     charts = []
     for g in CHART_GROUPS:
-        alt = f"{g.title}: " + "; ".join(
-            MEASURES[c].title for c in g.columns if c in MEASURES
-        ) + ". Fan charts by month: median line, shaded half and 90% of runs."
+        alt = (
+            f"{g.title}: "
+            + "; ".join(MEASURES[c].title for c in g.columns if c in MEASURES)
+            + ". Fan charts by month: median line, shaded half and 90% of runs."
+        )
         charts.append(
             f"<figure id='chart-{g.key}'><h3>{_e(g.title)}</h3>"
             f"<img alt='{_e(alt)}' src='data:image/png;base64,{images[g.key]}'>"

@@ -57,8 +57,12 @@ def _seed_pipeline(world: World) -> None:
     mean_months = a.fast_share * a.fast_median_months * math.exp(a.fast_sigma**2 / 2) + (
         1 - a.fast_share
     ) * a.slow_median_months * math.exp(a.slow_sigma**2 / 2)
+    longest = 3 * max(a.fast_median_months, a.slow_median_months)
     for _ in range(rng.poisson(starting * mean_months * MONTH)):
+        # Assessments under way are length-biased: long ones are more likely to be in progress.
         months = assessment_months(rng, a)
+        while rng.random() * longest > months:
+            months = assessment_months(rng, a)
         left = rng.random() * months
         if rng.bernoulli(r.approval_prob):
             world.schedule(left * MONTH, approve, world, months)
@@ -258,7 +262,13 @@ def _review(world: World, h: Household) -> None:
     if not h.active:
         return
     a = world.scenario.attrition
-    inactive = not h.on_hold and h.filled == 0 and world.now - h.last_active >= a.inactive_days
+    # Short-break carers offer respite, never full-time placements: they are not "inactive".
+    inactive = (
+        h.kind != "short_breaks"
+        and not h.on_hold
+        and h.filled == 0
+        and world.now - h.last_active >= a.inactive_days
+    )
     if inactive and world.rng["attrition"].bernoulli(a.service_deregistration_prob):
         deregister(world, h, "service")
         return

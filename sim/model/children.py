@@ -255,7 +255,6 @@ def _staying_put_end(world: World, h) -> None:
 
 def leave_care(world: World, child: Child, reason: str) -> None:
     """``child`` ceases to be looked after."""
-    h = world.households.get(child.household) if child.household >= 0 else None
     placements.leave_placement(world, child, reason)
     child.exit_day = world.now
     child.exit_reason = reason
@@ -264,7 +263,3 @@ def leave_care(world: World, child: Child, reason: str) -> None:
         world.uasc_in_care -= 1
     world.recorder.exit(child, reason)
     del world.children[child.id]
-    if h is not None and h.kind == "connected" and not h.children and h.active:
-        from sim.model import carers
-
-        carers.deregister(world, h, "connected_ended")

@@ -109,7 +109,7 @@ def _place_initial(world: World, rng, age: float, area: str, uasc: bool, kind: s
         h = world.index.find("mainstream", [area, *others], [child]) or _exemption(world, child)
         if h is None:
             kind = "ifa_spot"
-            world.recorder.flow("initial_overflow_to_ifa")
+            world.recorder.initial_overflow += 1
     elif kind == "connected":
         h = carers.approve_connected(world, area, [child])
     if h is None and kind in world.providers.occupied:
@@ -128,6 +128,5 @@ def _place_initial(world: World, rng, age: float, area: str, uasc: bool, kind: s
     window = max(0.0, min(in_care, YEAR) - in_placement)
     n_prior = rng.poisson(rate * window / YEAR) if window > 0 else 0
     prior = sorted(-in_placement - rng.random() * window for _ in range(n_prior))
-    if in_care > in_placement and not prior:
-        prior = [-in_care]
-    child.placement_starts = [*prior, -in_placement]
+    first = [-in_care] if in_care > in_placement else []  # the placement on coming into care
+    child.placement_starts = [*first, *prior, -in_placement]

@@ -45,6 +45,10 @@ def start(world: World) -> None:
             for name, value in item
             if name.endswith("_multiplier") and isinstance(value, tuple)
         }
+        if kind == "recruitment_targets":
+            # Added now for its dates, so the enquiry stream's thinning bound covers it.
+            _add_target(world, item)
+            continue
         begin, end = _STARTS[kind]
         name = f"{kind}[{i}]"
         world.schedule(world.day(item.start), begin, world, name, item, draws)
@@ -171,21 +175,26 @@ def _scheme_end(world: World, name: str, item: Any, draws: dict[str, float]) -> 
 # --------------------------------------------------------------------------- recruitment
 
 
-def _target_start(world: World, name: str, item: Any, draws: dict[str, float]) -> None:
+def _add_target(world: World, item: Any) -> None:
+    """Scale enquiries so the funnel is expected to approve ``approvals_per_year``."""
     r = world.scenario.recruitment
-    per_enquiry = r.application_prob * r.assessment_start_prob * _approval_prob(world)
-    season = sum(r.seasonality) / 12
-    expected = r.enquiries_per_year * season * per_enquiry
+    start = world.day(item.start)
+    approval = r.approval_prob
+    for boost in world.scenario.interventions.assessment_capacity:
+        if (
+            boost.approval_prob is not None
+            and boost.start <= item.start
+            and (boost.end is None or item.start < boost.end)
+        ):
+            approval = boost.approval_prob
+    per_enquiry = r.application_prob * r.assessment_start_prob * approval
+    expected = world.enquiry_curve.base_at(start) * YEAR * sum(r.seasonality) / 12 * per_enquiry
     if expected <= 0:
-        world.recorder.flow("recruitment_target_unreachable")
-        return
+        raise ValueError(
+            "a recruitment target needs enquiries and a funnel that converts some of them"
+        )
     end = world.day(item.end) if item.end is not None else world.horizon + 1
-    world.enquiry_curve.add_window(world.now, end, item.approvals_per_year / expected)
-
-
-def _approval_prob(world: World) -> float:
-    override = world.assessment_approval_prob
-    return world.scenario.recruitment.approval_prob if override is None else override
+    world.enquiry_curve.add_window(start, end, item.approvals_per_year / expected)
 
 
 def _assessment_start(world: World, name: str, item: Any, draws: dict[str, float]) -> None:
@@ -265,6 +274,9 @@ def _ring_fence_end(world: World, name: str, item: Any, draws: dict[str, float])
     p = world.providers
     p.reserved["ifa_framework"] -= item.ifa_framework
     p.reserved["supported"] -= item.supported
+    for kind in ("ifa_framework", "supported"):
+        # Children in places that were ring-fenced keep them as ordinary places.
+        p.reserved_used[kind] = min(p.reserved_used[kind], p.reserved[kind])
     for hid in world.programmes.pop(name, []):
         h = world.households.get(hid)
         if h is not None:
@@ -336,7 +348,6 @@ def _nts_change(world: World, name: str, item: Any, draws: dict[str, float]) -> 
 _STARTS = {
     "hub_families": (_hub_families_start, _scheme_end),
     "mockingbird": (_mockingbird_start, _scheme_end),
-    "recruitment_targets": (_target_start, None),  # the window carries its own end
     "assessment_capacity": (_assessment_start, _assessment_end),
     "retention_offers": (_retention_start, _retention_end),
     "uasc_ring_fence": (_ring_fence_start, _ring_fence_end),

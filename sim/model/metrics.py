@@ -22,6 +22,15 @@ from sim.model.timing import YEAR
 if TYPE_CHECKING:
     from sim.model.world import World
 
+# Derived columns of the flows table that are ratios (NaN when undefined), not counts.
+FLOW_RATIOS = (
+    "approval_time_mean_months",
+    "approval_within_6_months_share",
+    "enquiry_to_application_ratio",
+    "enquiry_to_approval_ratio",
+    "foster_entries_in_house_share",
+)
+
 PROVIDER = {
     "in_house": "council",
     "connected": "council",
@@ -133,6 +142,7 @@ class Recorder:
         self.exits = 0
         self.initial_children = 0
         self.initial_ids: set[int] = set()
+        self.initial_overflow = 0  # initial in-house children with no matching carer
 
     # -- reports from the model ---------------------------------------------------------------
     def flow(self, name: str, amount: float = 1.0) -> None:
@@ -327,7 +337,11 @@ class Recorder:
             for col in cols:
                 df[col.replace("_day", "_date")] = _to_dates(sc.start, df[col])
         children["dob"] = _to_dates(sc.start, children["dob_day"])
-        meta = {"scenario": sc.name, "events": w.events}
+        meta = {
+            "scenario": sc.name,
+            "events": w.events,
+            "initial_overflow_to_ifa": self.initial_overflow,
+        }
         return Results(snapshots, flows, episodes, children, meta)
 
     def _flow_table(self) -> pd.DataFrame:

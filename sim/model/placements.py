@@ -63,7 +63,8 @@ class VacancyIndex:
         w = self.world
         bands = range(w.band(h.min_age), w.band(h.max_age) + 1)
         needs = (False, True) if h.accepts_complex else (False,)
-        return [(h.kind, h.area, b, n, h.free) for b in bands for n in needs]
+        free = min(h.free, MAX_GROUP_PLACES)  # the last bucket holds every larger household
+        return [(h.kind, h.area, b, n, free) for b in bands for n in needs]
 
     def update(self, h: Household) -> None:
         """Recount ``h``'s places and re-file it after anything that changes them."""
@@ -88,7 +89,7 @@ class VacancyIndex:
         band = w.band(w.age(first))
         needs_complex = any(c.complex_needs for c in group)
         for area in areas:
-            for free in range(len(group), MAX_GROUP_PLACES + 1):
+            for free in range(min(len(group), MAX_GROUP_PLACES), MAX_GROUP_PLACES + 1):
                 bucket = self.buckets.get((kind, area, band, needs_complex, free))
                 if not bucket:
                     continue
@@ -326,7 +327,13 @@ def vacate(world: World, child: Child, reason: str) -> Household | None:
             h.solo -= 1
         h.last_active = world.now
         world.index.update(h)
-        offer_vacancy(world, h)
+        if h.kind == "connected":
+            if not h.children and h.active:  # approved for these children only
+                from sim.model import carers
+
+                carers.deregister(world, h, "connected_ended")
+        else:
+            offer_vacancy(world, h)
     elif child.placement in world.providers.occupied:
         world.providers.release(child.placement, child)
     child.household = -1
@@ -388,12 +395,13 @@ def _schedule_hazards(
     world: World, child: Child, h: Household | None, rng: Stream | None = None
 ) -> None:
     """Draw the next breakdown or planned move from their competing hazards (per year)."""
-    if child.placement in ("placed_for_adoption", "with_parents"):
-        return
     rng = rng or world.rng["breakdowns"]
     year = 365.25
     tb = rng.hazard_time(breakdown_rate(world, child, h)) * year
-    tp = rng.hazard_time(world.scenario.breakdown.planned_move_per_year) * year
+    planned = world.scenario.breakdown.planned_move_per_year
+    if child.needs_residential or child.placement in ("placed_for_adoption", "with_parents"):
+        planned = 0.0  # planned moves are to in-house carers, which these children do not use
+    tp = rng.hazard_time(planned) * year
     if tb == math.inf and tp == math.inf:
         return
     what = "breakdown" if tb <= tp else "planned"
@@ -470,11 +478,15 @@ def offer_vacancy(world: World, h: Household) -> None:
     """Offer a newly free in-house place to waiting children, then to step-down candidates."""
     if not h.active or h.kind not in ("mainstream", "parent_and_child") or h.free <= 0:
         return
+    accept = world.scenario.matching.cascade["in_house_home"].accept_prob
     for cid in list(world.waiting):
         if h.free <= 0:
             return
         c = world.children[cid]
-        if c.state == SEARCHING and fits(world, h, [c]):
+        # Sibling groups and children needing a children's home retry the whole cascade.
+        if c.state != SEARCHING or c.needs_residential or c.group != c.id:
+            continue
+        if fits(world, h, [c]) and world.rng["matching"].bernoulli(accept):
             c.placement_token += 1  # cancels its pending retry
             place(world, c, "in_house", h, c.episode_reason)
     while h.free > 0:

@@ -61,5 +61,6 @@ class Providers:
     def release(self, kind: str, child: Child) -> None:
         self.occupied[kind] -= 1
         if child.ring_fenced:
-            self.reserved_used[kind] -= 1
+            if self.reserved_used[kind] > 0:
+                self.reserved_used[kind] -= 1
             child.ring_fenced = False

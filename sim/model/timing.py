@@ -38,13 +38,17 @@ class RateCurve:
     def add_window(self, start: float, end: float, multiplier: float) -> None:
         self.extra.append((start, end, multiplier))
 
-    def at(self, day: float) -> float:
-        """The rate per day at ``day``."""
+    def base_at(self, day: float) -> float:
+        """The base rate per day at ``day`` (an observed level where one is given)."""
         base = self.base
         for start, end, level in self.levels:
             if start <= day < end:
                 base = level
-        rate = base * self.seasonality[self.world.month_of(day) - 1]
+        return base
+
+    def at(self, day: float) -> float:
+        """The rate per day at ``day``."""
+        rate = self.base_at(day) * self.seasonality[self.world.month_of(day) - 1]
         for start, end, m in (*self.windows, *self.extra):
             if start <= day < end:
                 rate *= m

@@ -25,15 +25,10 @@ from typing import Any
 
 import pandas as pd
 
+from sim.analysis import quantiles, year_end
 from sim.config import Scenario, ScenarioError
 from sim.experiment import iter_replications, provenance, write_tables
-from sim.report import (
-    HEADLINE_COLUMNS,
-    ReportData,
-    ScenarioResult,
-    save_report,
-    yearly_quantiles,
-)
+from sim.report import HEADLINE_COLUMNS, ReportData, ScenarioResult, save_report
 from sim.webapp.scenarios import scenario_to_toml
 
 log = logging.getLogger(__name__)
@@ -235,8 +230,7 @@ class JobManager:
                 job.message = f"Running {option.label} ({i} of {len(job.options)})"
                 outs = self._replications(job, option)
                 tables = {
-                    name: pd.concat([o[name] for o in outs], ignore_index=True)
-                    for name in outs[0]
+                    name: pd.concat([o[name] for o in outs], ignore_index=True) for name in outs[0]
                 }
                 manifest = provenance(
                     option.scenario,
@@ -293,11 +287,9 @@ class JobManager:
             rows = []
             for r in job.results:
                 cols = [c for c in HEADLINE_COLUMNS if c in r.snapshots]
-                q = yearly_quantiles(r.snapshots, cols).stack(level=0, future_stack=True)
-                q.index.names = ["year", "measure"]
-                rows.append(q.reset_index().assign(option=r.label))
-            out = pd.concat(rows, ignore_index=True)
-            out[["option", "year", "measure", "median", "p05", "p95"]].to_csv(path, index=False)
+                q = quantiles(year_end(r.snapshots), ["year"], cols)
+                rows.append(q.assign(option=r.label)[["option", *q.columns]])
+            pd.concat(rows, ignore_index=True).to_csv(path, index=False)
         elif name == "results.zip":
             with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
                 for f in sorted(job.folder.rglob("*")):

@@ -73,7 +73,7 @@ class Lever:
         parts = self.path.split(".")
         for part in parts[:-1]:
             node = node.setdefault(part, {})
-        node[parts[-1]] = int(round(value)) if self.integer else float(value)
+        node[parts[-1]] = round(value) if self.integer else float(value)
         return out
 
 
@@ -92,6 +92,71 @@ def _add_campaign(scenario: Scenario, size: float, values: Mapping[str, float]) 
 
 def _no_write(scenario: Scenario, value: float, values: Mapping[str, float]) -> dict[str, Any]:
     return {}  # campaign_months is applied together with campaign_size
+
+
+def _interventions(kind: str, items: list[Any]) -> dict[str, Any]:
+    return {"interventions": {kind: items}}
+
+
+def _read_target(scenario: Scenario) -> float:
+    targets = scenario.interventions.recruitment_targets
+    return float(targets[0].approvals_per_year) if targets else 0.0
+
+
+def _write_target(scenario: Scenario, value: float, values: Mapping[str, float]) -> dict[str, Any]:
+    items = [t.model_dump() for t in scenario.interventions.recruitment_targets]
+    if value <= 0:
+        return _interventions("recruitment_targets", [])
+    first = items[0] if items else {"start": scenario.start}
+    return _interventions(
+        "recruitment_targets", [{**first, "approvals_per_year": float(value)}, *items[1:]]
+    )
+
+
+def _read_hubs(scenario: Scenario) -> float:
+    hubs = scenario.interventions.hub_families
+    return float(hubs[0].hubs_per_area) if hubs else 0.0
+
+
+def _write_hubs(scenario: Scenario, value: float, values: Mapping[str, float]) -> dict[str, Any]:
+    items = [h.model_dump() for h in scenario.interventions.hub_families]
+    if value <= 0:
+        return _interventions("hub_families", [])
+    first = items[0] if items else {"start": scenario.start}
+    return _interventions("hub_families", [{**first, "hubs_per_area": int(value)}, *items[1:]])
+
+
+def _write_mockingbird(
+    scenario: Scenario, value: float, values: Mapping[str, float]
+) -> dict[str, Any]:
+    items = [m.model_dump() for m in scenario.interventions.mockingbird][: int(value)]
+    areas = scenario.areas
+    while len(items) < int(value):
+        items.append({"start": scenario.start, "area": areas[len(items) % len(areas)]})
+    return _interventions("mockingbird", items)
+
+
+# Kent's 2024 ring-fence (seed figures E101-E104): 39 in-house, 21 IFA framework, 9 supported.
+_RING_FENCE_SPLIT = {"in_house": 39, "ifa_framework": 21, "supported": 9}
+
+
+def _read_ring_fence(scenario: Scenario) -> float:
+    fences = scenario.interventions.uasc_ring_fence
+    return float(sum(getattr(fences[0], k) for k in _RING_FENCE_SPLIT)) if fences else 0.0
+
+
+def _write_ring_fence(
+    scenario: Scenario, value: float, values: Mapping[str, float]
+) -> dict[str, Any]:
+    items = [f.model_dump() for f in scenario.interventions.uasc_ring_fence]
+    total = int(value)
+    if total <= 0:
+        return _interventions("uasc_ring_fence", [])
+    whole = sum(_RING_FENCE_SPLIT.values())
+    beds = {k: total * v // whole for k, v in _RING_FENCE_SPLIT.items()}
+    beds["in_house"] += total - sum(beds.values())
+    first = items[0] if items else {"start": scenario.start}
+    return _interventions("uasc_ring_fence", [{**first, **beds}, *items[1:]])
 
 
 LEVERS: tuple[Lever, ...] = (
@@ -133,28 +198,47 @@ LEVERS: tuple[Lever, ...] = (
         write=_no_write,
     ),
     Lever(
+        "approvals_target",
+        "Recruitment target: new households approved per year",
+        "Recruit for this many approvals a year from the start date: enquiries are raised "
+        "until the funnel is expected to deliver them (0 = no target; Kent's plan for 2019-20 "
+        "was 120, and 78 were approved in 2018-19).",
+        "interventions.recruitment_targets",
+        0,
+        500,
+        5,
+        "households a year",
+        read=_read_target,
+        write=_write_target,
+    ),
+    Lever(
         "hub_families",
-        "Hub families",
-        "Experienced carers who each support a group of 3-4 foster families with respite and "
-        "advice (Kent aimed for 10 in 2019-20).",
+        "Hub families per area",
+        "Experienced carers who each support 3-4 foster families nearby with respite and "
+        "advice (Kent planned 2 per area in 2019-20). 0 = no hub families.",
         "interventions.hub_families",
         0,
-        100,
+        10,
         1,
-        "hub families",
+        "per area",
         integer=True,
+        read=_read_hubs,
+        write=_write_hubs,
     ),
     Lever(
         "mockingbird_constellations",
         "Mockingbird constellations",
         "A hub home with two beds for sleepovers and emergencies, supporting 6-10 satellite "
-        "fostering households.",
-        "interventions.mockingbird_constellations",
+        "fostering households. New constellations open at the start date, one area after "
+        "another; those the scenario already has are kept first.",
+        "interventions.mockingbird",
         0,
-        50,
+        20,
         1,
         "constellations",
         integer=True,
+        read=lambda sc: float(len(sc.interventions.mockingbird)),
+        write=_write_mockingbird,
     ),
     Lever(
         "uasc_arrivals_per_year",
@@ -170,14 +254,17 @@ LEVERS: tuple[Lever, ...] = (
     Lever(
         "uasc_ring_fenced_beds",
         "Beds ring-fenced for asylum-seeking children",
-        "Places kept for newly arrived asylum-seeking children (Kent 2024: 39 in-house, 21 IFA "
-        "framework and 9 supported accommodation).",
-        "interventions.uasc_ring_fenced_beds",
+        "Places kept for unaccompanied asylum-seeking children, split as in Kent's 2024 "
+        "ring-fence (39 in-house foster, 21 IFA framework, 9 supported accommodation of 69). "
+        "0 = none.",
+        "interventions.uasc_ring_fence",
         0,
         500,
         1,
         "beds",
         integer=True,
+        read=_read_ring_fence,
+        write=_write_ring_fence,
     ),
     Lever(
         "ifa_framework_places",
@@ -195,13 +282,40 @@ LEVERS: tuple[Lever, ...] = (
 
 #: Settings of the whole run, shared by every option so that they can be compared.
 RUN_SETTINGS: tuple[Lever, ...] = (
-    Lever("years", "Years to simulate", "How far ahead to look from the start date.",
-          "years", 1, 20, 1, "years", integer=True),
-    Lever("replications", "Runs (replications)",
-          "How many times to simulate each option. More runs narrow the intervals but take "
-          "longer: about a second per run for ten years.", "", 1, 200, 1, "runs", integer=True),
-    Lever("seed", "Random seed", "Runs with the same seed repeat the same random events.",
-          "", 0, 2**31 - 1, 1, "", integer=True),
+    Lever(
+        "years",
+        "Years to simulate",
+        "How far ahead to look from the start date.",
+        "years",
+        1,
+        20,
+        1,
+        "years",
+        integer=True,
+    ),
+    Lever(
+        "replications",
+        "Runs (replications)",
+        "How many times to simulate each option. More runs narrow the intervals but take "
+        "longer: about a second per run for ten years.",
+        "",
+        1,
+        200,
+        1,
+        "runs",
+        integer=True,
+    ),
+    Lever(
+        "seed",
+        "Random seed",
+        "Runs with the same seed repeat the same random events.",
+        "",
+        0,
+        2**31 - 1,
+        1,
+        "",
+        integer=True,
+    ),
 )
 
 LEVERS_BY_ID = {lever.id: lever for lever in LEVERS}

@@ -12,15 +12,16 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+import pandas as pd
+
+from sim.analysis import COLOURS, quantiles
 from sim.report import (
     CHART_GROUPS,
-    COLOURS,
     KPI_TARGETS,
     MEASURES,
     Measure,
     ScenarioResult,
     differences_html,
-    fan_quantiles,
     kpi_table_html,
     summary_table_html,
 )
@@ -59,8 +60,8 @@ def panel_figure(column: str, results: Sequence[ScenarioResult]) -> dict[str, An
     for i, r in enumerate(results):
         if column not in r.snapshots:
             continue
-        q = fan_quantiles(r.snapshots, column)
-        x = [d.strftime("%Y-%m-%d") for d in q.index]
+        q = quantiles(r.snapshots, ["date"], [column])
+        x = [d.strftime("%Y-%m-%d") for d in pd.to_datetime(q["date"])]
         colour = COLOURS[i % len(COLOURS)]
         common = {"type": "scatter", "x": x, "mode": "lines", "legendgroup": r.label}
         quiet = {"line": {"width": 0}, "hoverinfo": "skip", "showlegend": False}
@@ -78,10 +79,12 @@ def panel_figure(column: str, results: Sequence[ScenarioResult]) -> dict[str, An
         data.append(
             {
                 **common,
-                "y": _round(q["p50"]),
+                "y": _round(q["median"]),
                 "name": r.label,
                 "line": {"color": colour, "width": 2},
-                "customdata": [list(p) for p in zip(_round(q["p05"]), _round(q["p95"]), strict=True)],
+                "customdata": [
+                    list(p) for p in zip(_round(q["p05"]), _round(q["p95"]), strict=True)
+                ],
                 "hovertemplate": _hover(measure, r.label),
                 "showlegend": len(results) > 1,
             }

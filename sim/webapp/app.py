@@ -1,0 +1,353 @@
+"""The web app: a small FastAPI server and one page of plain HTML and JavaScript.
+
+Every answer is JSON with plain-language messages; an error on the server is logged with a
+reference and never shows a traceback to the user. The app reads only its scenario folder, its
+own static files and its working folder, and writes only in its working folder.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import tempfile
+from contextlib import asynccontextmanager
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+import sim
+from sim.config import ScenarioError
+from sim.webapp.jobs import Job, JobManager, Option
+from sim.webapp.levers import (
+    LEVERS,
+    RUN_SETTINGS,
+    SETTINGS_BY_ID,
+    LeverError,
+    apply_levers,
+    check_number,
+    levers_for,
+)
+from sim.webapp.scenarios import MAX_UPLOAD_BYTES, ScenarioLibrary
+from sim.webapp.view import build_view
+
+log = logging.getLogger(__name__)
+
+MAX_OPTIONS = 4
+MAX_NAME = 60
+STATIC = files("sim.webapp") / "static"
+_STATIC_FILES = {
+    "app.js": "text/javascript",
+    "style.css": "text/css",
+}
+
+
+def default_scenario_folder() -> Path:
+    """The ``scenarios/`` folder beside the package's source tree, else in the current folder."""
+    beside = Path(sim.__file__).resolve().parent.parent / "scenarios"
+    return beside if beside.is_dir() else Path.cwd() / "scenarios"
+
+
+def _plotly_js() -> Path:
+    import plotly
+
+    return Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
+
+
+class UserError(Exception):
+    """Something the user can fix, with the message to show (and optionally a list)."""
+
+    def __init__(self, message: str, problems: list[str] | None = None, status: int = 400):
+        super().__init__(message)
+        self.message = message
+        self.problems = problems or []
+        self.status = status
+
+
+def _error(message: str, status: int, problems: list[str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": message, "problems": problems or []}, status_code=status)
+
+
+def _letter(i: int) -> str:
+    return chr(ord("A") + i)
+
+
+def create_app(
+    scenario_folder: Path | None = None,
+    workdir: Path | None = None,
+    workers: int = 1,
+) -> FastAPI:
+    """The app. ``workdir`` holds uploads and results (a new temporary folder if not given);
+    ``workers`` > 1 runs replications in that many processes."""
+    if scenario_folder is None:
+        scenario_folder = default_scenario_folder()
+    if workdir is None:
+        workdir = Path(tempfile.mkdtemp(prefix="sufficiency-app-"))
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    library = ScenarioLibrary(scenario_folder, workdir / "uploads")
+    jobs = JobManager(workdir, workers=workers, make_view=build_view)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        jobs.shutdown()
+
+    app = FastAPI(
+        title="Placement sufficiency",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        lifespan=lifespan,
+    )
+    app.state.library = library
+    app.state.jobs = jobs
+    app.state.workdir = workdir
+
+    # -- errors: plain messages, never a traceback
+    @app.exception_handler(UserError)
+    async def user_error(request: Request, exc: UserError) -> JSONResponse:
+        return _error(exc.message, exc.status, exc.problems)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        message = "Not found" if exc.status_code == 404 else str(exc.detail)
+        return _error(message, exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return _error("The request could not be read; please reload the page.", 400)
+
+    @app.exception_handler(Exception)
+    async def server_error(request: Request, exc: Exception) -> JSONResponse:
+        ref = secrets.token_hex(4)
+        log.error("error on %s (reference %s)", request.url.path, ref, exc_info=exc)
+        return _error(
+            "Something went wrong on the server; nothing you entered caused it. Please try "
+            f"again, and quote reference {ref} if it happens again.",
+            500,
+        )
+
+    # -- the page
+    @app.get("/", include_in_schema=False)
+    def index() -> Response:
+        page = (STATIC / "index.html").read_text(encoding="utf-8")
+        return Response(page, media_type="text/html; charset=utf-8")
+
+    @app.get("/static/{name}", include_in_schema=False)
+    def static(name: str) -> Response:
+        if name == "plotly.min.js":
+            return FileResponse(
+                _plotly_js(),
+                media_type="text/javascript",
+                headers={"Cache-Control": "max-age=86400"},
+            )
+        if name not in _STATIC_FILES:
+            raise StarletteHTTPException(404)
+        return Response((STATIC / name).read_text(encoding="utf-8"), media_type=_STATIC_FILES[name])
+
+    # -- scenarios and levers
+    @app.get("/api/health")
+    def health() -> dict[str, Any]:
+        return {"ok": True, "version": sim.__version__}
+
+    @app.get("/api/config")
+    def config() -> dict[str, Any]:
+        return {
+            "max_options": MAX_OPTIONS,
+            "max_upload_kb": MAX_UPLOAD_BYTES // 1024,
+            "settings": [
+                {
+                    "id": s.id,
+                    "label": s.label,
+                    "help": s.help,
+                    "unit": s.unit,
+                    "min": s.minimum,
+                    "max": s.maximum,
+                    "step": s.step,
+                }
+                for s in RUN_SETTINGS
+            ],
+            "levers": [lever.id for lever in LEVERS],
+        }
+
+    @app.get("/api/scenarios")
+    def scenarios() -> list[dict[str, str]]:
+        return [
+            {"id": e.id, "name": e.name, "description": e.description, "source": e.source}
+            for e in library.bundled()
+        ]
+
+    def _entry(sid: str):
+        try:
+            return library.get(sid)
+        except KeyError:
+            raise UserError(
+                "That scenario is not available; choose one from the list.", status=404
+            ) from None
+
+    @app.get("/api/scenarios/{sid}/levers")
+    def scenario_levers(sid: str) -> dict[str, Any]:
+        entry = _entry(sid)
+        return {
+            "id": entry.id,
+            "name": entry.name,
+            "description": entry.description,
+            "years": entry.scenario.years,
+            "start": entry.scenario.start.isoformat(),
+            "levers": levers_for(entry.scenario),
+        }
+
+    @app.post("/api/scenarios/upload")
+    async def upload(file: UploadFile) -> dict[str, Any]:
+        content = await file.read(MAX_UPLOAD_BYTES + 1)
+        try:
+            entry = library.upload(file.filename or "upload.toml", content)
+        except ScenarioError as exc:
+            lines = str(exc).split("\n")
+            raise UserError(lines[0], [ln.strip() for ln in lines[1:]]) from None
+        return {
+            "id": entry.id,
+            "name": entry.name,
+            "description": entry.description,
+            "source": entry.source,
+        }
+
+    # -- runs
+    def _options(body: dict[str, Any], years: float) -> list[Option]:
+        raw = body.get("options")
+        if not isinstance(raw, list) or not raw:
+            raise UserError("Add at least one option to run.")
+        if len(raw) > MAX_OPTIONS:
+            raise UserError(f"Compare at most {MAX_OPTIONS} options at a time.")
+        options: list[Option] = []
+        problems: list[str] = []
+        seen: set[str] = set()
+        for i, item in enumerate(raw):
+            item = item if isinstance(item, dict) else {}
+            label = str(item.get("name") or "").strip()[:MAX_NAME] or f"Option {_letter(i)}"
+            if label in seen:
+                label = f"{label} ({_letter(i)})"
+            seen.add(label)
+            try:
+                entry = library.get(str(item.get("scenario", "")))
+            except KeyError:
+                problems.append(f"{label}: choose a scenario from the list")
+                continue
+            levers = item.get("levers") or {}
+            if not isinstance(levers, dict):
+                problems.append(f"{label}: the controls could not be read")
+                continue
+            name = (
+                entry.scenario.name
+                if label == entry.scenario.name
+                else (f"{entry.scenario.name} ({label})")
+            )
+            try:
+                scenario = apply_levers(entry.scenario, levers, {"years": years, "name": name})
+            except LeverError as exc:
+                problems += [f"{label}, {p}" for p in exc.problems]
+                continue
+            except ScenarioError as exc:
+                detail = [ln.strip() for ln in str(exc).split("\n")[1:]] or [str(exc)]
+                problems += [f"{label}: {d}" for d in detail]
+                continue
+            source = (
+                f"{entry.source} scenario '{entry.id}'"
+                if entry.source == "bundled"
+                else (entry.description)
+            )
+            options.append(Option(label, scenario, source))
+        if problems:
+            raise UserError("Please correct these inputs:", problems)
+        return options
+
+    def _setting(body: dict[str, Any], key: str, default: float) -> float:
+        value, problem = check_number(SETTINGS_BY_ID[key], body.get(key, default))
+        if problem:
+            raise UserError("Please correct these inputs:", [problem])
+        return value  # type: ignore[return-value]
+
+    @app.post("/api/runs")
+    async def start_run(request: Request) -> dict[str, Any]:
+        try:
+            body = json.loads(await request.body())
+        except (ValueError, UnicodeDecodeError):
+            raise UserError("The request could not be read; please reload the page.") from None
+        if not isinstance(body, dict):
+            raise UserError("The request could not be read; please reload the page.")
+        years = _setting(body, "years", 10)
+        reps = int(_setting(body, "replications", 20))
+        seed = int(_setting(body, "seed", 2019))
+        options = _options(body, years)
+        job = jobs.submit(options, reps, seed)
+        return job.state(jobs.position(job))
+
+    def _job(job_id: str) -> Job:
+        job = jobs.get(job_id)
+        if job is None:
+            raise UserError(
+                "This run is not known here (the app may have been restarted).", status=404
+            )
+        return job
+
+    @app.get("/api/runs/{job_id}")
+    def run_state(job_id: str) -> dict[str, Any]:
+        job = _job(job_id)
+        return job.state(jobs.position(job) if job.status == "queued" else 0)
+
+    @app.post("/api/runs/{job_id}/cancel")
+    def cancel(job_id: str) -> dict[str, Any]:
+        job = _job(job_id)
+        job.cancel.set()
+        return job.state()
+
+    @app.get("/api/runs/{job_id}/result")
+    def result(job_id: str) -> dict[str, Any]:
+        job = _job(job_id)
+        if job.status != "done" or job.view is None:
+            raise UserError("The run has not finished.", status=409)
+        return {
+            **job.view,
+            "files": [
+                {"name": n, "label": label, "url": f"/api/runs/{job.id}/download/{n}"}
+                for n, label in jobs.files(job).items()
+            ],
+        }
+
+    @app.get("/api/runs/{job_id}/download/{name}")
+    def download(job_id: str, name: str) -> FileResponse:
+        job = _job(job_id)
+        path = jobs.file(job, name)
+        if path is None:
+            raise UserError("No such file for this run.", status=404)
+        return FileResponse(path, filename=name)
+
+    return app
+
+
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8050,
+    scenario_folder: Path | None = None,
+    workdir: Path | None = None,
+    workers: int | None = None,
+) -> None:
+    """Start the app and serve it until interrupted."""
+    import uvicorn
+
+    workers = workers or min(2, os.cpu_count() or 1)
+    app = create_app(scenario_folder, workdir, workers)
+    shown = "localhost" if host in ("127.0.0.1", "::1") else host
+    print(f"Placement sufficiency app: open http://{shown}:{port}/ in your browser")
+    print(f"Scenarios from {app.state.library.folder}; uploads and results in {app.state.workdir}")
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        print("warning: the app is reachable from other machines; it has no log-in")
+    print("Press Ctrl+C to stop.")
+    uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -1,0 +1,465 @@
+// Placement sufficiency web app: one page, no framework. The server does the work; this file
+// keeps the options the user is editing, sends runs, polls their progress and draws results.
+"use strict";
+
+const COLOURS = ["#1f5f99", "#c0504d", "#4f8a3c", "#8064a2", "#d08a1a", "#3b9ab2"];
+const state = {
+  config: null,
+  scenarios: [],        // {id, name, description, source}
+  options: [],          // {name, scenario, levers: {id: text}, info: [lever info from server]}
+  current: 0,
+  settings: {},         // years, replications, seed (as typed)
+  job: null,
+  polling: null,
+};
+
+const $ = (id) => document.getElementById(id);
+
+async function api(path, init) {
+  let response;
+  try {
+    response = await fetch(path, init);
+  } catch (err) {
+    throw { message: "The app is not answering. Is it still running?", problems: [] };
+  }
+  let body = null;
+  try {
+    body = await response.json();
+  } catch (err) {
+    body = null;
+  }
+  if (!response.ok) {
+    throw {
+      message: (body && body.error) || `The server answered ${response.status}.`,
+      problems: (body && body.problems) || [],
+    };
+  }
+  return body;
+}
+
+function showError(err) {
+  const box = $("error");
+  box.replaceChildren();
+  const p = document.createElement("p");
+  p.textContent = err.message || String(err);
+  p.style.margin = "0";
+  box.appendChild(p);
+  if (err.problems && err.problems.length) {
+    const ul = document.createElement("ul");
+    for (const problem of err.problems) {
+      const li = document.createElement("li");
+      li.textContent = problem;
+      ul.appendChild(li);
+    }
+    box.appendChild(ul);
+  }
+  box.hidden = false;
+  box.scrollIntoView({ block: "nearest" });
+}
+
+function clearError() {
+  $("error").hidden = true;
+  $("error").replaceChildren();
+}
+
+// ---------------------------------------------------------------- options and levers
+
+function currentOption() {
+  return state.options[state.current];
+}
+
+async function loadLevers(option) {
+  const info = await api(`/api/scenarios/${encodeURIComponent(option.scenario)}/levers`);
+  option.info = info.levers;
+  option.description = info.description;
+  option.levers = {};
+  for (const lever of info.levers) {
+    if (lever.enabled) option.levers[lever.id] = String(lever.value);
+  }
+  if (!state.settings.years) state.settings.years = String(info.years);
+}
+
+function renderTabs() {
+  const tabs = $("option-tabs");
+  tabs.replaceChildren();
+  state.options.forEach((option, i) => {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.setAttribute("role", "tab");
+    b.setAttribute("aria-selected", String(i === state.current));
+    b.dataset.index = String(i);
+    const dot = document.createElement("span");
+    dot.className = "swatch";
+    dot.style.background = COLOURS[i % COLOURS.length];
+    b.append(dot, document.createTextNode(option.name + (i === 0 ? " (base)" : "")));
+    b.addEventListener("click", () => { state.current = i; renderEditor(); });
+    tabs.appendChild(b);
+  });
+  $("add-option").disabled = state.options.length >= (state.config ? state.config.max_options : 4);
+  $("remove-option").hidden = state.options.length <= 1;
+}
+
+function renderScenarioSelect() {
+  const select = $("scenario-select");
+  select.replaceChildren();
+  for (const s of state.scenarios) {
+    const o = document.createElement("option");
+    o.value = s.id;
+    o.textContent = s.source === "uploaded" ? `${s.name} (uploaded)` : s.name;
+    select.appendChild(o);
+  }
+  select.value = currentOption().scenario;
+}
+
+function leverValid(lever, text) {
+  if (text === undefined || String(text).trim() === "") return false;
+  const v = Number(text);
+  if (!Number.isFinite(v) || v < lever.min || v > lever.max) return false;
+  return !(lever.integer && !Number.isInteger(v));
+}
+
+function renderLevers() {
+  const option = currentOption();
+  const box = $("levers");
+  box.replaceChildren();
+  for (const lever of option.info || []) {
+    const div = document.createElement("div");
+    div.className = "lever" + (lever.enabled ? "" : " disabled");
+    div.dataset.lever = lever.id;
+    const id = `lever-${lever.id}`;
+    const label = document.createElement("label");
+    label.htmlFor = id;
+    label.textContent = lever.label;
+    const row = document.createElement("div");
+    row.className = "row";
+    const input = document.createElement("input");
+    input.type = "number";
+    input.id = id;
+    input.name = lever.id;
+    input.min = lever.min;
+    input.max = lever.max;
+    input.step = lever.step;
+    input.disabled = !lever.enabled;
+    const range = document.createElement("input");
+    range.type = "range";
+    range.min = lever.min;
+    range.max = Math.min(lever.max, Math.max(lever.max / 4, (lever.value || 0) * 3, lever.min + 10));
+    range.step = lever.step;
+    range.disabled = !lever.enabled;
+    range.setAttribute("aria-label", `${lever.label} (slider)`);
+    range.tabIndex = -1;
+    const unit = document.createElement("span");
+    unit.className = "unit";
+    unit.textContent = lever.unit;
+    const sync = (text) => {
+      option.levers[lever.id] = text;
+      const ok = leverValid(lever, text);
+      input.setAttribute("aria-invalid", String(!ok));
+      div.classList.toggle("changed", ok && Number(text) !== Number(lever.value));
+    };
+    if (lever.enabled) {
+      const text = option.levers[lever.id];
+      input.value = text;
+      range.value = text;
+      sync(text);
+      input.addEventListener("input", () => { range.value = input.value; sync(input.value); });
+      range.addEventListener("input", () => { input.value = range.value; sync(range.value); });
+    }
+    row.append(input, range, unit);
+    const help = document.createElement("p");
+    help.className = "help";
+    help.textContent = lever.help;
+    div.append(label, row, help);
+    if (!lever.enabled) {
+      const note = document.createElement("p");
+      note.className = "note";
+      note.textContent = lever.note;
+      div.appendChild(note);
+    }
+    box.appendChild(div);
+  }
+}
+
+function renderEditor() {
+  const option = currentOption();
+  renderTabs();
+  renderScenarioSelect();
+  $("option-name").value = option.name;
+  $("scenario-description").textContent = option.description || "";
+  renderLevers();
+}
+
+function renderSettings() {
+  const box = $("settings");
+  box.replaceChildren();
+  for (const s of state.config.settings) {
+    const div = document.createElement("div");
+    div.className = "lever";
+    const label = document.createElement("label");
+    label.htmlFor = `setting-${s.id}`;
+    label.textContent = s.label;
+    const row = document.createElement("div");
+    row.className = "row";
+    const input = document.createElement("input");
+    input.type = "number";
+    input.id = `setting-${s.id}`;
+    input.min = s.min;
+    input.max = s.max;
+    input.step = s.step;
+    input.value = state.settings[s.id];
+    input.addEventListener("input", () => {
+      state.settings[s.id] = input.value;
+      input.setAttribute("aria-invalid", String(!leverValid({...s, integer: true}, input.value)));
+    });
+    const unit = document.createElement("span");
+    unit.className = "unit";
+    unit.textContent = s.unit;
+    row.append(input, unit);
+    const help = document.createElement("p");
+    help.className = "help";
+    help.textContent = s.help;
+    div.append(label, row, help);
+    box.appendChild(div);
+  }
+}
+
+async function addOption() {
+  const from = currentOption();
+  const letter = String.fromCharCode(65 + state.options.length);
+  state.options.push({
+    name: `Option ${letter}`,
+    scenario: from.scenario,
+    description: from.description,
+    info: from.info,
+    levers: { ...from.levers },
+  });
+  state.current = state.options.length - 1;
+  renderEditor();
+  $("option-name").focus();
+  $("option-name").select();
+}
+
+function removeOption() {
+  if (state.options.length <= 1) return;
+  state.options.splice(state.current, 1);
+  state.current = Math.max(0, state.current - 1);
+  renderEditor();
+}
+
+async function chooseScenario(id) {
+  const option = currentOption();
+  option.scenario = id;
+  clearError();
+  try {
+    await loadLevers(option);
+  } catch (err) {
+    showError(err);
+  }
+  renderEditor();
+}
+
+async function uploadScenario(file) {
+  const msg = $("upload-message");
+  msg.textContent = `Checking ${file.name}…`;
+  clearError();
+  const form = new FormData();
+  form.append("file", file);
+  try {
+    const entry = await api("/api/scenarios/upload", { method: "POST", body: form });
+    state.scenarios.push(entry);
+    msg.textContent = `Uploaded “${entry.name}”; it is now chosen for ${currentOption().name}.`;
+    await chooseScenario(entry.id);
+  } catch (err) {
+    msg.textContent = `${file.name} was not used.`;
+    showError(err);
+  } finally {
+    $("scenario-upload").value = "";
+  }
+}
+
+// ---------------------------------------------------------------- running
+
+function setRunning(running) {
+  $("run-button").disabled = running;
+  $("run-button").textContent = running ? "Running…" : "Run";
+  $("cancel-button").hidden = !running;
+  $("progress-box").hidden = false;
+}
+
+function showProgress(s) {
+  const bar = $("progress");
+  bar.max = Math.max(1, s.total);
+  bar.value = s.done;
+  const pct = s.total ? Math.round((100 * s.done) / s.total) : 0;
+  $("progress-text").textContent =
+    s.status === "running" ? `${s.message}: ${s.done} of ${s.total} runs (${pct}%)` : s.message;
+}
+
+async function startRun() {
+  clearError();
+  const body = {
+    options: state.options.map((o) => ({ name: o.name, scenario: o.scenario, levers: o.levers })),
+    years: state.settings.years,
+    replications: state.settings.replications,
+    seed: state.settings.seed,
+  };
+  setRunning(true);
+  try {
+    const job = await api("/api/runs", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body),
+    });
+    state.job = job.id;
+    showProgress(job);
+    poll();
+  } catch (err) {
+    setRunning(false);
+    $("progress-box").hidden = true;
+    showError(err);
+  }
+}
+
+function poll() {
+  clearTimeout(state.polling);
+  state.polling = setTimeout(async () => {
+    const id = state.job;
+    let s;
+    try {
+      s = await api(`/api/runs/${id}`);
+    } catch (err) {
+      setRunning(false);
+      showError(err);
+      return;
+    }
+    if (id !== state.job) return;
+    showProgress(s);
+    if (s.status === "queued" || s.status === "running") {
+      poll();
+      return;
+    }
+    setRunning(false);
+    if (s.status === "done") {
+      try {
+        showResult(id, await api(`/api/runs/${id}/result`));
+      } catch (err) {
+        showError(err);
+      }
+    } else if (s.status === "failed") {
+      showError({ message: s.error || "The run failed.", problems: [] });
+    }
+  }, 400);
+}
+
+async function cancelRun() {
+  if (!state.job) return;
+  try {
+    await api(`/api/runs/${state.job}/cancel`, { method: "POST" });
+  } catch (err) {
+    showError(err);
+  }
+}
+
+// ---------------------------------------------------------------- results
+
+function showResult(id, view) {
+  $("placeholder").hidden = true;
+  $("result-body").hidden = false;
+  $("kpi-table").innerHTML = view.kpis;          // HTML built and escaped by the server
+  $("summary").innerHTML = view.summary;
+  $("differences").innerHTML = view.differences;
+  $("differences-card").hidden = !view.differences;
+  $("jump-differences").hidden = !view.differences;
+  const list = $("downloads");
+  list.replaceChildren();
+  for (const f of view.files) {
+    const li = document.createElement("li");
+    const a = document.createElement("a");
+    a.href = f.url;
+    a.textContent = f.label;
+    a.setAttribute("download", f.name);
+    a.dataset.file = f.name;
+    li.appendChild(a);
+    list.appendChild(li);
+  }
+  const charts = $("charts");
+  if (window.Plotly) for (const div of charts.querySelectorAll(".plot")) Plotly.purge(div);
+  charts.replaceChildren();
+  for (const group of view.charts) {
+    const section = document.createElement("section");
+    section.className = "chart-group";
+    section.id = `group-${group.key}`;
+    const h = document.createElement("h3");
+    h.textContent = group.title;
+    const note = document.createElement("p");
+    note.className = "hint";
+    note.textContent = group.note;
+    const panels = document.createElement("div");
+    panels.className = "panels";
+    section.append(h, note, panels);
+    charts.appendChild(section);
+    for (const panel of group.panels) {
+      const fig = document.createElement("figure");
+      fig.className = "panel";
+      const cap = document.createElement("figcaption");
+      cap.textContent = panel.title;
+      const div = document.createElement("div");
+      div.className = "plot";
+      div.id = `plot-${panel.column}`;
+      fig.append(cap, div);
+      panels.appendChild(fig);
+      if (window.Plotly) {
+        Plotly.newPlot(div, panel.figure.data, panel.figure.layout, {
+          displaylogo: false,
+          responsive: true,
+          modeBarButtonsToRemove: ["select2d", "lasso2d"],
+        });
+      } else {
+        div.textContent = "The chart library did not load; the tables above hold the figures.";
+      }
+    }
+  }
+  $("results").dataset.run = id;
+}
+
+// ---------------------------------------------------------------- start
+
+async function init() {
+  try {
+    state.config = await api("/api/config");
+    state.scenarios = await api("/api/scenarios");
+    for (const s of state.config.settings) {
+      if (s.id === "replications") state.settings.replications = "10";
+      if (s.id === "seed") state.settings.seed = "2019";
+    }
+    if (!state.scenarios.length) {
+      showError({ message: "No bundled scenarios were found. Upload a scenario file to start.",
+                  problems: [] });
+      state.options.push({ name: "Option A", scenario: "", levers: {}, info: [] });
+    } else {
+      const first = state.scenarios.find((s) => s.id === "kent_baseline") || state.scenarios[0];
+      const option = { name: "Option A", scenario: first.id };
+      await loadLevers(option);
+      state.options.push(option);
+    }
+    renderSettings();
+    renderEditor();
+  } catch (err) {
+    showError(err);
+  }
+  $("add-option").addEventListener("click", addOption);
+  $("remove-option").addEventListener("click", removeOption);
+  $("option-name").addEventListener("input", (e) => {
+    currentOption().name = e.target.value;
+    renderTabs();
+  });
+  $("scenario-select").addEventListener("change", (e) => chooseScenario(e.target.value));
+  $("scenario-upload").addEventListener("change", (e) => {
+    if (e.target.files.length) uploadScenario(e.target.files[0]);
+  });
+  $("run-button").addEventListener("click", startRun);
+  $("cancel-button").addEventListener("click", cancelRun);
+  document.body.dataset.ready = "true";
+}
+
+document.addEventListener("DOMContentLoaded", init);

@@ -1,0 +1,97 @@
+"""Calibration: the targets schema, parameter recovery on model-made data, and validation."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sim.calibrate import (
+    FreeParameter,
+    Target,
+    apply_parameters,
+    fit,
+    load_parameters,
+    load_targets,
+    simulate_targets,
+)
+from sim.cli import main
+from sim.config import ScenarioError, load_scenario
+
+TARGETS = Path("calibration/targets.toml")
+
+
+def test_every_target_has_a_source_and_a_known_measure():
+    targets = load_targets(TARGETS)
+    assert len([t for t in targets.target if t.use == "fit"]) >= 20
+    for t in (*targets.target, *targets.holdout):
+        assert t.source_file and t.source_section and t.quote
+    # Calibration targets are dated up to March 2019; held-out figures come later.
+    assert max(t.date for t in targets.target).isoformat() <= "2019-03-31"
+    assert min(t.date for t in targets.holdout).isoformat() > "2019-03-31"
+
+
+def test_a_target_without_a_source_is_rejected(tmp_path):
+    text = re.sub(r"^quote = .*$", "", TARGETS.read_text(), count=1, flags=re.M)
+    bad = tmp_path / "targets.toml"
+    bad.write_text(text)
+    with pytest.raises(ScenarioError, match="quote"):
+        load_targets(bad)
+
+
+def test_unknown_measure_is_rejected(tmp_path):
+    text = TARGETS.read_text().replace('measure = "enquiries"', 'measure = "enquirys"', 1)
+    bad = tmp_path / "targets.toml"
+    bad.write_text(text)
+    with pytest.raises(ScenarioError, match="unknown measure"):
+        load_targets(bad)
+
+
+def test_free_parameters_load_with_ranges():
+    params = load_parameters("calibration/free_parameters.toml")
+    assert {p.name for p in params} >= {"arrivals_non_uasc", "breakdown_scale", "approval_prob"}
+    sc = load_scenario("calibration/kent_2018.toml", calibrated=False)
+    scaled = apply_parameters(sc, [p for p in params if p.name == "breakdown_scale"], [2.0])
+    assert scaled.breakdown.per_year["in_house"] == pytest.approx(
+        2 * sc.breakdown.per_year["in_house"]
+    )
+
+
+def test_parameter_recovery_from_model_made_data():
+    """Fit two parameters to figures the model itself produced with known values."""
+    sc = load_scenario("calibration/kent_2018.toml", calibrated=False)
+    params = [
+        FreeParameter(name="arrivals", path="children.arrivals_per_year", mode="value",
+                      low=300, high=800, start=400, informs="starts"),
+        FreeParameter(name="approval", path="recruitment.approval_prob", mode="value",
+                      low=0.2, high=0.95, start=0.4, informs="approvals"),
+    ]
+    truth = [600.0, 0.75]
+    measures = [("starts", "flow", 25.0), ("approvals_all", "flow", 8.0),
+                ("children_in_care", "stock", 30.0)]
+    template = dict(description="x", tolerance_reason="x", source_file="model",
+                    source_section="synthetic", quote="made by the model", use="fit")
+    proto = [Target(id=m, value=0.0, tolerance=tol, statistic=s, measure=m,
+                    date="2019-03-31", **template) for m, s, tol in measures]
+    made = simulate_targets(apply_parameters(sc, params, truth), proto, reps=16, seed=99)
+    targets = [t.model_copy(update={"value": float(made[t.id].mean())}) for t in proto]
+    result = fit(sc, targets, params, reps=4, seed=1, max_evaluations=45)
+    est = np.asarray(result.values)
+    # Within the stated error: three standard errors, and never more than 12% off.
+    for value, true, se in zip(est, truth, result.standard_errors, strict=True):
+        assert abs(value - true) <= max(3 * se, 0.02 * true), (value, true, se)
+        assert abs(value - true) / true < 0.12
+    assert result.objective < result.start_objective
+
+
+def test_validate_runs_end_to_end_and_writes_its_table(tmp_path, capsys):
+    code = main(["validate", "--reps", "2", "--workers", "1", "--out", str(tmp_path)])
+    assert code == 0
+    table = pd.read_csv(tmp_path / "validation_table.csv")
+    assert {"id", "observed", "simulated_median", "simulated_p05", "simulated_p95",
+            "inside_90_interval"} <= set(table.columns)
+    assert table["scored"].sum() >= 8
+    assert "predictive interval" in capsys.readouterr().out
