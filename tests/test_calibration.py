@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -19,7 +18,7 @@ from sim.calibrate import (
     simulate_targets,
 )
 from sim.cli import main
-from sim.config import ScenarioError, load_scenario
+from sim.config import ScenarioError, load_scenario, with_overrides
 
 TARGETS = Path("calibration/targets.toml")
 
@@ -60,30 +59,43 @@ def test_free_parameters_load_with_ranges():
     )
 
 
+def small_council():
+    """Kent's calibration run at a quarter of the size (the funnel kept whole), for speed."""
+    sc = load_scenario("calibration/kent_2018.toml", calibrated=False)
+    quarter = {k: v // 4 for k, v in sc.initial.placements.items()}
+    return with_overrides(sc, {
+        "children": {"arrivals_per_year": sc.children.arrivals_per_year / 4},
+        "uasc": {"arrivals_per_year": sc.uasc.arrivals_per_year / 4},
+        "initial": {"placements": quarter, "uasc": sc.initial.uasc // 4,
+                    "households": sc.initial.households // 4},
+        "providers": {"ifa_framework_places": 50, "residential_places": 35,
+                      "supported_places": 80, "unregistered_places": 10},
+    })
+
+
 def test_parameter_recovery_from_model_made_data():
     """Fit two parameters to figures the model itself produced with known values."""
-    sc = load_scenario("calibration/kent_2018.toml", calibrated=False)
+    sc = small_council()
     params = [
         FreeParameter(name="arrivals", path="children.arrivals_per_year", mode="value",
-                      low=300, high=800, start=400, informs="starts"),
+                      low=60, high=260, start=100, informs="starts"),
         FreeParameter(name="approval", path="recruitment.approval_prob", mode="value",
                       low=0.2, high=0.95, start=0.4, informs="approvals"),
     ]
-    truth = [600.0, 0.75]
-    measures = [("starts", "flow", 25.0), ("approvals_all", "flow", 8.0),
-                ("children_in_care", "stock", 30.0)]
+    truth = [170.0, 0.75]
+    measures = [("starts", "flow", 10.0), ("approvals", "flow", 6.0),
+                ("children_in_care", "stock", 10.0)]
     template = dict(description="x", tolerance_reason="x", source_file="model",
                     source_section="synthetic", quote="made by the model", use="fit")
     proto = [Target(id=m, value=0.0, tolerance=tol, statistic=s, measure=m,
                     date="2019-03-31", **template) for m, s, tol in measures]
-    made = simulate_targets(apply_parameters(sc, params, truth), proto, reps=16, seed=99)
+    made = simulate_targets(apply_parameters(sc, params, truth), proto, reps=24, seed=99)
     targets = [t.model_copy(update={"value": float(made[t.id].mean())}) for t in proto]
-    result = fit(sc, targets, params, reps=4, seed=1, max_evaluations=45)
-    est = np.asarray(result.values)
+    result = fit(sc, targets, params, reps=8, seed=1, max_evaluations=50)
     # Within the stated error: three standard errors, and never more than 12% off.
-    for value, true, se in zip(est, truth, result.standard_errors, strict=True):
+    for value, true, se in zip(result.values, truth, result.standard_errors, strict=True):
         assert abs(value - true) <= max(3 * se, 0.02 * true), (value, true, se)
-        assert abs(value - true) / true < 0.12
+        assert abs(value - true) / true < 0.12, (value, true)
     assert result.objective < result.start_objective
 
 
