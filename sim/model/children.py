@@ -24,12 +24,13 @@ def start(world: World) -> None:
     """Start the arrival streams."""
     sc = world.scenario
     c = sc.children
+    size = _mean_group_size(c.sibling_group_weights)
     world.arrivals_curve = RateCurve(
-        world,
-        c.arrivals_per_year / _mean_group_size(c.sibling_group_weights),
-        c.seasonality,
-        c.arrival_changes,
+        world, c.arrivals_per_year / size, c.seasonality, c.arrival_changes
     )
+    # The curve counts groups; observed levels, like arrivals_per_year, count children.
+    curve = world.arrivals_curve
+    curve.levels = [(start, end, level / size) for start, end, level in curve.levels]
     world.uasc_curve = RateCurve(world, sc.uasc.arrivals_per_year, [1.0] * 12, sc.uasc.surges)
     world.env.process(
         poisson_process(world, world.arrivals_curve, world.rng["arrivals"], lambda: arrive(world))
@@ -103,6 +104,7 @@ def arrive(world: World) -> None:
     ]
     for ch in group:
         world.recorder.arrival(ch)
+        schedule_exit(world, ch)  # the care clock runs from arrival, placed or not
     if size == 1 and age < 1 and rng.bernoulli(c.parent_and_child_prob):
         first.parent_and_child = True
     if rng.bernoulli(c.placed_with_parents_prob):
@@ -133,6 +135,7 @@ def arrive_uasc(world: World) -> None:
     above_quota = world.uasc_in_care >= quota
     child = new_child(world, age, area, True, section20=True)
     world.recorder.arrival(child)
+    schedule_exit(world, child)
     if above_quota and rng.bernoulli(nts["transfer_prob"]):
         child.nts_referred = True
         world.recorder.flow("nts_referrals")
