@@ -293,6 +293,25 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export_903(args: argparse.Namespace) -> int:
+    from sim import ssda903
+
+    paths = ssda903.export(args.results, args.out, rep=args.rep)
+    years = sorted({p.parent.name for p in paths})
+    print(f"SSDA903 files for collection years {', '.join(years)} in {args.out}/")
+    if args.validate:
+        try:
+            results = ssda903.validate(args.out)
+        except ssda903.ToolUnavailable as exc:
+            print(f"error: cannot run the DfE validator: {exc}", file=sys.stderr)
+            return 1
+        for r in results:
+            print(r.summary())
+        if any(r.unexpected() for r in results):
+            return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="sufficiency",
@@ -354,10 +373,10 @@ def build_parser() -> argparse.ArgumentParser:
     cal.add_argument("--scenario", default="calibration/kent_2018.toml")
     cal.add_argument("--targets", default="calibration/targets.toml")
     cal.add_argument("--params", default="calibration/free_parameters.toml")
-    cal.add_argument("--reps", type=_positive(int), default=8)
+    cal.add_argument("--reps", type=_positive(int), default=6)
     cal.add_argument("--seed", type=int, default=2018)
     cal.add_argument("--workers", type=_positive(int))
-    cal.add_argument("--max-evaluations", type=_positive(int), default=250)
+    cal.add_argument("--max-evaluations", type=_positive(int), default=120)
     cal.add_argument("--out", default="calibration/fitted.toml")
     cal.add_argument("--quiet", action="store_true")
     cal.set_defaults(func=cmd_calibrate)
@@ -431,6 +450,22 @@ def build_parser() -> argparse.ArgumentParser:
     sen.add_argument("--scheduler", help="Dask: 'local' or tcp://host:port")
     sen.add_argument("--quiet", action="store_true")
     sen.set_defaults(func=cmd_sensitivity)
+
+    x903 = sub.add_parser(
+        "export-903",
+        help="write a run's episodes as DfE SSDA903 returns, one folder per collection year",
+    )
+    x903.add_argument("results", help="a `sufficiency run` output folder")
+    x903.add_argument("--rep", type=int, default=0, help="replication to export (default 0)")
+    x903.add_argument(
+        "--out", required=True, help="output folder: OUT/<year>/{header,episodes,uasc}.csv"
+    )
+    x903.add_argument(
+        "--validate",
+        action="store_true",
+        help="run the DfE validation rules (csc-validator-be-903, in its own cached venv)",
+    )
+    x903.set_defaults(func=cmd_export_903)
     return p
 
 
