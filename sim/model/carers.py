@@ -41,7 +41,8 @@ def _seed_pipeline(world: World) -> None:
     """Put the people already in the funnel at the start date into it.
 
     Counts are Poisson with means from the steady-state funnel (rate x mean time at the
-    stage); remaining times are a uniform share of a fresh duration. Without this, approvals
+    stage); remaining times are memoryless for the exponential stages and a uniform share
+    of a length-biased duration for assessments. Without this, approvals
     in the first year would come only from enquiries made after the start.
     """
     r = world.scenario.recruitment
@@ -49,10 +50,11 @@ def _seed_pipeline(world: World) -> None:
     enquiries_per_day = r.enquiries_per_year * sum(r.seasonality) / 12 / YEAR
     applying = enquiries_per_day * r.application_prob
     for _ in range(rng.poisson(applying * r.application_days)):
-        world.schedule(rng.random() * rng.exponential(r.application_days), _application, world)
+        # Stage times are exponential: the time left is a fresh one (memoryless).
+        world.schedule(rng.exponential(r.application_days), _application, world)
     starting = applying * r.assessment_start_prob
     for _ in range(rng.poisson(starting * r.assessment_start_days)):
-        world.schedule(rng.random() * rng.exponential(r.assessment_start_days), _assessment, world)
+        world.schedule(rng.exponential(r.assessment_start_days), _assessment, world)
     a = r.assessment
     mean_months = a.fast_share * a.fast_median_months * math.exp(a.fast_sigma**2 / 2) + (
         1 - a.fast_share
@@ -66,9 +68,13 @@ def _seed_pipeline(world: World) -> None:
         left = rng.random() * months
         if rng.bernoulli(r.approval_prob):
             world.schedule(left * MONTH, approve, world, months)
-        else:
+        elif rng.bernoulli(0.5):
+            # Withdrawals leave after a uniform share U of the assessment, so half as many are
+            # under way, and length bias makes that share sqrt(uniform).
             world.schedule(
-                left * rng.random() * MONTH, world.recorder.flow, "withdrawn_in_assessment"
+                left * math.sqrt(rng.random()) * MONTH,
+                world.recorder.flow,
+                "withdrawn_in_assessment",
             )
 
 

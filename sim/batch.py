@@ -1,0 +1,838 @@
+"""Monte Carlo batches at scale: local processes or a Dask cluster, resumable parquet results.
+
+A batch runs replications ``0 .. reps-1`` of one or more scenarios with one master seed and
+writes them to a folder as they finish::
+
+    DIR/manifest.json                 scenarios (every resolved parameter), seed, version, ...
+    DIR/snapshots/part-*.parquet      one row per scenario x replication x month end
+    DIR/flows/part-*.parquet          one row per scenario x replication x financial year
+    DIR/kpis/part-*.parquet           one row per scenario x replication (headline outcomes)
+    DIR/failures.json                 replications that raised, each with its seed
+
+Randomness
+----------
+The engine only ever calls :func:`sim.model.simulate` with a scenario, the master seed and a
+replication index. Inside, each mechanism draws from its own stream
+``SeedSequence([seed, replication, stream_id])`` (:mod:`sim.rng`). This is equivalent in
+spirit to ``SeedSequence(seed).spawn(reps)`` followed by one child per mechanism, but every
+stream is built from integers in the worker, so it cannot depend on the order in which
+replications are spawned, scheduled or retried. Hence:
+
+* the results are the same, bit for bit, with 1 worker, many processes or a Dask cluster;
+* scenarios run with the same master seed share common random numbers, replication by
+  replication (paired comparisons and sensitivity analyses need far fewer replications).
+
+Resuming
+--------
+Each finished chunk of replications is written as its own part files, atomically (a hidden
+temporary file, then a rename), the ``kpis`` part last: a chunk counts as done only once its
+``kpis`` part exists. Rerunning the same command after Ctrl-C, a SIGKILL or a lost worker
+runs only the replications that are missing and ends with exactly those asked for. A folder
+made with other scenario content or another seed is refused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import gc
+import hashlib
+import json
+import math
+import os
+import signal
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow.parquet as pq
+from tqdm.auto import tqdm
+
+import sim
+from sim.config import Scenario, load_scenario
+from sim.experiment import git_commit
+from sim.model import simulate
+
+FORMAT = "sufficiency-batch/1"
+TABLES = ("snapshots", "flows", "kpis")
+DETAIL_TABLES = ("episodes", "children")
+#: Columns that identify a row of each table (after ``scenario`` and ``replication``).
+ROW_KEYS = {"snapshots": ("date",), "flows": ("financial_year",), "kpis": ()}
+MAX_CHUNK = 10  # replications per task: enough to hide scheduling overhead, small in memory
+MANIFEST_EVERY = 5.0  # seconds between manifest updates while a batch runs
+
+#: The per-replication outcomes in ``kpis`` (the columns sensitivity analysis can use).
+KPIS: dict[str, str] = {
+    "places_vacant_y5": "Vacant in-house places, year 5 (or end)",
+    "ifa_spot_y5": "IFA spot placements, year 5 (or end)",
+    "unregistered_mean": "Unregistered placements (mean over months)",
+    "cost_total_m": "Total cost over the horizon (GBP m)",
+    "children_in_care_final": "Children in care, final month",
+    "in_house_final": "With in-house foster carers, final month",
+    "ifa_spot_final": "IFA spot placements, final month",
+    "ifa_final": "IFA placements (framework and spot), final month",
+    "residential_final": "Residential placements, final month",
+    "unregistered_final": "Unregistered placements, final month",
+    "households_final": "Fostering households, final month",
+    "places_vacant_final": "Vacant in-house places, final month",
+    "waiting_mean": "Children waiting for a placement (mean over months)",
+    "weekly_cost_final": "Weekly cost incl. programmes, final month (GBP)",
+    "kpi_3plus_placements_final": "3+ placements in 12 months, final month",
+    "kpi_same_placement_2y_final": "Same placement 2+ years, final month",
+    "kpi_within_20_miles_final": "Placed within 20 miles, final month",
+    "kpi_in_house_share_final": "In-house share of fostered children, final month",
+    "approvals_per_year": "Carer approvals a year (mean)",
+    "deregistrations_per_year": "Carer deregistrations a year (mean)",
+    "breakdowns_per_year": "Placement breakdowns a year (mean)",
+    "events": "Simulation events",
+}
+#: The headline outcomes: what a commissioner asks about first.
+HEADLINE_KPIS = ("places_vacant_y5", "ifa_spot_y5", "unregistered_mean", "cost_total_m")
+
+
+class BatchError(ValueError):
+    """A batch that cannot start or resume, with what to do about it."""
+
+
+# ----------------------------------------------------------------------------- worker side
+
+
+def _flow_total(flows: pd.DataFrame, column: str) -> float:
+    return float(flows[column].sum()) if column in flows else 0.0
+
+
+def replication_kpis(
+    snapshots: pd.DataFrame, flows: pd.DataFrame, scenario: Scenario
+) -> dict[str, float]:
+    """One replication's headline outcomes from its snapshot and flow tables.
+
+    "Year 5" is the last month end at most five years after the start (the final month if
+    the horizon is shorter); costs integrate the weekly cost at each month end over the days
+    since the previous one.
+    """
+    days = snapshots["day"].to_numpy(dtype=float)
+    y5_date = scenario.start.replace(year=scenario.start.year + 5)
+    y5_day = float((y5_date - scenario.start).days)
+    i5 = max(int((days <= y5_day + 0.5).sum()) - 1, 0)
+    last = snapshots.iloc[-1]
+    weekly = snapshots["total_weekly_cost"].to_numpy(dtype=float)
+    cost = float((weekly[1:] * (days[1:] - days[:-1]) / 7.0).sum())
+    years = max(_flow_total(flows, "days_simulated") / 365.25, 1e-9)
+    out = {
+        "places_vacant_y5": float(snapshots["places_vacant"].iloc[i5]),
+        "ifa_spot_y5": float(snapshots["ifa_spot"].iloc[i5]),
+        "unregistered_mean": float(snapshots["unregistered"].iloc[1:].mean())
+        if len(snapshots) > 1
+        else float(snapshots["unregistered"].iloc[0]),
+        "cost_total_m": cost / 1e6,
+        "waiting_mean": float(snapshots["waiting"].mean()),
+        "weekly_cost_final": float(last["total_weekly_cost"]),
+    }
+    for col in (
+        "children_in_care",
+        "in_house",
+        "ifa_spot",
+        "ifa",
+        "residential",
+        "unregistered",
+        "households",
+        "places_vacant",
+        "kpi_3plus_placements",
+        "kpi_same_placement_2y",
+        "kpi_within_20_miles",
+        "kpi_in_house_share",
+    ):
+        out[f"{col}_final"] = float(last[col])
+    for name in ("approvals", "deregistrations", "breakdowns"):
+        out[f"{name}_per_year"] = _flow_total(flows, name) / years
+    return out
+
+
+def _keyed(df: pd.DataFrame, label: str, replication: int) -> pd.DataFrame:
+    df = df.copy()
+    for col in df.columns:
+        if df[col].dtype == object and len(df) and isinstance(df[col].iloc[0], dt.date):
+            df[col] = pd.to_datetime(df[col])
+    df.insert(0, "replication", replication)
+    df.insert(0, "scenario", label)
+    return df
+
+
+def run_chunk(
+    scenario: Scenario,
+    label: str,
+    seed: int,
+    replications: Sequence[int],
+    detail: bool = False,
+) -> dict[str, Any]:
+    """Run some replications of one scenario; the unit of work sent to a worker.
+
+    A replication that raises is reported (with its seed and traceback) and does not stop the
+    others. Returns plain data: tables stacked over the chunk, failures, seconds.
+    """
+    parts: dict[str, list[pd.DataFrame]] = {}
+    kpi_rows: list[dict[str, Any]] = []
+    failures: list[dict[str, Any]] = []
+    started = time.perf_counter()
+    for rep in replications:
+        try:
+            res = simulate(scenario, seed=seed, replication=rep)
+            tables = res.tables()
+            kpis = replication_kpis(tables["snapshots"], tables["flows"], scenario)
+        except Exception as exc:  # a bad replication must not lose the rest of the chunk
+            failures.append(
+                {
+                    "scenario": label,
+                    "replication": int(rep),
+                    "seed": int(seed),
+                    "error": f"{type(exc).__name__}: {exc}",
+                    "traceback": traceback.format_exc(),
+                }
+            )
+            continue
+        for name in TABLES[:2] + (DETAIL_TABLES if detail else ()):
+            parts.setdefault(name, []).append(_keyed(tables[name], label, rep))
+        events = float(res.meta.get("events", math.nan))
+        row = {"scenario": label, "replication": int(rep), "seed": int(seed)}
+        kpi_rows.append({**row, **kpis, "events": events})
+        del res, tables
+        # A replication's world is full of reference cycles: collect it now, or several
+        # replications' worth of garbage can wait for the next full collection.
+        gc.collect()
+    out: dict[str, pd.DataFrame] = {}
+    if kpi_rows:
+        out = {name: _stack(dfs, name) for name, dfs in parts.items()}
+        out["kpis"] = pd.DataFrame(kpi_rows)
+    return {"tables": out, "failures": failures, "seconds": time.perf_counter() - started}
+
+
+def _stack(frames: list[pd.DataFrame], name: str) -> pd.DataFrame:
+    """Concatenate replications; a flow that never happened in one is 0 there, not missing."""
+    if name == "flows":
+        columns: dict[str, None] = {}
+        for df in frames:
+            columns.update(dict.fromkeys(df.columns))
+        frames = [df.reindex(columns=list(columns), fill_value=0.0) for df in frames]
+    return pd.concat(frames, ignore_index=True)
+
+
+def replay(scenario: Scenario | str | Path, seed: int, replication: int, **overrides: Any) -> Any:
+    """Run one replication alone, in this process (e.g. one a batch reported as failed).
+
+    Any exception propagates with its full traceback, so it can be debugged
+    (``python -m pdb``). Returns the :class:`~sim.model.metrics.Results`.
+    """
+    if not isinstance(scenario, Scenario):
+        scenario = load_scenario(scenario, overrides or None)
+    return simulate(scenario, seed=seed, replication=replication)
+
+
+# ----------------------------------------------------------------------------- the folder
+
+
+def fingerprint(scenario: Scenario) -> str:
+    """A hash of every resolved parameter: two scenarios with equal content share it."""
+    text = json.dumps(scenario.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _write_atomic(path: Path, write: Callable[[Any], None], binary: bool = True) -> None:
+    """Write through a hidden temporary file, then rename: readers never see half a file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb" if binary else "w", encoding=None if binary else "utf-8") as f:
+        write(f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write ``data`` as JSON atomically."""
+    _write_atomic(path, lambda f: json.dump(data, f, indent=2, default=str), binary=False)
+
+
+def part_files(folder: Path, table: str) -> list[Path]:
+    """The finished part files of ``table`` (parts of unfinished chunks are left out)."""
+    done = {p.name for p in (folder / "kpis").glob("part-*.parquet")}
+    return sorted(p for p in (folder / table).glob("part-*.parquet") if p.name in done)
+
+
+def _clean(folder: Path) -> None:
+    """Remove temporary files and the parts of chunks that never finished."""
+    done = {p.name for p in (folder / "kpis").glob("part-*.parquet")}
+    for table in (*TABLES, *DETAIL_TABLES):
+        sub = folder / table
+        if not sub.is_dir():
+            continue
+        for p in sub.iterdir():
+            if p.name.startswith(".") or (p.suffix == ".parquet" and p.name not in done):
+                p.unlink(missing_ok=True)
+    for p in folder.glob(".*.tmp"):
+        p.unlink(missing_ok=True)
+
+
+def done_replications(folder: Path) -> dict[str, set[int]]:
+    """Replications already written, by scenario label."""
+    done: dict[str, set[int]] = {}
+    for p in sorted((folder / "kpis").glob("part-*.parquet")):
+        t = pq.read_table(p, columns=["scenario", "replication"]).to_pydict()
+        for label, rep in zip(t["scenario"], t["replication"], strict=True):
+            done.setdefault(label, set()).add(int(rep))
+    return done
+
+
+def _labels(scenarios: Sequence[Scenario]) -> list[str]:
+    labels: list[str] = []
+    for sc in scenarios:
+        label, k = sc.name, 2
+        while label in labels:
+            label, k = f"{sc.name} ({k})", k + 1
+        labels.append(label)
+    return labels
+
+
+# ----------------------------------------------------------------------------- engines
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Some replications of one scenario: one task."""
+
+    index: int  # position of the scenario in the batch
+    replications: tuple[int, ...]
+
+    @property
+    def stem(self) -> str:
+        return f"part-s{self.index:04d}-r{self.replications[0]:07d}-{self.replications[-1]:07d}"
+
+
+def _chunks(pending: Sequence[int], index: int, size: int) -> list[Chunk]:
+    return [Chunk(index, tuple(pending[i : i + size])) for i in range(0, len(pending), size)]
+
+
+def _init_worker() -> None:
+    # Ctrl-C is the parent's to handle: workers that die of it mid-write would only add noise.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    os.environ["OMP_NUM_THREADS"] = "1"
+
+
+Task = tuple[Chunk, tuple[Any, ...]]
+Outcome = tuple[Chunk, dict[str, Any] | None, BaseException | None]
+
+
+def _run_inline(tasks: Iterator[Task]) -> Iterator[Outcome]:
+    for chunk, args in tasks:
+        yield chunk, run_chunk(*args), None
+
+
+def _run_pool(tasks: Iterator[Task], workers: int) -> Iterator[Outcome]:
+    # Workers inherit the environment: numpy must not start a thread pool per process.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    pool = ProcessPoolExecutor(max_workers=workers, initializer=_init_worker)
+    running: dict[Future, Chunk] = {}
+    clean_exit = False
+    try:
+        for chunk, args in _take(tasks, 2 * workers):
+            running[pool.submit(run_chunk, *args)] = chunk
+        while running:
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                chunk = running.pop(fut)
+                try:
+                    yield chunk, fut.result(), None
+                except BrokenProcessPool:
+                    raise
+                except Exception as exc:
+                    yield chunk, None, exc
+                # Keep a bounded number of tasks in flight so memory stays flat.
+                for nxt, args in _take(tasks, 1):
+                    running[pool.submit(run_chunk, *args)] = nxt
+        clean_exit = True
+    finally:
+        if clean_exit:
+            pool.shutdown(wait=True)
+        else:
+            # Interrupted: do not wait for running chunks (their replications are rerun on
+            # resume). ProcessPoolExecutor has no public way to stop its workers before 3.14.
+            procs = list((getattr(pool, "_processes", None) or {}).values())
+            pool.shutdown(wait=False, cancel_futures=True)
+            for proc in procs:
+                with contextlib.suppress(Exception):
+                    proc.terminate()
+
+
+def _take(tasks: Iterator[Task], n: int) -> list[Task]:
+    out = []
+    for _ in range(n):
+        item = next(tasks, None)
+        if item is None:
+            break
+        out.append(item)
+    return out
+
+
+def dask_client(scheduler: Any, workers: int) -> tuple[Any, Callable[[], None]]:
+    """A ``dask.distributed.Client`` for ``scheduler`` and a function that closes what we opened.
+
+    ``scheduler`` is ``"local"`` (a :class:`~dask.distributed.LocalCluster` of ``workers``
+    single-threaded processes), a scheduler address such as ``"tcp://10.0.0.5:8786"``, or an
+    existing ``Client`` (e.g. one connected to a dask-jobqueue ``SLURMCluster``).
+    """
+    from dask.distributed import Client, LocalCluster
+
+    if isinstance(scheduler, Client):
+        return scheduler, lambda: None
+    if scheduler == "local":
+        # One thread per worker: the model is pure Python, threads would share one GIL.
+        cluster = LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+        )
+        client = Client(cluster)
+
+        def close() -> None:
+            client.close()
+            cluster.close()
+
+        return client, close
+    if not isinstance(scheduler, str) or "://" not in scheduler:
+        raise BatchError(
+            f"--scheduler {scheduler!r}: give 'local' or a scheduler address such as "
+            "tcp://host:8786"
+        )
+    try:
+        client = Client(scheduler, timeout="20s")
+    except OSError as exc:
+        raise BatchError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
+    return client, client.close
+
+
+def _check_workers(client: Any) -> None:
+    """Warn when cluster workers run another version of the package (results would differ)."""
+
+    def version() -> str:
+        import sim as package
+
+        return package.__version__
+
+    with contextlib.suppress(Exception):
+        versions = set(client.run(version).values())
+        if versions and versions != {sim.__version__}:
+            print(
+                f"warning: Dask workers run placement-sufficiency {sorted(versions)}, "
+                f"this client {sim.__version__}",
+                file=sys.stderr,
+            )
+
+
+def _run_dask(tasks: Iterator[Task], client: Any) -> Iterator[Outcome]:
+    from dask.distributed import as_completed
+
+    _check_workers(client)
+    slots = max(sum(client.nthreads().values()), 1)
+    futures: dict[Any, Chunk] = {}
+
+    def submit(chunk: Chunk, args: tuple[Any, ...]) -> Any:
+        # pure=False: two chunks with equal arguments must both run, never be merged.
+        fut = client.submit(run_chunk, *args, pure=False, retries=1)
+        futures[fut] = chunk
+        return fut
+
+    pending = as_completed([submit(c, a) for c, a in _take(tasks, 2 * slots)])
+    try:
+        for fut in pending:
+            chunk = futures.pop(fut)
+            try:
+                yield chunk, fut.result(), None
+            except Exception as exc:  # e.g. KilledWorker after repeated worker losses
+                yield chunk, None, exc
+            finally:
+                fut.release()
+            for nxt, args in _take(tasks, 1):
+                pending.add(submit(nxt, args))
+    finally:
+        if futures:
+            client.cancel(list(futures))
+
+
+# ----------------------------------------------------------------------------- the batch
+
+
+@dataclass
+class BatchSummary:
+    """What a batch did: where, how many replications, which failed."""
+
+    folder: Path
+    requested: int
+    done: dict[str, int]
+    failures: list[dict[str, Any]] = field(default_factory=list)
+    ran: int = 0
+    seconds: float = 0.0
+    engine: str = ""
+
+    @property
+    def complete(self) -> bool:
+        return not self.failures and all(n == self.requested for n in self.done.values())
+
+    def message(self) -> str:
+        total = sum(self.done.values())
+        lines = [
+            f"{self.folder}: {total} of {self.requested * len(self.done)} replications done "
+            f"({self.ran} run now in {self.seconds:.1f} s, {self.engine})"
+        ]
+        for f in self.failures:
+            lines.append(
+                f"  FAILED {f['scenario']} replication {f['replication']} (seed {f['seed']}): "
+                f"{f['error']}\n    rerun alone: {f['rerun']}"
+            )
+        if self.failures:
+            lines.append(
+                f"  tracebacks in {self.folder / 'failures.json'}; rerunning the batch "
+                "retries only the missing replications"
+            )
+        return "\n".join(lines)
+
+
+def run_batch(
+    scenarios: Sequence[Scenario],
+    reps: int,
+    out: str | Path,
+    seed: int = 0,
+    workers: int | None = None,
+    scheduler: Any = None,
+    chunk_size: int | None = None,
+    detail: bool = False,
+    progress: bool = True,
+    files: Sequence[str | None] | None = None,
+    labels: Sequence[str] | None = None,
+    store_parameters: bool = True,
+    overrides: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> BatchSummary:
+    """Run replications ``0 .. reps-1`` of each scenario and write them to ``out`` as they finish.
+
+    Parameters
+    ----------
+    scenarios : sequence of Scenario
+        The scenarios; replication ``r`` of each uses the same random numbers.
+    reps : int
+        Replications wanted per scenario. Replications already in ``out`` are not rerun.
+    out : path
+        Results folder (created, or resumed if it holds a batch of the same scenarios and seed).
+    seed : int
+        Master seed.
+    workers : int, optional
+        Local processes (default: all cores); 1 runs in this process. With ``scheduler="local"``
+        the number of Dask workers.
+    scheduler : str or dask.distributed.Client, optional
+        ``None`` for local processes, ``"local"`` for a Dask LocalCluster, a scheduler address
+        (``"tcp://host:8786"``) or a ``Client``.
+    chunk_size : int, optional
+        Replications per task (default: enough tasks to balance the workers, at most 10).
+    detail : bool
+        Also keep the episode log and the child table of every replication (large).
+    files : sequence of str, optional
+        The scenario files, recorded in the manifest and in the advice to rerun a failure.
+    labels : sequence of str, optional
+        The ``scenario`` value of each scenario's rows (default: unique scenario names).
+    overrides : dict, optional
+        Overrides already applied to the scenario files (e.g. ``{"years": 2}``), recorded so
+        that a failed replication can be rerun alone.
+    store_parameters : bool
+        Record every resolved parameter of each scenario in the manifest (off for designs with
+        hundreds of points, which record them elsewhere).
+    extra : dict, optional
+        More entries for the manifest.
+    """
+    if reps < 1:
+        raise BatchError(f"reps must be at least 1, got {reps}")
+    if not scenarios:
+        raise BatchError("no scenario given")
+    folder = Path(out)
+    labels = list(labels) if labels is not None else _labels(scenarios)
+    if len(set(labels)) != len(labels):
+        raise BatchError(f"scenario labels must be unique, got {labels}")
+    files = list(files) if files is not None else [None] * len(scenarios)
+    prints = [fingerprint(sc) for sc in scenarios]
+    manifest_path = folder / "manifest.json"
+
+    entries = []
+    for sc, label, file, fp in zip(scenarios, labels, files, prints, strict=True):
+        entry: dict[str, Any] = {"label": label, "name": sc.name, "file": file, "fingerprint": fp}
+        if store_parameters:
+            entry["parameters"] = sc.model_dump(mode="json")
+        entries.append(entry)
+
+    now = _now()
+    if manifest_path.is_file():
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        _check_resume(manifest, folder, seed, labels, prints, detail, entries)
+    else:
+        folder.mkdir(parents=True, exist_ok=True)
+        manifest = {
+            "format": FORMAT,
+            "package": "placement-sufficiency",
+            "started": now,
+            "seed": seed,
+            "detail": detail,
+            "random_streams": (
+                "replication r of every scenario draws mechanism m from "
+                "SeedSequence([seed, r, stream_id(m)]) (sim/rng.py)"
+            ),
+            "tables": {
+                "snapshots": "one row per scenario x replication x month end",
+                "flows": "one row per scenario x replication x financial year",
+                "kpis": "one row per scenario x replication",
+            },
+            "scenarios": entries,
+            "overrides": overrides or {},
+        }
+    _clean(folder)
+    done = done_replications(folder)
+    for label in labels:
+        extra_reps = sorted(r for r in done.get(label, ()) if r >= reps)
+        if extra_reps:
+            raise BatchError(
+                f"{folder} already holds replications up to {extra_reps[-1]} of '{label}'; "
+                f"ask for --reps {extra_reps[-1] + 1} or more, or use a new --out folder"
+            )
+    pending = {
+        i: [r for r in range(reps) if r not in done.get(label, set())]
+        for i, label in enumerate(labels)
+    }
+    n_pending = sum(len(p) for p in pending.values())
+
+    if scheduler is not None:
+        engine = "dask"
+    elif workers == 1 or n_pending <= 1:
+        engine = "in-process"
+    else:
+        engine = "processes"
+    n_workers = workers or os.cpu_count() or 1
+    client, close = (None, lambda: None)
+    if engine == "dask":
+        client, close = dask_client(scheduler, n_workers)
+        n_workers = max(sum(client.nthreads().values()), 1)
+        engine = f"dask ({client.scheduler.address if client.scheduler else scheduler})"
+    elif engine == "processes":
+        n_workers = min(n_workers, n_pending)
+    if chunk_size is None:
+        chunk_size = max(1, min(MAX_CHUNK, math.ceil(n_pending / (4 * n_workers))))
+    chunks = [c for i, p in pending.items() for c in _chunks(p, i, chunk_size)]
+
+    run_record: dict[str, Any] = {
+        "started": now,
+        "version": sim.__version__,
+        "commit": git_commit(),
+        "engine": engine,
+        "workers": n_workers,
+        "chunk_size": chunk_size,
+        "replications_requested": reps,
+    }
+    runs = manifest.setdefault("runs", [])
+    if runs and runs[-1].get("commit") != run_record["commit"]:
+        print(
+            f"warning: {folder} was started from commit {runs[-1].get('commit')}, this run is "
+            f"{run_record['commit']}; replications from both are mixed",
+            file=sys.stderr,
+        )
+    runs.append(run_record)
+    manifest.update(
+        version=sim.__version__,
+        commit=run_record["commit"],
+        replications=reps,
+        status="running",
+        **(extra or {}),
+    )
+    counts = {label: len(done.get(label, ())) for label in labels}
+    manifest["replications_done"] = counts
+    _write_manifest(manifest_path, manifest)
+
+    tasks = (
+        (c, (scenarios[c.index], labels[c.index], seed, c.replications, detail)) for c in chunks
+    )
+    if engine == "in-process":
+        outcomes = _run_inline(tasks)
+    elif engine == "processes":
+        outcomes = _run_pool(tasks, n_workers)
+    else:
+        outcomes = _run_dask(tasks, client)
+
+    failures: list[dict[str, Any]] = []
+    started = time.perf_counter()
+    last_manifest = started
+    ran = 0
+    compute = 0.0
+    bar = tqdm(
+        total=reps * len(labels),
+        initial=sum(counts.values()),
+        unit="rep",
+        desc="replications",
+        disable=not progress,
+        smoothing=0.1,
+    )
+    status = "interrupted"
+    try:
+        for chunk, result, error in outcomes:
+            label = labels[chunk.index]
+            if error is not None:
+                failures.extend(
+                    {
+                        "scenario": label,
+                        "replication": r,
+                        "seed": seed,
+                        "error": f"{type(error).__name__}: {error}",
+                        "traceback": "".join(traceback.format_exception(error)),
+                    }
+                    for r in chunk.replications
+                )
+            else:
+                _write_chunk(folder, chunk, result["tables"])
+                failures.extend(result["failures"])
+                compute += result["seconds"]
+                counts[label] += len(result["tables"].get("kpis", ()))
+            ran += len(chunk.replications)
+            bar.update(len(chunk.replications))
+            if failures:
+                bar.set_postfix(failed=len(failures))
+            if time.perf_counter() - last_manifest > MANIFEST_EVERY:
+                manifest["replications_done"] = counts
+                _write_manifest(manifest_path, manifest)
+                last_manifest = time.perf_counter()
+        status = "complete" if not failures else "incomplete"
+    except BrokenProcessPool as exc:
+        status = "incomplete"
+        raise BatchError(
+            f"a worker process died ({exc}); the {sum(counts.values())} replications finished "
+            "so far are saved: rerun the same command to resume"
+        ) from None
+    finally:
+        bar.close()
+        outcomes.close()
+        close()
+        elapsed = time.perf_counter() - started
+        for f in failures:
+            f["rerun"] = _rerun_hint(files[labels.index(f["scenario"])], f, overrides or {})
+        run_record.update(
+            finished=_now(),
+            seconds=round(elapsed, 3),
+            replications_run=ran,
+            compute_seconds=round(compute, 3),
+            status=status,
+        )
+        manifest.update(status=status, finished=run_record["finished"])
+        manifest["replications_done"] = counts
+        manifest["failures"] = [{k: v for k, v in f.items() if k != "traceback"} for f in failures]
+        _write_manifest(manifest_path, manifest)
+        if failures:
+            write_json(folder / "failures.json", failures)
+        elif (folder / "failures.json").exists() and status == "complete":
+            (folder / "failures.json").unlink()
+    return BatchSummary(folder, reps, counts, failures, ran, elapsed, engine)
+
+
+def _write_manifest(path: Path, manifest: dict[str, Any]) -> None:
+    manifest["updated"] = _now()
+    write_json(path, manifest)
+
+
+def _write_chunk(folder: Path, chunk: Chunk, tables: dict[str, pd.DataFrame]) -> None:
+    if "kpis" not in tables:
+        return  # every replication of the chunk failed
+    # kpis last: a chunk counts as finished only once its kpis part exists.
+    for name in sorted(tables, key=lambda n: n == "kpis"):
+        sub = folder / name
+        sub.mkdir(exist_ok=True)
+        df = tables[name]
+        _write_atomic(sub / f"{chunk.stem}.parquet", lambda f, df=df: df.to_parquet(f, index=False))
+
+
+def _check_resume(
+    manifest: dict[str, Any],
+    folder: Path,
+    seed: int,
+    labels: list[str],
+    prints: list[str],
+    detail: bool,
+    params: list[dict[str, Any]],
+) -> None:
+    if manifest.get("format") != FORMAT:
+        raise BatchError(f"{folder} holds something other than a batch ({FORMAT}); use a new --out")
+    old = [(s["label"], s["fingerprint"]) for s in manifest.get("scenarios", [])]
+    new = list(zip(labels, prints, strict=True))
+    problems = []
+    if manifest.get("seed") != seed:
+        problems.append(f"master seed {manifest.get('seed')} there, {seed} now")
+    if old != new:
+        changed = [
+            label
+            for (label, fp), (olabel, ofp) in zip(new, old, strict=False)
+            if label == olabel and fp != ofp
+        ]
+        if changed and len(old) == len(new):
+            what = f"scenario content changed for {_short(changed)}"
+            stored = {s["label"]: s.get("parameters") for s in manifest["scenarios"]}
+            now = {e["label"]: e.get("parameters") for e in params}
+            fields = sorted(
+                {
+                    f
+                    for c in changed
+                    if stored[c] is not None and now[c] is not None
+                    for f in _differences(stored[c], now[c])
+                }
+            )
+            if fields:
+                what += f": {', '.join(fields[:5])}{' ...' if len(fields) > 5 else ''}"
+        else:
+            what = f"scenarios {_short([o[0] for o in old])} there, {_short(labels)} now"
+        problems.append(what)
+    if bool(manifest.get("detail")) != detail:
+        problems.append(f"detail tables {'on' if manifest.get('detail') else 'off'} there")
+    if problems:
+        raise BatchError(
+            f"cannot resume into {folder}: it was made with different inputs ("
+            + "; ".join(problems)
+            + "). Use a new --out folder, or rerun with the original scenarios and seed."
+        )
+
+
+def _short(items: list[str], n: int = 4) -> str:
+    shown = ", ".join(repr(i) for i in items[:n])
+    return f"[{shown}{f', ... ({len(items)} in all)' if len(items) > n else ''}]"
+
+
+def _differences(a: Any, b: Any, path: str = "") -> list[str]:
+    """Dotted paths at which two parameter trees differ."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return [
+            d
+            for k in sorted(set(a) | set(b))
+            for d in _differences(a.get(k, _MISSING), b.get(k, _MISSING), _join(path, k))
+        ]
+    return [] if a == b else [path or "(top level)"]
+
+
+def _join(path: str, key: Any) -> str:
+    return f"{path}.{key}" if path else str(key)
+
+
+_MISSING = object()
+
+
+def _rerun_hint(file: str | None, failure: dict[str, Any], overrides: dict[str, Any]) -> str:
+    target = repr(file) if file else f"<the '{failure['scenario']}' Scenario>"
+    extra = "".join(f", {k}={v!r}" for k, v in overrides.items())
+    return (
+        f'python -c "from sim.batch import replay; replay({target}, seed={failure["seed"]}, '
+        f'replication={failure["replication"]}{extra})"'
+    )
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
