@@ -63,32 +63,69 @@ def small_council():
     """Kent's calibration run at a quarter of the size (the funnel kept whole), for speed."""
     sc = load_scenario("calibration/kent_2018.toml", calibrated=False)
     quarter = {k: v // 4 for k, v in sc.initial.placements.items()}
-    return with_overrides(sc, {
-        "children": {"arrivals_per_year": sc.children.arrivals_per_year / 4},
-        "uasc": {"arrivals_per_year": sc.uasc.arrivals_per_year / 4},
-        "initial": {"placements": quarter, "uasc": sc.initial.uasc // 4,
-                    "households": sc.initial.households // 4},
-        "providers": {"ifa_framework_places": 50, "residential_places": 35,
-                      "supported_places": 80, "unregistered_places": 10},
-    })
+    return with_overrides(
+        sc,
+        {
+            "children": {"arrivals_per_year": sc.children.arrivals_per_year / 4},
+            "uasc": {"arrivals_per_year": sc.uasc.arrivals_per_year / 4},
+            "initial": {
+                "placements": quarter,
+                "uasc": sc.initial.uasc // 4,
+                "households": sc.initial.households // 4,
+            },
+            "providers": {
+                "ifa_framework_places": 50,
+                "residential_places": 35,
+                "supported_places": 80,
+                "unregistered_places": 10,
+            },
+        },
+    )
 
 
 def test_parameter_recovery_from_model_made_data():
     """Fit two parameters to figures the model itself produced with known values."""
     sc = small_council()
     params = [
-        FreeParameter(name="arrivals", path="children.arrivals_per_year", mode="value",
-                      low=60, high=260, start=100, informs="starts"),
-        FreeParameter(name="approval", path="recruitment.approval_prob", mode="value",
-                      low=0.2, high=0.95, start=0.4, informs="approvals"),
+        FreeParameter(
+            name="arrivals",
+            path="children.arrivals_per_year",
+            mode="value",
+            low=60,
+            high=260,
+            start=100,
+            informs="starts",
+        ),
+        FreeParameter(
+            name="approval",
+            path="recruitment.approval_prob",
+            mode="value",
+            low=0.2,
+            high=0.95,
+            start=0.4,
+            informs="approvals",
+        ),
     ]
     truth = [170.0, 0.75]
-    measures = [("starts", "flow", 10.0), ("approvals", "flow", 6.0),
-                ("children_in_care", "stock", 10.0)]
-    template = dict(description="x", tolerance_reason="x", source_file="model",
-                    source_section="synthetic", quote="made by the model", use="fit")
-    proto = [Target(id=m, value=0.0, tolerance=tol, statistic=s, measure=m,
-                    date="2019-03-31", **template) for m, s, tol in measures]
+    measures = [
+        ("starts", "flow", 10.0),
+        ("approvals", "flow", 6.0),
+        ("children_in_care", "stock", 10.0),
+    ]
+    template = dict(
+        description="x",
+        tolerance_reason="x",
+        source_file="model",
+        source_section="synthetic",
+        quote="made by the model",
+        use="fit",
+    )
+    proto = [
+        Target(
+            id=m, value=0.0, tolerance=tol, statistic=s, measure=m, date="2019-03-31", **template
+        )
+        for m, s, tol in measures
+    ]
     made = simulate_targets(apply_parameters(sc, params, truth), proto, reps=24, seed=99)
     targets = [t.model_copy(update={"value": float(made[t.id].mean())}) for t in proto]
     result = fit(sc, targets, params, reps=8, seed=1, max_evaluations=50)
@@ -103,7 +140,13 @@ def test_validate_runs_end_to_end_and_writes_its_table(tmp_path, capsys):
     code = main(["validate", "--reps", "2", "--workers", "1", "--out", str(tmp_path)])
     assert code == 0
     table = pd.read_csv(tmp_path / "validation_table.csv")
-    assert {"id", "observed", "simulated_median", "simulated_p05", "simulated_p95",
-            "inside_90_interval"} <= set(table.columns)
+    assert {
+        "id",
+        "observed",
+        "simulated_median",
+        "simulated_p05",
+        "simulated_p95",
+        "inside_90_interval",
+    } <= set(table.columns)
     assert table["scored"].sum() >= 8
     assert "predictive interval" in capsys.readouterr().out

@@ -97,10 +97,20 @@ def test_support_schemes_cut_breakdowns_and_deregistrations_of_members():
     world = run_world(kent(hub_families=[scheme]))
     members = set(world.programmes["hub_families[0]"])
     assert len(members) >= 4 * 2 * 4  # two hubs per area, each with at least 3 members
-    ep = pd.DataFrame(world.recorder.episode_rows, columns=[
-        "child", "start_day", "end_day", "placement", "provider", "household",
-        "reason_start", "reason_end", "within_20_miles",
-    ])
+    ep = pd.DataFrame(
+        world.recorder.episode_rows,
+        columns=[
+            "child",
+            "start_day",
+            "end_day",
+            "placement",
+            "provider",
+            "household",
+            "reason_start",
+            "reason_end",
+            "within_20_miles",
+        ],
+    )
     in_members = ep[ep["household"].isin(members) & (ep["start_day"] > 1)]
     assert len(in_members) > 20
     assert (in_members["reason_end"] != "breakdown").all()
@@ -114,9 +124,12 @@ def test_support_schemes_cut_breakdowns_and_deregistrations_of_members():
 
 
 def test_uasc_ring_fenced_beds_never_go_to_other_children():
-    sc = kent(uasc_ring_fence=[{"start": "2019-06-01", "in_house": 39, "ifa_framework": 21,
-                               "supported": 9}])
-    stats = {"uasc_in_fenced": 0}
+    sc = kent(
+        uasc_ring_fence=[
+            {"start": "2019-06-01", "in_house": 39, "ifa_framework": 21, "supported": 9}
+        ]
+    )
+    stats = {"uasc_in_fenced": 0, "general": {}}
 
     @every(2.0)
     def check(world):
@@ -131,14 +144,23 @@ def test_uasc_ring_fenced_beds_never_go_to_other_children():
         for kind in ("ifa_framework", "supported"):
             general = p.occupied[kind] - p.reserved_used[kind]
             assert p.reserved_used[kind] <= p.reserved[kind]
-            assert general <= max(p.capacity[kind] - p.reserved[kind], 0) + _initial_excess(
-                world, kind
-            )
+            # Other children above the unreserved capacity when the ring-fence began stay until
+            # they move on; none join them until they are below it.
+            limit = max(p.capacity[kind] - p.reserved[kind], 0)
+            before = stats["general"].get(kind, general)
+            assert general <= max(limit, before, _initial_excess(world, kind)), kind
+            stats["general"][kind] = general
+            stats[f"{kind}_fenced"] = max(stats.get(f"{kind}_fenced", 0), p.reserved_used[kind])
 
     world = run_world(sc, monitor=check)
     assert stats["uasc_in_fenced"] > 0
+    assert stats["ifa_framework_fenced"] > 0 and stats["supported_fenced"] > 0
     assert world.providers.reserved == {
-        "ifa_framework": 21, "ifa_spot": 0, "residential": 0, "supported": 9, "unregistered": 0
+        "ifa_framework": 21,
+        "ifa_spot": 0,
+        "residential": 0,
+        "supported": 9,
+        "unregistered": 0,
     }
 
 
@@ -174,8 +196,12 @@ def test_assessment_capacity_shortens_assessments():
 
 
 def test_retention_offer_stops_resignations_while_it_runs():
-    sc = kent(years=4, retention_offers=[{"start": "2020-04-01", "end": "2022-04-01",
-                                          "deregistration_multiplier": [0.0, 0.0]}])
+    sc = kent(
+        years=4,
+        retention_offers=[
+            {"start": "2020-04-01", "end": "2022-04-01", "deregistration_multiplier": [0.0, 0.0]}
+        ],
+    )
     flows = simulate(sc, seed=5).flows.set_index("financial_year")
     for fy in ("2020-21", "2021-22"):
         assert flows.loc[fy, "deregistrations_carer_initiated"] == 0
@@ -193,8 +219,11 @@ def test_step_across_moves_children_out_of_residential():
 
 def test_provider_change_sets_capacity_and_price():
     change = dt.date(2020, 4, 1)
-    sc = kent(provider_changes=[{"start": change, "kind": "ifa_framework", "places": 60,
-                                 "weekly_cost": 2000}])
+    sc = kent(
+        provider_changes=[
+            {"start": change, "kind": "ifa_framework", "places": 60, "weekly_cost": 2000}
+        ]
+    )
 
     last = {"occupied": None}
 
@@ -211,16 +240,22 @@ def test_provider_change_sets_capacity_and_price():
 
 
 def test_nts_change_starts_transfers_on_its_date():
-    sc = load_scenario(BASE, {
-        "years": 3,
-        "uasc": {"nts": {"transfer_prob": 0.0, "quota_share": 0.0001}},
-        "interventions": {"nts_changes": [{"start": "2020-04-01", "transfer_prob": 1.0}]},
-    })
+    sc = load_scenario(
+        BASE,
+        {
+            "years": 3,
+            "uasc": {"nts": {"transfer_prob": 0.0, "quota_share": 0.0001}},
+            "interventions": {"nts_changes": [{"start": "2020-04-01", "transfer_prob": 1.0}]},
+        },
+    )
     res = simulate(sc, seed=7)
     exits = res.children[res.children["exit_reason"] == "nts_transfer"]
     assert len(exits) > 20
-    assert (exits["exit_day"] >= res.snapshots.set_index("date").index.get_loc(
-        dt.date(2019, 3, 31)) + (dt.date(2020, 4, 1) - dt.date(2019, 3, 31)).days).all()
+    assert (
+        exits["exit_day"]
+        >= res.snapshots.set_index("date").index.get_loc(dt.date(2019, 3, 31))
+        + (dt.date(2020, 4, 1) - dt.date(2019, 3, 31)).days
+    ).all()
 
 
 def test_intervention_dates_outside_the_horizon_are_rejected():
@@ -248,8 +283,7 @@ def test_pairing_reduces_variance_for_a_real_policy():
         res.tables[base.name]["snapshots"], res.tables[policy.name]["snapshots"], "households"
     )
     assert vr["replications_ratio"].iloc[-1] < 0.8
-    d = paired_differences(res.tables[base.name]["snapshots"],
-                           res.tables[policy.name]["snapshots"])
+    d = paired_differences(res.tables[base.name]["snapshots"], res.tables[policy.name]["snapshots"])
     final = d[(d["outcome"] == "households") & (d["year"] == d["year"].max())].iloc[0]
     assert final["ci_low"] > 0  # 120 approvals a year grow the carer base
 

@@ -637,11 +637,32 @@ def test_matching_looks_only_at_households_filed_under_the_child():
     teen = make_household(world, min_age=11, max_age=17)
     child = make_child(world, 12.5, complex_needs=True)
     world.households.looked = 0
-    assert world.index.find("mainstream", ["North"], [child]) is teen
+    assert world.index.find("mainstream", [child], "North", "home") is teen
     assert world.households.looked == 1  # not the 1,500 that cannot take the child
     world.households.looked = 0
-    assert world.index.find("mainstream", ["North"], [make_child(world, 3.0)]) is not None
+    assert world.index.find("mainstream", [make_child(world, 3.0)], "North", "home") is not None
     assert world.households.looked == 1
+
+
+def test_search_elsewhere_skips_home_and_costs_the_same_for_many_areas():
+    world = World(small(), make_streams(0, 0))
+    world.households = CountingDict()
+    home = make_household(world, area="North", min_age=11, max_age=17)
+    for _ in range(300):
+        make_household(world, area="South", min_age=0, max_age=4)  # cannot take a teenager
+    away = make_household(world, area="South", min_age=11, max_age=17, places=2)
+    child = make_child(world, 12.5)
+    world.households.looked = 0
+    assert world.index.find("mainstream", [child], "North", "elsewhere") is away
+    assert world.households.looked == 2  # the home household is skipped, the infants unseen
+    assert world.index.find("mainstream", [child], "North") is home  # home area first
+    assert world.index.find("mainstream", [child], "South") is away
+    place(world, make_child(world, 13.0), "in_house", away, "entry")
+    place(world, make_child(world, 13.0), "in_house", away, "entry")
+    assert away.free == 0
+    assert world.index.find("mainstream", [child], "North", "elsewhere") is None
+    assert world.index.find("mainstream", [child], "South", "home") is None
+    assert world.index.find("mainstream", [child], "South") is home
 
 
 def test_index_refiles_households_as_places_fill_and_free():
@@ -649,13 +670,13 @@ def test_index_refiles_households_as_places_fill_and_free():
     h = make_household(world, places=2)
     a, b = make_child(world, 5.0), make_child(world, 6.0)
     place(world, a, "in_house", h, "entry")
-    assert h.free == 1 and world.index.find("mainstream", ["North"], [b]) is h
-    assert world.index.find("mainstream", ["North"], [b, make_child(world, 7.0)]) is None
+    assert h.free == 1 and world.index.find("mainstream", [b], "North", "home") is h
+    assert world.index.find("mainstream", [b, make_child(world, 7.0)], "North", "home") is None
     place(world, b, "in_house", h, "entry")
     assert h.free == 0 and h.id not in world.index.keys
-    assert world.index.find("mainstream", ["North"], [make_child(world, 8.0)]) is None
+    assert world.index.find("mainstream", [make_child(world, 8.0)], "North", "home") is None
     vacate(world, a, "planned")
-    assert world.index.find("mainstream", ["North"], [make_child(world, 8.0)]) is h
+    assert world.index.find("mainstream", [make_child(world, 8.0)], "North", "home") is h
     # A placed child who must be alone makes the household's other places unavailable.
     vacate(world, b, "planned")
     solo = make_child(world, 9.0, solo=True, complex_needs=True)
@@ -893,6 +914,22 @@ def test_no_step_down_when_its_probability_is_zero():
     res = simulate(step_down(0.0), seed=20)
     assert total(res.flows, "approvals") > 50
     assert total(res.flows, "step_downs") == 0
+
+
+def test_step_down_finds_a_child_by_the_age_they_have_now():
+    """A child listed at 9 who has turned 10 is a candidate for a carer approved for 10-15."""
+    world = World(small(), make_streams(0, 0))
+    child = make_child(world, 9.8)
+    place(world, child, "ifa_framework", None, "entry")
+    world.step_down.add(child, child.placement_token)
+    older_only = make_household(world, min_age=10, max_age=15)
+    assert world.step_down.take_for(older_only) is None  # still 9
+    world.env.run(until=0.5 * YEAR)  # now 10.3, in the next age band
+    assert world.band(world.age(child)) != world.band(9.8)
+    too_young_only = make_household(world, min_age=0, max_age=9)
+    assert world.step_down.take_for(too_young_only) is None
+    assert world.step_down.take_for(older_only) is child
+    assert world.step_down.take_for(older_only) is None  # taken off the list
 
 
 def test_unregistered_placements_always_step_down():

@@ -285,8 +285,10 @@ def build(hs: list[dict[str, Any]], group_spec: list[dict[str, Any]]):
     return world, made, group, ages
 
 
-def check_find(world, made, group, ages, kind, areas) -> None:
-    found = world.index.find(kind, areas, group)
+def check_find(world, made, group, ages, kind, search) -> None:
+    home, where = search
+    found = world.index.find(kind, group, home, where)
+    areas = {"home": [home], "elsewhere": [a for a in AREAS if a != home]}.get(where, AREAS)
     fitting = [h for h in made if h.kind == kind and h.area in areas and oracle(h, group, ages)]
     for h in made:
         assert fits(world, h, group) == oracle(h, group, ages), h
@@ -295,18 +297,19 @@ def check_find(world, made, group, ages, kind, areas) -> None:
         return
     assert found.kind == kind and found.area in areas
     assert oracle(found, group, ages), f"find returned {found}, which does not take {group}"
-    # Areas are searched in the order given.
-    assert areas.index(found.area) == min(areas.index(h.area) for h in fitting)
+    # Searching anywhere, the home area comes first.
+    if any(h.area == home for h in fitting):
+        assert found.area == home
 
 
-area_orders = st.lists(st.sampled_from(AREAS), min_size=1, max_size=4, unique=True)
+searches = st.tuples(st.sampled_from(AREAS), st.sampled_from(["home", "elsewhere", "anywhere"]))
 
 
 @SETTINGS
-@given(st.lists(households(), max_size=30), groups(), st.sampled_from(KINDS), area_orders)
-def test_find_returns_only_households_that_fit_and_misses_none(hs, group_spec, kind, areas):
+@given(st.lists(households(), max_size=30), groups(), st.sampled_from(KINDS), searches)
+def test_find_returns_only_households_that_fit_and_misses_none(hs, group_spec, kind, search):
     world, made, group, ages = build(hs, group_spec)
-    check_find(world, made, group, ages, kind, areas)
+    check_find(world, made, group, ages, kind, search)
 
 
 @SETTINGS
@@ -314,10 +317,10 @@ def test_find_returns_only_households_that_fit_and_misses_none(hs, group_spec, k
     st.lists(households(), min_size=1, max_size=30),
     groups(),
     st.sampled_from(KINDS),
-    area_orders,
+    searches,
     st.data(),
 )
-def test_index_stays_right_after_households_change(hs, group_spec, kind, areas, data):
+def test_index_stays_right_after_households_change(hs, group_spec, kind, search, data):
     """Re-filing after places fill, free up, go on hold or are deregistered."""
     world, made, group, ages = build(hs, group_spec)
     for h in data.draw(st.lists(st.sampled_from(made), max_size=10)):
@@ -333,7 +336,7 @@ def test_index_stays_right_after_households_change(hs, group_spec, kind, areas, 
         elif change == "deregister":
             h.active = False
         world.index.update(h)
-    check_find(world, made, group, ages, kind, areas)
+    check_find(world, made, group, ages, kind, search)
 
 
 @SETTINGS
@@ -362,7 +365,7 @@ def test_a_household_with_room_is_found_whatever_its_size(places, data):
         for _ in range(size)
     ]
     world, made, group, _ = build([spec], group_spec)
-    assert world.index.find("mainstream", AREAS, group) is made[0]
+    assert world.index.find("mainstream", group, "North") is made[0]
 
 
 @pytest.mark.parametrize("restriction", RESTRICTIONS)
@@ -380,4 +383,4 @@ def test_each_matching_rule_is_applied(restriction, group_spec, data):
     h = made[0]
     expected = oracle(h, group, ages)
     assert fits(world, h, group) == expected
-    assert (world.index.find(kind, AREAS, group) is h) == (expected and h.kind == kind)
+    assert (world.index.find(kind, group, "North") is h) == (expected and h.kind == kind)

@@ -282,8 +282,10 @@ def test_common_random_numbers_make_identical_options_identical(client):
     job = client.post("/api/runs", json=_run_body(a, b)).json()
     assert _wait(client, job["id"])["status"] == "done"
     results = client.app.state.jobs.get(job["id"]).results
-    assert results[0].snapshots.drop(columns="scenario", errors="ignore").equals(
-        results[1].snapshots.drop(columns="scenario", errors="ignore")
+    assert (
+        results[0]
+        .snapshots.drop(columns="scenario", errors="ignore")
+        .equals(results[1].snapshots.drop(columns="scenario", errors="ignore"))
     )
 
 

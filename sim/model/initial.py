@@ -69,6 +69,7 @@ def _children(world: World) -> None:
     uasc_areas = list(u.area_weights)
     uasc_cum = cumulative(list(u.area_weights.values()))
     ages = list(u.age_weights)
+    exemptions = _Exemptions(world)
     for _ in range(ini.uasc):
         age = ages[world.pick(rng, u.age_weights)] + rng.random() * 0.999
         if age >= sc.age_band_edges[-1] - 2 and remaining.get("supported", 0) > 0:
@@ -80,22 +81,40 @@ def _children(world: World) -> None:
             else:
                 kind = FOSTER_KINDS[rng.choice(cumulative(weights))]
         remaining[kind] = max(remaining.get(kind, 0) - 1, 0)
-        _place_initial(world, rng, age, uasc_areas[rng.choice(uasc_cum)], True, kind)
+        _place_initial(world, rng, age, uasc_areas[rng.choice(uasc_cum)], True, kind, exemptions)
     for kind, n in remaining.items():
         for _ in range(n):
             age = _age_for(world, kind, rng)
-            _place_initial(world, rng, age, areas[rng.choice(area_cum)], False, kind)
+            _place_initial(world, rng, age, areas[rng.choice(area_cum)], False, kind, exemptions)
 
 
-def _exemption(world: World, child) -> object | None:
-    """A mainstream household with room, outside its approval range (Kent places on exemption)."""
-    for h in world.households.values():
-        if h.kind == "mainstream" and h.free > 0 and not h.solo and not child.solo:
-            return h
-    return None
+class _Exemptions:
+    """Mainstream households with room, outside their approval range (Kent places on exemption).
+
+    While the stock is built no child leaves, so a household once full stays full: a cursor
+    over the candidates finds the first with room without rescanning the full ones.
+    """
+
+    def __init__(self, world: World) -> None:
+        self.candidates = [
+            h for h in world.households.values() if h.kind == "mainstream" and not h.solo
+        ]
+        self.i = 0
+
+    def take(self, child) -> object | None:
+        if child.solo:
+            return None
+        while self.i < len(self.candidates):
+            h = self.candidates[self.i]
+            if h.free > 0:
+                return h
+            self.i += 1
+        return None
 
 
-def _place_initial(world: World, rng, age: float, area: str, uasc: bool, kind: str) -> None:
+def _place_initial(
+    world: World, rng, age: float, area: str, uasc: bool, kind: str, exemptions: _Exemptions
+) -> None:
     sc = world.scenario
     ini = sc.initial
     child = new_child(
@@ -105,8 +124,7 @@ def _place_initial(world: World, rng, age: float, area: str, uasc: bool, kind: s
     child.entry = -in_care
     h = None
     if kind == "in_house":
-        others = [a for a in sc.areas if a != area]
-        h = world.index.find("mainstream", [area, *others], [child]) or _exemption(world, child)
+        h = world.index.find("mainstream", [child], area) or exemptions.take(child)
         if h is None:
             kind = "ifa_spot"
             world.recorder.initial_overflow += 1

@@ -252,6 +252,18 @@ def _ring_fence_start(world: World, name: str, item: Any, draws: dict[str, float
     p = world.providers
     p.reserved["ifa_framework"] += item.ifa_framework
     p.reserved["supported"] += item.supported
+    # UASC children already in these placements occupy the ring-fenced beds first.
+    for c in world.children.values():
+        kind = c.placement
+        if (
+            c.uasc
+            and c.state == PLACED
+            and kind in ("ifa_framework", "supported")
+            and not c.ring_fenced
+            and p.reserved_used[kind] < p.reserved[kind]
+        ):
+            p.reserved_used[kind] += 1
+            c.ring_fenced = True
     # In-house: designate whole households that take teenagers, in the areas where UASC
     # arrive, until the ring-fenced places reach the target.
     weights = world.scenario.uasc.area_weights
@@ -311,8 +323,7 @@ def on_residential_placement(world: World, child: Child) -> None:
 def _step_across(world: World, child: Child, token: int) -> None:
     if child.state != PLACED or child.placement_token != token or world.step_across_rate <= 0:
         return
-    areas = [child.area] + [a for a in world.scenario.areas if a != child.area]
-    h = world.index.find("mainstream", areas, [child])
+    h = world.index.find("mainstream", [child], child.area)
     if h is None:
         if world.providers.free("ifa_framework", child.uasc) < 1:
             on_residential_placement(world, child)  # try again later

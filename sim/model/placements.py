@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from sim.model import children as children_mod
 from sim.model import interventions
 from sim.model.entities import LEFT, PLACED, SEARCHING, Child, Household
+from sim.model.timing import YEAR
 from sim.rng import Stream
 
 if TYPE_CHECKING:
@@ -46,10 +47,15 @@ def fits(world: World, h: Household, group: list[Child]) -> bool:
     return True
 
 
+ANY_AREA = ""  # the area of the buckets that hold every area's households
+
+
 class VacancyIndex:
     """Households with free places, keyed by what they accept, so matching never scans them all.
 
-    Key: (carer type, area, age band, accepts complex needs, free places).
+    Key: (carer type, area, age band, accepts complex needs, free places). Each household is
+    filed under its own area and under ``ANY_AREA`` too, so a search of the other areas costs
+    the same however many areas the council has.
     """
 
     def __init__(self, world: World) -> None:
@@ -64,7 +70,7 @@ class VacancyIndex:
         bands = range(w.band(h.min_age), w.band(h.max_age) + 1)
         needs = (False, True) if h.accepts_complex else (False,)
         free = min(h.free, MAX_GROUP_PLACES)  # the last bucket holds every larger household
-        return [(h.kind, h.area, b, n, free) for b in bands for n in needs]
+        return [(h.kind, a, b, n, free) for a in (h.area, ANY_AREA) for b in bands for n in needs]
 
     def update(self, h: Household) -> None:
         """Recount ``h``'s places and re-file it after anything that changes them."""
@@ -81,27 +87,49 @@ class VacancyIndex:
                 self.buckets.setdefault(key, {})[h.id] = None
 
     def find(
-        self, kind: str, areas: list[str], group: list[Child], exclude: int = -1
+        self,
+        kind: str,
+        group: list[Child],
+        home: str,
+        where: str = "anywhere",
+        exclude: int = -1,
     ) -> Household | None:
-        """The first household of ``kind`` in ``areas`` (in order) that takes ``group``."""
+        """A household of ``kind`` that takes ``group``.
+
+        ``where`` is ``"home"`` (the home area only), ``"elsewhere"`` (any other area) or
+        ``"anywhere"`` (the home area first, then the others).
+        """
+        if where != "elsewhere":
+            h = self._first(kind, group, home, "", exclude)
+            if h is not None or where == "home":
+                return h
+        return self._first(kind, group, ANY_AREA, home, exclude)
+
+    def _first(
+        self, kind: str, group: list[Child], area: str, skip_area: str, exclude: int
+    ) -> Household | None:
         w = self.world
-        first = group[0]
-        band = w.band(w.age(first))
+        band = w.band(w.age(group[0]))
         needs_complex = any(c.complex_needs for c in group)
-        for area in areas:
-            for free in range(min(len(group), MAX_GROUP_PLACES), MAX_GROUP_PLACES + 1):
-                bucket = self.buckets.get((kind, area, band, needs_complex, free))
-                if not bucket:
-                    continue
-                for hid in bucket:
-                    h = w.households[hid]
-                    if hid != exclude and fits(w, h, group):
-                        return h
+        households = w.households
+        for free in range(min(len(group), MAX_GROUP_PLACES), MAX_GROUP_PLACES + 1):
+            bucket = self.buckets.get((kind, area, band, needs_complex, free))
+            if not bucket:
+                continue
+            for hid in bucket:
+                h = households[hid]
+                if hid != exclude and h.area != skip_area and fits(w, h, group):
+                    return h
         return None
 
 
 class StepDownList:
-    """Children in agency or residential care who would move to an in-house carer."""
+    """Children in agency or residential care who would move to an in-house carer.
+
+    Filed by year of birth and complex needs, so a child is found by the age they have now,
+    however long they have waited. A household with a vacancy takes the youngest children it
+    can first and, among children of one year of birth, the one listed longest ago.
+    """
 
     def __init__(self, world: World) -> None:
         self.world = world
@@ -110,16 +138,19 @@ class StepDownList:
     def add(self, child: Child, token: int) -> None:
         if child.state != PLACED or child.placement_token != token:
             return
-        key = (self.world.band(self.world.age(child)), child.complex_needs)
+        key = (math.floor(child.dob / YEAR), child.complex_needs)
         self.buckets.setdefault(key, {})[child.id] = token
 
     def take_for(self, h: Household) -> Child | None:
-        """The longest-waiting candidate that ``h`` can take, dropping stale entries."""
+        """The first candidate that ``h`` can take, dropping stale entries."""
         w = self.world
         needs = (False, True) if h.accepts_complex else (False,)
-        for band in range(w.band(h.min_age), w.band(h.max_age) + 1):
+        # Completed age within [min_age, max_age] means born in (now - max_age - 1, now - min_age].
+        youngest = math.floor((w.now - h.min_age * YEAR) / YEAR)
+        oldest = math.floor((w.now - (h.max_age + 1) * YEAR) / YEAR)
+        for born in range(youngest, oldest - 1, -1):
             for need in needs:
-                bucket = self.buckets.get((band, need))
+                bucket = self.buckets.get((born, need))
                 if not bucket:
                     continue
                 stale = []
@@ -233,19 +264,13 @@ def _try_step(world: World, step: str, group: list[Child], reason: str) -> bool:
     rng = world.rng["matching"]
     spec = world.scenario.matching.cascade[step]
     if step in ("in_house_home", "in_house_other", "emergency"):
-        home = group[0].area
-        if step == "in_house_home":
-            areas = [home]
-        elif step == "in_house_other":
-            areas = [a for a in world.scenario.areas if a != home]
-        else:
-            areas = [home] + [a for a in world.scenario.areas if a != home]
+        where = {"in_house_home": "home", "in_house_other": "elsewhere"}.get(step, "anywhere")
         kind = (
             "emergency"
             if step == "emergency"
             else ("parent_and_child" if group[0].parent_and_child else "mainstream")
         )
-        h = world.index.find(kind, areas, group)
+        h = world.index.find(kind, group, group[0].area, where)
         if h is None or not rng.bernoulli(spec.accept_prob):
             return False
         for c in group:
@@ -441,9 +466,8 @@ def _hazard_event(world: World, child: Child, token: int, hazard_token: int, wha
         start_search(world, [child], "breakdown", urgent=True)
         return
     # A planned move happens only when an in-house placement is there to move to.
-    areas = [child.area] + [a for a in world.scenario.areas if a != child.area]
     kind = "parent_and_child" if child.parent_and_child else "mainstream"
-    target = world.index.find(kind, areas, [child], exclude=child.household)
+    target = world.index.find(kind, [child], child.area, exclude=child.household)
     if target is None or (
         child.household >= 0 and world.households[child.household].kind == "connected"
     ):

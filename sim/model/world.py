@@ -14,9 +14,8 @@ from sim.config import Scenario
 from sim.model import carers, children, initial, interventions, placements, providers
 from sim.model.entities import Child, Household
 from sim.model.metrics import Recorder, Results
+from sim.model.timing import YEAR
 from sim.rng import Stream, cumulative, make_streams
-
-YEAR = 365.25
 
 
 class World:
