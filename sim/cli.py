@@ -163,9 +163,10 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         print(f"  {p.name:30s} {v:10.4g}  (se {se:.3g}; range {p.low:g} to {p.high:g})")
     shown = result.table[result.table["status"] == "compared"]
     print("\n" + format_table(shown))
-    missed = shown[(shown["use"] == "fit") & ~shown["within_tolerance"]]
+    fit, check = shown[shown["use"] == "fit"], shown[shown["use"] == "check"]
     print(
-        f"\n{len(shown) - len(missed)} of {len(shown)} compared targets within tolerance; "
+        f"\nWithin tolerance: {int(fit['within_tolerance'].sum())} of {len(fit)} fitted targets, "
+        f"{int(check['within_tolerance'].sum())} of {len(check)} checks (not in the loss); "
         f"fitted values in {out}, fit table in {table_path}"
     )
     return 0
