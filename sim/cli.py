@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -64,14 +63,19 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from sim.compare import compare, difference_chart, format_differences, variance_reduction
-    from sim.experiment import provenance
+    from sim.experiment import provenance, slug, write_comparison
+    from sim.report import load_results, save_report
 
     base = load_scenario(args.base, _overrides(args))
     policies = [load_scenario(p, _overrides(args)) for p in args.policies]
     workers = args.workers or min(os.cpu_count() or 1, args.reps)
     result = compare(base, policies, args.reps, args.seed, workers, progress=not args.quiet)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    options = [
+        (sc.name, result.tables[sc.name], provenance(sc, args.seed, args.reps, scenario_file=path))
+        for sc, path in zip([base, *policies], [args.base, *args.policies], strict=True)
+    ]
+    write_comparison(out, options, args.format)
     diff = result.differences
     diff.to_csv(out / "paired_differences.csv", index=False)
     years = sorted(diff["year"].unique())
@@ -82,7 +86,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     base_snaps = result.tables[base.name]["snapshots"]
     for p in policies:
         fig = difference_chart(diff, p.name)
-        path = out / f"differences_{_slug(p.name)}.png"
+        path = out / f"differences-{slug(p.name)}.png"
         fig.savefig(path, dpi=100)
         vr = variance_reduction(base_snaps, result.tables[p.name]["snapshots"], "in_house")
         ratio = vr["replications_ratio"].iloc[-1]
@@ -90,8 +94,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
             f"\n{p.name}: pairing needs {ratio:.0%} of the replications independent runs would "
             f"need for the same precision (in-house placements, final year). Chart: {path}"
         )
-    manifest = provenance(base, args.seed, args.reps, policies=[p.name for p in policies])
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
+    report = save_report(load_results(out), out / "report.html")
+    print(f"\nTables of each scenario in {out}/<nn>-<name>/; report: {report}")
     return 0
 
 
@@ -194,10 +198,6 @@ def cmd_validate(args: argparse.Namespace) -> int:
         f"inside the 90% predictive interval. Table: {out / 'validation_table.csv'}"
     )
     return 0
-
-
-def _slug(text: str) -> str:
-    return "".join(c if c.isalnum() else "_" for c in text.lower()).strip("_")
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -343,6 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmp_.add_argument("--years", type=_positive(float), help="override the horizon in years")
     cmp_.add_argument("--workers", type=_positive(int), help="processes (default: all cores)")
     cmp_.add_argument("--out", default="results/compare")
+    cmp_.add_argument("--format", choices=("parquet", "csv"), default="parquet")
     cmp_.add_argument("--quiet", action="store_true")
     cmp_.set_defaults(func=cmd_compare)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import subprocess
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
@@ -174,6 +175,26 @@ def provenance(scenario: Scenario, seed: int, reps: int, **extra: Any) -> dict[s
         "written": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         **extra,
     }
+
+
+def slug(text: str) -> str:
+    """A file-name-safe form of a scenario or option name."""
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40] or "option"
+
+
+def write_comparison(
+    out: Path, options: list[tuple[str, dict[str, pd.DataFrame], dict[str, Any]]], fmt: str
+) -> list[str]:
+    """Write each option's tables to ``out/<nn>-<slug>/`` and their order, base first, to
+    ``out/comparison.json``: the layout ``sufficiency report`` reads as a comparison."""
+    out.mkdir(parents=True, exist_ok=True)
+    names = []
+    for i, (label, tables, manifest) in enumerate(options):
+        name = f"{i:02d}-{slug(label)}"
+        write_tables(tables, out / name, fmt, manifest)
+        names.append(name)
+    (out / "comparison.json").write_text(json.dumps(names), encoding="utf-8")
+    return names
 
 
 def write_tables(

@@ -329,19 +329,18 @@ def load_results(folder: str | Path) -> ReportData:
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: no such results folder")
-    if (folder / "manifest.json").is_file() and (folder / "snapshots").is_dir():
+    order_file = folder / "comparison.json"
+    if order_file.is_file():
+        names = json.loads(order_file.read_text(encoding="utf-8"))
+        results = [_read_result(folder / str(n)) for n in names]
+    elif (folder / "manifest.json").is_file() and (folder / "snapshots").is_dir():
         results = _read_batch(folder)
         if not results or any(r.snapshots.empty for r in results):
             raise FileNotFoundError(f"{folder}: the batch has no finished replications yet")
     elif (folder / "manifest.json").is_file():
         results = [_read_result(folder)]
     else:
-        order_file = folder / "comparison.json"
-        if order_file.is_file():
-            names = json.loads(order_file.read_text(encoding="utf-8"))
-            subs = [folder / str(n) for n in names]
-        else:
-            subs = sorted(p for p in folder.iterdir() if (p / "manifest.json").is_file())
+        subs = sorted(p for p in folder.iterdir() if (p / "manifest.json").is_file())
         if not subs:
             raise FileNotFoundError(
                 f"{folder}: no manifest.json here or in its sub-folders; "

@@ -160,6 +160,27 @@ def test_cli_report_rebuilds_a_comparison_folder(runs, tmp_path):
     assert "More enquiries compared with Kent baseline" in text
 
 
+def test_cli_compare_writes_a_folder_the_report_rebuilds(tmp_path, capsys):
+    folder = tmp_path / "cmp"
+    args = ["--reps", "2", "--years", "1", "--workers", "1", "--out", str(folder), "--quiet"]
+    base, policy = (
+        str(ROOT / "scenarios" / f) for f in ("kent_baseline.toml", "policy_hub_families.toml")
+    )
+    assert main(["compare", base, policy, *args]) == 0
+    names = json.loads((folder / "comparison.json").read_text())
+    assert len(names) == 2 and names[0] == "00-kent-baseline" and names[1].startswith("01-")
+    for name in names:
+        snaps = pd.read_parquet(folder / name / "snapshots.parquet")
+        assert snaps["replication"].nunique() == 2
+        assert json.loads((folder / name / "manifest.json").read_text())["seed"] == 2019
+    text = (folder / "report.html").read_text(encoding="utf-8")
+    assert "differences" in _section_ids(text)
+    (folder / "report.html").unlink()
+    assert main(["report", str(folder)]) == 0
+    assert (folder / "report.html").read_text(encoding="utf-8").count("<img") >= 1
+    assert "report.html" in capsys.readouterr().out
+
+
 def test_cli_report_reads_a_batch_folder_and_tables_given_elsewhere(runs, tmp_path):
     from sim.batch import run_batch
 

@@ -27,7 +27,7 @@ import pandas as pd
 
 from sim.analysis import quantiles, year_end
 from sim.config import Scenario, ScenarioError
-from sim.experiment import iter_replications, provenance, write_tables
+from sim.experiment import iter_replications, provenance, slug, write_tables
 from sim.report import HEADLINE_COLUMNS, ReportData, ScenarioResult, save_report
 from sim.webapp.scenarios import scenario_to_toml
 
@@ -85,10 +85,6 @@ class Job:
 def _replicate(scenario: Scenario, seed: int, rep: int) -> dict[str, pd.DataFrame]:
     """One replication's tables (runs in a worker process)."""
     return next(iter(iter_replications(scenario, [rep], seed)))
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40] or "option"
 
 
 class Cancelled(Exception):
@@ -240,7 +236,7 @@ class JobManager:
                     scenario_file=option.source,
                     seconds=round(time.perf_counter() - started, 2),
                 )
-                name = f"{i:02d}-{_slug(option.label)}"
+                name = f"{i:02d}-{slug(option.label)}"
                 job.subfolders.append(name)
                 folder = job.folder / name
                 write_tables(tables, folder, "parquet", manifest)
