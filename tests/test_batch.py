@@ -393,6 +393,22 @@ def test_large_council_runs(tmp_path):
     assert len(large.areas) == 8
 
 
+def test_england_runs(tmp_path):
+    """England (84,000 children, 36 areas) builds and runs: five weeks as a batch."""
+    england = load_scenario(ROOT / "scenarios" / "england.toml", {"years": 0.1})
+    summary = run_batch([england], 1, tmp_path / "e", seed=1, workers=1, progress=False)
+    assert summary.complete
+    snaps = read_table(tmp_path / "e", "snapshots")
+    first, last = snaps.iloc[0], snaps.iloc[-1]
+    assert 82_000 <= first["children_in_care"] <= 86_000
+    assert first["households"] == 37_500
+    # Every child who arrived or was there at the start has left or is still in care.
+    assert last["children_in_care"] == last["initial_children"] + last["arrivals_to_date"] - (
+        last["exits_to_date"]
+    )
+    assert last["arrivals_to_date"] > 1_000
+
+
 @pytest.mark.parametrize("file", sorted(SHIPPED))
 def test_scale_scenarios_are_kent_scaled(file):
     """The shipped scale scenarios are what `python -m sim.scaling` writes from Kent today."""
