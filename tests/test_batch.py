@@ -403,8 +403,9 @@ def test_england_runs(tmp_path):
     assert 82_000 <= first["children_in_care"] <= 86_000
     assert first["households"] == 37_500
     # Every child who arrived or was there at the start has left or is still in care.
-    assert last["children_in_care"] == last["initial_children"] + last["arrivals_to_date"] - (
-        last["exits_to_date"]
+    assert (
+        last["children_in_care"]
+        == last["initial_children"] + last["arrivals_to_date"] - (last["exits_to_date"])
     )
     assert last["arrivals_to_date"] > 1_000
 

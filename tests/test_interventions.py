@@ -11,6 +11,7 @@ from test_statistics import erlang_b, loss_system
 from sim.compare import compare, paired_differences, variance_reduction
 from sim.config import ScenarioError, load_scenario, with_overrides
 from sim.model import simulate
+from sim.model.metrics import EPISODE_COLUMNS
 from sim.model.world import World
 from sim.rng import make_streams
 from sim.target import Goal, solve
@@ -97,20 +98,7 @@ def test_support_schemes_cut_breakdowns_and_deregistrations_of_members():
     world = run_world(kent(hub_families=[scheme]))
     members = set(world.programmes["hub_families[0]"])
     assert len(members) >= 4 * 2 * 4  # two hubs per area, each with at least 3 members
-    ep = pd.DataFrame(
-        world.recorder.episode_rows,
-        columns=[
-            "child",
-            "start_day",
-            "end_day",
-            "placement",
-            "provider",
-            "household",
-            "reason_start",
-            "reason_end",
-            "within_20_miles",
-        ],
-    )
+    ep = pd.DataFrame(world.recorder.episode_rows, columns=EPISODE_COLUMNS)
     in_members = ep[ep["household"].isin(members) & (ep["start_day"] > 1)]
     assert len(in_members) > 20
     assert (in_members["reason_end"] != "breakdown").all()
