@@ -10,10 +10,18 @@ import datetime as dt
 import difflib
 import itertools
 import tomllib
+import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 Rate = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Prob = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
@@ -50,6 +58,29 @@ class ScenarioError(ValueError):
 
 class _Base(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+def _known_keys(
+    table: dict[str, Any], allowed: Any, what: str, complete: bool = False
+) -> dict[str, Any]:
+    """Check the keys of a keyed table against ``allowed`` before its values, suggesting the
+    closest for a typo; with ``complete``, every allowed key must be there too."""
+    if not isinstance(table, dict):
+        return table  # pydantic reports the wrong type
+    allowed = list(allowed)
+    unknown = sorted(set(table) - set(allowed))
+    if unknown:
+        guesses = [
+            f"'{k}': did you mean '{close[0]}'?"
+            for k in unknown
+            if (close := difflib.get_close_matches(k, allowed, n=1))
+        ]
+        guess = f" ({'; '.join(guesses)})" if guesses else ""
+        raise ValueError(f"unknown {what} {unknown}{guess}; allowed: {allowed}")
+    missing = sorted(set(allowed) - set(table))
+    if complete and missing:
+        raise ValueError(f"{what} missing: {missing}")
+    return table
 
 
 def _keep_defaults(field: str, defaults: Any) -> Any:
@@ -185,17 +216,10 @@ class Matching(_Base):
     step_down_min_days: Days = 90.0
     step_down_max_age: Rate = 16.0
 
-    @model_validator(mode="after")
-    def _steps(self) -> Matching:
-        missing = set(CASCADE_STEPS) - set(self.cascade)
-        unknown = set(self.cascade) - set(CASCADE_STEPS)
-        if unknown:
-            raise ValueError(
-                f"unknown cascade step(s) {sorted(unknown)}; allowed: {list(CASCADE_STEPS)}"
-            )
-        if missing:
-            raise ValueError(f"cascade is missing step(s) {sorted(missing)}")
-        return self
+    @field_validator("cascade", mode="before")
+    @classmethod
+    def _steps(cls, v: Any) -> Any:
+        return _known_keys(v, CASCADE_STEPS, "cascade step(s)", complete=True)
 
 
 class Providers(_Base):
@@ -246,14 +270,10 @@ class Breakdown(_Base):
     planned_move_per_year: Rate = 0.08
     _fill_rates = _keep_defaults("per_year", _default_breakdown_rates)
 
-    @model_validator(mode="after")
-    def _types(self) -> Breakdown:
-        unknown = set(self.per_year) - set(PLACEMENT_TYPES)
-        if unknown:
-            raise ValueError(
-                f"unknown placement type(s) {sorted(unknown)}; allowed: {list(PLACEMENT_TYPES)}"
-            )
-        return self
+    @field_validator("per_year", mode="before")
+    @classmethod
+    def _types(cls, v: Any) -> Any:
+        return _known_keys(v, PLACEMENT_TYPES, "placement type(s)")
 
 
 class AgeRange(_Base):
@@ -303,14 +323,10 @@ class Household(_Base):
     type_weights: dict[str, Rate] = Field(default_factory=_default_type_weights)
     area_weights: dict[str, Rate] = {"North": 0.25, "South": 0.25, "East": 0.3, "West": 0.2}
 
-    @model_validator(mode="after")
-    def _types(self) -> Household:
-        unknown = set(self.type_weights) - set(CARER_TYPES)
-        if unknown:
-            raise ValueError(
-                f"unknown carer type(s) {sorted(unknown)}; allowed: {list(CARER_TYPES)}"
-            )
-        return self
+    @field_validator("type_weights", mode="before")
+    @classmethod
+    def _types(cls, v: Any) -> Any:
+        return _known_keys(v, CARER_TYPES, "carer type(s)")
 
 
 class Recruitment(_Base):
@@ -387,16 +403,10 @@ class Costs(_Base):
     weekly: dict[str, Cost] = Field(default_factory=_default_costs)
     _fill_costs = _keep_defaults("weekly", _default_costs)
 
-    @model_validator(mode="after")
-    def _types(self) -> Costs:
-        allowed = {*PLACEMENT_TYPES, "staying_put"}
-        unknown = set(self.weekly) - allowed
-        missing = allowed - set(self.weekly)
-        if unknown:
-            raise ValueError(f"unknown cost item(s) {sorted(unknown)}; allowed: {sorted(allowed)}")
-        if missing:
-            raise ValueError(f"cost item(s) missing: {sorted(missing)}")
-        return self
+    @field_validator("weekly", mode="before")
+    @classmethod
+    def _types(cls, v: Any) -> Any:
+        return _known_keys(v, [*PLACEMENT_TYPES, "staying_put"], "cost item(s)", complete=True)
 
 
 def _default_initial_placements() -> dict[str, int]:
@@ -425,14 +435,10 @@ class Initial(_Base):
     on_hold_share: Prob = 0.08
     mean_years_approved: Rate = 7.0
 
-    @model_validator(mode="after")
-    def _types(self) -> Initial:
-        unknown = set(self.placements) - set(PLACEMENT_TYPES)
-        if unknown:
-            raise ValueError(
-                f"unknown placement type(s) {sorted(unknown)}; allowed: {list(PLACEMENT_TYPES)}"
-            )
-        return self
+    @field_validator("placements", mode="before")
+    @classmethod
+    def _types(cls, v: Any) -> Any:
+        return _known_keys(v, PLACEMENT_TYPES, "placement type(s)")
 
 
 # ----------------------------------------------------------------------------- interventions
@@ -743,14 +749,17 @@ def _fitted_values(path: Path, source: Path) -> dict[str, Any]:
 def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str] | None:
     """Field names allowed at ``loc`` (the location of an unknown key)."""
     current: Any = model
+    keyed = False  # the previous field was a table keyed by name (e.g. matching.cascade)
     for part in loc[:-1]:
-        if isinstance(part, int):
+        if isinstance(part, int) or keyed:
+            keyed = False
             continue
         fields = getattr(current, "model_fields", None)
         if not fields or part not in fields:
             return None
         annotation = fields[part].annotation
-        args = getattr(annotation, "__args__", ())
+        keyed = typing.get_origin(annotation) is dict
+        args = typing.get_args(annotation)
         candidates = [annotation, *args]
         current = next(
             (c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None

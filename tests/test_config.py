@@ -88,11 +88,35 @@ def error_of(path: Path) -> str:
         ),
         (
             "[matching.cascade.foster_home]\ndelay_days = 1",
-            ["field 'matching'", "unknown cascade step(s) ['foster_home']", "ifa_spot"],
+            ["field 'matching.cascade'", "unknown cascade step(s) ['foster_home']", "ifa_spot"],
         ),
         (
             "[breakdown.per_year]\nboarding_school = 0.1",
-            ["field 'breakdown'", "unknown placement type(s) ['boarding_school']", "residential"],
+            [
+                "field 'breakdown.per_year'",
+                "unknown placement type(s) ['boarding_school']",
+                "residential",
+            ],
+        ),
+        (
+            "[breakdown.per_year]\nin_hous = 0.1",
+            ["field 'breakdown.per_year'", "'in_hous': did you mean 'in_house'?"],
+        ),
+        (
+            "[matching.cascade.ifa_spot]\ndelay_dayz = 3",
+            [
+                "field 'matching.cascade.ifa_spot.delay_dayz'",
+                "did you mean 'delay_days'?",
+                "allowed keys here: accept_prob, delay_days",
+            ],
+        ),
+        (
+            "[costs.weekly.residental]\ncentral = 4000",
+            ["field 'costs.weekly'", "did you mean 'residential'?"],
+        ),
+        (
+            "[recruitment.household.type_weights]\nmainstreem = 1",
+            ["field 'recruitment.household.type_weights'", "did you mean 'mainstream'?"],
         ),
         (
             "[[recruitment.household.age_ranges]]\nmin_age = 12\nmax_age = 4\nweight = 1",
