@@ -378,7 +378,7 @@ def build_parser() -> argparse.ArgumentParser:
     cal.add_argument("--reps", type=_positive(int), default=6)
     cal.add_argument("--seed", type=int, default=2018)
     cal.add_argument("--workers", type=_positive(int))
-    cal.add_argument("--max-evaluations", type=_positive(int), default=120)
+    cal.add_argument("--max-evaluations", type=_positive(int), default=240)
     cal.add_argument("--out", default="calibration/fitted.toml")
     cal.add_argument("--quiet", action="store_true")
     cal.set_defaults(func=cmd_calibrate)

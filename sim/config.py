@@ -434,6 +434,9 @@ class Initial(_Base):
     places_weights: list[Rate] = [0.28, 0.43, 0.28, 0.01]
     on_hold_share: Prob = 0.08
     mean_years_approved: Rate = 7.0
+    #: Share of children with 3+ placements in the 12 months to the start date (DfE stability
+    #: indicator); None draws each child's recent moves from its own hazards only.
+    three_plus_share: Prob | None = None
 
     @field_validator("placements", mode="before")
     @classmethod

@@ -1466,3 +1466,18 @@ def test_a_run_does_not_change_its_scenario():
     before = copy.deepcopy(sc.model_dump())
     simulate(sc, seed=37)
     assert sc.model_dump() == before
+
+
+# ----------------------------------------------------------------------- initial stock
+
+
+def test_initial_stock_has_the_stated_share_of_recent_movers():
+    """`initial.three_plus_share` sets the start date's 3+ placements indicator exactly, taking
+    the extra movers from outside the long-term group of the two-year indicator."""
+    drawn = simulate(load_scenario(KENT, {"years": 0.01, "initial": {"three_plus_share": None}}))
+    given = simulate(load_scenario(KENT, {"years": 0.01, "initial": {"three_plus_share": 0.2}}))
+    n = given.snapshots["children_in_care"].iloc[0]
+    assert drawn.snapshots["kpi_3plus_placements"].iloc[0] < 0.1
+    assert given.snapshots["kpi_3plus_placements"].iloc[0] == round(0.2 * n) / n
+    same = "kpi_same_placement_2y"
+    assert given.snapshots[same].iloc[0] == drawn.snapshots[same].iloc[0]

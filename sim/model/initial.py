@@ -86,6 +86,44 @@ def _children(world: World) -> None:
         for _ in range(n):
             age = _age_for(world, kind, rng)
             _place_initial(world, rng, age, areas[rng.choice(area_cum)], False, kind, exemptions)
+    if ini.three_plus_share is not None:
+        _recent_moves(world, rng, ini.three_plus_share)
+
+
+def _recent_moves(world: World, rng, share: float) -> None:
+    """Give ``share`` of the stock at least two moves in the last year (3+ placements).
+
+    Histories drawn from breakdowns and planned moves alone give about 3% where Kent had 10%,
+    so the indicator would take a year to settle. The extra movers come from children outside
+    the long-term group of the two-year stability indicator (under 16, in care 2.5+ years),
+    which keeps that indicator where the drawn histories put it.
+    """
+    children = list(world.children.values())
+    year_ago = -YEAR
+    natural = sum(
+        len(c.placement_starts) >= 3 and c.placement_starts[-2] > year_ago for c in children
+    )
+    candidates = [
+        c
+        for c in children
+        if c.placement not in ("with_parents", "placed_for_adoption")
+        and len(c.placement_starts) < 3
+        and not (world.age(c) < 16 and c.entry <= -2.5 * YEAR)
+    ]
+    wanted = min(max(round(share * len(children)) - natural, 0), len(candidates))
+    for k in range(wanted):  # a partial shuffle picks the movers
+        j = k + int(rng.random() * (len(candidates) - k))
+        candidates[k], candidates[j] = candidates[j], candidates[k]
+        c = candidates[k]
+        in_care = -c.entry
+        span = min(in_care, YEAR)
+        in_placement = rng.random() * span
+        before = -in_placement - rng.random() * (span - in_placement)  # the move before this one
+        c.placed_at = -in_placement
+        c.placement_starts = [-in_care, before, -in_placement]
+        h = world.households.get(c.household)
+        if h is not None and h.kind == "connected":
+            h.approved = -in_placement
 
 
 class _Exemptions:
