@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from sim.model import carers, placements
 from sim.model.children import new_child
+from sim.model.metrics import long_term, three_plus_placements
 from sim.model.timing import YEAR
 from sim.rng import cumulative
 
@@ -99,16 +100,13 @@ def _recent_moves(world: World, rng, share: float) -> None:
     which keeps that indicator where the drawn histories put it.
     """
     children = list(world.children.values())
-    year_ago = -YEAR
-    natural = sum(
-        len(c.placement_starts) >= 3 and c.placement_starts[-2] > year_ago for c in children
-    )
+    natural = sum(three_plus_placements(c, 0.0) for c in children)
     candidates = [
         c
         for c in children
         if c.placement not in ("with_parents", "placed_for_adoption")
         and len(c.placement_starts) < 3
-        and not (world.age(c) < 16 and c.entry <= -2.5 * YEAR)
+        and not long_term(c, 0.0)
     ]
     wanted = min(max(round(share * len(children)) - natural, 0), len(candidates))
     for k in range(wanted):  # a partial shuffle picks the movers

@@ -116,6 +116,18 @@ class Results:
         }
 
 
+def three_plus_placements(c: Child, now: float) -> bool:
+    """DfE stability indicator: 3+ placements in the 12 months to ``now``, counting one that
+    began before and ran into them."""
+    starts = c.placement_starts
+    return len(starts) >= 3 and starts[-2] > now - YEAR
+
+
+def long_term(c: Child, now: float) -> bool:
+    """In the group of the two-year stability indicator: under 16, in care 2.5+ years."""
+    return c.dob > now - 16 * YEAR and c.entry <= now - 2.5 * YEAR
+
+
 class Recorder:
     """Collects what the model reports during one replication."""
 
@@ -221,10 +233,7 @@ class Recorder:
         w = self.world
         now = w.now
         counts = dict.fromkeys(PLACEMENT_TYPES, 0)
-        searching = uasc = three_plus = long_term = long_term_stable = placed = within = 0
-        year_ago = now - YEAR
-        born_after = now - 16 * YEAR  # under 16 now
-        entered_before = now - 2.5 * YEAR
+        searching = uasc = three_plus = n_long_term = long_term_stable = placed = within = 0
         for c in w.children.values():
             if c.uasc:
                 uasc += 1
@@ -234,12 +243,10 @@ class Recorder:
                 counts[c.placement] += 1
                 placed += 1
                 within += c.within20
-            starts = c.placement_starts
-            # Placements in the last 12 months, counting one that began before and ran into it.
-            if len(starts) >= 3 and starts[-2] > year_ago:
+            if three_plus_placements(c, now):
                 three_plus += 1
-            if c.dob > born_after and c.entry <= entered_before:
-                long_term += 1
+            if long_term(c, now):
+                n_long_term += 1
                 if c.state == PLACED and now - c.placed_at >= 2 * YEAR:
                     long_term_stable += 1
         places = filled = vacant = unavailable = staying_put = on_hold = 0
@@ -293,7 +300,9 @@ class Recorder:
             "total_weekly_cost": cost + programme,
             "households_supported": supported,
             "kpi_3plus_placements": three_plus / in_care if in_care else float("nan"),
-            "kpi_same_placement_2y": long_term_stable / long_term if long_term else float("nan"),
+            "kpi_same_placement_2y": long_term_stable / n_long_term
+            if n_long_term
+            else float("nan"),
             "kpi_within_20_miles": within / placed if placed else float("nan"),
             "kpi_in_house_share": (counts["in_house"] + counts["connected"]) / foster
             if foster
