@@ -33,6 +33,7 @@ from scipy import stats
 
 from sim.batch import HEADLINE_KPIS, KPIS, ROW_KEYS, part_files
 from sim.experiment import HEADLINES
+from sim.experiment import year_end as year_end  # part of this module's API
 from sim.plots import fan_chart
 
 #: Monthly figures drawn by default.
@@ -181,14 +182,6 @@ def yearly_quantiles(flows: pd.DataFrame, columns: Sequence[str] | None = None) 
     """Quantiles over replications per scenario and financial year (see :func:`quantiles`)."""
     cols = [c for c in (columns or HEADLINE_FLOWS) if c in flows]
     return quantiles(flows, ["scenario", "financial_year"], cols)
-
-
-def year_end(snapshots: pd.DataFrame) -> pd.DataFrame:
-    """The snapshot rows at each 31 March (financial year ends), with a ``year`` column."""
-    dates = pd.to_datetime(snapshots["date"])
-    out = snapshots[(dates.dt.month == 3) & (dates.dt.day == 31)].copy()
-    out["year"] = pd.to_datetime(out["date"]).dt.year
-    return out
 
 
 # ----------------------------------------------------------------------------- charts

@@ -25,7 +25,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from scipy import optimize
 
-from sim.config import Scenario, ScenarioError, with_overrides
+from sim.config import Scenario, ScenarioError, read_toml, with_overrides
 from sim.experiment import iter_replications
 
 # ----------------------------------------------------------------------------- schema
@@ -79,13 +79,9 @@ class ParameterFile(_Strict):
 
 def _load(path: str | Path, model: type[BaseModel]) -> Any:
     path = Path(path)
-    if not path.is_file():
-        raise ScenarioError(f"{path}: file not found")
+    data = read_toml(path, "file not found")
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
         return model.model_validate(data)
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(f"{path}: not valid TOML: {exc}") from None
     except ValidationError as exc:
         lines = [f"{path}: invalid"]
         for err in exc.errors():

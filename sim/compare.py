@@ -18,7 +18,7 @@ from matplotlib.ticker import FuncFormatter
 from scipy import stats
 
 from sim.config import Scenario
-from sim.experiment import run
+from sim.experiment import run, year_end
 
 # Outcome column: (plain label, +1 if more is better, -1 if less is better).
 OUTCOMES: dict[str, tuple[str, int]] = {
@@ -35,13 +35,6 @@ OUTCOMES: dict[str, tuple[str, int]] = {
 }
 
 
-def _march(snapshots: pd.DataFrame) -> pd.DataFrame:
-    dates = pd.to_datetime(snapshots["date"])
-    out = snapshots[(dates.dt.month == 3) & (dates.dt.day == 31)].copy()
-    out["year"] = pd.to_datetime(out["date"]).dt.year
-    return out
-
-
 def paired_differences(
     base: pd.DataFrame, policy: pd.DataFrame, outcomes: dict[str, tuple[str, int]] | None = None
 ) -> pd.DataFrame:
@@ -54,7 +47,7 @@ def paired_differences(
         Snapshot tables with a ``replication`` column, from runs with the same seed.
     """
     outcomes = outcomes or OUTCOMES
-    a, b = _march(base), _march(policy)
+    a, b = year_end(base), year_end(policy)
     merged = a.merge(b, on=["replication", "year"], suffixes=("_base", "_policy"))
     rows = []
     for year, g in merged.groupby("year"):
@@ -94,7 +87,7 @@ def variance_reduction(base: pd.DataFrame, policy: pd.DataFrame, column: str) ->
     var(policy) + var(base) (what independent runs would give); their ratio is the share of
     replications the paired design needs for the same precision.
     """
-    a, b = _march(base), _march(policy)
+    a, b = year_end(base), year_end(policy)
     m = a.merge(b, on=["replication", "year"], suffixes=("_base", "_policy"))
     rows = []
     for year, g in m.groupby("year"):

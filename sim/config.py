@@ -709,17 +709,22 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def read_toml(path: Path, missing: str) -> dict[str, Any]:
+    """The TOML file at ``path``, or a ScenarioError naming it (``missing`` when not found)."""
+    if not path.is_file():
+        raise ScenarioError(f"{path}: {missing}")
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"{path}: not valid TOML: {exc}") from None
+
+
 def _read_toml(path: Path, seen: tuple[Path, ...] = (), calibrated: bool = True) -> dict[str, Any]:
     path = path.resolve()
     if path in seen:
         raise ScenarioError(f"{path}: 'extends' forms a cycle through {[str(p) for p in seen]}")
-    if not path.is_file():
-        where = f" (extended by {seen[-1]})" if seen else ""
-        raise ScenarioError(f"{path}: scenario file not found{where}")
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(f"{path}: not valid TOML: {exc}") from None
+    where = f" (extended by {seen[-1]})" if seen else ""
+    data = read_toml(path, f"scenario file not found{where}")
     parent = data.pop("extends", None)
     fitted = data.pop("calibration", None)
     base: dict[str, Any] = {}
@@ -739,10 +744,7 @@ def _fitted_values(path: Path, source: Path) -> dict[str, Any]:
     """The ``[scenario]`` table of a calibration result: fitted values, below the file's own."""
     if not path.is_file():
         raise ScenarioError(f"{source}: field 'calibration': file not found: {path}")
-    try:
-        fitted = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(f"{path}: not valid TOML: {exc}") from None
+    fitted = read_toml(path, "file not found")
     table = fitted.get("scenario")
     if not isinstance(table, dict):
         raise ScenarioError(f"{path}: has no [scenario] table of fitted values")

@@ -177,6 +177,14 @@ def provenance(scenario: Scenario, seed: int, reps: int, **extra: Any) -> dict[s
     }
 
 
+def year_end(snapshots: pd.DataFrame) -> pd.DataFrame:
+    """The snapshot rows at each 31 March (financial year ends), with a ``year`` column."""
+    dates = pd.to_datetime(snapshots["date"])
+    out = snapshots[(dates.dt.month == 3) & (dates.dt.day == 31)].copy()
+    out["year"] = pd.to_datetime(out["date"]).dt.year
+    return out
+
+
 def slug(text: str) -> str:
     """A file-name-safe form of a scenario or option name."""
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40] or "option"

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import difflib
 import math
-import tomllib
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -36,7 +35,7 @@ import pandas as pd
 
 from sim.analysis import read_table
 from sim.batch import HEADLINE_KPIS, KPIS, BatchError, run_batch, write_json
-from sim.config import Scenario, ScenarioError, scenario_from_dict
+from sim.config import Scenario, ScenarioError, read_toml, scenario_from_dict
 
 METHODS = ("morris", "sobol")
 MORRIS_LEVELS = 4
@@ -139,12 +138,7 @@ def load_params(path: str | Path, base: Scenario) -> ParamSpec:
         range is empty, or the scenario is invalid at either end of a range.
     """
     path = Path(path)
-    if not path.is_file():
-        raise ScenarioError(f"{path}: parameters file not found")
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(f"{path}: not valid TOML: {exc}") from None
+    raw = read_toml(path, "parameters file not found")
     options = raw.pop("options", {})
     return make_spec(_flatten(raw), base, options, str(path))
 

@@ -12,22 +12,12 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from sim.config import Scenario, load_scenario, with_overrides
+from sim.config import PLACEMENT_TYPES, Scenario, load_scenario, with_overrides
 from sim.experiment import run
 from sim.model import simulate
+from sim.model.timing import YEAR
 
-YEAR = 365.25
-PLACEMENTS = [
-    "in_house",
-    "connected",
-    "ifa_framework",
-    "ifa_spot",
-    "residential",
-    "supported",
-    "unregistered",
-    "placed_for_adoption",
-    "with_parents",
-]
+PLACEMENTS = list(PLACEMENT_TYPES)
 
 
 def erlang_b(c: int, a: float) -> float:
