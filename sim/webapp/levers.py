@@ -98,32 +98,26 @@ def _interventions(kind: str, items: list[Any]) -> dict[str, Any]:
     return {"interventions": {kind: items}}
 
 
-def _read_target(scenario: Scenario) -> float:
-    targets = scenario.interventions.recruitment_targets
-    return float(targets[0].approvals_per_year) if targets else 0.0
+def _first_item(kind: str, field: str, cast: type) -> tuple[Callable, Callable]:
+    """Read and write ``field`` of the first ``interventions.<kind>`` item; 0 removes them all,
+    and other items keep their own values."""
+
+    def read(scenario: Scenario) -> float:
+        items = getattr(scenario.interventions, kind)
+        return float(getattr(items[0], field)) if items else 0.0
+
+    def write(scenario: Scenario, value: float, values: Mapping[str, float]) -> dict[str, Any]:
+        items = [i.model_dump() for i in getattr(scenario.interventions, kind)]
+        if value <= 0:
+            return _interventions(kind, [])
+        first = items[0] if items else {"start": scenario.start}
+        return _interventions(kind, [{**first, field: cast(value)}, *items[1:]])
+
+    return read, write
 
 
-def _write_target(scenario: Scenario, value: float, values: Mapping[str, float]) -> dict[str, Any]:
-    items = [t.model_dump() for t in scenario.interventions.recruitment_targets]
-    if value <= 0:
-        return _interventions("recruitment_targets", [])
-    first = items[0] if items else {"start": scenario.start}
-    return _interventions(
-        "recruitment_targets", [{**first, "approvals_per_year": float(value)}, *items[1:]]
-    )
-
-
-def _read_hubs(scenario: Scenario) -> float:
-    hubs = scenario.interventions.hub_families
-    return float(hubs[0].hubs_per_area) if hubs else 0.0
-
-
-def _write_hubs(scenario: Scenario, value: float, values: Mapping[str, float]) -> dict[str, Any]:
-    items = [h.model_dump() for h in scenario.interventions.hub_families]
-    if value <= 0:
-        return _interventions("hub_families", [])
-    first = items[0] if items else {"start": scenario.start}
-    return _interventions("hub_families", [{**first, "hubs_per_area": int(value)}, *items[1:]])
+_read_target, _write_target = _first_item("recruitment_targets", "approvals_per_year", float)
+_read_hubs, _write_hubs = _first_item("hub_families", "hubs_per_area", int)
 
 
 def _write_mockingbird(
