@@ -177,26 +177,50 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from sim.calibrate import load_targets
-    from sim.validate import format_table, validation_table
+    import pandas as pd
 
-    scenario = load_scenario(args.scenario)
+    from sim.calibrate import load_targets
+    from sim.experiment import provenance
+    from sim.scoring import load_series
+    from sim.validate import (
+        forecast_ensemble,
+        format_summary,
+        format_table,
+        hindcast_figures,
+        summary,
+        validation_table,
+    )
+
     targets = load_targets(args.targets)
-    workers = args.workers or min(os.cpu_count() or 1, args.reps)
-    table = validation_table(scenario, targets.holdout, args.reps, args.seed, workers)
+    series = load_series(args.reference)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out / "validation_table.csv", index=False)
-    scored = table[table["scored"]]
-    print(
-        f"\nForecast of '{scenario.name}' from {scenario.start} ({args.reps} replications), "
-        "scored against held-out figures (no refitting):\n"
-    )
-    print(format_table(table))
-    print(
-        f"\n{int(scored['inside_90_interval'].sum())} of {len(scored)} scored figures fall "
-        f"inside the 90% predictive interval. Table: {out / 'validation_table.csv'}"
-    )
+    workers = args.workers or min(os.cpu_count() or 1, args.reps)
+    held_out, hindcast = load_scenario(args.scenario), load_scenario(args.hindcast)
+    exercises = [
+        ("held out", held_out, list(targets.holdout), "validation"),
+        ("hindcast", hindcast, hindcast_figures(targets.target, hindcast), "validation_hindcast"),
+    ]
+    # Provenance before any file is written, so the commit is not marked dirty by this run.
+    keys = ("scenario", "seed", "replications", "version", "commit")
+    metas = [provenance(sc, args.seed, args.reps) for _, sc, _, _ in exercises]
+    summaries = []
+    for (name, scenario, figures, stem), meta in zip(exercises, metas, strict=True):
+        ensemble = forecast_ensemble(scenario, figures, args.reps, args.seed, workers)
+        table = validation_table(scenario, figures, ensemble, series)
+        table.to_csv(out / f"{stem}_table.csv", index=False)
+        ensemble.rename_axis("replication").to_csv(out / f"{stem}_ensemble.csv")
+        scores = summary(table)
+        summaries.append(scores.assign(exercise=name, **{k: meta[k] for k in keys}))
+        print(
+            f"\n{name.capitalize()}: forecast of '{scenario.name}' from {scenario.start} "
+            f"({args.reps} replications), scored without refitting:\n"
+        )
+        print(format_table(table))
+        print("\n" + format_summary(scores))
+    scores_path = out / "validation_scores.csv"
+    pd.concat(summaries).to_csv(scores_path, index=False)
+    print(f"\nTables and ensembles in {out}; scores in {scores_path}")
     return 0
 
 
@@ -389,6 +413,16 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument("--reps", type=_positive(int), default=20)
     val.add_argument("--seed", type=int, default=2019)
     val.add_argument("--workers", type=_positive(int))
+    val.add_argument(
+        "--reference",
+        default="calibration/validation_reference.csv",
+        help="observed series for the persistence and trend reference forecasts",
+    )
+    val.add_argument(
+        "--hindcast",
+        default="calibration/kent_2017.toml",
+        help="scenario of the rolling-origin hindcast (from March 2017)",
+    )
     val.add_argument("--out", default="results/validation")
     val.set_defaults(func=cmd_validate)
 

@@ -1,9 +1,14 @@
-"""Out-of-sample validation: forecast from the calibration date with observed drivers as
-inputs, and score the forecast against held-out figures without refitting anything.
+"""Out-of-sample validation: forecast from an origin with observed drivers as inputs, and score
+the forecast against figures dated after the origin without refitting anything.
 
-Each held-out figure is reported with the 90% predictive interval over replications and
-whether it falls inside. Figures that are themselves driver inputs (for example the enquiry
-levels given to the scenario) are reported but not scored.
+``sufficiency validate`` forecasts from 31 March 2019 and scores the held-out 2023-24 figures;
+the rolling-origin hindcast forecasts from 31 March 2017 and scores the 2017-18 and 2018-19
+calibration figures. Each figure gets its 90% predictive interval, whether it falls inside, the
+interval's width and the CRPS, for the model's ensemble and for the persistence and trend
+reference forecasts (``sim.scoring``), with the model's skill against each. The ensemble is any
+sample of the predictive distribution, one row per member: replications of one parameter set
+(``forecast_ensemble``) or one replication per posterior draw. Figures that are themselves
+driver inputs (the enquiry levels given to the scenario) are reported but not scored.
 """
 
 from __future__ import annotations
@@ -14,29 +19,64 @@ import pandas as pd
 
 from sim.calibrate import Target, fit_table, simulate_targets
 from sim.config import Scenario
+from sim.scoring import REFERENCES, reference_forecasts, score_figures, summarise
 
-# Measures whose held-out value is given to the validation scenario as a driver.
+# Measures whose value is given to the scenario as a driver.
 INPUT_MEASURES = {"enquiries"}
+
+
+def forecast_ensemble(
+    scenario: Scenario, figures: Sequence[Target], reps: int, seed: int = 0, workers: int = 1
+) -> pd.DataFrame:
+    """The model's ensemble: one row per replication, one column per figure id."""
+    return simulate_targets(scenario, figures, reps, seed, workers)
 
 
 def validation_table(
     scenario: Scenario,
-    holdouts: Sequence[Target],
-    reps: int,
-    seed: int = 0,
-    workers: int = 1,
+    figures: Sequence[Target],
+    ensemble: pd.DataFrame,
+    series: pd.DataFrame,
 ) -> pd.DataFrame:
-    """Forecast ``scenario`` and compare each held-out figure with the predictive interval."""
-    sims = simulate_targets(scenario, holdouts, reps, seed, workers)
-    table = fit_table(holdouts, sims, scenario)
-    inside = (table["observed"] >= table["simulated_p05"]) & (
-        table["observed"] <= table["simulated_p95"]
-    )
-    table["inside_90_interval"] = inside & (table["status"] == "compared")
-    scored = (table["status"] == "compared") & ~table["measure"].isin(INPUT_MEASURES)
+    """Score ``ensemble`` (a forecast of ``scenario`` from its start) against ``figures``.
+
+    ``series`` holds the observed series the reference forecasts are built from
+    (``sim.scoring.load_series``); only values dated up to the scenario's start are used.
+    """
+    table = fit_table(figures, ensemble, scenario)
+    table["scored"] = (table["status"] == "compared") & ~table["measure"].isin(INPUT_MEASURES)
     table.loc[table["measure"].isin(INPUT_MEASURES), "status"] = "input (not scored)"
-    table["scored"] = scored
+    scored = table[table["scored"]]
+    refs = reference_forecasts(series, scored, scenario.start)
+    scores = score_figures(dict(zip(scored["id"], scored["observed"], strict=True)), ensemble, refs)
+    scores = scores.drop(columns=["observed", "p05", "p95"]).rename(
+        columns={"inside": "inside_90_interval", "width": "interval_width"}
+    )
+    table = table.merge(scores, on="id", how="left")
+    table["inside_90_interval"] = table["inside_90_interval"].eq(True)
     return table
+
+
+def summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Coverage, width, CRPS and skill over the scored figures (``sim.scoring.summarise``)."""
+    s = table[table["scored"]].rename(
+        columns={
+            "inside_90_interval": "inside",
+            "interval_width": "width",
+            "simulated_p05": "p05",
+            "simulated_p95": "p95",
+        }
+    )
+    return summarise(s)
+
+
+def hindcast_figures(targets: Sequence[Target], scenario: Scenario) -> list[Target]:
+    """The calibration targets a forecast from the scenario's start can be scored on."""
+    return [t for t in targets if scenario.start < t.date <= scenario.end]
+
+
+def _fmt(value: float, reference: float) -> str:
+    return f"{value:.3f}" if abs(reference) < 2 else f"{value:,.0f}"
 
 
 def format_table(table: pd.DataFrame, interval: str = "90% interval") -> str:
@@ -46,23 +86,52 @@ def format_table(table: pd.DataFrame, interval: str = "90% interval") -> str:
         if r["status"] != "compared" and not r["status"].startswith("input"):
             sim = r["status"]
         else:
-            fmt = "{:.3f}" if abs(r["observed"]) < 2 else "{:,.0f}"
-            sim = (
-                f"{fmt.format(r['simulated_median'])} "
-                f"[{fmt.format(r['simulated_p05'])}, {fmt.format(r['simulated_p95'])}]"
+            med, lo, hi = (
+                _fmt(r[f"simulated_{k}"], r["observed"]) for k in ("median", "p05", "p95")
             )
+            sim = f"{med} [{lo}, {hi}]"
         flag = ""
         if "inside_90_interval" in r and r.get("scored", True):
             flag = "inside" if r["inside_90_interval"] else "OUTSIDE"
         elif r["status"] == "compared":
             flag = "ok" if r["within_tolerance"] else "MISS"
-        rows.append(
-            {
-                "target": r["id"],
-                "date": r["date"],
-                "observed": f"{r['observed']:g} ± {r['tolerance']:g}",
-                f"simulated median [{interval}]": sim,
-                "result": flag,
-            }
-        )
+        row = {
+            "target": r["id"],
+            "date": r["date"],
+            "observed": f"{r['observed']:g} ± {r['tolerance']:g}",
+            f"simulated median [{interval}]": sim,
+            "result": flag,
+        }
+        if "crps" in r:
+            for name in REFERENCES:
+                mean, lo, hi = (r.get(f"{name}_{k}") for k in ("mean", "p05", "p95"))
+                row[name] = (
+                    "-"
+                    if pd.isna(mean)
+                    else f"{_fmt(mean, r['observed'])} [{_fmt(lo, r['observed'])}, "
+                    f"{_fmt(hi, r['observed'])}]"
+                )
+            row["CRPS"] = "-" if pd.isna(r["crps"]) else f"{r['crps']:.3g}"
+            for name in REFERENCES:
+                skill = r.get(f"skill_{name}")
+                row[f"skill vs {name}"] = "-" if pd.isna(skill) else f"{skill:+.2f}"
+        rows.append(row)
     return pd.DataFrame(rows).to_string(index=False)
+
+
+def format_summary(summary: pd.DataFrame) -> str:
+    """The summary as a few readable lines."""
+    lines = []
+    for _, r in summary.iterrows():
+        skill = ""
+        if not pd.isna(r["skill"]):
+            skill = (
+                f"; the model's is {r['model_relative_crps']:.3f} on the same figures: "
+                f"skill {r['skill']:+.2f}"
+            )
+        lines.append(
+            f"  {r['forecast']:12s} {r['inside_90']:>2d} of {r['figures']:>2d} figures inside "
+            f"its 90% interval, mean width {r['relative_width']:.0%} of the figure, "
+            f"CRPS {r['relative_crps']:.3f} (sum of CRPS / figure){skill}"
+        )
+    return "\n".join(lines)

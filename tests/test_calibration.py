@@ -1,11 +1,10 @@
-"""Calibration: the targets schema, parameter recovery on model-made data, and validation."""
+"""Calibration: the targets schema and parameter recovery on model-made data."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 from sim.calibrate import (
@@ -17,7 +16,6 @@ from sim.calibrate import (
     load_targets,
     simulate_targets,
 )
-from sim.cli import main
 from sim.config import ScenarioError, load_scenario, with_overrides
 
 TARGETS = Path("calibration/targets.toml")
@@ -135,18 +133,3 @@ def test_parameter_recovery_from_model_made_data():
         assert abs(value - true) / true < 0.12, (value, true)
     assert result.objective < result.start_objective
 
-
-def test_validate_runs_end_to_end_and_writes_its_table(tmp_path, capsys):
-    code = main(["validate", "--reps", "2", "--workers", "1", "--out", str(tmp_path)])
-    assert code == 0
-    table = pd.read_csv(tmp_path / "validation_table.csv")
-    assert {
-        "id",
-        "observed",
-        "simulated_median",
-        "simulated_p05",
-        "simulated_p95",
-        "inside_90_interval",
-    } <= set(table.columns)
-    assert table["scored"].sum() >= 8
-    assert "predictive interval" in capsys.readouterr().out
