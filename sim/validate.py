@@ -75,8 +75,12 @@ def hindcast_figures(targets: Sequence[Target], scenario: Scenario) -> list[Targ
     return [t for t in targets if scenario.start < t.date <= scenario.end]
 
 
-def _fmt(value: float, reference: float) -> str:
-    return f"{value:.3f}" if abs(reference) < 2 else f"{value:,.0f}"
+def _forecast_text(mid: float, lo: float, hi: float, observed: float) -> str:
+    """``median [low, high]`` in the figure's format; ``-`` if there is no forecast."""
+    if pd.isna(mid):
+        return "-"
+    fmt = "{:.3f}" if abs(observed) < 2 else "{:,.0f}"
+    return f"{fmt.format(mid)} [{fmt.format(lo)}, {fmt.format(hi)}]"
 
 
 def format_table(table: pd.DataFrame, interval: str = "90% interval") -> str:
@@ -86,10 +90,9 @@ def format_table(table: pd.DataFrame, interval: str = "90% interval") -> str:
         if r["status"] != "compared" and not r["status"].startswith("input"):
             sim = r["status"]
         else:
-            med, lo, hi = (
-                _fmt(r[f"simulated_{k}"], r["observed"]) for k in ("median", "p05", "p95")
+            sim = _forecast_text(
+                r["simulated_median"], r["simulated_p05"], r["simulated_p95"], r["observed"]
             )
-            sim = f"{med} [{lo}, {hi}]"
         flag = ""
         if "inside_90_interval" in r and r.get("scored", True):
             flag = "inside" if r["inside_90_interval"] else "OUTSIDE"
@@ -104,12 +107,8 @@ def format_table(table: pd.DataFrame, interval: str = "90% interval") -> str:
         }
         if "crps" in r:
             for name in REFERENCES:
-                mean, lo, hi = (r.get(f"{name}_{k}") for k in ("mean", "p05", "p95"))
-                row[name] = (
-                    "-"
-                    if pd.isna(mean)
-                    else f"{_fmt(mean, r['observed'])} [{_fmt(lo, r['observed'])}, "
-                    f"{_fmt(hi, r['observed'])}]"
+                row[name] = _forecast_text(
+                    r[f"{name}_mean"], r[f"{name}_p05"], r[f"{name}_p95"], r["observed"]
                 )
             row["CRPS"] = "-" if pd.isna(r["crps"]) else f"{r['crps']:.3g}"
             for name in REFERENCES:
