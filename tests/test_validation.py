@@ -230,7 +230,7 @@ def test_scores_are_no_worse_than_the_committed_ones(stem, scenario):
     sc = load_scenario(scenario)
     targets = load_targets(CALIBRATION / "targets.toml")
     figures = [t for t in (*targets.target, *targets.holdout) if t.id in observed]
-    fresh = forecast_ensemble(sc, figures, SMALL, SEED)
+    fresh = forecast_ensemble(sc, figures, SMALL, SEED, workers=2)
     inside_ok, crps_ok = _no_worse(fresh, committed, observed)
     assert inside_ok, f"fewer figures inside the 90% interval than committed ({stem})"
     assert crps_ok, f"CRPS worse than committed ({stem})"
