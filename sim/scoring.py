@@ -33,6 +33,7 @@ import pandas as pd
 import scoringrules as sr
 from scipy import stats
 
+from sim.calibrate import MEASURES
 from sim.config import ScenarioError
 
 LEVEL = 0.9
@@ -97,6 +98,13 @@ def load_series(path: str | Path) -> pd.DataFrame:
         except (ValueError, TypeError) as exc:
             raise ScenarioError(f"{path}: field '{column}': {exc}") from exc
     table["date"] = table["date"].dt.date
+    if table["value"].isna().any():
+        raise ScenarioError(f"{path}: field 'value': a row has no value")
+    unknown = sorted(set(table["measure"]) - set(MEASURES))
+    if unknown:
+        raise ScenarioError(
+            f"{path}: field 'measure': unknown measure(s) {unknown}; allowed: {sorted(MEASURES)}"
+        )
     if table[["measure", "date"]].duplicated().any():
         raise ScenarioError(f"{path}: a measure has two values for the same date")
     return table.sort_values(["measure", "date"]).reset_index(drop=True)

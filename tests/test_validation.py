@@ -128,9 +128,14 @@ def test_reference_forecasts_use_only_values_up_to_the_origin():
     ("text", "message"),
     [
         ("measure,date,value\nx,2019-03-31,1\n", "missing column"),
-        ("measure,date,value,source,note\nx,31/13/2019,1,s,n\n", "field 'date'"),
-        ("measure,date,value,source,note\nx,2019-03-31,many,s,n\n", "field 'value'"),
-        ("measure,date,value,source,note\nx,2019-03-31,1,s,n\nx,2019-03-31,2,s,n\n", "two values"),
+        ("measure,date,value,source,note\nstarts,31/13/2019,1,s,n\n", "field 'date'"),
+        ("measure,date,value,source,note\nstarts,2019-03-31,many,s,n\n", "field 'value'"),
+        ("measure,date,value,source,note\nstarts,2019-03-31,,s,n\n", "no value"),
+        ("measure,date,value,source,note\nstrats,2019-03-31,1,s,n\n", "unknown measure"),
+        (
+            "measure,date,value,source,note\nstarts,2019-03-31,1,s,n\nstarts,2019-03-31,2,s,n\n",
+            "two",
+        ),
     ],
 )
 def test_a_bad_reference_series_is_rejected_with_file_and_field(tmp_path, text, message):
