@@ -309,7 +309,7 @@ def resolved_values(scenario: Scenario, params: Sequence[FreeParameter], values)
     out: dict[str, Any] = {}
     for p in params:
         parts = _parts(p.path)
-        keys: list[str | int] = []
+        keys: list[str] = []
         for part in parts:
             if isinstance(part, int):
                 break
