@@ -178,6 +178,20 @@ def test_accommodation_limit_stops_new_arrivals_until_accommodate_all():
     assert 400 < flows["uasc_not_accommodated"].sum() < 800
 
 
+def test_a_scenario_limit_holds_from_the_start():
+    sc = small(
+        years=1,
+        uasc={
+            "arrivals_per_year": 600.0,
+            "age_weights": {13: 1.0},
+            "nts": {"accommodation_limit": 50},
+        },
+    )
+    assert max_uasc(sc, 0, 365) == 50
+    flows = simulate(sc, seed=1).flows
+    assert flows["uasc_not_accommodated"].sum() > 400  # about 550 of the year's 600
+
+
 def test_a_change_cannot_set_a_limit_and_lift_it():
     with pytest.raises(ScenarioError, match="not both"):
         small(
