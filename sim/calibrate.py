@@ -25,7 +25,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from scipy import optimize
 
-from sim.config import Scenario, ScenarioError, read_toml, with_overrides
+from sim.config import Scenario, ScenarioError, read_toml, scenario_from_dict
 from sim.experiment import iter_replications
 
 # ----------------------------------------------------------------------------- schema
@@ -77,9 +77,7 @@ class ParameterFile(_Strict):
     parameter: list[FreeParameter]
 
 
-def _load(path: str | Path, model: type[BaseModel]) -> Any:
-    path = Path(path)
-    data = read_toml(path, "file not found")
+def _validate(path: Path, data: dict[str, Any], model: type[BaseModel]) -> Any:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -90,9 +88,39 @@ def _load(path: str | Path, model: type[BaseModel]) -> Any:
         raise ScenarioError("\n".join(lines)) from None
 
 
+def _read_extending(path: Path, tables: Sequence[str], seen: tuple[Path, ...] = ()) -> dict:
+    """A file's ``tables`` (lists of tables), after those of the file it ``extends`` (a path
+    relative to it) except the ones its ``without`` names (by ``id`` or ``name``)."""
+    path = path.resolve()
+    if path in seen:
+        raise ScenarioError(f"{path}: 'extends' forms a cycle")
+    data = read_toml(path, "file not found")
+    parent = data.pop("extends", None)
+    if parent is None:
+        return data
+    if not isinstance(parent, str):
+        raise ScenarioError(f"{path}: field 'extends' must be a file path (a string)")
+    base = _read_extending(path.parent / parent, tables, (*seen, path))
+    without = set(data.pop("without", []))
+    for table in tables:
+        kept = [
+            row for row in base.get(table, []) if (row.get("id") or row.get("name")) not in without
+        ]
+        without -= {row.get("id") or row.get("name") for row in base.get(table, [])}
+        if kept or table in data:
+            data[table] = [*kept, *data.get(table, [])]
+    if without:
+        raise ScenarioError(f"{path}: 'without' names {sorted(without)}, not in {parent}")
+    return data
+
+
 def load_targets(path: str | Path) -> TargetFile:
-    """Read and check a targets file: every target needs a value, tolerance and source."""
-    targets: TargetFile = _load(path, TargetFile)
+    """Read and check a targets file: every target needs a value, tolerance and source.
+
+    A file may ``extends = "targets.toml"``: its targets are added to that file's.
+    """
+    path = Path(path)
+    targets: TargetFile = _validate(path, _read_extending(path, ("target", "holdout")), TargetFile)
     ids = [t.id for t in (*targets.target, *targets.holdout)]
     dupes = sorted({i for i in ids if ids.count(i) > 1})
     if dupes:
@@ -106,8 +134,13 @@ def load_targets(path: str | Path) -> TargetFile:
 
 
 def load_parameters(path: str | Path) -> list[FreeParameter]:
-    """Read the free parameters and their ranges."""
-    params: ParameterFile = _load(path, ParameterFile)
+    """Read the free parameters and their ranges (after those of a file it ``extends``)."""
+    path = Path(path)
+    params: ParameterFile = _validate(path, _read_extending(path, ("parameter",)), ParameterFile)
+    names = [p.name for p in params.parameter]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ScenarioError(f"{path}: duplicate parameter names {dupes}")
     for p in params.parameter:
         if not p.low <= p.start <= p.high:
             raise ScenarioError(f"{path}: parameter {p.name}: need low <= start <= high")
@@ -136,6 +169,7 @@ def _flow(col: str | Sequence[str]) -> Callable[[pd.Series], float]:
 
 
 FOSTER = ("in_house", "connected", "ifa_framework", "ifa_spot")
+EXTERNAL = ("ifa_framework", "ifa_spot", "residential", "supported", "unregistered")
 # measure name -> (table, function of that table's row)
 MEASURES: dict[str, tuple[str, Callable[[pd.Series], float]]] = {
     "children_in_care": ("snapshots", _snap("children_in_care")),
@@ -150,6 +184,13 @@ MEASURES: dict[str, tuple[str, Callable[[pd.Series], float]]] = {
     "children_in_house": ("snapshots", _snap(("in_house", "connected"))),
     "children_connected": ("snapshots", _snap("connected")),
     "residential_and_supported": ("snapshots", _snap(("residential", "supported"))),
+    "children_placed_for_adoption": ("snapshots", _snap("placed_for_adoption")),
+    "children_with_parents": ("snapshots", _snap("with_parents")),
+    # DfE placement providers: the council's own (its carers and adoption service) against
+    # private and voluntary ones (agencies, homes, supported accommodation).
+    "own_provision": ("snapshots", _snap(("in_house", "connected", "placed_for_adoption"))),
+    "private_and_voluntary_provision": ("snapshots", _snap(EXTERNAL)),
+    "vacancy_rate": ("snapshots", _ratio(_snap("places_vacant"), _snap("places_approved"))),
     "foster_share_of_cic": ("snapshots", _ratio(_snap(FOSTER), _snap("children_in_care"))),
     "utilisation": ("snapshots", _ratio(_snap("places_filled"), _snap("places_approved"))),
     "kpi_3plus_placements": ("snapshots", _snap("kpi_3plus_placements")),
@@ -163,6 +204,8 @@ MEASURES: dict[str, tuple[str, Callable[[pd.Series], float]]] = {
     "approvals": ("flows", _flow("approvals")),
     "approvals_connected": ("flows", _flow("approvals_connected")),
     "approvals_all": ("flows", _flow(("approvals", "approvals_connected"))),
+    "assessment_to_approval_ratio": ("flows", _ratio(_flow("approvals"), _flow("assessments"))),
+    "placement_changes": ("flows", _flow("moves")),
     "approval_time_mean_months": ("flows", _flow("approval_time_mean_months")),
     "approval_within_6_months_share": ("flows", _flow("approval_within_6_months_share")),
     "enquiry_to_application_ratio": ("flows", _flow("enquiry_to_application_ratio")),
@@ -225,17 +268,26 @@ def in_window(target: Target, scenario: Scenario) -> str:
 # ------------------------------------------------------------------------ parameters
 
 
+def _parts(path: str) -> list[str | int]:
+    """A dotted parameter path; numbers index lists (``uasc.surges.1.per_year``)."""
+    return [int(p) if p.isdigit() else p for p in path.split(".")]
+
+
+def _get(data: Any, parts: Sequence[str | int]) -> Any:
+    for part in parts:
+        data = data[part]
+    return data
+
+
 def apply_parameters(
     scenario: Scenario, params: Sequence[FreeParameter], values: Sequence[float]
 ) -> Scenario:
     """``scenario`` with each free parameter set (or its field scaled) to its value."""
     data = scenario.model_dump()
-    overrides: dict[str, Any] = {}
     for p, v in zip(params, values, strict=True):
-        parts = p.path.split(".")
-        current: Any = data
-        for part in parts:
-            current = current[part]
+        parts = _parts(p.path)
+        parent = _get(data, parts[:-1])
+        current = parent[parts[-1]]
         if p.mode == "scale":
             if isinstance(current, list):
                 new: Any = [x * v for x in current]
@@ -244,27 +296,28 @@ def apply_parameters(
             else:
                 new = current * v
         else:
-            new = float(v)
-        node = overrides
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-        node[parts[-1]] = new
-    return with_overrides(scenario, overrides)
+            # A count (households, places) takes the nearest whole number.
+            new = round(v) if isinstance(current, int) else float(v)
+        parent[parts[-1]] = new
+    return scenario_from_dict(data, scenario.name)
 
 
 def resolved_values(scenario: Scenario, params: Sequence[FreeParameter], values) -> dict:
-    """The scenario fields the fitted values resolve to (for the ``[scenario]`` table)."""
+    """The scenario fields the fitted values resolve to (for the ``[scenario]`` table); a
+    parameter inside a list gives the whole list, since a scenario replaces lists whole."""
     fitted = apply_parameters(scenario, params, values).model_dump()
     out: dict[str, Any] = {}
     for p in params:
-        parts = p.path.split(".")
-        current: Any = fitted
+        parts = _parts(p.path)
+        keys: list[str] = []
         for part in parts:
-            current = current[part]
+            if isinstance(part, int):
+                break
+            keys.append(part)
         node = out
-        for part in parts[:-1]:
+        for part in keys[:-1]:
             node = node.setdefault(part, {})
-        node[parts[-1]] = current
+        node[keys[-1]] = _get(fitted, keys)
     return out
 
 
@@ -294,6 +347,7 @@ def fit_table(targets: Sequence[Target], sims: pd.DataFrame, scenario: Scenario)
                 "id": t.id,
                 "measure": t.measure,
                 "date": t.date,
+                "year": t.date.year,
                 "use": t.use,
                 "observed": t.value,
                 "tolerance": t.tolerance,
@@ -309,6 +363,26 @@ def fit_table(targets: Sequence[Target], sims: pd.DataFrame, scenario: Scenario)
             }
         )
     return pd.DataFrame(rows)
+
+
+def year_by_year(table: pd.DataFrame) -> pd.DataFrame:
+    """The fit table with one row per measure and one column per year (to 31 March): each
+    cell the observed figure, the simulated median and whether it is within tolerance, or why
+    it is not compared."""
+
+    def cell(r: pd.Series) -> str:
+        fmt = "{:.3f}" if abs(r["observed"]) < 2 else "{:,.0f}"
+        obs = fmt.format(r["observed"])
+        if r["status"] != "compared":
+            return f"{obs} ({r['status']})"
+        mark = "ok" if r["within_tolerance"] else "MISS"
+        return f"{obs} | {fmt.format(r['simulated_median'])} {mark}"
+
+    cells = table.assign(cell=table.apply(cell, axis=1))
+    wide = cells.pivot_table(
+        index=["measure", "use"], columns="year", values="cell", aggfunc=" / ".join
+    )
+    return wide.fillna("").sort_index()
 
 
 def _to_unit(x: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
@@ -453,7 +527,8 @@ def _toml_value(v: Any) -> str:
     if isinstance(v, list | tuple):
         return "[" + ", ".join(_toml_value(x) for x in v) + "]"
     if isinstance(v, dict):
-        return "{ " + ", ".join(f"{k} = {_toml_value(x)}" for k, x in v.items()) + " }"
+        items = [f"{k} = {_toml_value(x)}" for k, x in v.items() if x is not None]
+        return "{ " + ", ".join(items) + " }"
     return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 

@@ -127,11 +127,23 @@ def cmd_target(args: argparse.Namespace) -> int:
     return 0
 
 
+# Option -> (one-year default, --history default)
+CALIBRATION_FILES = {
+    "scenario": ("calibration/kent_2018.toml", "scenarios/kent_2014.toml"),
+    "targets": ("calibration/targets.toml", "calibration/targets_history.toml"),
+    "params": ("calibration/free_parameters.toml", "calibration/free_parameters_history.toml"),
+    "out": ("calibration/fitted.toml", "calibration/fitted_history.toml"),
+}
+
+
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from sim.calibrate import fit, load_parameters, load_targets, write_fitted
+    from sim.calibrate import fit, load_parameters, load_targets, write_fitted, year_by_year
     from sim.experiment import git_commit
     from sim.validate import format_table
 
+    for name, (one_year, history) in CALIBRATION_FILES.items():
+        if getattr(args, name) is None:
+            setattr(args, name, history if args.history else one_year)
     scenario = load_scenario(args.scenario, calibrated=False)
     targets = load_targets(args.targets)
     params = load_parameters(args.params)
@@ -142,6 +154,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         bar.update(n - bar.n)
         bar.set_postfix(objective=f"{value:.1f}")
 
+    started = time.perf_counter()
     result = fit(
         scenario,
         targets.target,
@@ -153,15 +166,28 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         progress=progress,
     )
     bar.close()
+    seconds = time.perf_counter() - started
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    meta = {"scenario": str(args.scenario), "targets": str(args.targets), "commit": git_commit()}
+    meta = {
+        "scenario": str(args.scenario),
+        "targets": str(args.targets),
+        "commit": git_commit(),
+        "seconds": round(seconds, 1),
+    }
     write_fitted(result, scenario, out, meta)
-    table_path = out.with_name("fit_table.csv")
+    # fitted.toml -> fit_table.csv, fitted_history.toml -> fit_table_history.csv
+    suffix = out.stem.removeprefix("fitted") if out.stem.startswith("fitted") else ""
+    table_path = out.with_name(f"fit_table{suffix}.csv")
     result.table.to_csv(table_path, index=False)
+    years_path = table_path.with_name(f"{table_path.stem}_by_year.csv")
+    year_by_year(result.table).to_csv(years_path)
+    # The fit evaluates the objective, then the Jacobian and the final table (2n + 2 more runs).
+    runs = result.evaluations + 2 * len(params) + 2
     print(
         f"\nObjective {result.start_objective:.1f} -> {result.objective:.1f} "
-        f"after {result.evaluations} evaluations ({args.reps} replications each)\n"
+        f"after {result.evaluations} evaluations ({args.reps} replications each); "
+        f"{seconds:.0f} s, {seconds / runs:.1f} s per evaluation\n"
     )
     for p, v, se in zip(result.parameters, result.values, result.standard_errors, strict=True):
         print(f"  {p.name:30s} {v:10.4g}  (se {se:.3g}; range {p.low:g} to {p.high:g})")
@@ -171,7 +197,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     print(
         f"\nWithin tolerance: {int(fit['within_tolerance'].sum())} of {len(fit)} fitted targets, "
         f"{int(check['within_tolerance'].sum())} of {len(check)} checks (not in the loss); "
-        f"fitted values in {out}, fit table in {table_path}"
+        f"fitted values in {out}, fit table in {table_path}, year by year in {years_path}"
     )
     return 0
 
@@ -396,14 +422,20 @@ def build_parser() -> argparse.ArgumentParser:
     tgt.set_defaults(func=cmd_target)
 
     cal = sub.add_parser("calibrate", help="fit the free parameters to the published figures")
-    cal.add_argument("--scenario", default="calibration/kent_2018.toml")
-    cal.add_argument("--targets", default="calibration/targets.toml")
-    cal.add_argument("--params", default="calibration/free_parameters.toml")
+    cal.add_argument(
+        "--history",
+        action="store_true",
+        help="fit the 2014-2019 history: the defaults become scenarios/kent_2014.toml, "
+        "calibration/targets_history.toml, free_parameters_history.toml and fitted_history.toml",
+    )
+    cal.add_argument("--scenario", help="default: calibration/kent_2018.toml")
+    cal.add_argument("--targets", help="default: calibration/targets.toml")
+    cal.add_argument("--params", help="default: calibration/free_parameters.toml")
     cal.add_argument("--reps", type=_positive(int), default=6)
     cal.add_argument("--seed", type=int, default=2018)
     cal.add_argument("--workers", type=_positive(int))
     cal.add_argument("--max-evaluations", type=_positive(int), default=240)
-    cal.add_argument("--out", default="calibration/fitted.toml")
+    cal.add_argument("--out", help="default: calibration/fitted.toml")
     cal.add_argument("--quiet", action="store_true")
     cal.set_defaults(func=cmd_calibrate)
 

@@ -168,6 +168,9 @@ class NationalTransferScheme(_Base):
     quota_share: Prob = 0.001
     transfer_prob: Prob = 0.0
     delay_days: Days = 10.0
+    #: UASC in care from which the council accommodates no new arrival (they stay with the
+    #: Home Office); None: every arrival is accommodated.
+    accommodation_limit: Count | None = None
 
 
 class Uasc(_Base):
@@ -553,12 +556,21 @@ class ProviderChange(_Base):
 
 
 class NtsChange(_Base):
-    """From ``start``, new National Transfer Scheme rules."""
+    """From ``start``, new National Transfer Scheme rules, or a new limit on the UASC the
+    council accommodates (``accommodate_all`` lifts it, as the July 2023 High Court ruling did)."""
 
     start: dt.date
     quota_share: Prob | None = None
     transfer_prob: Prob | None = None
     delay_days: Days | None = None
+    accommodation_limit: Count | None = None
+    accommodate_all: bool = False
+
+    @model_validator(mode="after")
+    def _one_limit(self) -> NtsChange:
+        if self.accommodate_all and self.accommodation_limit is not None:
+            raise ValueError("give 'accommodation_limit' or 'accommodate_all', not both")
+        return self
 
 
 class Interventions(_Base):

@@ -7,6 +7,7 @@ each band edge and whenever the placement changes (memorylessness makes this exa
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 from sim.model import placements
@@ -131,6 +132,11 @@ def arrive_uasc(world: World) -> None:
     areas = list(u.area_weights)
     area = areas[world.pick(rng, u.area_weights)]
     nts = world.nts
+    base_limit = u.nts.accommodation_limit
+    limit = nts.get("accommodation_limit", math.inf if base_limit is None else base_limit)
+    if world.uasc_in_care >= limit:
+        world.recorder.flow("uasc_not_accommodated")  # left with the Home Office
+        return
     quota = u.nts.child_population * nts["quota_share"]
     above_quota = world.uasc_in_care >= quota
     child = new_child(world, age, area, True, section20=True)

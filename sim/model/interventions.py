@@ -350,10 +350,12 @@ def _provider_change(world: World, name: str, item: Any, draws: dict[str, float]
 
 
 def _nts_change(world: World, name: str, item: Any, draws: dict[str, float]) -> None:
-    for field in ("quota_share", "transfer_prob", "delay_days"):
+    for field in ("quota_share", "transfer_prob", "delay_days", "accommodation_limit"):
         value = getattr(item, field)
         if value is not None:
             world.nts[field] = value
+    if item.accommodate_all:
+        world.nts["accommodation_limit"] = math.inf
 
 
 _STARTS = {
