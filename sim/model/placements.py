@@ -353,17 +353,17 @@ def vacate(world: World, child: Child, reason: str) -> Household | None:
         h.last_active = world.now
         world.index.update(h)
         emptied = not h.children  # before observers, who may move the other children on
-        for fn in hooks.placement_ended:
-            fn(child, h, reason)
+        for ended in hooks.placement_ended:
+            ended(child, h, reason)
         if emptied:
-            for fn in hooks.household_emptied:
-                fn(h)
+            for on_empty in hooks.household_emptied:
+                on_empty(h)
         offer_vacancy(world, h)
     else:
         if child.placement in world.providers.occupied:
             world.providers.release(child.placement, child)
-        for fn in hooks.placement_ended:
-            fn(child, None, reason)
+        for ended in hooks.placement_ended:
+            ended(child, None, reason)
     child.household = -1
     child.placement = ""
     child.state = SEARCHING
