@@ -11,12 +11,17 @@ its own state. The pattern to copy:
 3. what the mechanism must change, worked out from the run without it, checked exactly
    where the mechanism is deterministic, or within a few standard errors where it is not
    (``conftest.near``, ``poisson_near``, ``binomial_near``).
+
+The last test applies the same pattern to a dated policy (README, "Adding an intervention").
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import math
+
 import pandas as pd
-from conftest import horizon, small, total
+from conftest import YEAR, binomial_near, horizon, small, total
 
 from sim.config import PLACEMENT_TYPES, Scenario
 from sim.model import carers
@@ -81,16 +86,16 @@ def scenario(arrivals_per_year: float = 0.0) -> Scenario:
     )
 
 
-def run(sc: Scenario, on: bool, seed: int = 3) -> Results:
+def run(sc: Scenario, empty_spells: bool, seed: int = 3) -> Results:
     world = World(sc, make_streams(seed, 0))
-    if on:
+    if empty_spells:
         world.hooks.subscribe(EmptySpells(world, PATIENCE))
     return world.run()
 
 
 def test_homes_left_empty_lose_their_carers_exactly_patience_days_later():
     sc = scenario()
-    off, on = run(sc, on=False), run(sc, on=True)
+    off, on = run(sc, empty_spells=False), run(sc, empty_spells=True)
     # Off, nothing else removes carers; the children's exits draw on their own stream, which
     # the mechanism does not touch, so they are the same in both runs.
     assert total(off.flows, "deregistrations") == 0
@@ -113,7 +118,7 @@ def test_runs_agree_until_the_mechanism_first_acts_and_a_placement_ends_a_spell(
     without the mechanism tells when the first spell reaches PATIENCE; until then the two runs
     are the same event for event."""
     sc = scenario(arrivals_per_year=150.0)
-    off, on = run(sc, on=False), run(sc, on=True)
+    off, on = run(sc, empty_spells=False), run(sc, empty_spells=True)
     ep = off.episodes[off.episodes["household"] >= 0].sort_values(["household", "start_day"])
     next_start = ep.groupby("household")["start_day"].shift(-1).fillna(horizon(sc))
     spell = next_start - ep["end_day"]
@@ -133,3 +138,24 @@ def test_runs_agree_until_the_mechanism_first_acts_and_a_placement_ends_a_spell(
     assert total(on.flows, "deregistrations_carer_initiated") > 0
     # Carers resign only from empty homes: no child's placement ends with their carer's.
     assert not (on.episodes["reason_end"] == "carer_deregistered").any()
+
+
+def test_an_intervention_changes_nothing_before_its_start_and_what_it_should_after():
+    """The same pattern for a dated policy (README, "Adding an intervention"): a retention
+    offer that stops resignations from its start date, among 400 households resigning at
+    0.5 a year. Before the start both runs are identical; after it, the households with the
+    offer all stay, while without it each leaves with probability 1 - exp(-0.5 t)."""
+    start = dt.date(2019, 9, 30)
+    offer = {"start": start, "deregistration_multiplier": [0.0, 0.0]}
+    base = {"initial": {"households": 400}, "attrition": {"deregistration_per_year": [0.5] * 3}}
+    sc = small(**base)
+    with_offer = small(**base, interventions={"retention_offers": [offer]})
+    off = run(sc, empty_spells=False).snapshots.set_index("date")["households"]
+    on = run(with_offer, empty_spells=False).snapshots.set_index("date")["households"]
+    before = off.index <= start
+    pd.testing.assert_series_equal(off[before], on[before])
+    assert (on[~before] == on[before].iloc[-1]).all()
+    # Without the offer, resignations carry on at their rate (4 standard errors).
+    stay = off[before].iloc[-1]
+    t = (horizon(sc) - (start - sc.start).days) / YEAR
+    binomial_near(stay - off.iloc[-1], int(stay), 1 - math.exp(-0.5 * t))
