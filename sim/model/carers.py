@@ -33,6 +33,7 @@ class Recruitment:
         self.curve = RateCurve(world, r.enquiries_per_year, r.seasonality, r.campaigns)
         self.duration_multiplier = 1.0
         self.approval_prob: float | None = None  # overrides the scenario's while set
+        self.age_range_weights = [a.weight for a in r.household.age_ranges]
 
 
 class Attrition(Observer):
@@ -169,7 +170,7 @@ def new_household(
     areas = list(hh.area_weights)
     area = areas[world.pick(rng, hh.area_weights)]
     places = world.pick(rng, places_weights) + 1
-    ar = hh.age_ranges[world.pick(rng, world.age_range_weights)]
+    ar = hh.age_ranges[world.pick(rng, world.recruitment.age_range_weights)]
     min_age, max_age = ar.min_age, ar.max_age
     accepts_complex = rng.bernoulli(hh.accepts_complex_prob)
     top = world.scenario.age_band_edges[-1] - 1

@@ -52,7 +52,6 @@ class World:
         self._month_of_day = [
             (scenario.start + dt.timedelta(days=d)).month for d in range(int(self.horizon) + 2)
         ]
-        self.age_range_weights = [a.weight for a in scenario.recruitment.household.age_ranges]
         # The mechanisms and the state they own (policies change it during the run). Observers
         # are called in this order, which keeps the order of events scheduled at one time.
         self.providers = providers.Providers(self)
