@@ -155,7 +155,7 @@ def max_uasc(world_scenario, start_day: float, end_day: float) -> int:
         while True:
             yield world.env.timeout(7)
             if start_day <= world.env.now < end_day:
-                peak = max(peak, world.uasc_in_care)
+                peak = max(peak, world.arrivals.uasc_in_care)
 
     run_world(world_scenario, monitor=monitor)
     return peak

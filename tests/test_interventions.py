@@ -76,7 +76,7 @@ def test_mockingbird_hub_beds_never_become_ordinary_vacancies():
 
     world = run_world(sc, monitor=check)
     assert seen["checks"] > 100
-    members = world.programmes["mockingbird[0]"]
+    members = world.programmes.members["mockingbird[0]"]
     satellites = [world.households[h] for h in members[1:] if h in world.households]
     assert 6 <= len(members) - 1 <= 10
     lo, hi = 0.18, 0.9
@@ -96,7 +96,7 @@ def test_support_schemes_cut_breakdowns_and_deregistrations_of_members():
         "deregistration_multiplier": [0.0, 0.0],
     }
     world = run_world(kent(hub_families=[scheme]))
-    members = set(world.programmes["hub_families[0]"])
+    members = set(world.programmes.members["hub_families[0]"])
     assert len(members) >= 4 * 2 * 4  # two hubs per area, each with at least 3 members
     ep = pd.DataFrame(world.recorder.episode_rows, columns=EPISODE_COLUMNS)
     in_members = ep[ep["household"].isin(members) & (ep["start_day"] > 1)]
@@ -121,7 +121,7 @@ def test_uasc_ring_fenced_beds_never_go_to_other_children():
 
     @every(2.0)
     def check(world):
-        designated = set(world.programmes.get("uasc_ring_fence[0]", []))
+        designated = set(world.programmes.members.get("uasc_ring_fence[0]", []))
         for c in world.children.values():
             if c.ring_fenced:
                 assert c.uasc
@@ -221,7 +221,7 @@ def test_provider_change_sets_capacity_and_price():
         if world.now > world.day(change):
             # Children placed before the cut stay; no one new is placed above the new capacity.
             assert occupied <= max(last["occupied"], 60)
-            assert world.weekly_cost["ifa_framework"] == 2000
+            assert world.providers.weekly_cost["ifa_framework"] == 2000
         last["occupied"] = occupied
 
     run_world(sc, monitor=check)

@@ -4,7 +4,8 @@ Enquiries arrive as a seasonal Poisson process (campaigns multiply it); an enqui
 an application, an application an assessment, and an assessment ends in panel approval or a
 withdrawal. Approved households leave through tenure-dependent carer-initiated resignation,
 moves to independent agencies, service-initiated deregistration of long-inactive carers at
-their annual review, and resignation after a placement breakdown (see ``placements``).
+their annual review, and resignation after a placement breakdown. A connected person's
+approval ends when the last of their named children leaves.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import math
 from typing import TYPE_CHECKING
 
 from sim.model import placements
-from sim.model.entities import Household
+from sim.model.entities import Child, Household
+from sim.model.hooks import Observer
 from sim.model.timing import YEAR, RateCurve, poisson_process
 from sim.rng import Stream, choose_rates
 
@@ -23,12 +25,50 @@ if TYPE_CHECKING:
 MONTH = YEAR / 12
 
 
+class Recruitment:
+    """The enquiry stream and the assessment settings in force (extra capacity changes them)."""
+
+    def __init__(self, world: World) -> None:
+        r = world.scenario.recruitment
+        self.curve = RateCurve(world, r.enquiries_per_year, r.seasonality, r.campaigns)
+        self.duration_multiplier = 1.0
+        self.approval_prob: float | None = None  # overrides the scenario's while set
+        self.age_range_weights = [a.weight for a in r.household.age_ranges]
+
+
+class Attrition(Observer):
+    """Deregistration: the retention multiplier in force, and the endings that placements cause.
+
+    A carer whose placement breaks down may resign; they do so before the place is offered to
+    another child. A connected person is approved for named children only, so their approval
+    ends when the household empties.
+    """
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self.retention_multiplier = 1.0  # on every fostering household's leaving hazards
+
+    def placement_ended(self, child: Child, h: Household | None, reason: str) -> None:
+        w = self.world
+        if (
+            reason == "breakdown"
+            and h is not None
+            and h.kind != "connected"
+            and w.rng["breakdowns"].bernoulli(w.scenario.breakdown.carer_deregisters_prob)
+        ):
+            deregister(w, h, "after_breakdown")
+
+    def household_emptied(self, h: Household) -> None:
+        if h.kind == "connected" and h.active:
+            deregister(self.world, h, "connected_ended")
+
+
 def start(world: World) -> None:
     """Start the enquiry stream and every existing household's attrition clock."""
-    r = world.scenario.recruitment
-    world.enquiry_curve = RateCurve(world, r.enquiries_per_year, r.seasonality, r.campaigns)
     world.env.process(
-        poisson_process(world, world.enquiry_curve, world.rng["enquiries"], lambda: enquiry(world))
+        poisson_process(
+            world, world.recruitment.curve, world.rng["enquiries"], lambda: enquiry(world)
+        )
     )
     for h in list(world.households.values()):
         if h.kind != "connected":
@@ -110,8 +150,8 @@ def _assessment(world: World) -> None:
     r = world.scenario.recruitment
     rng = world.rng["funnel"]
     world.recorder.flow("assessments")
-    months = assessment_months(rng, r.assessment) * world.assessment_duration_multiplier
-    override = world.assessment_approval_prob
+    months = assessment_months(rng, r.assessment) * world.recruitment.duration_multiplier
+    override = world.recruitment.approval_prob
     if rng.bernoulli(r.approval_prob if override is None else override):
         world.schedule(months * MONTH, approve, world, months)
     else:
@@ -130,7 +170,7 @@ def new_household(
     areas = list(hh.area_weights)
     area = areas[world.pick(rng, hh.area_weights)]
     places = world.pick(rng, places_weights) + 1
-    ar = hh.age_ranges[world.pick(rng, world.age_range_weights)]
+    ar = hh.age_ranges[world.pick(rng, world.recruitment.age_range_weights)]
     min_age, max_age = ar.min_age, ar.max_age
     accepts_complex = rng.bernoulli(hh.accepts_complex_prob)
     top = world.scenario.age_band_edges[-1] - 1
@@ -169,6 +209,8 @@ def approve(world: World, months: float) -> Household:
     world.index.update(h)
     schedule_attrition(world, h)
     _schedule_review(world, h)
+    for fn in world.hooks.carer_approved:
+        fn(h)
     placements.offer_vacancy(world, h)
     return h
 
@@ -212,7 +254,7 @@ def schedule_attrition(world: World, h: Household, rng: Stream | None = None) ->
     # At an edge (to rounding) count the new piece, so the clock always moves on.
     piece = max((i for i, e in enumerate(edges) if tenure + 1e-4 >= e), default=0)
     to_edge = (edges[piece + 1] - tenure) * YEAR if piece + 1 < len(edges) else float("inf")
-    multiplier = h.deregistration_multiplier * world.retention_multiplier
+    multiplier = h.deregistration_multiplier * world.attrition.retention_multiplier
     rates = [
         a.deregistration_per_year[piece] * multiplier,
         a.to_ifa_per_year * multiplier,
@@ -300,3 +342,5 @@ def deregister(world: World, h: Household, reason: str) -> None:
         placements.start_search(world, [child], "carer_deregistered", urgent=False)
     if h.filled == 0:
         world.households.pop(h.id, None)
+    for fn in world.hooks.carer_deregistered:
+        fn(h, reason)

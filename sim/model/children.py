@@ -8,10 +8,12 @@ each band edge and whenever the placement changes (memorylessness makes this exa
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sim.model import placements
-from sim.model.entities import LEFT, PLACED, Child
+from sim.model import carers, placements
+from sim.model.entities import LEFT, PLACED, Child, Household
+from sim.model.hooks import Observer
 from sim.model.timing import YEAR, RateCurve, poisson_process
 from sim.rng import choose_rates
 
@@ -21,23 +23,71 @@ if TYPE_CHECKING:
 EXIT_REASONS = ("return_home", "sgo", "adoption")
 
 
+@dataclass(slots=True)
+class NtsPolicy:
+    """National Transfer Scheme settings in force (``nts_changes`` policies change them)."""
+
+    quota_share: float
+    transfer_prob: float
+    delay_days: float
+    accommodation_limit: float = math.inf  # UASC the council takes into care at most
+
+
+class Arrivals:
+    """The arrival streams and the National Transfer Scheme's state."""
+
+    def __init__(self, world: World) -> None:
+        sc = world.scenario
+        c = sc.children
+        size = _mean_group_size(c.sibling_group_weights)
+        self.curve = RateCurve(world, c.arrivals_per_year / size, c.seasonality, c.arrival_changes)
+        # The curve counts groups; observed levels, like arrivals_per_year, count children.
+        self.curve.levels = [(start, end, level / size) for start, end, level in self.curve.levels]
+        self.uasc_curve = RateCurve(world, sc.uasc.arrivals_per_year, [1.0] * 12, sc.uasc.surges)
+        nts = sc.uasc.nts
+        self.nts = NtsPolicy(
+            nts.quota_share,
+            nts.transfer_prob,
+            nts.delay_days,
+            math.inf if nts.accommodation_limit is None else nts.accommodation_limit,
+        )
+        self.uasc_in_care = 0
+
+
+class Exits(Observer):
+    """Keeps each child's exit from care drawn for the placement they are in.
+
+    Exit hazards differ by placement only for connected and adoptive placements, so the exit
+    is redrawn when a child moves into or out of one of them. A parent-and-child placement
+    ends after its assessment.
+    """
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+
+    def placement_started(self, child: Child, h: Household | None) -> None:
+        w = self.world
+        if child.parent_and_child:
+            w.schedule(
+                w.scenario.children.parent_and_child_days,
+                _pc_end,
+                w,
+                child,
+                child.placement_token,
+            )
+        kind = child.placement
+        exit_class = kind if kind in ("connected", "placed_for_adoption") else ""
+        if exit_class != child.exit_class or child.exit_token == 0:
+            child.exit_class = exit_class
+            schedule_exit(w, child)
+
+
 def start(world: World) -> None:
     """Start the arrival streams."""
-    sc = world.scenario
-    c = sc.children
-    size = _mean_group_size(c.sibling_group_weights)
-    world.arrivals_curve = RateCurve(
-        world, c.arrivals_per_year / size, c.seasonality, c.arrival_changes
-    )
-    # The curve counts groups; observed levels, like arrivals_per_year, count children.
-    curve = world.arrivals_curve
-    curve.levels = [(start, end, level / size) for start, end, level in curve.levels]
-    world.uasc_curve = RateCurve(world, sc.uasc.arrivals_per_year, [1.0] * 12, sc.uasc.surges)
+    a = world.arrivals
+    world.env.process(poisson_process(world, a.curve, world.rng["arrivals"], lambda: arrive(world)))
     world.env.process(
-        poisson_process(world, world.arrivals_curve, world.rng["arrivals"], lambda: arrive(world))
-    )
-    world.env.process(
-        poisson_process(world, world.uasc_curve, world.rng["uasc"], lambda: arrive_uasc(world))
+        poisson_process(world, a.uasc_curve, world.rng["uasc"], lambda: arrive_uasc(world))
     )
 
 
@@ -82,7 +132,7 @@ def new_child(
     )
     world.children[cid] = child
     if uasc:
-        world.uasc_in_care += 1
+        world.arrivals.uasc_in_care += 1
     return child
 
 
@@ -113,8 +163,6 @@ def arrive(world: World) -> None:
             placements.place(world, ch, "with_parents", None, "entry")
         return
     if not first.parent_and_child and rng.bernoulli(c.kinship_prob):
-        from sim.model import carers
-
         h = carers.approve_connected(world, area, group)
         for ch in group:
             placements.place(world, ch, "connected", h, "entry")
@@ -131,21 +179,19 @@ def arrive_uasc(world: World) -> None:
     age = ages[world.pick(rng, u.age_weights)] + rng.random() * 0.999
     areas = list(u.area_weights)
     area = areas[world.pick(rng, u.area_weights)]
-    nts = world.nts
-    base_limit = u.nts.accommodation_limit
-    limit = nts.get("accommodation_limit", math.inf if base_limit is None else base_limit)
-    if world.uasc_in_care >= limit:
+    nts = world.arrivals.nts
+    if world.arrivals.uasc_in_care >= nts.accommodation_limit:
         world.recorder.flow("uasc_not_accommodated")  # left with the Home Office
         return
-    quota = u.nts.child_population * nts["quota_share"]
-    above_quota = world.uasc_in_care >= quota
+    quota = u.nts.child_population * nts.quota_share
+    above_quota = world.arrivals.uasc_in_care >= quota
     child = new_child(world, age, area, True, section20=True)
     world.recorder.arrival(child)
     schedule_exit(world, child)
-    if above_quota and rng.bernoulli(nts["transfer_prob"]):
+    if above_quota and rng.bernoulli(nts.transfer_prob):
         child.nts_referred = True
         world.recorder.flow("nts_referrals")
-        world.schedule(rng.exponential(nts["delay_days"]), _nts_transfer, world, child)
+        world.schedule(rng.exponential(nts.delay_days), _nts_transfer, world, child)
     placements.start_search(world, [child], "entry", urgent=True)
 
 
@@ -252,7 +298,19 @@ def turn_18(world: World, child: Child) -> None:
     leave_care(world, child, "age_18")
 
 
-def _staying_put_end(world: World, h) -> None:
+def _pc_end(world: World, child: Child, token: int) -> None:
+    """A parent-and-child assessment ends: the child goes home or stays in care alone."""
+    if child.state != PLACED or child.placement_token != token:
+        return
+    if world.rng["exits"].bernoulli(world.scenario.children.parent_and_child_home_prob):
+        leave_care(world, child, "return_home")
+        return
+    placements.vacate(world, child, "pc_assessment_end")
+    child.parent_and_child = False
+    placements.start_search(world, [child], "pc_assessment_end", urgent=False)
+
+
+def _staying_put_end(world: World, h: Household) -> None:
     h.staying_put -= 1
     world.recorder.flow("staying_put_ends")
     if h.active:
@@ -269,6 +327,8 @@ def leave_care(world: World, child: Child, reason: str) -> None:
     child.exit_reason = reason
     child.exit_token += 1
     if child.uasc:
-        world.uasc_in_care -= 1
+        world.arrivals.uasc_in_care -= 1
     world.recorder.exit(child, reason)
     del world.children[child.id]
+    for fn in world.hooks.child_left_care:
+        fn(child, reason)

@@ -27,12 +27,50 @@ from typing import TYPE_CHECKING, Any
 
 from sim.model import carers, placements
 from sim.model.entities import PLACED, Child, Household
+from sim.model.hooks import Observer
 from sim.model.timing import YEAR
 
 if TYPE_CHECKING:
     from sim.model.world import World
 
 WEEKS_PER_YEAR = YEAR / 7
+
+
+class Programmes:
+    """The policies running now: their households, weekly costs, and the offers in force."""
+
+    def __init__(self) -> None:
+        self.members: dict[str, list[int]] = {}  # households of each scheme or ring-fence
+        self.costs: dict[str, float] = {}  # weekly, by programme
+        self.assessment_boosts: dict[str, Any] = {}
+        self.retention_offers: dict[str, tuple[float, float]] = {}  # multiplier, weekly cost
+        self.retention_cost_per_household = 0.0  # weekly
+
+    def weekly_cost(self, households: int) -> float:
+        """Weekly cost of every programme running, with ``households`` fostering households."""
+        return sum(self.costs.values()) + households * self.retention_cost_per_household
+
+
+class StepAcross(Observer):
+    """While a step-across programme runs, children in residential care are considered for
+    fostering at a rate per year (the programmes' rates add up)."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self.rate = 0.0
+        self.cost_per_move = 0.0
+
+    def placement_started(self, child: Child, h: Household | None) -> None:
+        if child.placement == "residential":
+            self.consider(child)
+
+    def consider(self, child: Child) -> None:
+        """Draw when ``child``, in residential care, is next considered for fostering."""
+        if self.rate <= 0:
+            return
+        w = self.world
+        t = w.rng["interventions"].hazard_time(self.rate) * YEAR
+        w.schedule(t, _step_across, w, child, child.placement_token)
 
 
 def start(world: World) -> None:
@@ -133,8 +171,8 @@ def _hub_families_start(world: World, name: str, item: Any, draws: dict[str, flo
                 )
             members += [hub.id, *(h.id for h in satellites)]
             hubs += 1
-    world.programmes[name] = members
-    world.programme_cost[name] = hubs * item.cost_per_hub_per_year / WEEKS_PER_YEAR
+    world.programmes.members[name] = members
+    world.programmes.costs[name] = hubs * item.cost_per_hub_per_year / WEEKS_PER_YEAR
     world.recorder.flow("hub_families_started", hubs)
 
 
@@ -159,17 +197,17 @@ def _mockingbird_start(world: World, name: str, item: Any, draws: dict[str, floa
             draws["breakdown_multiplier"],
             draws["deregistration_multiplier"],
         )
-    world.programmes[name] = [hub.id, *(h.id for h in satellites)]
-    world.programme_cost[name] = item.cost_per_year / WEEKS_PER_YEAR
+    world.programmes.members[name] = [hub.id, *(h.id for h in satellites)]
+    world.programmes.costs[name] = item.cost_per_year / WEEKS_PER_YEAR
     world.recorder.flow("constellations_started")
 
 
 def _scheme_end(world: World, name: str, item: Any, draws: dict[str, float]) -> None:
-    for hid in world.programmes.pop(name, []):
+    for hid in world.programmes.members.pop(name, []):
         h = world.households.get(hid)
         if h is not None and h.support.startswith(name):
             _leave(world, h)
-    world.programme_cost.pop(name, None)
+    world.programmes.costs.pop(name, None)
 
 
 # --------------------------------------------------------------------------- recruitment
@@ -188,39 +226,41 @@ def _add_target(world: World, item: Any) -> None:
         ):
             approval = boost.approval_prob
     per_enquiry = r.application_prob * r.assessment_start_prob * approval
-    expected = world.enquiry_curve.base_at(start) * YEAR * sum(r.seasonality) / 12 * per_enquiry
+    curve = world.recruitment.curve
+    expected = curve.base_at(start) * YEAR * sum(r.seasonality) / 12 * per_enquiry
     if expected <= 0:
         raise ValueError(
             "a recruitment target needs enquiries and a funnel that converts some of them"
         )
     end = world.day(item.end) if item.end is not None else world.horizon + 1
-    world.enquiry_curve.add_window(start, end, item.approvals_per_year / expected)
+    curve.add_window(start, end, item.approvals_per_year / expected)
 
 
 def _assessment_start(world: World, name: str, item: Any, draws: dict[str, float]) -> None:
-    world.assessment_boosts[name] = item
-    world.programme_cost[name] = item.cost_per_year / WEEKS_PER_YEAR
+    world.programmes.assessment_boosts[name] = item
+    world.programmes.costs[name] = item.cost_per_year / WEEKS_PER_YEAR
     _assessment_changed(world)
 
 
 def _assessment_end(world: World, name: str, item: Any, draws: dict[str, float]) -> None:
-    world.assessment_boosts.pop(name, None)
-    world.programme_cost.pop(name, None)
+    world.programmes.assessment_boosts.pop(name, None)
+    world.programmes.costs.pop(name, None)
     _assessment_changed(world)
 
 
 def _assessment_changed(world: World) -> None:
-    boosts = world.assessment_boosts.values()
-    world.assessment_duration_multiplier = math.prod(b.duration_multiplier for b in boosts)
+    boosts = world.programmes.assessment_boosts.values()
+    recruitment = world.recruitment
+    recruitment.duration_multiplier = math.prod(b.duration_multiplier for b in boosts)
     probs = [b.approval_prob for b in boosts if b.approval_prob is not None]
-    world.assessment_approval_prob = max(probs) if probs else None
+    recruitment.approval_prob = max(probs) if probs else None
 
 
 # ------------------------------------------------------------------------------ retention
 
 
 def _retention_start(world: World, name: str, item: Any, draws: dict[str, float]) -> None:
-    world.retention_offers[name] = (
+    world.programmes.retention_offers[name] = (
         draws["deregistration_multiplier"],
         item.weekly_cost_per_household,
     )
@@ -228,14 +268,14 @@ def _retention_start(world: World, name: str, item: Any, draws: dict[str, float]
 
 
 def _retention_end(world: World, name: str, item: Any, draws: dict[str, float]) -> None:
-    world.retention_offers.pop(name, None)
+    world.programmes.retention_offers.pop(name, None)
     _retention_changed(world)
 
 
 def _retention_changed(world: World) -> None:
-    offers = world.retention_offers.values()
-    world.retention_multiplier = math.prod(m for m, _ in offers)
-    world.retention_cost_per_household = sum(c for _, c in offers)
+    offers = world.programmes.retention_offers.values()
+    world.attrition.retention_multiplier = math.prod(m for m, _ in offers)
+    world.programmes.retention_cost_per_household = sum(c for _, c in offers)
     _redraw_all_attrition(world)
 
 
@@ -278,7 +318,7 @@ def _ring_fence_start(world: World, name: str, item: Any, draws: dict[str, float
                 h.uasc_only = True
                 designated.append(h.id)
                 places += h.places
-    world.programmes[name] = designated
+    world.programmes.members[name] = designated
     world.recorder.flow("ring_fenced_in_house_places", places)
 
 
@@ -289,7 +329,7 @@ def _ring_fence_end(world: World, name: str, item: Any, draws: dict[str, float])
     for kind in ("ifa_framework", "supported"):
         # Children in places that were ring-fenced keep them as ordinary places.
         p.reserved_used[kind] = min(p.reserved_used[kind], p.reserved[kind])
-    for hid in world.programmes.pop(name, []):
+    for hid in world.programmes.members.pop(name, []):
         h = world.households.get(hid)
         if h is not None:
             h.uasc_only = False
@@ -301,32 +341,26 @@ def _ring_fence_end(world: World, name: str, item: Any, draws: dict[str, float])
 
 
 def _step_across_start(world: World, name: str, item: Any, draws: dict[str, float]) -> None:
-    world.step_across_rate += item.per_year
-    world.step_across_cost = item.cost_per_move
+    step_across = world.step_across
+    step_across.rate += item.per_year
+    step_across.cost_per_move = item.cost_per_move
     for c in list(world.children.values()):
         if c.state == PLACED and c.placement == "residential":
-            on_residential_placement(world, c)
+            step_across.consider(c)
 
 
 def _step_across_end(world: World, name: str, item: Any, draws: dict[str, float]) -> None:
-    world.step_across_rate -= item.per_year
-
-
-def on_residential_placement(world: World, child: Child) -> None:
-    """While a step-across programme runs, a residential child is considered for fostering."""
-    if world.step_across_rate <= 0:
-        return
-    t = world.rng["interventions"].hazard_time(world.step_across_rate) * YEAR
-    world.schedule(t, _step_across, world, child, child.placement_token)
+    world.step_across.rate -= item.per_year
 
 
 def _step_across(world: World, child: Child, token: int) -> None:
-    if child.state != PLACED or child.placement_token != token or world.step_across_rate <= 0:
+    step_across = world.step_across
+    if child.state != PLACED or child.placement_token != token or step_across.rate <= 0:
         return
     h = world.index.find("mainstream", [child], child.area)
     if h is None:
         if world.providers.free("ifa_framework", child.uasc) < 1:
-            on_residential_placement(world, child)  # try again later
+            step_across.consider(child)  # try again later
             return
         placements.vacate(world, child, "step_across")
         world.providers.take("ifa_framework", child)
@@ -336,7 +370,7 @@ def _step_across(world: World, child: Child, token: int) -> None:
         placements.place(world, child, "in_house", h, "step_across")
     child.needs_residential = False
     world.recorder.flow("step_across")
-    world.recorder.flow("step_across_cost", world.step_across_cost)
+    world.recorder.flow("step_across_cost", step_across.cost_per_move)
 
 
 # --------------------------------------------------------------------- provider and NTS
@@ -346,16 +380,16 @@ def _provider_change(world: World, name: str, item: Any, draws: dict[str, float]
     if item.places is not None:
         world.providers.capacity[item.kind] = item.places
     if item.weekly_cost is not None:
-        world.weekly_cost[item.kind] = item.weekly_cost
+        world.providers.weekly_cost[item.kind] = item.weekly_cost
 
 
 def _nts_change(world: World, name: str, item: Any, draws: dict[str, float]) -> None:
     for field in ("quota_share", "transfer_prob", "delay_days", "accommodation_limit"):
         value = getattr(item, field)
         if value is not None:
-            world.nts[field] = value
+            setattr(world.arrivals.nts, field, value)
     if item.accommodate_all:
-        world.nts["accommodation_limit"] = math.inf
+        world.arrivals.nts.accommodation_limit = math.inf
 
 
 _STARTS = {

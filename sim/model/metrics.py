@@ -273,10 +273,10 @@ class Recorder:
         foster = (
             counts["in_house"] + counts["connected"] + counts["ifa_framework"] + counts["ifa_spot"]
         )
-        unit = w.weekly_cost
+        unit = w.providers.weekly_cost
         cost = sum(counts[k] * unit[k] for k in PLACEMENT_TYPES)
         cost += (staying_put + former_carers) * unit["staying_put"]
-        programme = sum(w.programme_cost.values()) + households * w.retention_cost_per_household
+        programme = w.programmes.weekly_cost(households)
         row: dict[str, Any] = {
             "date": w.date(now),
             "day": now,

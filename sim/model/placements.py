@@ -6,6 +6,9 @@ IFA spot market, supported accommodation (16+), residential, and unregistered pr
 last resort. Each step has its own delay and chance of an offer. A child for whom every step
 fails waits and tries again; any in-house vacancy that opens is offered first to waiting
 children, then to children who could step down from agency or residential care.
+
+Placements announce when they start and end and when a household empties (``hooks``); what
+follows for exits, carers and policies is done by the mechanisms that own it.
 """
 
 from __future__ import annotations
@@ -13,8 +16,6 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from sim.model import children as children_mod
-from sim.model import interventions
 from sim.model.entities import LEFT, PLACED, SEARCHING, Child, Household
 from sim.model.timing import YEAR
 from sim.rng import Stream
@@ -335,15 +336,14 @@ def place(world: World, child: Child, kind: str, h: Household | None, reason: st
     else:
         rec.flow("moves")
     _schedule_placement_events(world, child, h)
-    exit_class = kind if kind in ("connected", "placed_for_adoption") else ""
-    if exit_class != child.exit_class or child.exit_token == 0:
-        child.exit_class = exit_class  # exit hazards differ only for these placements
-        children_mod.schedule_exit(world, child)
+    for fn in world.hooks.placement_started:
+        fn(child, h)
 
 
 def vacate(world: World, child: Child, reason: str) -> Household | None:
     """End ``child``'s current placement episode; returns the household left, if any."""
     world.recorder.episode(child, reason)
+    hooks = world.hooks
     h = None
     if child.household >= 0:
         h = world.households[child.household]
@@ -352,15 +352,18 @@ def vacate(world: World, child: Child, reason: str) -> Household | None:
             h.solo -= 1
         h.last_active = world.now
         world.index.update(h)
-        if h.kind == "connected":
-            if not h.children and h.active:  # approved for these children only
-                from sim.model import carers
-
-                carers.deregister(world, h, "connected_ended")
-        else:
-            offer_vacancy(world, h)
-    elif child.placement in world.providers.occupied:
-        world.providers.release(child.placement, child)
+        emptied = not h.children  # before observers, who may move the other children on
+        for ended in hooks.placement_ended:
+            ended(child, h, reason)
+        if emptied:
+            for on_empty in hooks.household_emptied:
+                on_empty(h)
+        offer_vacancy(world, h)
+    else:
+        if child.placement in world.providers.occupied:
+            world.providers.release(child.placement, child)
+        for ended in hooks.placement_ended:
+            ended(child, None, reason)
     child.household = -1
     child.placement = ""
     child.state = SEARCHING
@@ -374,8 +377,6 @@ def _schedule_placement_events(world: World, child: Child, h: Household | None) 
     kind = child.placement
     if h is not None and h.kind == "emergency":
         world.schedule(m.emergency_stay_days, _emergency_end, world, child, token)
-    if child.parent_and_child:
-        world.schedule(world.scenario.children.parent_and_child_days, _pc_end, world, child, token)
     if (
         kind in STEP_DOWN_FROM
         and not child.needs_residential
@@ -385,8 +386,6 @@ def _schedule_placement_events(world: World, child: Child, h: Household | None) 
         delay = 0.0 if kind == "unregistered" else m.step_down_min_days
         world.schedule(delay, world.step_down.add, child, token)
     _schedule_hazards(world, child, h)
-    if kind == "residential":
-        interventions.on_residential_placement(world, child)
 
 
 def breakdown_rate(world: World, child: Child, h: Household | None) -> float:
@@ -448,21 +447,9 @@ def _hazard_event(world: World, child: Child, token: int, hazard_token: int, wha
         world.recorder.flow("breakdowns")
         if kind in ("in_house", "connected"):
             world.recorder.flow("unplanned_endings")
-        resigns = (
-            h is not None
-            and h.kind != "connected"
-            and world.rng["breakdowns"].bernoulli(world.scenario.breakdown.carer_deregisters_prob)
-        )
         if h is not None:
             child.avoid = h.id
-            if resigns:  # before the place is freed, so it is not offered to another child
-                h.active = False
         vacate(world, child, "breakdown")
-        if resigns:
-            from sim.model import carers
-
-            h.active = True
-            carers.deregister(world, h, "after_breakdown")
         start_search(world, [child], "breakdown", urgent=True)
         return
     # A planned move happens only when an in-house placement is there to move to.
@@ -484,18 +471,6 @@ def _emergency_end(world: World, child: Child, token: int) -> None:
     world.recorder.flow("emergency_moves_on")
     vacate(world, child, "emergency_end")
     start_search(world, [child], "emergency_end", urgent=False)
-
-
-def _pc_end(world: World, child: Child, token: int) -> None:
-    """A parent-and-child assessment ends: the child goes home or stays in care alone."""
-    if child.state != PLACED or child.placement_token != token:
-        return
-    if world.rng["exits"].bernoulli(world.scenario.children.parent_and_child_home_prob):
-        children_mod.leave_care(world, child, "return_home")
-        return
-    vacate(world, child, "pc_assessment_end")
-    child.parent_and_child = False
-    start_search(world, [child], "pc_assessment_end", urgent=False)
 
 
 def offer_vacancy(world: World, h: Household) -> None:

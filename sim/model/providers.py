@@ -19,7 +19,8 @@ EXTERNAL = ("ifa_framework", "ifa_spot", "residential", "supported", "unregister
 
 
 class Providers:
-    """Occupancy and capacity of the external placement types.
+    """Occupancy and capacity of the external placement types, and the weekly unit costs of
+    every placement type (``provider_changes`` policies change both).
 
     Some places may be ring-fenced for unaccompanied asylum-seeking children: other children
     see only the rest, and a UASC child takes a ring-fenced place first.
@@ -37,6 +38,7 @@ class Providers:
         self.occupied: dict[str, int] = dict.fromkeys(EXTERNAL, 0)
         self.reserved: dict[str, int] = dict.fromkeys(EXTERNAL, 0)
         self.reserved_used: dict[str, int] = dict.fromkeys(EXTERNAL, 0)
+        self.weekly_cost = {k: c.central for k, c in world.scenario.costs.weekly.items()}
 
     def free(self, kind: str, uasc: bool = False) -> float:
         """Places of ``kind`` open to a child (UASC children also see ring-fenced ones)."""

@@ -13,6 +13,7 @@ from simpy.events import NORMAL
 from sim.config import Scenario
 from sim.model import carers, children, initial, interventions, placements, providers
 from sim.model.entities import Child, Household
+from sim.model.hooks import Hooks
 from sim.model.metrics import Recorder, Results
 from sim.model.timing import YEAR
 from sim.rng import Stream, cumulative, make_streams
@@ -38,11 +39,10 @@ class World:
         self.households: dict[int, Household] = {}
         self._next_id = 0
         self.recorder = Recorder(self)
+        self.hooks = Hooks()
         self.index = placements.VacancyIndex(self)
-        self.providers = providers.Providers(self)
         self.step_down = placements.StepDownList(self)
         self.waiting: dict[int, None] = {}  # children who have exhausted the cascade
-        self.uasc_in_care = 0
         self.events = 0
         edges = scenario.age_band_edges
         self._band_of_year = [
@@ -52,25 +52,17 @@ class World:
         self._month_of_day = [
             (scenario.start + dt.timedelta(days=d)).month for d in range(int(self.horizon) + 2)
         ]
-        self.age_range_weights = [a.weight for a in scenario.recruitment.household.age_ranges]
-        # Policy state that interventions change during the run.
-        nts = scenario.uasc.nts
-        self.nts = {
-            "quota_share": nts.quota_share,
-            "transfer_prob": nts.transfer_prob,
-            "delay_days": nts.delay_days,
-        }
-        self.weekly_cost = {k: c.central for k, c in scenario.costs.weekly.items()}
-        self.retention_offers: dict[str, tuple[float, float]] = {}  # multiplier, weekly cost
-        self.assessment_boosts: dict[str, object] = {}
-        self.retention_multiplier = 1.0
-        self.retention_cost_per_household = 0.0
-        self.assessment_duration_multiplier = 1.0
-        self.assessment_approval_prob: float | None = None
-        self.step_across_rate = 0.0
-        self.step_across_cost = 0.0
-        self.programmes: dict[str, list[int]] = {}
-        self.programme_cost: dict[str, float] = {}  # weekly, by programme
+        # The mechanisms and the state they own (policies change it during the run). Observers
+        # are called in this order, which keeps the order of events scheduled at one time.
+        self.providers = providers.Providers(self)
+        self.arrivals = children.Arrivals(self)
+        self.exits = children.Exits(self)
+        self.recruitment = carers.Recruitment(self)
+        self.attrition = carers.Attrition(self)
+        self.programmes = interventions.Programmes()
+        self.step_across = interventions.StepAcross(self)
+        for observer in (self.step_across, self.exits, self.attrition):
+            self.hooks.subscribe(observer)
 
     # -- time ------------------------------------------------------------------------------
     @property
