@@ -135,6 +135,27 @@ class Exits(_Base):
     adoption_placement_days: Days = 240.0
 
 
+class KinshipAssessment(_Base):
+    """A connected person's temporary approval (Regulation 24) and full assessment.
+
+    ``approval_prob`` ``None`` approves connected persons on the child's arrival (no
+    assessment). Otherwise the assessment ends after a uniform ``days`` range with approval
+    (Regulation 25) with this probability; on failure the children move and the household ends.
+    """
+
+    approval_prob: Prob | None = None
+    days: tuple[Annotated[float, Field(gt=0, le=730)], Annotated[float, Field(gt=0, le=730)]] = (
+        112.0,
+        168.0,
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> KinshipAssessment:
+        if self.days[1] < self.days[0]:
+            raise ValueError(f"days: the upper end ({self.days[1]}) is below the lower")
+        return self
+
+
 class Children(_Base):
     """Arrivals into care of children other than UASC, and how they leave."""
 
@@ -148,6 +169,7 @@ class Children(_Base):
     area_weights: dict[str, Rate] = {"North": 0.27, "South": 0.22, "East": 0.28, "West": 0.23}
     placed_with_parents_prob: Prob = 0.02
     kinship_prob: Prob = 0.06
+    kinship_assessment: KinshipAssessment = KinshipAssessment()
     parent_and_child_prob: Prob = 0.1
     parent_and_child_days: Days = 84.0
     parent_and_child_home_prob: Prob = 0.5
@@ -332,6 +354,17 @@ class Household(_Base):
         return _known_keys(v, CARER_TYPES, "carer type(s)")
 
 
+class AssessingCapacity(_Base):
+    """Assessing social workers' caseload: at most ``slots`` assessments under way at once.
+
+    An application that finds every slot taken waits its turn (first come, first served) and
+    withdraws after an exponential patience. ``None`` leaves assessments unlimited.
+    """
+
+    slots: Annotated[int, Field(ge=1, le=1000)] | None = None
+    patience_days: Annotated[float, Field(gt=0, le=3650)] = 120.0
+
+
 class Recruitment(_Base):
     """The funnel from enquiry to approval."""
 
@@ -345,6 +378,34 @@ class Recruitment(_Base):
     approval_prob: Prob = 0.55
     assessment: Assessment = Assessment()
     household: Household = Household()
+    assessing: AssessingCapacity = AssessingCapacity()
+
+
+class Usage(_Base):
+    """Retention and review that depend on how a household is used (off by default).
+
+    Carers' own leaving hazards (resignation and moves to agencies) are multiplied by
+    ``empty_multiplier`` once the home has been without a child for ``empty_days``, and by
+    ``settled_multiplier`` while a child has been placed there for ``settled_days``. At its
+    annual review, a household vacant for ``vacant_days`` is deregistered by the service with
+    probability ``mismatch_deregistration_prob`` times the share of the last year's placements
+    whose child its approval (age range, needs) would not take.
+    """
+
+    empty_multiplier: Annotated[float, Field(ge=0, le=20)] = 1.0
+    empty_days: Annotated[float, Field(gt=0, le=3650)] = 180.0
+    settled_multiplier: Annotated[float, Field(ge=0, le=20)] = 1.0
+    settled_days: Annotated[float, Field(gt=0, le=3650)] = 365.0
+    mismatch_deregistration_prob: Prob = 0.0
+    vacant_days: Annotated[float, Field(gt=0, le=3650)] = 90.0
+
+    @property
+    def active(self) -> bool:
+        return (
+            self.empty_multiplier != 1.0
+            or self.settled_multiplier != 1.0
+            or self.mismatch_deregistration_prob > 0
+        )
 
 
 class Attrition(_Base):
@@ -358,6 +419,7 @@ class Attrition(_Base):
     service_deregistration_prob: Prob = 0.5
     on_hold_per_year: Rate = 0.15
     on_hold_mean_days: Days = 180.0
+    usage: Usage = Usage()
 
     @model_validator(mode="after")
     def _pieces(self) -> Attrition:

@@ -28,6 +28,9 @@ STREAM_IDS: dict[str, int] = {
     "distance": 11,
     "initial": 12,
     "interventions": 13,
+    "usage": 14,
+    "assessing": 15,
+    "kinship": 16,
 }
 
 _BLOCK = 2048

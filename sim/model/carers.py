@@ -26,7 +26,8 @@ MONTH = YEAR / 12
 
 
 class Recruitment:
-    """The enquiry stream and the assessment settings in force (extra capacity changes them)."""
+    """The enquiry stream, the assessment settings in force (extra capacity changes them) and
+    the assessing caseload: assessments under way and applications waiting for a slot."""
 
     def __init__(self, world: World) -> None:
         r = world.scenario.recruitment
@@ -34,6 +35,10 @@ class Recruitment:
         self.duration_multiplier = 1.0
         self.approval_prob: float | None = None  # overrides the scenario's while set
         self.age_range_weights = [a.weight for a in r.household.age_ranges]
+        self.slots = r.assessing.slots  # None: no limit
+        self.under_way = 0
+        self.waiting: dict[int, float] = {}  # ticket -> day joined, first come first served
+        self._tickets = 0
 
 
 class Attrition(Observer):
@@ -107,15 +112,13 @@ def _seed_pipeline(world: World) -> None:
             months = assessment_months(rng, a)
         left = rng.random() * months
         if rng.bernoulli(r.approval_prob):
-            world.schedule(left * MONTH, approve, world, months)
+            world.recruitment.under_way += 1
+            world.schedule(left * MONTH, _assessment_end, world, months, True)
         elif rng.bernoulli(0.5):
             # Withdrawals leave after a uniform share U of the assessment, so half as many are
             # under way, and length bias makes that share sqrt(uniform).
-            world.schedule(
-                left * math.sqrt(rng.random()) * MONTH,
-                world.recorder.flow,
-                "withdrawn_in_assessment",
-            )
+            world.recruitment.under_way += 1
+            world.schedule(left * math.sqrt(rng.random()) * MONTH, _assessment_end, world, 0, False)
 
 
 # ------------------------------------------------------------------------------ the funnel
@@ -147,17 +150,47 @@ def assessment_months(rng: Stream, a) -> float:
 
 
 def _assessment(world: World) -> None:
+    """An applicant is ready for assessment: it starts now if an assessing slot is free."""
+    rec = world.recruitment
+    if rec.slots is None or rec.under_way < rec.slots:
+        _begin_assessment(world, 0.0)
+        return
+    rec._tickets += 1
+    rec.waiting[rec._tickets] = world.now
+    world.recorder.flow("assessment_waits")
+    patience = world.scenario.recruitment.assessing.patience_days
+    world.schedule(world.rng["assessing"].exponential(patience), _give_up, world, rec._tickets)
+
+
+def _give_up(world: World, ticket: int) -> None:
+    if world.recruitment.waiting.pop(ticket, None) is not None:
+        world.recorder.flow("withdrawn_waiting_assessment")
+
+
+def _begin_assessment(world: World, waited_days: float) -> None:
     r = world.scenario.recruitment
     rng = world.rng["funnel"]
     world.recorder.flow("assessments")
+    world.recruitment.under_way += 1
     months = assessment_months(rng, r.assessment) * world.recruitment.duration_multiplier
     override = world.recruitment.approval_prob
     if rng.bernoulli(r.approval_prob if override is None else override):
-        world.schedule(months * MONTH, approve, world, months)
+        world.schedule(months * MONTH, _assessment_end, world, months + waited_days / MONTH, True)
     else:
-        world.schedule(
-            rng.random() * months * MONTH, world.recorder.flow, "withdrawn_in_assessment"
-        )
+        world.schedule(rng.random() * months * MONTH, _assessment_end, world, 0, False)
+
+
+def _assessment_end(world: World, months: float, approved: bool) -> None:
+    """An assessment ends (``months`` from application ready to panel): its slot passes on."""
+    if approved:
+        approve(world, months)
+    else:
+        world.recorder.flow("withdrawn_in_assessment")
+    rec = world.recruitment
+    rec.under_way -= 1
+    if rec.waiting and (rec.slots is None or rec.under_way < rec.slots):
+        ticket = next(iter(rec.waiting))
+        _begin_assessment(world, world.now - rec.waiting.pop(ticket))
 
 
 def new_household(
@@ -230,8 +263,28 @@ def approve_connected(world: World, area: str, group: list) -> Household:
     )
     h.refresh()
     world.households[h.id] = h
-    world.recorder.flow("approvals_connected")
+    k = world.scenario.children.kinship_assessment
+    if k.approval_prob is None or world.recorder.building:
+        world.recorder.flow("approvals_connected")
+        return h
+    # Regulation 24: a temporary approval while the full assessment runs.
+    world.recorder.flow("connected_temporary_approvals")
+    rng = world.rng["kinship"]
+    low, high = k.days
+    passes = rng.bernoulli(k.approval_prob)
+    world.schedule(low + rng.random() * (high - low), _kinship_decision, world, h, passes)
     return h
+
+
+def _kinship_decision(world: World, h: Household, passes: bool) -> None:
+    """The connected person's full assessment ends; on failure the children move on."""
+    if not h.active:  # the children left first, and the approval with them
+        return
+    if passes:
+        world.recorder.flow("approvals_connected")
+        return
+    world.recorder.flow("connected_not_approved")
+    deregister(world, h, "not_approved")
 
 
 # ----------------------------------------------------------------------------- attrition
@@ -254,7 +307,8 @@ def schedule_attrition(world: World, h: Household, rng: Stream | None = None) ->
     # At an edge (to rounding) count the new piece, so the clock always moves on.
     piece = max((i for i, e in enumerate(edges) if tenure + 1e-4 >= e), default=0)
     to_edge = (edges[piece + 1] - tenure) * YEAR if piece + 1 < len(edges) else float("inf")
-    multiplier = h.deregistration_multiplier * world.attrition.retention_multiplier
+    usage, to_change = world.usage.leaving_multiplier(h)
+    multiplier = h.deregistration_multiplier * world.attrition.retention_multiplier * usage
     rates = [
         a.deregistration_per_year[piece] * multiplier,
         a.to_ifa_per_year * multiplier,
@@ -262,16 +316,23 @@ def schedule_attrition(world: World, h: Household, rng: Stream | None = None) ->
     ]
     total = sum(rates)
     t = rng.hazard_time(total) * YEAR if total > 0 else float("inf")
-    if t < to_edge:
+    if t < min(to_edge, to_change):
         what = ("carer_initiated", "to_ifa", "on_hold")[choose_rates(rng, rates, total)]
         world.schedule(t, _attrition_event, world, h, token, what)
-    elif to_edge < float("inf"):
+    elif to_edge <= to_change and to_edge < float("inf"):
         world.schedule(to_edge, _tenure_edge, world, h, token)
+    elif to_change < float("inf"):
+        world.schedule(to_change, _usage_edge, world, h, token)
 
 
 def _tenure_edge(world: World, h: Household, token: int) -> None:
     if h.token == token:
         schedule_attrition(world, h)
+
+
+def _usage_edge(world: World, h: Household, token: int) -> None:
+    if h.token == token:
+        schedule_attrition(world, h, world.rng["usage"])
 
 
 def _attrition_event(world: World, h: Household, token: int, what: str) -> None:
@@ -318,6 +379,10 @@ def _review(world: World, h: Household) -> None:
         and world.now - h.last_active >= a.inactive_days
     )
     if inactive and world.rng["attrition"].bernoulli(a.service_deregistration_prob):
+        deregister(world, h, "service")
+        return
+    if world.usage.mismatched(h):
+        world.recorder.flow("deregistrations_service_mismatch")
         deregister(world, h, "service")
         return
     _schedule_review(world, h)

@@ -11,7 +11,7 @@ import simpy
 from simpy.events import NORMAL
 
 from sim.config import Scenario
-from sim.model import carers, children, initial, interventions, placements, providers
+from sim.model import carers, children, initial, interventions, placements, providers, review
 from sim.model.entities import Child, Household
 from sim.model.hooks import Hooks
 from sim.model.metrics import Recorder, Results
@@ -59,10 +59,13 @@ class World:
         self.exits = children.Exits(self)
         self.recruitment = carers.Recruitment(self)
         self.attrition = carers.Attrition(self)
+        self.usage = review.Usage(self)
         self.programmes = interventions.Programmes()
         self.step_across = interventions.StepAcross(self)
         for observer in (self.step_across, self.exits, self.attrition):
             self.hooks.subscribe(observer)
+        if self.usage.on:
+            self.hooks.subscribe(self.usage)
 
     # -- time ------------------------------------------------------------------------------
     @property
