@@ -1,0 +1,199 @@
+"""Supply-side mechanisms, each switched on alone against the run without it (same seed):
+retention that follows how a household is used, the review of households whose approval no
+longer matches demand, finite assessing capacity, and the kinship assessment that can fail.
+
+Each test works out what the mechanism must change from a quiet scenario in which only it
+acts, and checks the simulated count within its sampling error (``conftest``)."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+from conftest import YEAR, binomial_near, horizon, near, run_world, small, total
+
+from sim.config import CASCADE_STEPS, PLACEMENT_TYPES
+from sim.model.world import World
+
+RATE = 0.2  # carers' own resignation hazard per year
+
+
+def _leave_prob(switch: float, years: float, multiplier: float) -> float:
+    """Probability of resigning within ``years`` at RATE, times ``multiplier`` after ``switch``."""
+    before = min(max(switch, 0.0), years)
+    return 1 - math.exp(-RATE * before - multiplier * RATE * (years - before))
+
+
+def _last_active(world: World):
+    """A monitor that notes every household's state once the stock is built (day 0)."""
+    world.start_state = {h.id: (h.last_active, list(h.children)) for h in world.households.values()}
+    yield world.env.timeout(0)
+
+
+def _retention(**usage) -> tuple[World, World]:
+    """400 one-place households resigning at RATE; the usage mechanism off, then on."""
+    placements = dict.fromkeys(PLACEMENT_TYPES, 0)
+    placements["in_house"] = usage.pop("children", 0)
+    base = {
+        "years": 2.0,
+        "initial": {"households": 400, "placements": placements, "age_weights": [0, 1, 1, 0, 0]},
+        "attrition": {"deregistration_per_year": [RATE] * 3, "inactive_days": 0.0},
+    }
+    off = run_world(small(**base), monitor=_last_active)
+    base["attrition"]["usage"] = usage
+    on = run_world(small(**base), monitor=_last_active)
+    return off, on
+
+
+def test_long_empty_spells_raise_the_hazard_of_resigning():
+    """Empty homes (every spell starts at day 0) resign at RATE until ``empty_days``, then at
+    three times RATE."""
+    days, m = 180.0, 3.0
+    off, on = _retention(empty_multiplier=m, empty_days=days)
+    years = horizon(on.scenario) / YEAR
+    left_off = total(off.recorder.results().flows, "deregistrations_carer_initiated")
+    left_on = total(on.recorder.results().flows, "deregistrations_carer_initiated")
+    binomial_near(left_off, 400, _leave_prob(years, years, 1.0))
+    binomial_near(left_on, 400, _leave_prob(days / YEAR, years, m))
+    assert left_on > left_off
+
+
+def test_a_settled_placement_lowers_the_hazard_of_resigning():
+    """Full homes (children who never leave) resign at RATE until their child has been there
+    ``settled_days``, then at a quarter of RATE: each household's expected loss follows from
+    its child's placement start."""
+    days, m = 365.0, 0.25
+    off, on = _retention(settled_multiplier=m, settled_days=days, children=400)
+    years = horizon(on.scenario) / YEAR
+    probs = []
+    for _, kids in on.start_state.values():
+        assert len(kids) == 1
+        switch = (on.children[kids[0]].placed_at + days) / YEAR
+        probs.append(_leave_prob(switch, years, m))
+    expected = sum(probs)
+    se = math.sqrt(sum(p * (1 - p) for p in probs))
+    left_on = total(on.recorder.results().flows, "deregistrations_carer_initiated")
+    left_off = total(off.recorder.results().flows, "deregistrations_carer_initiated")
+    near(left_on, expected, se)
+    binomial_near(left_off, 400, _leave_prob(years, years, 1.0))
+    assert left_on < left_off
+
+
+def test_the_review_deregisters_vacant_households_that_demand_passes_by():
+    """Half the households take children up to 4, half 10-17; every child arriving is 10-15
+    and is placed with an agency (in-house matching is switched off), so the first half's
+    approval excludes all recent demand and the second half's none. Each review of a
+    household vacant 30 days deregisters it with probability p times that share: two reviews
+    in two years for the first half (the first is at a uniform day of the year)."""
+    p, vacant = 0.6, 30.0
+    cascade = {s: {"delay_days": 0.0, "accept_prob": 1.0} for s in CASCADE_STEPS}
+    cascade["in_house_home"]["accept_prob"] = cascade["in_house_other"]["accept_prob"] = 0.0
+    ranges = [
+        {"min_age": 0, "max_age": 4, "weight": 1.0},
+        {"min_age": 10, "max_age": 17, "weight": 1.0},
+    ]
+    base = {
+        "years": 2.0,
+        "children": {"arrivals_per_year": 200.0, "entry_age_weights": [0, 0, 0, 1, 0]},
+        "matching": {"cascade": cascade},
+        "recruitment": {"household": {"age_ranges": ranges}},
+        "initial": {"households": 600},
+        "attrition": {"inactive_days": 0.0},
+    }
+    usage = {"mismatch_deregistration_prob": p, "vacant_days": vacant}
+    off = run_world(small(**base))
+    base["attrition"]["usage"] = usage
+    on = run_world(small(**base))
+    assert total(off.recorder.results().flows, "deregistrations") == 0
+    young_off = sum(h.min_age == 0 for h in off.households.values())
+    old_off = len(off.households) - young_off
+    young_on = sum(h.min_age == 0 for h in on.households.values())
+    old_on = len(on.households) - young_on
+    assert old_on == old_off  # no recent child falls outside 10-17: none deregistered
+    early = vacant / on.scenario.attrition.review_days
+    prob = (1 - early) * (1 - (1 - p) ** 2) + early * p
+    binomial_near(young_off - young_on, young_off, prob)
+    flows = on.recorder.results().flows
+    assert total(flows, "deregistrations_service") == young_off - young_on
+    assert total(flows, "deregistrations_service_mismatch") == young_off - young_on
+
+
+def _funnel(enquiries: float, slots: int | None, years: float = 4.0):
+    """Every enquiry applies within a day and is approved after about 6 months."""
+    recruitment = {
+        "enquiries_per_year": enquiries,
+        "application_prob": 1.0,
+        "application_days": 1.0,
+        "assessment_start_prob": 1.0,
+        "assessment_start_days": 1.0,
+        "approval_prob": 1.0,
+        "assessment": {"fast_share": 1.0, "fast_median_months": 6.0, "fast_sigma": 0.3},
+        "assessing": {"slots": slots, "patience_days": 60.0},
+    }
+    return small(years=years, recruitment=recruitment)
+
+
+def test_approvals_saturate_at_the_assessing_capacity():
+    """With c slots always busy, approvals run at c / (mean assessment time), whatever the
+    enquiries (renewal theory); without a limit they follow the enquiries."""
+    c = 20
+    mean_months = 6.0 * math.exp(0.3**2 / 2)
+    per_year = c * 12 / mean_months
+    for enquiries in (300.0, 600.0):
+        sc = _funnel(enquiries, c)
+        flows = run_world(sc).recorder.results().flows
+        # From the second financial year on, the slots are full and the queue never empties.
+        approvals = flows["approvals"].iloc[1:4].sum()
+        # Renewal counting: variance c T CV^2 / mean; CV^2 of a lognormal is exp(s^2) - 1.
+        se = math.sqrt(per_year * 3 * (math.exp(0.3**2) - 1))
+        near(approvals, 3 * per_year, se)
+        assert total(flows, "withdrawn_waiting_assessment") > 0
+        unlimited = run_world(_funnel(enquiries, None)).recorder.results().flows
+        near(unlimited["approvals"].iloc[1:4].sum(), 3 * enquiries, math.sqrt(3 * enquiries))
+
+
+def test_capacity_that_never_binds_changes_nothing():
+    """Slots above the most assessments ever under way leave the run exactly as it was."""
+    sc = _funnel(60.0, None, years=2.0)
+    free = run_world(sc).recorder.results()
+    capped = run_world(_funnel(60.0, 1000, years=2.0)).recorder.results()
+    pd.testing.assert_frame_equal(free.flows, capped.flows)
+    pd.testing.assert_frame_equal(free.snapshots, capped.snapshots)
+
+
+def test_a_failed_kinship_assessment_moves_the_child_and_ends_the_household():
+    """Every child arriving goes to a connected person on temporary approval; the full
+    assessment ends 112-168 days later with approval with probability p. On failure the
+    child moves and the household is deregistered. No child is old enough to turn 18."""
+    p = 0.7
+    base = {
+        "years": 2.0,
+        "children": {
+            "arrivals_per_year": 300.0,
+            "kinship_prob": 1.0,
+            "entry_age_weights": [1, 1, 1, 1, 0],
+        },
+    }
+    off = run_world(small(**base)).recorder.results()
+    kin = {**base["children"], "kinship_assessment": {"approval_prob": p}}
+    on_world = run_world(small(years=2.0, children=kin))
+    on = on_world.recorder.results()
+    arrived = total(off.flows, "approvals_connected")
+    assert arrived > 400
+    assert total(on.flows, "connected_temporary_approvals") == arrived
+    # Arrivals draw on their own stream: the same children arrive in both runs.
+    pd.testing.assert_frame_equal(off.children, on.children)
+    ep = on.episodes
+    first = ep.sort_values("start_day").groupby("child").first()
+    decided = first[first["start_day"] + 168 <= horizon(on_world.scenario)]
+    moved = decided[decided["reason_end"] == "carer_deregistered"]
+    binomial_near(len(moved), len(decided), 1 - p)
+    stay = moved["end_day"] - moved["start_day"]
+    assert stay.between(112 - 1e-6, 168 + 1e-6).all()
+    failed = total(on.flows, "connected_not_approved")
+    assert failed == total(on.flows, "deregistrations_connected")
+    approved = total(on.flows, "approvals_connected")
+    # Assessments started 168 days before the end are all decided; none started within 112.
+    possible = (first["start_day"] + 112 <= horizon(on_world.scenario)).sum()
+    assert len(decided) <= approved + failed <= possible
+    assert (first["reason_end"] == "carer_deregistered").sum() == failed
