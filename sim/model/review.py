@@ -68,6 +68,9 @@ class Usage(Observer):
         return 1.0, soonest
 
     def _redraw(self, h: Household | None) -> None:
+        # While the stock is built, no clock runs yet: carers.start draws every household's.
+        if self.world.recorder.building:
+            return
         if h is not None and h.active and h.kind != "connected":
             carers.schedule_attrition(self.world, h, self.world.rng["usage"])
 
