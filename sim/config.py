@@ -392,9 +392,9 @@ class Usage(_Base):
     whose child its approval (age range, needs) would not take.
     """
 
-    empty_multiplier: Annotated[float, Field(ge=0, le=20)] = 1.0
+    empty_multiplier: Annotated[float, Field(gt=0, le=20)] = 1.0
     empty_days: Annotated[float, Field(gt=0, le=3650)] = 180.0
-    settled_multiplier: Annotated[float, Field(ge=0, le=20)] = 1.0
+    settled_multiplier: Annotated[float, Field(gt=0, le=20)] = 1.0
     settled_days: Annotated[float, Field(gt=0, le=3650)] = 365.0
     mismatch_deregistration_prob: Prob = 0.0
     vacant_days: Annotated[float, Field(gt=0, le=3650)] = 90.0

@@ -10,9 +10,10 @@ from __future__ import annotations
 import math
 
 import pandas as pd
+import pytest
 from conftest import YEAR, binomial_near, horizon, near, run_world, small, total
 
-from sim.config import CASCADE_STEPS, PLACEMENT_TYPES
+from sim.config import CASCADE_STEPS, PLACEMENT_TYPES, ScenarioError
 from sim.model.world import World
 
 RATE = 0.2  # carers' own resignation hazard per year
@@ -197,3 +198,20 @@ def test_a_failed_kinship_assessment_moves_the_child_and_ends_the_household():
     possible = (first["start_day"] + 112 <= horizon(on_world.scenario)).sum()
     assert len(decided) <= approved + failed <= possible
     assert (first["reason_end"] == "carer_deregistered").sum() == failed
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"recruitment": {"assessing": {"slots": 0}}}, "recruitment.assessing.slots"),
+        ({"attrition": {"usage": {"empty_days": 0}}}, "attrition.usage.empty_days"),
+        (
+            {"attrition": {"usage": {"settled_multiplier": 50}}},
+            "attrition.usage.settled_multiplier",
+        ),
+        ({"children": {"kinship_assessment": {"days": [168, 112]}}}, "children.kinship_assessment"),
+    ],
+)
+def test_bad_supply_parameters_are_rejected_by_name(overrides, field):
+    with pytest.raises(ScenarioError, match=f"field '{field}"):
+        small(**overrides)
