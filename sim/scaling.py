@@ -31,6 +31,7 @@ SCALED_COUNTS = (
     "providers.unregistered_places",
     "initial.uasc",
     "initial.households",
+    "recruitment.assessing.slots",
 )
 AREA_WEIGHTS = (
     "children.area_weights",
@@ -85,7 +86,8 @@ def scaled_dict(
         put(path, round(node[key] * factor, 1))
     for path in SCALED_COUNTS:
         node, key = _node(data, path)
-        put(path, round(node[key] * factor))
+        if node[key] is not None:  # an optional limit, unset: nothing to scale
+            put(path, round(node[key] * factor))
     if households is not None:
         put("initial.households", int(households))
     put(
