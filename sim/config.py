@@ -361,7 +361,7 @@ class AssessingCapacity(_Base):
     withdraws after an exponential patience. ``None`` leaves assessments unlimited.
     """
 
-    slots: Annotated[int, Field(ge=1, le=1000)] | None = None
+    slots: Annotated[int, Field(ge=1, le=100_000)] | None = None
     patience_days: Annotated[float, Field(gt=0, le=3650)] = 120.0
 
 
