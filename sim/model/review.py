@@ -46,10 +46,22 @@ class Usage(Observer):
         self.recent: deque[tuple[float, int, bool]] = deque()
         self.demand = [[0, 0] for _ in range(top)]  # [age][complex] -> starts in the window
         self.total = 0
+        self.drawn: dict[int, tuple[float, float]] = {}  # household id -> _state when drawn
 
     # -- retention --------------------------------------------------------------------------
     def leaving_multiplier(self, h: Household) -> tuple[float, float]:
-        """The multiplier on ``h``'s own leaving hazards now, and the days until it changes."""
+        """The multiplier on ``h``'s own leaving hazards now, and the days until it changes.
+
+        Called when ``h``'s attrition clock is drawn, which this remembers: a placement that
+        changes neither leaves the clock as it is (the hazard is memoryless).
+        """
+        state = self._state(h)
+        if self.on:
+            self.drawn[h.id] = state
+        return state[0], state[1] - self.world.now
+
+    def _state(self, h: Household) -> tuple[float, float]:
+        """The multiplier now and the day it next changes, if nothing else happens."""
         u = self.params
         if not self.on or h.kind in ("connected", "short_breaks"):
             return 1.0, INF
@@ -57,21 +69,21 @@ class Usage(Observer):
         if h.filled == 0:
             if h.on_hold:
                 return 1.0, INF
-            left = h.last_active + u.empty_days - now
-            return (u.empty_multiplier, INF) if left <= EPS else (1.0, left)
+            change = h.last_active + u.empty_days
+            return (u.empty_multiplier, INF) if change - now <= EPS else (1.0, change)
         soonest = INF
         for cid in h.children:
-            left = self.world.children[cid].placed_at + u.settled_days - now
-            if left <= EPS:
+            change = self.world.children[cid].placed_at + u.settled_days
+            if change - now <= EPS:
                 return u.settled_multiplier, INF
-            soonest = min(soonest, left)
+            soonest = min(soonest, change)
         return 1.0, soonest
 
     def _redraw(self, h: Household | None) -> None:
         # While the stock is built, no clock runs yet: carers.start draws every household's.
-        if self.world.recorder.building:
+        if h is None or self.world.recorder.building or not h.active or h.kind == "connected":
             return
-        if h is not None and h.active and h.kind != "connected":
+        if self._state(h) != self.drawn.get(h.id):
             carers.schedule_attrition(self.world, h, self.world.rng["usage"])
 
     def placement_started(self, child: Child, h: Household | None) -> None:
@@ -87,6 +99,9 @@ class Usage(Observer):
     def placement_ended(self, child: Child, h: Household | None, reason: str) -> None:
         if self.params.empty_multiplier != 1.0 or self.params.settled_multiplier != 1.0:
             self._redraw(h)  # an empty spell starts, or a settled placement ends
+
+    def carer_deregistered(self, h: Household, reason: str) -> None:
+        self.drawn.pop(h.id, None)
 
     # -- review -----------------------------------------------------------------------------
     def _count(self, child: Child) -> None:
