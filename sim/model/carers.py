@@ -2,10 +2,13 @@
 
 Enquiries arrive as a seasonal Poisson process (campaigns multiply it); an enquiry may become
 an application, an application an assessment, and an assessment ends in panel approval or a
-withdrawal. Approved households leave through tenure-dependent carer-initiated resignation,
-moves to independent agencies, service-initiated deregistration of long-inactive carers at
-their annual review, and resignation after a placement breakdown. A connected person's
-approval ends when the last of their named children leaves.
+withdrawal. Assessing slots may be limited: applicants then wait their turn or withdraw.
+Approved households leave through tenure-dependent carer-initiated resignation, moves to
+independent agencies, service-initiated deregistration of long-inactive carers at their annual
+review, and resignation after a placement breakdown (``review`` makes the leaving hazards and
+the review depend on how a household is used). A connected person's
+approval ends when the last of their named children leaves, or when their full assessment,
+after a temporary approval, fails.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ class Recruitment:
         self.slots = r.assessing.slots  # None: no limit
         self.under_way = 0
         self.waiting: dict[int, float] = {}  # ticket -> day joined, first come first served
-        self._tickets = 0
+        self.tickets = 0
 
 
 class Attrition(Observer):
@@ -155,11 +158,11 @@ def _assessment(world: World) -> None:
     if rec.slots is None or rec.under_way < rec.slots:
         _begin_assessment(world, 0.0)
         return
-    rec._tickets += 1
-    rec.waiting[rec._tickets] = world.now
+    rec.tickets += 1
+    rec.waiting[rec.tickets] = world.now
     world.recorder.flow("assessment_waits")
     patience = world.scenario.recruitment.assessing.patience_days
-    world.schedule(world.rng["assessing"].exponential(patience), _give_up, world, rec._tickets)
+    world.schedule(world.rng["assessing"].exponential(patience), _give_up, world, rec.tickets)
 
 
 def _give_up(world: World, ticket: int) -> None:
