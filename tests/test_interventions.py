@@ -163,7 +163,11 @@ def _initial_excess(world, kind) -> int:
 
 def test_recruitment_target_delivers_its_approvals():
     target = 150
-    sc = kent(years=4, recruitment_targets=[{"start": "2019-04-01", "approvals_per_year": target}])
+    targets = [{"start": "2019-04-01", "approvals_per_year": target}]
+    # Enquiries alone deliver the target only with the assessors for it: no slot limit here.
+    unlimited = {"assessing": {"slots": None}}
+    overrides = {"interventions": {"recruitment_targets": targets}, "recruitment": unlimited}
+    sc = load_scenario(BASE, {"years": 4, **overrides})
     flows = simulate(sc, seed=2).flows
     full_years = flows[flows["days_simulated"] >= 365].iloc[1:]  # after the pipeline fills
     approvals = full_years["approvals"].sum()
