@@ -18,6 +18,7 @@ from pydantic import BaseModel
 
 from sim.config import Scenario, load_scenario, scenario_from_dict
 from sim.webapp import create_app
+from sim.webapp.app import TOKEN_HEADER
 from sim.webapp.levers import (
     LEVERS,
     Lever,
@@ -137,10 +138,16 @@ def test_scenario_as_toml_loads_back_to_the_same_scenario():
 # ----------------------------------------------------------------------------- the API
 
 
+def _client(app, **kwargs) -> TestClient:
+    """A client at the app's own address that sends the page's token, as its page does."""
+    headers = {TOKEN_HEADER: app.state.token}
+    return TestClient(app, base_url="http://127.0.0.1", headers=headers, **kwargs)
+
+
 @pytest.fixture
 def client(tmp_path):
     app = create_app(SCENARIOS, tmp_path / "work", workers=1)
-    with TestClient(app, raise_server_exceptions=False) as c:
+    with _client(app, raise_server_exceptions=False) as c:
         yield c
 
 
@@ -449,7 +456,7 @@ def test_runs_in_worker_processes_match_runs_in_the_app(tmp_path):
     snaps = []
     for workers in (1, 2):
         app = create_app(SCENARIOS, tmp_path / f"w{workers}", workers=workers)
-        with TestClient(app) as c:
+        with _client(app) as c:
             job = c.post("/api/runs", json=_run_body(option, reps=2)).json()
             assert _wait(c, job["id"])["status"] == "done"
             snaps.append(app.state.jobs.get(job["id"]).results[0].snapshots)
