@@ -167,6 +167,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        jobs.start()
         yield
         jobs.shutdown()
 

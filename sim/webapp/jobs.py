@@ -15,19 +15,18 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import queue
 import re
 import secrets
 import shutil
-import signal
 import threading
 import time
-import traceback
 import zipfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from multiprocessing import get_context
+from multiprocessing import forkserver, get_context
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +34,10 @@ import pandas as pd
 
 from sim.analysis import quantiles, year_end
 from sim.config import Scenario, ScenarioError
-from sim.experiment import iter_replications, provenance, slug, write_tables
+from sim.experiment import provenance, slug, write_tables
 from sim.report import HEADLINE_COLUMNS, ReportData, ScenarioResult, save_report
 from sim.webapp.scenarios import scenario_to_toml
+from sim.webapp.worker import work
 
 log = logging.getLogger(__name__)
 
@@ -119,24 +119,6 @@ class Job:
         }
 
 
-def _work(scenarios: list[Scenario], seed: int, tasks: list[tuple[int, int]], out: Any) -> None:
-    """A worker process: run replication ``r`` of option ``i`` for each task, send the tables.
-
-    Ctrl+C reaches every process of the terminal; the app, not the worker, decides what stops.
-    """
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    for i, rep in tasks:
-        try:
-            tables = next(iter(iter_replications(scenarios[i], [rep], seed)))
-        except ScenarioError as exc:
-            out.put((i, rep, None, ("scenario", str(exc))))
-            return
-        except Exception:
-            out.put((i, rep, None, ("error", traceback.format_exc())))
-            return
-        out.put((i, rep, tables, None))
-
-
 class Cancelled(Exception):
     pass
 
@@ -194,7 +176,12 @@ class JobManager:
         # Workers are forked from a small server process that has already imported the model,
         # so a job's processes start in milliseconds and share nothing with the web server.
         self._context = get_context("forkserver")
-        self._context.set_forkserver_preload(["sim.webapp.jobs"])
+        self._context.set_forkserver_preload(["sim.webapp.worker"])
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+    def start(self) -> None:
+        """Start the workers' fork server now, so the first run does not wait for it."""
+        threading.Thread(target=forkserver.ensure_running, daemon=True).start()
 
     # -- public
     def submit(self, options: list[Option], reps: int, seed: int) -> Job:
@@ -362,7 +349,7 @@ class JobManager:
         scenarios = [o.scenario for o in job.options]
         processes = [
             self._context.Process(
-                target=_work, args=(scenarios, job.seed, tasks[k::n], out), daemon=True
+                target=work, args=(scenarios, job.seed, tasks[k::n], out), daemon=True
             )
             for k in range(n)
         ]

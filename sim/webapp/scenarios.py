@@ -125,7 +125,11 @@ class ScenarioLibrary:
             if sid in self._uploads:
                 return self._uploads[sid]
         if sid in self._bundled:
-            return self._bundled_entry(sid)
+            try:
+                return self._bundled_entry(sid)
+            except ScenarioError as exc:
+                log.warning("bundled scenario %s is not available: %s", sid, exc)
+                raise KeyError(sid) from None
         raise KeyError(sid)
 
     # -- uploads
