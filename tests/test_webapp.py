@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from sim.config import Scenario, load_scenario, scenario_from_dict
 from sim.webapp import create_app
 from sim.webapp.app import TOKEN_HEADER
+from sim.webapp.jobs import Limits
 from sim.webapp.levers import (
     LEVERS,
     Lever,
@@ -461,3 +462,62 @@ def test_runs_in_worker_processes_match_runs_in_the_app(tmp_path):
             assert _wait(c, job["id"])["status"] == "done"
             snaps.append(app.state.jobs.get(job["id"]).results[0].snapshots)
     assert snaps[0].equals(snaps[1])
+
+
+# ----------------------------------------------------------------------------- keeping results
+
+
+def test_runs_are_kept_until_deleted_and_uploads_go_with_their_run(client, tmp_path):
+    work = tmp_path / "work"
+    plan = b'extends = "kent_baseline.toml"\nname = "Plan"\n[uasc]\narrivals_per_year = 300\n'
+    upload = client.post("/api/scenarios/upload", files={"file": ("plan.toml", plan)}).json()
+    kept = client.post("/api/scenarios/upload", files={"file": ("kept.toml", plan)}).json()
+    option = {"name": "Plan", "scenario": upload["id"], "levers": {}}
+    jobs = [client.post("/api/runs", json=_run_body(option, reps=1)).json() for _ in range(2)]
+    for job in jobs:
+        assert _wait(client, job["id"])["status"] == "done"
+        assert (work / "runs" / job["id"] / "01-plan" / "snapshots.parquet").is_file()
+
+    # The upload stays while another run still uses it.
+    r = client.delete(f"/api/runs/{jobs[0]['id']}")
+    assert r.status_code == 200 and r.json()["removed_uploads"] == []
+    assert not (work / "runs" / jobs[0]["id"]).exists()
+    assert client.get(f"/api/runs/{jobs[0]['id']}").status_code == 404
+    assert (work / "uploads" / f"{upload['id']}.toml").is_file()
+
+    r = client.delete(f"/api/runs/{jobs[1]['id']}")
+    assert r.json()["removed_uploads"] == [upload["id"]]
+    assert sorted(p.name for p in (work / "uploads").iterdir()) == [f"{kept['id']}.toml"]
+    assert client.get(f"/api/scenarios/{upload['id']}/levers").status_code == 404
+    assert client.delete(f"/api/runs/{jobs[1]['id']}").status_code == 404
+
+
+def test_a_full_disk_quota_refuses_new_runs_and_uploads_and_deletes_nothing(tmp_path):
+    app = create_app(SCENARIOS, tmp_path / "work", workers=1, limits=Limits(disk_bytes=1))
+    option = {"name": "A", "scenario": "kent_baseline", "levers": {}}
+    with _client(app) as c:
+        job = c.post("/api/runs", json=_run_body(option, reps=1)).json()  # the folder is empty
+        assert _wait(c, job["id"])["status"] == "done"
+        for r in (
+            c.post("/api/runs", json=_run_body(option, reps=1)),
+            c.post("/api/scenarios/upload", files={"file": ("x.toml", b"years = 1")}),
+        ):
+            assert r.status_code == 507
+            assert "Delete runs you no longer need" in r.json()["error"]
+        assert c.get(f"/api/runs/{job['id']}/result").status_code == 200
+        assert c.delete(f"/api/runs/{job['id']}").status_code == 200
+        assert c.post("/api/runs", json=_run_body(option, reps=1)).status_code == 200
+
+
+def test_report_download_for_a_campaign_given_as_a_level_per_year(client):
+    plan = (
+        b'extends = "kent_baseline.toml"\nname = "Observed enquiries"\n[recruitment]\n'
+        b"campaigns = [{ start = 2019-04-01, end = 2019-10-01, per_year = 800 }]\n"
+    )
+    upload = client.post("/api/scenarios/upload", files={"file": ("obs.toml", plan)}).json()
+    option = {"name": "Observed", "scenario": upload["id"], "levers": {}}
+    job = client.post("/api/runs", json=_run_body(option, reps=1)).json()
+    assert _wait(client, job["id"])["status"] == "done"
+    report = client.get(f"/api/runs/{job['id']}/download/report.html")
+    assert report.status_code == 200
+    assert "800 a year from 2019-04-01 to 2019-10-01" in report.text
