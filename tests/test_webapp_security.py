@@ -350,7 +350,9 @@ def test_cancel_stops_the_workers_and_the_next_run_finishes_in_normal_time(serve
         server.write("DELETE", f"/api/runs/{job_id}")
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+@pytest.mark.parametrize(
+    "sig", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL], ids=["SIGTERM", "SIGINT", "SIGKILL"]
+)
 def test_a_signal_stops_the_app_and_every_worker(tmp_path, root, sig):
     for name in ("scenarios", "calibration"):
         (tmp_path / name).symlink_to(root / name)
@@ -361,7 +363,8 @@ def test_a_signal_stops_the_app_and_every_worker(tmp_path, root, sig):
         _wait_for(lambda: len(_workers(server)) == 2, 30, "no workers")
         family = list(_descendants(server.process.pid))
         server.process.send_signal(sig)
-        # uvicorn stops gracefully, then ends with the signal it was sent.
+        # uvicorn stops gracefully, then ends with the signal it was sent; SIGKILL cannot be
+        # handled, and the workers die with their parent instead.
         assert server.process.wait(timeout=20) in (0, -sig)
         _wait_for(lambda: not _alive(family), 5, f"processes {_alive(family)} left running")
         log = server.log.read_text()

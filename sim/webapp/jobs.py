@@ -349,7 +349,9 @@ class JobManager:
         scenarios = [o.scenario for o in job.options]
         processes = [
             self._context.Process(
-                target=work, args=(scenarios, job.seed, tasks[k::n], out), daemon=True
+                target=work,
+                args=(os.getpid(), scenarios, job.seed, tasks[k::n], out),
+                daemon=True,
             )
             for k in range(n)
         ]
