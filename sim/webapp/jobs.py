@@ -26,7 +26,7 @@ import zipfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from multiprocessing import forkserver, get_context
+from multiprocessing import forkserver, get_all_start_methods, get_context
 from pathlib import Path
 from typing import Any
 
@@ -175,13 +175,16 @@ class JobManager:
         self._runner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sufficiency-job")
         # Workers are forked from a small server process that has already imported the model,
         # so a job's processes start in milliseconds and share nothing with the web server.
-        self._context = get_context("forkserver")
-        self._context.set_forkserver_preload(["sim.webapp.worker"])
+        self._forkserver = "forkserver" in get_all_start_methods()  # not on Windows
+        self._context = get_context("forkserver" if self._forkserver else "spawn")
+        if self._forkserver:
+            self._context.set_forkserver_preload(["sim.webapp.worker"])
         os.environ.setdefault("OMP_NUM_THREADS", "1")
 
     def start(self) -> None:
         """Start the workers' fork server now, so the first run does not wait for it."""
-        threading.Thread(target=forkserver.ensure_running, daemon=True).start()
+        if self._forkserver:
+            threading.Thread(target=forkserver.ensure_running, daemon=True).start()
 
     # -- public
     def submit(self, options: list[Option], reps: int, seed: int) -> Job:
@@ -224,6 +227,8 @@ class JobManager:
     def position(self, job: Job) -> int:
         """How many jobs will run before this queued one."""
         with self._lock:
+            if job.id not in self._order:  # deleted meanwhile
+                return 0
             ahead = [
                 self._jobs[j] for j in self._order[: self._order.index(job.id)] if j in self._jobs
             ]
