@@ -40,6 +40,7 @@ class Server:
                 [sys.executable, "-c", command, *args, "--workers", str(workers)],
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group, as in a terminal
             )
         self.own = f"http://127.0.0.1:{self.port}"
         try:
@@ -362,7 +363,10 @@ def test_a_signal_stops_the_app_and_every_worker(tmp_path, root, sig):
         assert status == 200, job
         _wait_for(lambda: len(_workers(server)) == 2, 30, "no workers")
         family = list(_descendants(server.process.pid))
-        server.process.send_signal(sig)
+        if sig == signal.SIGINT:  # Ctrl+C in a terminal: the app and all its processes get it
+            os.killpg(server.process.pid, sig)
+        else:
+            server.process.send_signal(sig)
         # uvicorn stops gracefully, then ends with the signal it was sent; SIGKILL cannot be
         # handled, and the workers die with their parent instead.
         assert server.process.wait(timeout=20) in (0, -sig)
