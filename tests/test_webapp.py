@@ -411,6 +411,14 @@ def test_browser_run_compare_and_download_report(app_url, chromium, tmp_path):
     report_page = chromium.new_page(viewport={"width": 1280, "height": 1000})
     report_page.goto(report.as_uri())
     report_page.screenshot(path=str(ARTIFACTS / "report_from_app.png"))
+
+    # Delete the run: the page clears its results and the server no longer knows the run.
+    run = page.locator("#results").get_attribute("data-run")
+    page.click("#delete-button")
+    page.wait_for_selector("#placeholder:not([hidden])")
+    assert page.locator("#result-body").is_hidden()
+    assert page.request.get(f"{app_url}/api/runs/{run}").status == 404
+    assert page.request.get(f"{app_url}/api/runs/{first_run}").status == 200  # still kept
     assert errors == []
 
 
