@@ -193,6 +193,7 @@ class JobManager:
         job = Job(job_id, options, reps, seed, self.workdir / "runs" / job_id)
         if job.years > self.limits.run_years:
             raise RunRefused(self._too_large(job), 413)
+        self.check_disk()
         with self._lock:
             waiting = sum(j.active for j in self._jobs.values())
             if waiting >= self.limits.waiting:
@@ -201,7 +202,6 @@ class JobManager:
                     "wait for one to finish or cancel one, then press Run again.",
                     429,
                 )
-            self.check_disk()
             self._jobs[job_id] = job
             self._order.append(job_id)
         self._runner.submit(self._run, job)
