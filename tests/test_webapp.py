@@ -174,6 +174,7 @@ def test_page_and_bundled_files_are_served(client):
     assert js.status_code == 200 and len(js.content) > 1_000_000  # served locally, no CDN
     ids = [s["id"] for s in client.get("/api/scenarios").json()]
     assert "kent_baseline" in ids and "policy_combined" in ids
+    assert client.get("/api/config").json()["max_run_years"] == Limits().run_years
 
 
 def test_the_app_reads_no_path_it_was_not_given(client):
@@ -354,6 +355,7 @@ def test_browser_run_compare_and_download_report(app_url, chromium, tmp_path):
     page.goto(app_url)
     page.wait_for_selector("body[data-ready=true]")
     assert page.locator("#scenario-select").input_value() == "kent_baseline"
+    assert "up to 2,000 simulated years" in page.inner_text("#run-limit")
     # Every lever is on the page; those in the model are enabled.
     for lever in LEVERS:
         assert page.locator(f"#lever-{lever.id}").is_enabled()

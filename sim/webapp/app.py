@@ -251,6 +251,7 @@ def create_app(
         return {
             "max_options": MAX_OPTIONS,
             "max_upload_kb": MAX_UPLOAD_BYTES // 1024,
+            "max_run_years": jobs.limits.run_years,
             "settings": [
                 {
                     "id": s.id,
