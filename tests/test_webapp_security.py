@@ -20,6 +20,8 @@ from pathlib import Path
 import pytest
 from _browser import free_port
 
+from sim.webapp.app import allowed_hosts
+
 ROOT = Path(__file__).resolve().parents[1]
 EVIL = "http://evil.example"
 OUTSIDE = 'name = "Outside the scenario folder"\nyears = 1\n'
@@ -190,6 +192,15 @@ def server(root) -> Iterator[Server]:
         s.stop()
 
 
+def _headers(server: Server, path: str) -> http.client.HTTPMessage:
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    conn.request("GET", path)
+    response = conn.getresponse()
+    response.read()
+    conn.close()
+    return response.headers
+
+
 def _no_run_started(server: Server) -> bool:
     runs = server.workdir / "runs"
     return not runs.exists() or not any(runs.iterdir())
@@ -251,6 +262,26 @@ def test_wrong_host_is_refused(server):
     for host in (f"localhost:{server.port}", f"[::1]:{server.port}"):
         assert server.request("GET", "/api/health", headers={"Host": host})[0] == 200
     assert _no_run_started(server)
+
+
+def test_the_page_cannot_be_framed_by_another_site(server):
+    for path in ("/", "/api/config"):
+        headers = _headers(server, path)
+        assert headers["X-Frame-Options"] == "DENY"
+        assert headers["Content-Security-Policy"] == "frame-ancestors 'none'"
+        assert "Access-Control-Allow-Origin" not in headers
+
+
+def test_what_host_changes():
+    """Bound to loopback, the app answers only to loopback names; bound to an address or a
+    wildcard, also to that address or to this machine's names, and still to no other."""
+    import socket
+
+    assert allowed_hosts("127.0.0.1") == {"127.0.0.1", "localhost", "::1"}
+    assert allowed_hosts("192.168.1.5") == {"127.0.0.1", "localhost", "::1", "192.168.1.5"}
+    wildcard = allowed_hosts("0.0.0.0")
+    assert socket.gethostname().lower() in wildcard
+    assert "evil.example" not in wildcard
 
 
 def test_content_type_tricks_are_refused(server):
