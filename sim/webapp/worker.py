@@ -26,7 +26,8 @@ def work(
     Ctrl+C reaches every process of the terminal; the app, not the worker, decides what stops.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    threading.Thread(target=_watch, args=(app,), daemon=True).start()
+    if os.name == "posix":  # elsewhere os.kill(pid, 0) is not a harmless probe
+        threading.Thread(target=_watch, args=(app,), daemon=True).start()
     for i, rep in tasks:
         try:
             tables = next(iter(iter_replications(scenarios[i], [rep], seed)))
