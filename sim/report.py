@@ -562,7 +562,15 @@ def _describe_value(path: str, value: Any) -> str:
     if path == "recruitment.campaigns":
         if not value:
             return "none"
-        return "; ".join(f"×{c['multiplier']:g} from {c['start']} to {c['end']}" for c in value)
+        return "; ".join(
+            (
+                f"×{c['multiplier']:g}"
+                if c.get("multiplier") is not None
+                else f"{c['per_year']:g} a year"
+            )
+            + f" from {c['start']} to {c['end']}"
+            for c in value
+        )
     if isinstance(value, float) and path.rsplit(".", 1)[-1].endswith(("_prob", "_share")):
         return f"{value:.0%}"
     if isinstance(value, float):

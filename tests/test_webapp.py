@@ -18,6 +18,8 @@ from pydantic import BaseModel
 
 from sim.config import Scenario, load_scenario, scenario_from_dict
 from sim.webapp import create_app
+from sim.webapp.app import TOKEN_HEADER
+from sim.webapp.jobs import Limits
 from sim.webapp.levers import (
     LEVERS,
     Lever,
@@ -137,10 +139,16 @@ def test_scenario_as_toml_loads_back_to_the_same_scenario():
 # ----------------------------------------------------------------------------- the API
 
 
+def _client(app, **kwargs) -> TestClient:
+    """A client at the app's own address that sends the page's token, as its page does."""
+    headers = {TOKEN_HEADER: app.state.token}
+    return TestClient(app, base_url="http://127.0.0.1", headers=headers, **kwargs)
+
+
 @pytest.fixture
 def client(tmp_path):
     app = create_app(SCENARIOS, tmp_path / "work", workers=1)
-    with TestClient(app, raise_server_exceptions=False) as c:
+    with _client(app, raise_server_exceptions=False) as c:
         yield c
 
 
@@ -166,6 +174,7 @@ def test_page_and_bundled_files_are_served(client):
     assert js.status_code == 200 and len(js.content) > 1_000_000  # served locally, no CDN
     ids = [s["id"] for s in client.get("/api/scenarios").json()]
     assert "kent_baseline" in ids and "policy_combined" in ids
+    assert client.get("/api/config").json()["max_run_years"] == Limits().run_years
 
 
 def test_the_app_reads_no_path_it_was_not_given(client):
@@ -346,6 +355,7 @@ def test_browser_run_compare_and_download_report(app_url, chromium, tmp_path):
     page.goto(app_url)
     page.wait_for_selector("body[data-ready=true]")
     assert page.locator("#scenario-select").input_value() == "kent_baseline"
+    assert "up to 2,000 simulated years" in page.inner_text("#run-limit")
     # Every lever is on the page; those in the model are enabled.
     for lever in LEVERS:
         assert page.locator(f"#lever-{lever.id}").is_enabled()
@@ -403,6 +413,14 @@ def test_browser_run_compare_and_download_report(app_url, chromium, tmp_path):
     report_page = chromium.new_page(viewport={"width": 1280, "height": 1000})
     report_page.goto(report.as_uri())
     report_page.screenshot(path=str(ARTIFACTS / "report_from_app.png"))
+
+    # Delete the run: the page clears its results and the server no longer knows the run.
+    run = page.locator("#results").get_attribute("data-run")
+    page.click("#delete-button")
+    page.wait_for_selector("#placeholder:not([hidden])")
+    assert page.locator("#result-body").is_hidden()
+    assert page.request.get(f"{app_url}/api/runs/{run}").status == 404
+    assert page.request.get(f"{app_url}/api/runs/{first_run}").status == 200  # still kept
     assert errors == []
 
 
@@ -449,8 +467,67 @@ def test_runs_in_worker_processes_match_runs_in_the_app(tmp_path):
     snaps = []
     for workers in (1, 2):
         app = create_app(SCENARIOS, tmp_path / f"w{workers}", workers=workers)
-        with TestClient(app) as c:
+        with _client(app) as c:
             job = c.post("/api/runs", json=_run_body(option, reps=2)).json()
             assert _wait(c, job["id"])["status"] == "done"
             snaps.append(app.state.jobs.get(job["id"]).results[0].snapshots)
     assert snaps[0].equals(snaps[1])
+
+
+# ----------------------------------------------------------------------------- keeping results
+
+
+def test_runs_are_kept_until_deleted_and_uploads_go_with_their_run(client, tmp_path):
+    work = tmp_path / "work"
+    plan = b'extends = "kent_baseline.toml"\nname = "Plan"\n[uasc]\narrivals_per_year = 300\n'
+    upload = client.post("/api/scenarios/upload", files={"file": ("plan.toml", plan)}).json()
+    kept = client.post("/api/scenarios/upload", files={"file": ("kept.toml", plan)}).json()
+    option = {"name": "Plan", "scenario": upload["id"], "levers": {}}
+    jobs = [client.post("/api/runs", json=_run_body(option, reps=1)).json() for _ in range(2)]
+    for job in jobs:
+        assert _wait(client, job["id"])["status"] == "done"
+        assert (work / "runs" / job["id"] / "01-plan" / "snapshots.parquet").is_file()
+
+    # The upload stays while another run still uses it.
+    r = client.delete(f"/api/runs/{jobs[0]['id']}")
+    assert r.status_code == 200 and r.json()["removed_uploads"] == []
+    assert not (work / "runs" / jobs[0]["id"]).exists()
+    assert client.get(f"/api/runs/{jobs[0]['id']}").status_code == 404
+    assert (work / "uploads" / f"{upload['id']}.toml").is_file()
+
+    r = client.delete(f"/api/runs/{jobs[1]['id']}")
+    assert r.json()["removed_uploads"] == [upload["id"]]
+    assert sorted(p.name for p in (work / "uploads").iterdir()) == [f"{kept['id']}.toml"]
+    assert client.get(f"/api/scenarios/{upload['id']}/levers").status_code == 404
+    assert client.delete(f"/api/runs/{jobs[1]['id']}").status_code == 404
+
+
+def test_a_full_disk_quota_refuses_new_runs_and_uploads_and_deletes_nothing(tmp_path):
+    app = create_app(SCENARIOS, tmp_path / "work", workers=1, limits=Limits(disk_bytes=1))
+    option = {"name": "A", "scenario": "kent_baseline", "levers": {}}
+    with _client(app) as c:
+        job = c.post("/api/runs", json=_run_body(option, reps=1)).json()  # the folder is empty
+        assert _wait(c, job["id"])["status"] == "done"
+        for r in (
+            c.post("/api/runs", json=_run_body(option, reps=1)),
+            c.post("/api/scenarios/upload", files={"file": ("x.toml", b"years = 1")}),
+        ):
+            assert r.status_code == 507
+            assert "Delete runs you no longer need" in r.json()["error"]
+        assert c.get(f"/api/runs/{job['id']}/result").status_code == 200
+        assert c.delete(f"/api/runs/{job['id']}").status_code == 200
+        assert c.post("/api/runs", json=_run_body(option, reps=1)).status_code == 200
+
+
+def test_report_download_for_a_campaign_given_as_a_level_per_year(client):
+    plan = (
+        b'extends = "kent_baseline.toml"\nname = "Observed enquiries"\n[recruitment]\n'
+        b"campaigns = [{ start = 2019-04-01, end = 2019-10-01, per_year = 800 }]\n"
+    )
+    upload = client.post("/api/scenarios/upload", files={"file": ("obs.toml", plan)}).json()
+    option = {"name": "Observed", "scenario": upload["id"], "levers": {}}
+    job = client.post("/api/runs", json=_run_body(option, reps=1)).json()
+    assert _wait(client, job["id"])["status"] == "done"
+    report = client.get(f"/api/runs/{job['id']}/download/report.html")
+    assert report.status_code == 200
+    assert "800 a year from 2019-04-01 to 2019-10-01" in report.text
