@@ -310,3 +310,17 @@ def test_gaps_short_episodes_and_same_day_adoption() -> None:
     assert set(tables["uasc"]["CHILD"]) == {3}
     year = tables["episodes"]
     assert list(year.loc[year["CHILD"] == 2, "DEC"]) == ["05/04/2019", ""]
+
+
+def test_every_exported_code_comes_from_the_code_table(exported: Path) -> None:
+    """The export writes no code that ``codes.csv`` does not give for that field and year."""
+    for folder in sorted(exported.iterdir()):
+        year = int(folder.name)
+        table: dict[str, set[str]] = {}
+        for c in ssda903.MAPPING:
+            table.setdefault(c.field, set()).add(c.later if c.since and year >= c.since else c.code)
+        for name in ("header", "episodes"):
+            df = read(folder, name)
+            for field in set(df.columns) & set(table) - {"HOME_POST", "PL_POST"}:
+                written = set(df[field]) - {""}
+                assert written <= table[field], (year, field, written - table[field])
