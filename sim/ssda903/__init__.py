@@ -37,6 +37,8 @@ from sim.ssda903.export import (
     in_care_at_31_march,
     load_run,
     model_in_care,
+    stability,
+    stability_by_child,
     year_tables,
 )
 from sim.ssda903.tools import (
@@ -87,6 +89,8 @@ __all__ = [
     "place_codes",
     "ruleset_for",
     "sex_code",
+    "stability",
+    "stability_by_child",
     "tool_python",
     "validate",
     "year_tables",

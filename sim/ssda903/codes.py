@@ -36,7 +36,6 @@ UASC_COLUMNS = ["CHILD", "SEX", "DOB", "DUC"]
 KENT_LA_CODE = "E10000016"  # ONS code of Kent County Council (upper tier), for PL_LA checks
 
 WAITING = "waiting"  # in care, no placement: not a model placement type, a state of the child
-PLACED = "placed (end of a waiting episode)"  # why a waiting episode ends
 REGISTERED = "supported accommodation registered"  # episodes split on 28 October 2023
 SEX_LETTERS_FROM = 2025  # collection year 2024-25: SEX becomes M/F instead of 1/2
 SUPPORTED_REGISTRATION = pd.Timestamp(2023, 10, 28)  # Ofsted registration of supported

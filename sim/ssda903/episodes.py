@@ -3,10 +3,11 @@
 - An event at time ``t`` (days after the scenario's start date ``S``) falls on the date
   ``S + ceil(t)``. A monthly snapshot at day ``k`` is the stock at the end of date ``S + k``, so a
   child counted in care by the 31 March snapshot has an open episode at 31 March in the export.
-- Each placement episode of the model is one SSDA903 episode. Time in care without a placement
-  (the model's children who are still searching: at entry, after a breakdown, after an
-  emergency bed ends) becomes an episode of its own with the "other placement" code, so the
-  chain from the start of care to its end has no gaps, as the DfE requires.
+- Each placement episode of the model is one SSDA903 episode, and the chain from the start of
+  care to its end has no gaps, as the DfE requires. Time in care without a placement (the
+  model's children who are still searching: at entry, after a breakdown, after an emergency
+  bed ends) is no episode of its own (see :func:`_segments`), so the placements counted from
+  the export are the model's.
 - Episodes shorter than one calendar day disappear (the DfE has no episodes of less than
   24 hours): the neighbours meet on that date.
 """
@@ -21,11 +22,11 @@ from typing import Any
 
 import pandas as pd
 
+from sim.model.timing import YEAR
 from sim.ssda903.codes import (
     FAR_POSTCODES,
     HOME_POSTCODES,
     NEAR_POSTCODES,
-    PLACED,
     REGISTERED,
     SUPPORTED_REGISTRATION,
     WAITING,
@@ -43,6 +44,7 @@ RNE_ADOPTION = code("new episode", "placed for adoption", "RNE")
 REC_MOVE = code("exit", "move to another placement", "REC")
 CIN_UASC = code("child", "uasc", "CIN")
 CIN_OTHER = code("child", "not uasc", "CIN")
+SUPPORTED_FROM_AGE = 16  # DfE rule 371 from 2023-24: supported accommodation from 16
 
 
 def collection_years(start: dt.date, end: dt.date) -> list[int]:
@@ -62,38 +64,39 @@ class _Segment:
     kind: str  # model placement type, or WAITING
     start: int  # day offsets (see _day)
     end: int | None  # None: still open at the end of the run
-    end_reason: str  # why it ended: a model move reason, "placed", an exit reason, or "open"
+    end_reason: str  # why it ended: a model move reason, an exit reason, or "open"
     near: bool  # within 20 miles
 
 
-def _segments(child: Any, eps: list[Any], horizon: float) -> tuple[list[_Segment], bool]:
-    """The child's time in care as contiguous segments; and whether care starts in them."""
+def _segments(child: Any, eps: list[Any]) -> tuple[list[_Segment], bool]:
+    """The child's time in care as contiguous segments; and whether care starts in them.
+
+    The model's time in care without a placement, while the search cascade looks for one, is
+    no episode of its own: a child waiting after a placement ended is still in that placement
+    until the next one starts (or until leaving care), and a child waiting on coming into care
+    is in the first placement from the day care starts. Only a period of care that never had
+    a placement is one :data:`WAITING` episode.
+    """
     entry = float(child.entry_day)
     exit_t = float(child.exit_day)
     left = not math.isnan(exit_t)
-    segs: list[tuple[str, float, float | None, str, bool]] = []
-    if child.initial and eps:
-        cursor = float(eps[0].start_day)
-        starts_care = cursor <= entry + 1e-9
-    else:
-        cursor = entry
-        starts_care = True
+    segs: list[list[Any]] = []  # kind, start, end (None: open), end reason, within 20 miles
+    starts_care = not (child.initial and eps) or float(eps[0].start_day) <= entry + 1e-9
     for ep in eps:
         s = float(ep.start_day)
-        if s > cursor + 1e-9:
-            segs.append((WAITING, cursor, s, PLACED, True))
+        if segs:
+            segs[-1][2] = s
+        elif not child.initial:
+            s = entry
         e = float(ep.end_day)
-        open_ = math.isnan(e)
-        segs.append(
-            (ep.placement, s, None if open_ else e, ep.reason_end, bool(ep.within_20_miles))
-        )
-        cursor = math.inf if open_ else e
-    if cursor != math.inf:
-        if left:
-            if exit_t > cursor + 1e-9:
-                segs.append((WAITING, cursor, exit_t, child.exit_reason, True))
-        elif cursor < horizon:
-            segs.append((WAITING, cursor, None, "open", True))
+        segs.append([ep.placement, s, None if math.isnan(e) else e, ep.reason_end])
+        segs[-1].append(bool(ep.within_20_miles))
+    if not segs:
+        segs.append([WAITING, entry, None, "open", True])
+    if left:
+        segs[-1][2] = max(segs[-1][2] or exit_t, exit_t)
+    elif segs[-1][2] is not None:
+        segs[-1][2:4] = [None, "open"]  # still searching at the end of the run
     days = [
         [kind, _day(s), None if e is None else _day(e), reason, near]
         for kind, s, e, reason, near in segs
@@ -141,6 +144,20 @@ def _date_of_birth(child: Any, segs: list[_Segment], origin: pd.Timestamp, end: 
     return min(dob, origin + pd.Timedelta(days=segs[0].start))
 
 
+def _check_supported_age(child: Any, segs: list[_Segment]) -> None:
+    """Supported accommodation is for young people of 16 and over (DfE rule 371): an episode
+    that starts before the model's 16th birthday is an error in the model's history, which the
+    export reports rather than move the episode."""
+    sixteen = _day(float(child.dob_day) + SUPPORTED_FROM_AGE * YEAR)
+    for s in segs:
+        if s.kind == "supported" and s.start < sixteen:
+            raise ValueError(
+                f"child {child.child}: a supported accommodation episode starts on day {s.start} "
+                f"of the run, before the 16th birthday (day {sixteen}); SSDA903 allows it from "
+                "16 only"
+            )
+
+
 def _split_at_registration(segs: list[_Segment], day: int) -> list[_Segment]:
     out = []
     for s in segs:
@@ -163,7 +180,6 @@ def build(
     Children carry ``CHILD``, ``male``, ``uasc``, ``dob`` (date), ``area`` and ``initial``.
     """
     origin = pd.Timestamp(start)
-    horizon = float((end - start).days)
     eps = episodes.sort_values(["child", "start_day", "end_day"], na_position="last")
     by_child: dict[int, list[Any]] = {}
     for ep in eps.itertuples(index=False):
@@ -172,17 +188,11 @@ def build(
     kids: list[dict[str, Any]] = []
     for ch in children.drop_duplicates("child").itertuples(index=False):
         cid = int(ch.child)
-        segs, starts_care = _segments(ch, by_child.get(cid, []), horizon)
+        segs, starts_care = _segments(ch, by_child.get(cid, []))
         if not segs:
             continue  # in care for less than a calendar day
         dob = _date_of_birth(ch, segs, origin, end)
-        if ch.initial and segs[0].kind == "supported":
-            # The initial stock backdates placements without the age rule of supported
-            # accommodation (16+): its known history starts at the 16th birthday at the earliest.
-            sixteen = (dob + pd.DateOffset(years=16) - origin).days
-            if sixteen > segs[0].start and (segs[0].end is None or sixteen < segs[0].end):
-                segs[0].start = sixteen
-                starts_care = False
+        _check_supported_age(ch, segs)
         segs = _split_at_registration(segs, (SUPPORTED_REGISTRATION - origin).days)
         kinds = {s.kind for s in segs}
         section20 = bool(ch.section20) and "with_parents" not in kinds

@@ -22,13 +22,14 @@ from sim.ssda903.codes import (
     EPISODE_COLUMNS,
     HEADER_COLUMNS,
     NO_URN_PLACES,
+    REGISTERED,
     SUPPORTED_REGISTRATION,
     UASC_COLUMNS,
     code,
     place_codes,
     sex_code,
 )
-from sim.ssda903.episodes import build, collection_years
+from sim.ssda903.episodes import RNE_START, build, collection_years
 
 UPN_UNDER_SCHOOL_AGE = code("placeholder", "UPN, under school age", "UPN")
 UPN_UASC = code("placeholder", "UPN, uasc", "UPN")
@@ -173,7 +174,7 @@ DFE_GROUPS = {
     "ifa": ("ifa_framework", "ifa_spot"),
     "residential": ("residential",),
     "supported": ("supported",),
-    "other (unregistered or waiting)": ("unregistered", "waiting"),
+    "other": ("unregistered",),
     "placed_for_adoption": ("placed_for_adoption",),
     "with_parents": ("with_parents",),
 }
@@ -195,7 +196,7 @@ def group_of(place: str, provider: str) -> str:
         return "placed_for_adoption"
     if place == "P1":
         return "with_parents"
-    return "other (unregistered or waiting)"
+    return "other"
 
 
 def in_care_at_31_march(folder: Path | str) -> pd.Series:
@@ -209,12 +210,92 @@ def in_care_at_31_march(folder: Path | str) -> pd.Series:
     return pd.Series(groups, dtype=object).value_counts().reindex(list(DFE_GROUPS), fill_value=0)
 
 
-def model_in_care(snapshots: pd.DataFrame, date: dt.date) -> pd.Series:
-    """The model's own count at ``date`` (a snapshot), by :data:`DFE_GROUPS`."""
+def _snapshot(snapshots: pd.DataFrame, date: dt.date) -> pd.Series:
     row = snapshots[pd.to_datetime(snapshots["date"]).dt.date == date]
     if row.empty:
         raise ValueError(f"no snapshot on {date}")
-    r = row.iloc[0]
+    return row.iloc[0]
+
+
+def model_in_care(snapshots: pd.DataFrame, date: dt.date) -> pd.Series:
+    """The model's own count of placed children at ``date`` (a snapshot), by :data:`DFE_GROUPS`.
+
+    The children the model counts as ``waiting`` then are not in it: the export has them in
+    the placement they are waiting to leave (or, on coming into care, the one they are about
+    to start; "other" if they never had one).
+    """
+    r = _snapshot(snapshots, date)
     return pd.Series(
         {g: int(sum(r[k] for k in kinds)) for g, kinds in DFE_GROUPS.items()}, dtype=int
     )
+
+
+STATUS_ONLY = code("move", REGISTERED, "REASON_PLACE_CHANGE")  # same placement, new episode
+
+
+def _read(folder: Path, name: str) -> pd.DataFrame:
+    return pd.read_csv(folder / f"{name}.csv", dtype=str, keep_default_na=False)
+
+
+def _new_placement(eps: pd.DataFrame) -> pd.Series:
+    """Whether each episode (sorted by child and start) begins a placement: every episode does
+    but one that follows a change in the status of the placement only."""
+    before = eps.groupby("CHILD")["REASON_PLACE_CHANGE"].shift()
+    return before.ne(STATUS_ONLY)
+
+
+def stability_by_child(export_dir: Path | str, year: int) -> pd.DataFrame:
+    """Each child looked after at 31 March ``year``, as the DfE stability measures see them,
+    from the exported files alone (those of ``year`` and the years before).
+
+    Columns: ``placements`` in the year (episodes in the year's file; an episode that only
+    changes the status of the placement is not a new placement), ``long_term`` (under 16 at
+    31 March and looked after for 2.5 years or more) and ``stable`` (in the long-term group and
+    in the same placement for 2 years or more). The start of care is the latest episode with
+    RNE ``S``, else the first episode known (care began on or before it).
+    """
+    export_dir = Path(export_dir)
+    y1 = pd.Timestamp(year, 3, 31)
+    years = sorted(int(p.name) for p in export_dir.iterdir() if p.name.isdigit())
+    files = [_read(export_dir / str(y), "episodes").assign(year=y) for y in years if y <= year]
+    history = pd.concat(files, ignore_index=True).drop_duplicates(["CHILD", "DECOM"], keep="last")
+    history["start"] = pd.to_datetime(history["DECOM"], format=DATE_FORMAT)
+    history = history.sort_values(["CHILD", "start"], kind="stable").reset_index(drop=True)
+    new = _new_placement(history)
+    placement = new.groupby(history["CHILD"]).cumsum()
+    history["since"] = history.groupby([history["CHILD"], placement])["start"].transform("min")
+    this_year = history[history["year"] == year]
+    now = this_year[this_year["DEC"] == ""].set_index("CHILD")
+    out = pd.DataFrame(index=now.index)
+    out["placements"] = new[this_year.index].groupby(this_year["CHILD"]).sum().reindex(out.index)
+    care_start = history[history["RNE"] == RNE_START].groupby("CHILD")["start"].max()
+    care_start = care_start.combine_first(history.groupby("CHILD")["start"].min())
+    header = _read(export_dir / str(year), "header").set_index("CHILD")
+    dob = pd.to_datetime(header["DOB"], format=DATE_FORMAT).reindex(out.index)
+    out["long_term"] = (dob + pd.DateOffset(years=16) > y1) & (
+        care_start.reindex(out.index) <= y1 - pd.DateOffset(months=30)
+    )
+    out["stable"] = out["long_term"] & (now["since"] <= y1 - pd.DateOffset(years=2))
+    return out
+
+
+def stability(export_dir: Path | str, year: int) -> dict[str, float]:
+    """The DfE placement stability measures at 31 March ``year``, from the exported files alone
+    (see :func:`stability_by_child`): ``kpi_3plus_placements``, the share of children looked
+    after at 31 March with three or more placements during the year, and
+    ``kpi_same_placement_2y``, the share of the long-term group in the same placement for two
+    years or more; with the counts ``in_care``, ``n_3plus``, ``n_long_term`` and ``n_stable``.
+    """
+    by_child = stability_by_child(export_dir, year)
+    in_care = len(by_child)
+    n_3plus = int((by_child["placements"] >= 3).sum())
+    n_long_term = int(by_child["long_term"].sum())
+    n_stable = int(by_child["stable"].sum())
+    return {
+        "in_care": in_care,
+        "n_3plus": n_3plus,
+        "n_long_term": n_long_term,
+        "n_stable": n_stable,
+        "kpi_3plus_placements": n_3plus / in_care if in_care else float("nan"),
+        "kpi_same_placement_2y": n_stable / n_long_term if n_long_term else float("nan"),
+    }
