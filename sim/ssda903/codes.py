@@ -10,6 +10,7 @@ the mapping table in ``docs/SSDA903.md`` and ``docs/MODEL.md`` (a test keeps the
 from __future__ import annotations
 
 import csv
+import io
 from dataclasses import dataclass
 from importlib import resources
 
@@ -58,8 +59,8 @@ class Code:
 
 
 def _rows(name: str) -> list[dict[str, str]]:
-    with resources.files(__package__).joinpath(name).open(encoding="utf-8", newline="") as fh:
-        return list(csv.DictReader(fh))
+    text = resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
+    return list(csv.DictReader(io.StringIO(text)))
 
 
 def _read_mapping() -> tuple[Code, ...]:

@@ -182,10 +182,12 @@ def build(
     origin = pd.Timestamp(start)
     eps = episodes.sort_values(["child", "start_day", "end_day"], na_position="last")
     by_child: dict[int, list[Any]] = {}
+    ep: Any
     for ep in eps.itertuples(index=False):
         by_child.setdefault(int(ep.child), []).append(ep)
     rows: list[dict[str, Any]] = []
     kids: list[dict[str, Any]] = []
+    ch: Any
     for ch in children.drop_duplicates("child").itertuples(index=False):
         cid = int(ch.child)
         segs, starts_care = _segments(ch, by_child.get(cid, []))
