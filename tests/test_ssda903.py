@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -441,6 +442,22 @@ def test_supported_accommodation_before_16_is_an_error_not_moved() -> None:
     kids["dob_day"] = -16 * YEAR - 400.0  # 16 on the day the placement began
     eps, _ = ssda903.build(ep, kids, dt.date(2019, 3, 31), dt.date(2020, 3, 31))
     assert eps["start"].iloc[0] == pd.Timestamp(2019, 3, 31) - pd.Timedelta(days=400)
+
+
+def test_export_903_reports_a_bad_history_without_a_traceback(
+    results: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "run"
+    shutil.copytree(results, bad)
+    eps = pd.read_csv(bad / "episodes.csv")
+    i = eps.index[eps["placement"] == "supported"][0]
+    eps.loc[i, "start_day"] -= 3 * YEAR  # three years earlier: before the 16th birthday
+    eps.to_csv(bad / "episodes.csv", index=False)
+    rep = int(eps.loc[i, "replication"])
+    assert main(["export-903", str(bad), "--rep", str(rep), "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert f"child {eps.loc[i, 'child']}:" in err and "before the 16th birthday" in err
+    assert "Traceback" not in err
 
 
 def test_initial_supported_placements_start_at_16_or_later() -> None:
