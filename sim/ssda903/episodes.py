@@ -89,8 +89,8 @@ def _segments(child: Any, eps: list[Any]) -> tuple[list[_Segment], bool]:
         elif not child.initial:
             s = entry
         e = float(ep.end_day)
-        segs.append([ep.placement, s, None if math.isnan(e) else e, ep.reason_end])
-        segs[-1].append(bool(ep.within_20_miles))
+        end = None if math.isnan(e) else e
+        segs.append([ep.placement, s, end, ep.reason_end, bool(ep.within_20_miles)])
     if not segs:
         segs.append([WAITING, entry, None, "open", True])
     if left:
