@@ -80,14 +80,6 @@ def read_table(
         frames.append(df)
     if not frames:
         return pd.DataFrame(columns=wanted or keys)
-    if table == "flows":
-        # A flow that never happened in a chunk is absent from its part: it is 0 there.
-        union: dict[str, None] = {}
-        for df in frames:
-            union.update(dict.fromkeys(df.columns))
-        rest = sorted(c for c in union if c not in keys and c != "days_simulated")
-        order = [*keys, *(["days_simulated"] if "days_simulated" in union else []), *rest]
-        frames = [df.reindex(columns=order, fill_value=0.0) for df in frames]
     df = pd.concat(frames, ignore_index=True)
     if wanted is not None:
         df = df.reindex(columns=[c for c in wanted if c in df.columns])

@@ -59,6 +59,7 @@ import sim
 from sim.config import Scenario, load_scenario
 from sim.experiment import git_commit
 from sim.model import simulate
+from sim.outputs import CATALOGUE
 
 FORMAT = "sufficiency-batch/1"
 TABLES = ("snapshots", "flows", "kpis")
@@ -69,30 +70,7 @@ MAX_CHUNK = 10  # replications per task: enough to hide scheduling overhead, sma
 MANIFEST_EVERY = 5.0  # seconds between manifest updates while a batch runs
 
 #: The per-replication outcomes in ``kpis`` (the columns sensitivity analysis can use).
-KPIS: dict[str, str] = {
-    "places_vacant_y5": "Vacant in-house places, year 5 (or end)",
-    "ifa_spot_y5": "IFA spot placements, year 5 (or end)",
-    "unregistered_mean": "Unregistered placements (mean over months)",
-    "cost_total_m": "Total cost over the horizon (GBP m)",
-    "children_in_care_final": "Children in care, final month",
-    "in_house_final": "With in-house foster carers, final month",
-    "ifa_spot_final": "IFA spot placements, final month",
-    "ifa_final": "IFA placements (framework and spot), final month",
-    "residential_final": "Residential placements, final month",
-    "unregistered_final": "Unregistered placements, final month",
-    "households_final": "Fostering households, final month",
-    "places_vacant_final": "Vacant in-house places, final month",
-    "waiting_mean": "Children waiting for a placement (mean over months)",
-    "weekly_cost_final": "Weekly cost incl. programmes, final month (GBP)",
-    "kpi_3plus_placements_final": "3+ placements in 12 months, final month",
-    "kpi_same_placement_2y_final": "Same placement 2+ years, final month",
-    "kpi_within_20_miles_final": "Placed within 20 miles, final month",
-    "kpi_in_house_share_final": "In-house share of fostered children, final month",
-    "approvals_per_year": "Carer approvals a year (mean)",
-    "deregistrations_per_year": "Carer deregistrations a year (mean)",
-    "breakdowns_per_year": "Placement breakdowns a year (mean)",
-    "events": "Simulation events",
-}
+KPIS: dict[str, str] = {o.name: o.title for o in CATALOGUE["kpis"].values()}
 #: The headline outcomes: what a commissioner asks about first.
 HEADLINE_KPIS = ("places_vacant_y5", "ifa_spot_y5", "unregistered_mean", "cost_total_m")
 
@@ -102,10 +80,6 @@ class BatchError(ValueError):
 
 
 # ----------------------------------------------------------------------------- worker side
-
-
-def _flow_total(flows: pd.DataFrame, column: str) -> float:
-    return float(flows[column].sum()) if column in flows else 0.0
 
 
 def replication_kpis(
@@ -124,7 +98,7 @@ def replication_kpis(
     last = snapshots.iloc[-1]
     weekly = snapshots["total_weekly_cost"].to_numpy(dtype=float)
     cost = float((weekly[1:] * (days[1:] - days[:-1]) / 7.0).sum())
-    years = max(_flow_total(flows, "days_simulated") / 365.25, 1e-9)
+    years = max(float(flows["days_simulated"].sum()) / 365.25, 1e-9)
     out = {
         "places_vacant_y5": float(snapshots["places_vacant"].iloc[i5]),
         "ifa_spot_y5": float(snapshots["ifa_spot"].iloc[i5]),
@@ -151,7 +125,7 @@ def replication_kpis(
     ):
         out[f"{col}_final"] = float(last[col])
     for name in ("approvals", "deregistrations", "breakdowns"):
-        out[f"{name}_per_year"] = _flow_total(flows, name) / years
+        out[f"{name}_per_year"] = float(flows[name].sum()) / years
     return out
 
 
@@ -208,19 +182,9 @@ def run_chunk(
         gc.collect()
     out: dict[str, pd.DataFrame] = {}
     if kpi_rows:
-        out = {name: _stack(dfs, name) for name, dfs in parts.items()}
+        out = {name: pd.concat(dfs, ignore_index=True) for name, dfs in parts.items()}
         out["kpis"] = pd.DataFrame(kpi_rows)
     return {"tables": out, "failures": failures, "seconds": time.perf_counter() - started}
-
-
-def _stack(frames: list[pd.DataFrame], name: str) -> pd.DataFrame:
-    """Concatenate replications; a flow that never happened in one is 0 there, not missing."""
-    if name == "flows":
-        columns: dict[str, None] = {}
-        for df in frames:
-            columns.update(dict.fromkeys(df.columns))
-        frames = [df.reindex(columns=list(columns), fill_value=0.0) for df in frames]
-    return pd.concat(frames, ignore_index=True)
 
 
 def replay(scenario: Scenario | str | Path, seed: int, replication: int, **overrides: Any) -> Any:

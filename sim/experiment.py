@@ -23,7 +23,6 @@ from tqdm.auto import tqdm
 import sim
 from sim.config import Scenario
 from sim.model import simulate
-from sim.model.metrics import FLOW_RATIOS
 
 HEADLINES = {
     "children_in_care": "Children in care",
@@ -93,12 +92,7 @@ def run(
     for out in iter_replications(scenario, range(reps), seed, workers, progress):
         for name, df in out.items():
             parts.setdefault(name, []).append(df)
-    tables = {name: pd.concat(dfs, ignore_index=True) for name, dfs in parts.items()}
-    if "flows" in tables:  # a flow absent from one replication's year happened zero times
-        flows = tables["flows"]
-        counts = [c for c in flows.columns if c not in FLOW_RATIOS and flows[c].dtype.kind == "f"]
-        flows[counts] = flows[counts].fillna(0.0)
-    return tables
+    return {name: pd.concat(dfs, ignore_index=True) for name, dfs in parts.items()}
 
 
 def quantiles(df: pd.DataFrame, by: str, columns: list[str]) -> pd.DataFrame:
