@@ -31,9 +31,9 @@ import pyarrow.parquet as pq
 from matplotlib.patches import Patch
 from scipy import stats
 
-from sim.batch import HEADLINE_KPIS, KPIS, ROW_KEYS, part_files
-from sim.experiment import HEADLINES
+from sim.batch import HEADLINE_KPIS, ROW_KEYS, part_files
 from sim.experiment import year_end as year_end  # part of this module's API
+from sim.outputs import title
 from sim.plots import fan_chart
 
 #: Monthly figures drawn by default.
@@ -281,7 +281,7 @@ def monte_carlo_error(
                 {
                     **dict(zip(by, key, strict=True)),
                     "measure": col,
-                    "label": KPIS.get(col, HEADLINES.get(col, col)),
+                    "label": title(col),
                     "n": n,
                     "mean": mean,
                     "sd": sd,

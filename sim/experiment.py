@@ -23,23 +23,25 @@ from tqdm.auto import tqdm
 import sim
 from sim.config import Scenario
 from sim.model import simulate
+from sim.outputs import fmt, title
 
-HEADLINES = {
-    "children_in_care": "Children in care",
-    "in_house": "With in-house foster carers",
-    "connected": "With connected persons (kinship)",
-    "ifa_framework": "IFA framework placements",
-    "ifa_spot": "IFA spot placements",
-    "residential": "Residential placements",
-    "supported": "Supported accommodation",
-    "unregistered": "Unregistered placements",
-    "waiting": "Children waiting for a placement",
-    "households": "Fostering households (excl. connected)",
-    "places_vacant": "Vacant in-house places",
-    "weekly_cost": "Weekly placement cost (GBP)",
-    "kpi_within_20_miles": "Placed within 20 miles",
-    "kpi_3plus_placements": "3+ placements in 12 months",
-}
+#: The figures the command-line summary shows (titles and units from :mod:`sim.outputs`).
+SUMMARY_COLUMNS = (
+    "children_in_care",
+    "in_house",
+    "connected",
+    "ifa_framework",
+    "ifa_spot",
+    "residential",
+    "supported",
+    "unregistered",
+    "waiting",
+    "households",
+    "places_vacant",
+    "weekly_cost",
+    "kpi_within_20_miles",
+    "kpi_3plus_placements",
+)
 
 
 def _one(args: tuple[Scenario, int, int]) -> dict[str, pd.DataFrame]:
@@ -112,24 +114,19 @@ def yearly_summary(
     dates = pd.to_datetime(snaps["date"])
     march = snaps[(dates.dt.month == 3) & (dates.dt.day == 31)].copy()
     march["year"] = pd.to_datetime(march["date"]).dt.year
-    return quantiles(march, "year", columns or list(HEADLINES))
+    return quantiles(march, "year", columns or list(SUMMARY_COLUMNS))
 
 
 def format_summary(summary: pd.DataFrame) -> str:
     """A readable text table: each cell ``median [p05, p95]``."""
     rows = []
     present = set(summary.columns.get_level_values(0))
-    order = [c for c in HEADLINES if c in present] + sorted(present - set(HEADLINES))
+    order = [c for c in SUMMARY_COLUMNS if c in present] + sorted(present - set(SUMMARY_COLUMNS))
     for year, r in summary.iterrows():
         cells = {"31 March": str(year)}
         for col in order:
-            med, lo, hi = r[(col, "median")], r[(col, "p05")], r[(col, "p95")]
-            if col.startswith("kpi_"):
-                cells[HEADLINES.get(col, col)] = f"{med:.0%} [{lo:.0%}, {hi:.0%}]"
-            elif col == "weekly_cost":
-                cells[HEADLINES[col]] = f"£{med / 1e6:.2f}m [{lo / 1e6:.2f}, {hi / 1e6:.2f}]"
-            else:
-                cells[HEADLINES.get(col, col)] = f"{med:.0f} [{lo:.0f}, {hi:.0f}]"
+            med, lo, hi = (fmt(col, r[(col, q)]) for q in ("median", "p05", "p95"))
+            cells[title(col)] = f"{med} [{lo}, {hi}]"
         rows.append(cells)
     return pd.DataFrame(rows).set_index("31 March").T.to_string()
 

@@ -34,73 +34,10 @@ from sim import compare
 from sim.analysis import COLOURS, year_end
 from sim.config import Scenario
 from sim.experiment import yearly_summary
+from sim.outputs import fmt, output, title
 from sim.plots import fan_chart
 
 # ----------------------------------------------------------------------------- what is shown
-
-
-@dataclass(frozen=True)
-class Measure:
-    """A column of the monthly snapshots, named in plain words."""
-
-    column: str
-    title: str
-    unit: str  # what the y axis counts, in words
-    kind: str = "count"  # "count", "share" or "money"
-    better: int = 0  # +1 if more is better, -1 if less is better, 0 if neither
-
-
-_CHILDREN = "children"
-MEASURES: dict[str, Measure] = {
-    m.column: m
-    for m in (
-        Measure("children_in_care", "All children in care", _CHILDREN),
-        Measure("in_house", "With the council's own foster carers", _CHILDREN, better=+1),
-        Measure("connected", "With family or friends carers (kinship)", _CHILDREN),
-        Measure("ifa_framework", "With agency (IFA) foster carers on the framework", _CHILDREN),
-        Measure(
-            "ifa_spot",
-            "With agency (IFA) foster carers bought one by one (spot)",
-            _CHILDREN,
-            better=-1,
-        ),
-        Measure("residential", "In residential children's homes", _CHILDREN, better=-1),
-        Measure("supported", "In supported accommodation (16 and over)", _CHILDREN),
-        Measure("unregistered", "In unregistered placements (last resort)", _CHILDREN, better=-1),
-        Measure("waiting", "Children waiting for a placement", _CHILDREN, better=-1),
-        Measure("households", "The council's fostering households", "households", better=+1),
-        Measure("places_vacant", "Vacant places with the council's foster carers", "places"),
-        Measure("weekly_cost", "Weekly cost of placements", "£ per week", "money", -1),
-        Measure(
-            "total_weekly_cost",
-            "Weekly cost of placements and programmes (hub families, Mockingbird, ...)",
-            "£ per week",
-            "money",
-            -1,
-        ),
-        Measure(
-            "kpi_3plus_placements",
-            "Children with 3+ placements in 12 months",
-            "% of children in care",
-            "share",
-            -1,
-        ),
-        Measure(
-            "kpi_same_placement_2y",
-            "Children in long-term care in the same home 2+ years",
-            "% of children in long-term care",
-            "share",
-            +1,
-        ),
-        Measure(
-            "kpi_within_20_miles",
-            "Children placed within 20 miles of home",
-            "% of placed children",
-            "share",
-            +1,
-        ),
-    )
-}
 
 
 @dataclass(frozen=True)
@@ -360,32 +297,13 @@ def load_results(folder: str | Path) -> ReportData:
 # ----------------------------------------------------------------------------- numbers
 
 
-def fmt(column: str, value: float, signed: bool = False) -> str:
-    """A value of ``column`` as a reader expects it: 10.6%, £2.85m, 1,234."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    sign = "+" if signed and value > 0 else ""
-    kind = MEASURES[column].kind if column in MEASURES else "count"
-    if kind == "share":
-        return f"{sign}{value * 100:.1f}{' points' if signed else '%'}"
-    if kind == "money":
-        if abs(value) >= 1e6:
-            return f"{sign}£{value / 1e6:.2f}m".replace("£-", "-£")
-        return f"{sign}£{value:,.0f}".replace("£-", "-£")
-    return f"{sign}{value:,.0f}"
-
-
 def paired_differences(
     base: pd.DataFrame, other: pd.DataFrame, columns: Sequence[str]
 ) -> pd.DataFrame:
     """Mean difference ``other - base`` at each 31 March, paired by replication, with its 95%
     confidence interval and the share of runs in which ``other`` does better
     (see :func:`sim.compare.paired_differences`)."""
-    outcomes = {
-        c: (MEASURES[c].title if c in MEASURES else c, MEASURES[c].better if c in MEASURES else 0)
-        for c in columns
-    }
-    return compare.paired_differences(base, other, outcomes)
+    return compare.paired_differences(base, other, columns)
 
 
 def pairing_problem(base: ScenarioResult, other: ScenarioResult) -> str | None:
@@ -436,7 +354,7 @@ def summary_table_html(result: ScenarioResult, columns: Sequence[str] = HEADLINE
     years = list(q.index)
     rows = []
     for col in cols:
-        cells = [_e(MEASURES[col].title if col in MEASURES else col)]
+        cells = [_e(title(col))]
         for y in years:
             med, lo, hi = q.loc[y, (col, "median")], q.loc[y, (col, "p05")], q.loc[y, (col, "p95")]
             cells.append(
@@ -514,7 +432,7 @@ def differences_html(
         n = int(d["replications"].max()) if len(d) else 0
         rows = []
         for col in cols:
-            cells = [_e(MEASURES[col].title if col in MEASURES else col)]
+            cells = [_e(title(col))]
             for y in years:
                 match = d[(d["year"] == y) & (d["outcome"] == col)]
                 if match.empty:
@@ -526,7 +444,7 @@ def differences_html(
                     cells.append(val)
                     continue
                 clear = row["ci_low"] > 0 or row["ci_high"] < 0
-                better = MEASURES[col].better if col in MEASURES else 0
+                better = output(col).better
                 odds = (
                     f"<br><small>better in {row['prob_better']:.0%} of runs</small>"
                     if better
@@ -679,7 +597,7 @@ def chart_group_figure(group: ChartGroup, results: Sequence[ScenarioResult]) -> 
         ax.relim()
         ax.autoscale_view(scalex=False)
         ax.set_ylim(bottom=0)
-        m = MEASURES.get(col, Measure(col, col, ""))
+        m = output(col)
         ax.set_title(m.title, loc="left", fontsize=10, wrap=True)
         ax.set_ylabel(m.unit, fontsize=9)
         ax.tick_params(labelsize=8)
@@ -738,7 +656,7 @@ nav ul{columns:2;font-size:.9em}code{font-size:.9em}
 def render_report(data: ReportData) -> str:
     """The whole report as one HTML string with every image embedded."""
     results = data.results
-    title = (
+    heading = (
         results[0].label
         if len(results) == 1
         else f"{results[0].label} compared with {', '.join(r.label for r in results[1:])}"
@@ -769,7 +687,7 @@ def render_report(data: ReportData) -> str:
     for g in CHART_GROUPS:
         alt = (
             f"{g.title}: "
-            + "; ".join(MEASURES[c].title for c in g.columns if c in MEASURES)
+            + "; ".join(title(c) for c in g.columns)
             + ". Fan charts by month: median line, shaded half and 90% of runs."
         )
         charts.append(
@@ -824,8 +742,8 @@ def render_report(data: ReportData) -> str:
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Placement sufficiency: {_e(title)}</title><style>{_STYLE}</style></head>
-<body><header><h1>Placement sufficiency: {_e(title)}</h1>
+<title>Placement sufficiency: {_e(heading)}</title><style>{_STYLE}</style></head>
+<body><header><h1>Placement sufficiency: {_e(heading)}</h1>
 <p>Will there be enough placements for the children in our care? A simulation of children
 coming into care, foster carers recruited and lost, and the placements bought when the council's
 own carers are full. Runs: {_e(reps)}. Report written {_e(written)}.</p>{notes}

@@ -84,3 +84,26 @@ def test_values_are_written_by_kind():
     assert outputs.fmt("in_house", 1234.4) == "1,234"
     assert outputs.fmt("in_house", math.nan) == "–"
     assert outputs.fmt("not_a_column", 3.0) == "3"
+
+
+def test_every_reader_takes_its_titles_from_the_catalogue(tables, monkeypatch):
+    """Renaming a column in the catalogue renames it in the CLI summary, the report, the
+    paired differences and the fan charts: there is no second label table."""
+    import dataclasses
+
+    from sim import compare, experiment, plots, report
+
+    new = "Children with the council's carers (renamed)"
+    entry = outputs.CATALOGUE["snapshots"]["in_house"]
+    monkeypatch.setitem(
+        outputs.CATALOGUE["snapshots"], "in_house", dataclasses.replace(entry, title=new)
+    )
+    _, t = tables
+    snaps = t["snapshots"].assign(replication=0)
+    summary = experiment.yearly_summary({"snapshots": snaps}, ["in_house"])
+    assert new in experiment.format_summary(summary)
+    result = report.ScenarioResult({"snapshots": snaps}, {"scenario": "x", "seed": 1})
+    assert new.replace("'", "&#x27;") in report.summary_table_html(result, ["in_house"])
+    diff = compare.paired_differences(snaps, snaps, ["in_house"])
+    assert set(diff["label"]) == {new}
+    assert plots.fan_chart(snaps, "in_house").get_title(loc="left") == new

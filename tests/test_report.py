@@ -16,13 +16,12 @@ from _browser import ARTIFACTS, browser
 from sim.cli import main
 from sim.config import load_scenario, with_overrides
 from sim.experiment import provenance, run, write_tables
+from sim.outputs import CATALOGUE, fmt, title
 from sim.report import (
     CHART_GROUPS,
     KPI_TARGETS,
-    MEASURES,
     ScenarioResult,
     differences_html,
-    fmt,
     load_results,
     paired_differences,
     write_report,
@@ -84,7 +83,7 @@ def test_report_shows_scenario_assumptions_and_kpi_targets(single_html):
     for year in (2019, 2020, 2021):
         assert f"31 Mar {year}" in single_html
     for col in ("in_house", "ifa_spot", "residential", "unregistered", "waiting", "households"):
-        assert html.escape(MEASURES[col].title) in single_html
+        assert html.escape(title(col)) in single_html
     # Single scenario: no comparison section.
     assert "differences" not in _section_ids(single_html)
 
@@ -96,7 +95,7 @@ def test_kpi_targets_are_data_with_sources():
     assert by_column["kpi_same_placement_2y"].target == 0.70
     assert by_column["kpi_within_20_miles"].target == 0.80
     assert all(t.better == "higher" for t in KPI_TARGETS if t.column != "kpi_3plus_placements")
-    assert all(t.column in MEASURES and "seed" in t.source for t in KPI_TARGETS)
+    assert all(t.column in CATALOGUE["snapshots"] and "seed" in t.source for t in KPI_TARGETS)
     assert by_column["kpi_3plus_placements"].met(0.09)
     assert not by_column["kpi_within_20_miles"].met(0.79)
 
