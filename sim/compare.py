@@ -18,8 +18,9 @@ import pandas as pd
 from matplotlib.ticker import FuncFormatter
 from scipy import stats
 
+from sim.analysis import year_end
 from sim.config import Scenario
-from sim.experiment import run, year_end
+from sim.experiment import run
 from sim.outputs import fmt, output, title
 
 #: The outcomes compared by default (titles and better directions from the catalogue).
@@ -131,14 +132,18 @@ def compare(
     names = [base.name] + [p.name for p in policies]
     if len(set(names)) != len(names):
         raise ValueError(f"scenario names must differ to be compared: {names}")
-    tables = {base.name: run(base, reps, seed, workers, progress)}
-    diffs = []
-    for p in policies:
-        tables[p.name] = run(p, reps, seed, workers, progress)
-        d = paired_differences(tables[base.name]["snapshots"], tables[p.name]["snapshots"])
-        d.insert(0, "policy", p.name)
-        diffs.append(d)
-    return Comparison(base, policies, tables, pd.concat(diffs, ignore_index=True))
+    tables = {sc.name: run(sc, reps, seed, workers, progress) for sc in [base, *policies]}
+    snapshots = {name: t["snapshots"] for name, t in tables.items()}
+    return Comparison(base, policies, tables, differences(snapshots))
+
+
+def differences(snapshots: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Paired differences of every scenario's snapshots from the first one's (the base),
+    with a ``policy`` column naming the scenario."""
+    (_, base_snaps), *others = snapshots.items()
+    diffs = [paired_differences(base_snaps, s).assign(policy=name) for name, s in others]
+    out = pd.concat(diffs, ignore_index=True)
+    return out[["policy", *[c for c in out.columns if c != "policy"]]]
 
 
 def format_differences(diff: pd.DataFrame, years: list[int] | None = None) -> str:

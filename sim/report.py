@@ -31,9 +31,9 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from sim import compare
-from sim.analysis import COLOURS, year_end
+from sim import results as results_layout
+from sim.analysis import COLOURS, year_end, yearly_summary
 from sim.config import Scenario
-from sim.experiment import yearly_summary
 from sim.outputs import fmt, output, title
 from sim.plots import fan_chart
 
@@ -207,87 +207,41 @@ def _read_table(folder: Path, name: str) -> pd.DataFrame | None:
     return None
 
 
-def _read_batch(folder: Path) -> list[ScenarioResult]:
-    """The scenarios of a folder written by the batch engine (:mod:`sim.batch`)."""
-    from sim import analysis
+def load_results(folder: str | Path) -> ReportData:
+    """Read a results folder (:mod:`sim.results`), each of its scenarios an option of the
+    report, the first the base of the comparison.
 
-    batch = analysis.load(folder)
-    snaps = batch.table("snapshots")
-    m = batch.manifest
-    results = []
-    for entry in m.get("scenarios", []):
-        label = entry["label"]
-        part = snaps[snaps["scenario"] == label].reset_index(drop=True)
-        part["scenario"] = part["scenario"].astype(str)
+    The calibration fit table (``fit_table``) and the validation table
+    (``validation_table``), parquet or csv, are shown where present in ``folder``.
+    """
+    res = results_layout.load(folder)
+    m = res.manifest
+    options = []
+    for label in res.scenarios:
+        entry = res.entry(label)
+        snaps = res.of(label, "snapshots")
+        if snaps.empty:
+            raise results_layout.ResultsError(
+                f"{res.folder}: no finished replication of {label!r} yet"
+            )
         manifest = {
             "scenario": entry.get("name", label),
             "label": label,
             "scenario_file": entry.get("file"),
             "parameters": entry.get("parameters") or {},
             "seed": m.get("seed"),
-            "replications": int(part["replication"].nunique()),
+            "replications": int(snaps["replication"].nunique()),
             "version": m.get("version"),
             "commit": m.get("commit"),
-            "written": m.get("updated") or m.get("created"),
+            "written": m.get("updated") or m.get("started"),
         }
-        results.append(
-            ScenarioResult({"snapshots": part}, {k: v for k, v in manifest.items() if v})
+        options.append(
+            ScenarioResult({"snapshots": snaps}, {k: v for k, v in manifest.items() if v})
         )
-    return results
-
-
-def _read_result(folder: Path) -> ScenarioResult:
-    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-    snaps = _read_table(folder, "snapshots")
-    if snaps is None:
-        raise FileNotFoundError(
-            f"{folder}: no snapshots.parquet or snapshots.csv beside manifest.json; the report "
-            "needs the tables written by 'sufficiency run' or 'sufficiency batch'"
-        )
-    return ScenarioResult({"snapshots": snaps}, manifest)
-
-
-def load_results(folder: str | Path) -> ReportData:
-    """Read a results folder written by ``sufficiency run`` (or a comparison of several).
-
-    Layouts understood:
-
-    * ``manifest.json`` and ``snapshots.parquet`` (or ``.csv``) in ``folder``: one scenario
-      (``sufficiency run``);
-    * ``manifest.json`` and a ``snapshots/`` folder of parts: a batch (:mod:`sim.batch`), its
-      first scenario the base of the comparison;
-    * sub-folders each holding the first layout: a comparison (the web app's downloads).
-      ``comparison.json`` (the sub-folder names, base first) gives the order; without it the
-      names are sorted.
-
-    The calibration fit table (``fit_table``) and the validation table
-    (``validation_table``), parquet or csv, are shown where present in ``folder``.
-    """
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"{folder}: no such results folder")
-    order_file = folder / "comparison.json"
-    if order_file.is_file():
-        names = json.loads(order_file.read_text(encoding="utf-8"))
-        results = [_read_result(folder / str(n)) for n in names]
-    elif (folder / "manifest.json").is_file() and (folder / "snapshots").is_dir():
-        results = _read_batch(folder)
-        if not results or any(r.snapshots.empty for r in results):
-            raise FileNotFoundError(f"{folder}: the batch has no finished replications yet")
-    elif (folder / "manifest.json").is_file():
-        results = [_read_result(folder)]
-    else:
-        subs = sorted(p for p in folder.iterdir() if (p / "manifest.json").is_file())
-        if not subs:
-            raise FileNotFoundError(
-                f"{folder}: no manifest.json here or in its sub-folders; "
-                "give the folder written by 'sufficiency run --out'"
-            )
-        results = [_read_result(p) for p in subs]
-    data = ReportData(results)
+    data = ReportData(options)
     for attr, names in _EXTRA_TABLES.items():
         for name in names:
-            table = _read_table(folder, name)
+            table = _read_table(res.folder, name)
             if table is not None:
                 setattr(data, attr, table)
                 break
@@ -350,7 +304,7 @@ def _table(head: Sequence[str], rows: Iterable[Sequence[str]], cls: str = "") ->
 def summary_table_html(result: ScenarioResult, columns: Sequence[str] = HEADLINE_COLUMNS) -> str:
     """Headline figures at each 31 March: median and the range 90% of runs fall in."""
     cols = [c for c in columns if c in result.snapshots]
-    q = yearly_summary(result.tables, cols)
+    q = yearly_summary(result.snapshots, cols)
     years = list(q.index)
     rows = []
     for col in cols:
@@ -480,7 +434,15 @@ def _describe_value(path: str, value: Any) -> str:
     if path == "recruitment.campaigns":
         if not value:
             return "none"
-        return "; ".join(f"×{c['multiplier']:g} from {c['start']} to {c['end']}" for c in value)
+        return "; ".join(
+            (
+                f"×{c['multiplier']:g}"
+                if c.get("multiplier") is not None
+                else f"{c['per_year']:g} a year"
+            )
+            + f" from {c['start']} to {c['end']}"
+            for c in value
+        )
     if isinstance(value, float) and path.rsplit(".", 1)[-1].endswith(("_prob", "_share")):
         return f"{value:.0%}"
     if isinstance(value, float):

@@ -26,7 +26,7 @@ import errno
 import json
 import os
 import socket
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -325,15 +325,6 @@ def load(folder: str | Path) -> Results:
     """Open a results folder (its manifest is read and checked now, its tables when used)."""
     folder = Path(folder)
     return Results(folder, read_manifest(folder))
-
-
-def replications(folder: str | Path) -> Iterator[tuple[str, int]]:
-    """The (scenario label, replication) pairs written so far."""
-    folder = Path(folder)
-    fmt = "csv" if any((folder / "kpis").glob("part-*.csv")) else "parquet"
-    for p in part_files(folder, "kpis", fmt):
-        df = read_part(p, ["scenario", "replication"])
-        yield from zip(df["scenario"].astype(str), df["replication"].astype(int), strict=True)
 
 
 def replication(folder: str | Path, rep: int = 0, label: str | None = None) -> dict[str, Any]:

@@ -91,7 +91,7 @@ def test_every_reader_takes_its_titles_from_the_catalogue(tables, monkeypatch):
     paired differences and the fan charts: there is no second label table."""
     import dataclasses
 
-    from sim import compare, experiment, plots, report
+    from sim import analysis, compare, plots, report
 
     new = "Children with the council's carers (renamed)"
     entry = outputs.CATALOGUE["snapshots"]["in_house"]
@@ -100,8 +100,8 @@ def test_every_reader_takes_its_titles_from_the_catalogue(tables, monkeypatch):
     )
     _, t = tables
     snaps = t["snapshots"].assign(replication=0)
-    summary = experiment.yearly_summary({"snapshots": snaps}, ["in_house"])
-    assert new in experiment.format_summary(summary)
+    summary = analysis.yearly_summary(snaps, ["in_house"])
+    assert new in analysis.format_summary(summary)
     result = report.ScenarioResult({"snapshots": snaps}, {"scenario": "x", "seed": 1})
     assert new.replace("'", "&#x27;") in report.summary_table_html(result, ["in_house"])
     diff = compare.paired_differences(snaps, snaps, ["in_house"])

@@ -8,7 +8,6 @@ cores); each has an unguessable id, so one user's results never show up for anot
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import secrets
@@ -26,8 +25,9 @@ from typing import Any
 import pandas as pd
 
 from sim.analysis import quantiles, year_end
+from sim.batch import add_results
 from sim.config import Scenario, ScenarioError
-from sim.experiment import iter_replications, provenance, slug, write_tables
+from sim.experiment import iter_replications, provenance
 from sim.report import HEADLINE_COLUMNS, ReportData, ScenarioResult, save_report
 from sim.webapp.scenarios import scenario_to_toml
 
@@ -59,7 +59,7 @@ class Job:
     created: float = field(default_factory=time.time)
     finished: float | None = None
     results: list[ScenarioResult] = field(default_factory=list)
-    subfolders: list[str] = field(default_factory=list)
+    scenario_files: list[str] = field(default_factory=list)
     view: dict[str, Any] | None = None
     cancel: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -236,18 +236,17 @@ class JobManager:
                     scenario_file=option.source,
                     seconds=round(time.perf_counter() - started, 2),
                 )
-                name = f"{i:02d}-{slug(option.label)}"
-                job.subfolders.append(name)
-                folder = job.folder / name
-                write_tables(tables, folder, "parquet", manifest)
-                (folder / "scenario.toml").write_text(
+                # All options in one results folder, as `sufficiency compare` writes it.
+                add_results(
+                    job.folder, option.label, option.scenario, tables, job.seed, option.source
+                )
+                name = f"scenario-{i}.toml"
+                job.scenario_files.append(name)
+                (job.folder / name).write_text(
                     scenario_to_toml(option.scenario, f"Option '{option.label}' of a web-app run"),
                     encoding="utf-8",
                 )
                 job.results.append(ScenarioResult({"snapshots": tables["snapshots"]}, manifest))
-            (job.folder / "comparison.json").write_text(
-                json.dumps(job.subfolders), encoding="utf-8"
-            )
             job.message = "Drawing the charts"
             if self.make_view is not None:
                 job.view = self.make_view(job.results)
@@ -293,4 +292,4 @@ class JobManager:
                         zf.write(f, f.relative_to(job.folder).as_posix())
         elif name.startswith("scenario-"):
             i = int(name.removeprefix("scenario-").removesuffix(".toml")) - 1
-            shutil.copyfile(job.folder / job.subfolders[i] / "scenario.toml", path)
+            shutil.copyfile(job.folder / job.scenario_files[i], path)
