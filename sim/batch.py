@@ -571,6 +571,7 @@ def _open(
     if path.is_file():
         try:
             manifest = results_manifest(folder)
+            manifest.setdefault("table_format", "parquet")  # folders from before --format
             _check_resume(manifest, folder, seed, detail, entries, table_format)
             _clean(folder)
             done = done_replications(folder, table_format)

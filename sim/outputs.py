@@ -133,7 +133,7 @@ def _snapshots() -> list[Output]:
         Output(
             "kpi_3plus_placements",
             s,
-            "Children with 3+ placements in 12 months",
+            "Children with 3 or more placements in the last 12 months",
             "% of children in care",
             "share",
             -1,
@@ -141,7 +141,7 @@ def _snapshots() -> list[Output]:
         Output(
             "kpi_same_placement_2y",
             s,
-            "Children in long-term care in the same home 2+ years",
+            "Children in care 2½ years or more who have lived in the same home for 2 years or more",
             "% of children in long-term care",
             "share",
             +1,

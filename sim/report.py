@@ -98,10 +98,17 @@ class KpiTarget:
     """A council target for a KPI, with the document it comes from."""
 
     column: str
-    name: str
     target: float
-    better: str  # "lower" or "higher"
     source: str
+
+    @property
+    def name(self) -> str:
+        return title(self.column)
+
+    @property
+    def better(self) -> str:
+        """ "lower" or "higher", as the output catalogue says."""
+        return "lower" if output(self.column).better < 0 else "higher"
 
     def met(self, value: float) -> bool:
         return value <= self.target if self.better == "lower" else value >= self.target
@@ -113,23 +120,17 @@ _KCC_2024 = "Kent Corporate Parenting Annual Report 2024 (seed 004_7ff32ea817a19
 KPI_TARGETS: tuple[KpiTarget, ...] = (
     KpiTarget(
         "kpi_3plus_placements",
-        "Children with 3 or more placements in the last 12 months",
         0.10,
-        "lower",
         f"{_KCC_2024}, figure E113: 'The target is 10%.'",
     ),
     KpiTarget(
         "kpi_same_placement_2y",
-        "Children in care 2½ years or more who have lived in the same home for 2 years or more",
         0.70,
-        "higher",
         f"{_KCC_2024}, figure E116: 'Our target is 70%'",
     ),
     KpiTarget(
         "kpi_within_20_miles",
-        "Children placed within 20 miles of home",
         0.80,
-        "higher",
         f"{_KCC_2024}, figure E117: 'The target is 80%'",
     ),
 )
