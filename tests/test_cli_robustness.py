@@ -239,3 +239,13 @@ def test_the_report_describes_observed_campaign_levels():
     params = json.loads(sc.model_dump_json())
     text = assumptions_html([ScenarioResult({}, {"scenario": sc.name, "parameters": params})])
     assert "450 a year from 2020-04-01 to 2022-04-01" in text
+
+
+def test_a_batch_folder_from_before_table_formats_resumes_as_parquet(tmp_path, kent):
+    folder = tmp_path / "b"
+    run_batch([kent], 1, folder, seed=1, workers=1, progress=False)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    del manifest["table_format"]
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    assert run_batch([kent], 2, folder, seed=1, workers=1, progress=False).ran == 1
+    assert load(folder).manifest["table_format"] == "parquet"
