@@ -249,3 +249,35 @@ def test_a_batch_folder_from_before_table_formats_resumes_as_parquet(tmp_path, k
     (folder / "manifest.json").write_text(json.dumps(manifest))
     assert run_batch([kent], 2, folder, seed=1, workers=1, progress=False).ran == 1
     assert load(folder).manifest["table_format"] == "parquet"
+
+
+def test_two_batches_into_one_folder_at_once_never_duplicate_replications(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    folder = tmp_path / "b"
+    args = ["batch", KENT, "--reps", "4", "--years", "1", "--workers", "1", "--quiet"]
+    first = subprocess.Popen(
+        [sys.executable, "-m", "sim.cli", *args, "--out", str(folder)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        manifest = folder / "manifest.json"
+        # The manifest says "running" only once the first batch holds the lock.
+        while first.poll() is None and not (
+            manifest.is_file() and '"running"' in manifest.read_text()
+        ):
+            assert time.monotonic() < deadline, "the first batch never started"
+            time.sleep(0.05)
+        assert first.poll() is None, "the first batch ended before the test could race it"
+        with pytest.raises(ResultsError, match=f"another command .pid {first.pid} on"):
+            Lock(folder).acquire()
+        with pytest.raises(ResultsError, match=f"pid {first.pid}"):
+            run_batch([load_scenario(KENT, {"years": 1})], 4, folder, seed=2019, progress=False)
+    finally:
+        assert first.wait(timeout=120) == 0, first.stderr.read() if first.stderr else ""
+    kpis = read_table(folder, "kpis")
+    assert kpis["replication"].tolist() == [0, 1, 2, 3]
