@@ -30,6 +30,7 @@ from sim.analysis import (
     yearly_quantiles,
 )
 from sim.batch import HEADLINE_KPIS, KPIS, run_batch
+from sim.results import ResultsError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -168,7 +169,7 @@ def test_monte_carlo_error_of_a_batch(batch):
 
 
 def test_a_folder_without_manifest_is_refused(tmp_path):
-    with pytest.raises(FileNotFoundError, match="sufficiency batch --out"):
+    with pytest.raises(ResultsError, match=r"no manifest\.json; give a folder written by"):
         load(tmp_path)
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(ResultsError):
         read_table(tmp_path, "snapshots")

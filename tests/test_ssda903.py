@@ -21,9 +21,10 @@ import pytest
 from scipy import stats
 
 from sim import ssda903
+from sim.batch import run_batch
 from sim.cli import main
 from sim.config import load_scenario
-from sim.experiment import provenance, run, write_tables
+from sim.experiment import run
 from sim.model.timing import YEAR
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,8 +73,9 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A `sufficiency run` folder: two replications of the small council, csv tables."""
     scenario = small_council()
     out = tmp_path_factory.mktemp("run")
-    tables = run(scenario, reps=2, seed=903)
-    write_tables(tables, out, "csv", provenance(scenario, 903, 2))
+    run_batch(
+        [scenario], 2, out, seed=903, workers=1, detail=True, progress=False, table_format="csv"
+    )
     return out
 
 

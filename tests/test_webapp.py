@@ -16,6 +16,7 @@ from _browser import ARTIFACTS, browser, running_server
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
 
+from sim.cli import main
 from sim.config import Scenario, load_scenario, scenario_from_dict
 from sim.webapp import create_app
 from sim.webapp.app import TOKEN_HEADER
@@ -247,7 +248,7 @@ def test_server_errors_never_show_a_traceback(client, monkeypatch):
     assert client.get("/api/nothing-here").json()["error"] == "Not found"
 
 
-def test_run_compare_and_download(client):
+def test_run_compare_and_download(client, tmp_path):
     base = {"name": "Base", "scenario": "kent_baseline", "levers": {}}
     same = {"name": "Same again", "scenario": "kent_baseline", "levers": {}}
     more = {"name": "Recruit", "scenario": "kent_baseline", "levers": {"enquiries_per_year": 2000}}
@@ -278,8 +279,15 @@ def test_run_compare_and_download(client):
     assert summary.startswith("option,year,measure,mean,p05,p25,median,p75,p95,n")
     with zipfile.ZipFile(io.BytesIO(client.get(files["results.zip"]).content)) as zf:
         names = set(zf.namelist())
-    assert {"comparison.json", "01-base/snapshots.parquet", "01-base/manifest.json"} <= names
-    assert "03-recruit/scenario.toml" in names
+        zf.extractall(tmp_path / "unzipped")
+    # one results folder (sim/results.py) holding every option, and each option's scenario
+    assert "manifest.json" in names and "scenario-3.toml" in names
+    assert {n.split("-")[1] for n in names if n.startswith("kpis/part-")} == {
+        "s0000",
+        "s0001",
+        "s0002",
+    }
+    assert main(["report", str(tmp_path / "unzipped")]) == 0  # the report rebuilds from it
     toml = tomllib.loads(client.get(files["scenario-3.toml"]).text)
     assert toml["recruitment"]["enquiries_per_year"] == 2000
     assert client.get(f"/api/runs/{job['id']}/download/..%2Fmanifest.json").status_code == 404

@@ -10,7 +10,6 @@ episode still open at 31 March has no DEC, REC or REASON_PLACE_CHANGE in that ye
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -100,37 +99,11 @@ def year_tables(eps: pd.DataFrame, kids: pd.DataFrame, year: int) -> dict[str, p
     return {"header": header, "episodes": episodes, "uasc": uasc}
 
 
-def _read_table(results: Path, name: str) -> pd.DataFrame:
-    for ext, reader in (("parquet", pd.read_parquet), ("csv", pd.read_csv)):
-        path = results / f"{name}.{ext}"
-        if path.exists():
-            return reader(path)
-    raise FileNotFoundError(f"{results}: no {name}.parquet or {name}.csv (run `sufficiency run`)")
-
-
 def load_run(results: Path | str, rep: int = 0) -> dict[str, Any]:
     """One replication's episodes, children and snapshots, with its start and end dates."""
-    results = Path(results)
-    manifest_path = results / "manifest.json"
-    if not manifest_path.exists():
-        raise FileNotFoundError(
-            f"{results}: no manifest.json (is this a `sufficiency run` folder?)"
-        )
-    manifest = json.loads(manifest_path.read_text())
-    params = manifest["parameters"]
-    start = dt.date.fromisoformat(str(params["start"])[:10])
-    tables = {}
-    for name in ("episodes", "children", "snapshots"):
-        df = _read_table(results, name)
-        reps = sorted(df["replication"].unique())
-        if rep not in reps:
-            raise ValueError(
-                f"replication {rep} is not in {results} (it has {reps[0]}..{reps[-1]})"
-            )
-        tables[name] = df[df["replication"] == rep].reset_index(drop=True)
-    snaps = tables["snapshots"]
-    end = pd.to_datetime(snaps["date"]).max().date()
-    return {**tables, "start": start, "end": end, "manifest": manifest}
+    from sim.results import replication
+
+    return replication(results, rep)
 
 
 def export_tables(

@@ -13,7 +13,6 @@ until the user deletes them.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import queue
@@ -33,8 +32,9 @@ from typing import Any
 import pandas as pd
 
 from sim.analysis import quantiles, year_end
+from sim.batch import add_results
 from sim.config import Scenario, ScenarioError
-from sim.experiment import provenance, slug, write_tables
+from sim.experiment import provenance
 from sim.report import HEADLINE_COLUMNS, ReportData, ScenarioResult, save_report
 from sim.webapp.scenarios import scenario_to_toml
 from sim.webapp.worker import work
@@ -86,7 +86,7 @@ class Job:
     created: float = field(default_factory=time.time)
     finished: float | None = None
     results: list[ScenarioResult] = field(default_factory=list)
-    subfolders: list[str] = field(default_factory=list)
+    scenario_files: list[str] = field(default_factory=list)
     view: dict[str, Any] | None = None
     cancel: threading.Event = field(default_factory=threading.Event)
     deleted: bool = False
@@ -315,9 +315,6 @@ class JobManager:
                 return
             job.status = "running"
             self._simulate(job, started)
-            (job.folder / "comparison.json").write_text(
-                json.dumps(job.subfolders), encoding="utf-8"
-            )
             job.message = "Drawing the charts"
             if self.make_view is not None:
                 job.view = self.make_view(job.results)
@@ -390,7 +387,7 @@ class JobManager:
         finally:
             _stop(processes)
             out.close()
-        job.subfolders = [written[i][0] for i in range(len(scenarios))]
+        job.scenario_files = [written[i][0] for i in range(len(scenarios))]
         job.results = [written[i][1] for i in range(len(scenarios))]
 
     def _write_option(
@@ -406,10 +403,10 @@ class JobManager:
             scenario_file=option.source,
             seconds=round(time.perf_counter() - started, 2),
         )
-        name = f"{i + 1:02d}-{slug(option.label)}"
-        folder = job.folder / name
-        write_tables(tables, folder, "parquet", manifest)
-        (folder / "scenario.toml").write_text(
+        # All options in one results folder, as `sufficiency compare` writes it.
+        add_results(job.folder, option.label, option.scenario, tables, job.seed, option.source)
+        name = f"scenario-{i + 1}.toml"
+        (job.folder / name).write_text(
             scenario_to_toml(option.scenario, f"Option '{option.label}' of a web-app run"),
             encoding="utf-8",
         )
@@ -438,4 +435,4 @@ class JobManager:
                         zf.write(f, f.relative_to(job.folder).as_posix())
         elif name.startswith("scenario-"):
             i = int(name.removeprefix("scenario-").removesuffix(".toml")) - 1
-            shutil.copyfile(job.folder / job.subfolders[i] / "scenario.toml", path)
+            shutil.copyfile(job.folder / job.scenario_files[i], path)
