@@ -23,7 +23,7 @@ from sim.council.scenario import (
     to_toml,
     validate,
 )
-from sim.experiment import git_commit
+from sim.experiment import git_commit, slug  # noqa: F401  (slug: the CLI names files with it)
 
 EDGES = Scenario().age_band_edges
 

@@ -46,6 +46,8 @@ class Estimate:
     value: float | list[float]
     se: float | list[float]
     basis: str
+    #: Person-years behind a rate (one per band), so a test can use the SE under its null.
+    exposure: float | list[float] | None = None
 
 
 @dataclass
@@ -124,6 +126,10 @@ def _band_rates(events: np.ndarray, years: np.ndarray) -> tuple[list[float], lis
     return [round(v, 5) for v, _ in pairs], [round(s, 5) for _, s in pairs]
 
 
+def _years(expo: np.ndarray) -> list[float]:
+    return [round(float(y), 3) for y in expo.sum(0)]
+
+
 def _ratio(observed: float, expected: float, base_events: float) -> tuple[float, float]:
     """Indirectly standardised rate ratio O/E with an approximate standard error."""
     if expected <= 0:
@@ -168,6 +174,7 @@ def estimate(ret: Return, edges: list[int]) -> Estimates:
                 if groups is not None
                 else ""
             ),
+            round(years, 3),
         )
         male, male_se = _share(s["male"].sum(), len(s))
         v[f"{name}.male_share"] = Estimate(
@@ -231,6 +238,7 @@ def estimate(ret: Return, edges: list[int]) -> Estimates:
         se,
         f"returns home (REC {'/'.join(RETURN_HOME)}) of children not under section 20 over "
         "their person-years, by age band",
+        _years(expo[c2]),
     )
     s20 = child & eps["s20"].to_numpy()
     o = float((home & pd.Series(s20, eps.index)).sum())
@@ -249,6 +257,7 @@ def estimate(ret: Return, edges: list[int]) -> Estimates:
         se,
         "special guardianship orders (REC E43-E48) from placements other than connected "
         "carers, by age band",
+        _years(expo[not_conn]),
     )
     conn = child & eps["connected"].to_numpy()
     o = float((sgo & pd.Series(conn, eps.index)).sum())
@@ -262,7 +271,7 @@ def estimate(ret: Return, edges: list[int]) -> Estimates:
     ev = _events_by_band(eps, eps["to_adoption"] & pd.Series(child, eps.index), "dec", edges)
     base, se = _band_rates(ev, expo[child].sum(0))
     v["children.exits.adoption_per_year"] = Estimate(
-        base, se, "moves into a placement for adoption (PLACE A*), by age band"
+        base, se, "moves into a placement for adoption (PLACE A*), by age band", _years(expo[child])
     )
     adoptive = eps["adoptive"].to_numpy()
     orders = float((eps["exit"] & eps["adoptive"] & eps["REC"].isin(ADOPTION)).sum())
@@ -281,6 +290,7 @@ def estimate(ret: Return, edges: list[int]) -> Estimates:
         round(r, 4),
         round(se, 4),
         f"{int(o)} UASC returns home over {expo[uasc].sum():.0f} person-years",
+        round(float(expo[uasc].sum()), 3),
     )
     n_nts = int((eps["exit"] & eps["REC"].isin(NTS)).sum())
     p, se = _share(n_nts, len(uasc_starts))

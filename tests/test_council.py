@@ -1,0 +1,271 @@
+"""init-council: a round trip with known truth (simulate, export SSDA903, estimate, compare with
+the generating scenario), bad input, and the scenarios built from the DfE 2019 tables.
+
+The round trip runs a fifth of Kent for four years with homogeneous breakdown hazards (no
+high-risk children, no teenage or complex-needs multipliers), so the breakdown rate observed per
+placement type is the scenario's own rate. Every comparison allows three standard errors.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sim import ssda903
+from sim.cli import main
+from sim.config import with_overrides
+from sim.council.build import from_return
+from sim.council.estimate import estimate
+from sim.council.read903 import ReturnError, read_return
+from sim.experiment import provenance, run, write_tables
+
+SEED = 15
+YEARS = 4
+Z = 3.0  # standard errors allowed
+
+
+@pytest.fixture(scope="module")
+def truth():
+    from test_ssda903 import small_council
+
+    return with_overrides(
+        small_council(YEARS),
+        {"breakdown": {"high_risk_share": 0.0, "teen_multiplier": 1.0, "complex_multiplier": 1.0}},
+    )
+
+
+@pytest.fixture(scope="module")
+def exported(truth, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The SSDA903 files of one simulated replication."""
+    results = tmp_path_factory.mktemp("run")
+    tables = run(truth, reps=1, seed=SEED)
+    write_tables(tables, results, "csv", provenance(truth, SEED, 1))
+    out = tmp_path_factory.mktemp("ssda903")
+    ssda903.export(results, out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def estimates(truth, exported):
+    return estimate(read_return(exported), truth.age_band_edges)
+
+
+def _within(est, true: float | list[float], what: str) -> None:
+    """Within Z standard errors; for a rate, the larger of the estimate's SE and the Poisson SE
+    at the true rate (a score test, which a small count's own SE understates)."""
+    values = np.atleast_1d(np.asarray(est.value, dtype=float))
+    ses = np.atleast_1d(np.asarray(est.se, dtype=float))
+    true = np.atleast_1d(np.asarray(true, dtype=float))
+    if est.exposure is not None:
+        years = np.atleast_1d(np.asarray(est.exposure, dtype=float))
+        ses = np.maximum(ses, np.sqrt(true / years))
+    z = np.abs(values - true) / ses
+    assert (z <= Z).all(), f"{what}: estimate {values} (SE {ses}) against truth {true}"
+
+
+def test_arrivals_recovered(truth, estimates):
+    v = estimates.values
+    _within(v["children.arrivals_per_year"], truth.children.arrivals_per_year, "arrivals")
+    _within(v["uasc.arrivals_per_year"], truth.uasc.arrivals_per_year, "UASC arrivals")
+    w = np.array(truth.children.entry_age_weights)
+    _within(v["children.entry_age_weights"], w / w.sum(), "entry ages")
+    _within(v["children.section20_share"], truth.children.section20_share, "section 20")
+    _within(v["children.male_share"], truth.children.male_share, "male share")
+
+
+def test_exit_hazards_recovered(truth, estimates):
+    v = estimates.values
+    e = truth.children.exits
+    _within(v["children.exits.return_home_per_year"], e.return_home_per_year, "return home")
+    _within(v["children.exits.sgo_per_year"], e.sgo_per_year, "SGO")
+    _within(v["children.exits.adoption_per_year"], e.adoption_per_year, "adoption")
+    _within(
+        v["children.exits.section20_return_multiplier"],
+        e.section20_return_multiplier,
+        "section 20 multiplier",
+    )
+    _within(v["children.exits.adoption_placement_days"], e.adoption_placement_days, "adoption days")
+    _within(v["uasc.return_per_year"], truth.uasc.return_per_year, "UASC returns")
+
+
+def test_move_rates_recovered(truth, estimates):
+    moves = estimates.tables["moves"].set_index("group")
+    rates = truth.breakdown.per_year
+    for group in ("in_house", "connected", "residential", "supported"):
+        row = moves.loc[group]
+        z = abs(row["breakdown_per_year"] - rates[group]) / row["breakdown_se"]
+        assert z <= Z, f"{group}: {row['breakdown_per_year']} against {rates[group]}"
+    ifa = moves.loc["ifa"]  # framework and spot agencies are one group in SSDA903
+    lo, hi = sorted((rates["ifa_framework"], rates["ifa_spot"]))
+    assert lo - Z * ifa["breakdown_se"] <= ifa["breakdown_per_year"] <= hi + Z * ifa["breakdown_se"]
+
+
+def test_placement_mix_is_the_models(exported, estimates):
+    """The stock at the last 31 March is the model's own count by placement group; a child
+    waiting between placements is in the placement they wait to leave."""
+    stock = estimates.tables["stock"]["group"].value_counts()
+    last = max(int(p.name) for p in exported.iterdir())
+    counted = ssda903.in_care_at_31_march(exported / str(last))
+    for group, n in counted.items():
+        assert stock.get(group, 0) == n, group
+    foster = estimates.values["observed.in_house_share_of_foster"]
+    assert foster.value == pytest.approx(
+        counted["in_house"] / (counted["in_house"] + counted["ifa"]), abs=1e-4
+    )
+
+
+def test_built_scenario_is_valid_and_commented(exported, tmp_path):
+    out = tmp_path / "council.toml"
+    code = main(
+        [
+            "init-council",
+            "--903",
+            str(exported),
+            "--name",
+            "Round trip",
+            "--out",
+            str(out),
+            "--report",
+            str(tmp_path / "fit"),
+            "--reps",
+            "2",
+        ]
+    )
+    assert code == 0
+    assert main(["check", str(out)]) == 0
+    text = out.read_text()
+    assert "# SE " in text and "England 2018-19" in text
+    fit = pd.read_csv(tmp_path / "fit" / "fit.csv")
+    assert {"observed", "simulated_median", "parameters_from"} <= set(fit.columns)
+    assert (tmp_path / "fit" / "fit.html").read_text().count("<table") >= 2
+
+
+def test_both_folder_conventions(exported, tmp_path):
+    shifted = tmp_path / "starting"
+    for year in exported.iterdir():
+        shutil.copytree(year, shifted / str(int(year.name) - 1))
+    a, b = read_return(exported), read_return(shifted)
+    assert "ends" in a.convention and "starts" in b.convention
+    assert a.years == b.years
+    assert len(a.episodes) == len(b.episodes)
+
+
+def test_excel_files_read_as_csv(exported, tmp_path):
+    copy = tmp_path / "xlsx"
+    shutil.copytree(exported, copy)
+    year = sorted(copy.iterdir())[0]
+    for csv in year.glob("*.csv"):
+        pd.read_csv(csv, dtype=str, keep_default_na=False).to_excel(
+            csv.with_suffix(".xlsx"), index=False
+        )
+        csv.unlink()
+    a, b = read_return(exported), read_return(copy)
+    pd.testing.assert_frame_equal(
+        a.episodes.drop(columns=["file"]), b.episodes.drop(columns=["file"])
+    )
+
+
+def test_repeated_episodes_kept_once(exported):
+    ret = read_return(exported)
+    assert not ret.episodes.duplicated(["CHILD", "decom"]).any()
+    rows = sum(len(pd.read_csv(p / "episodes.csv")) for p in exported.iterdir())
+    repeated = rows - len(ret.episodes)
+    assert repeated > 0
+    assert any(f"{repeated} episode rows repeat" in p.rule for p in ret.problems)
+
+
+# ----------------------------------------------------------------------------- bad input
+
+
+@pytest.fixture()
+def copy(exported, tmp_path) -> Path:
+    out = tmp_path / "return"
+    shutil.copytree(exported, out)
+    return out
+
+
+def _episodes(folder: Path) -> tuple[Path, pd.DataFrame]:
+    path = sorted(folder.iterdir())[-1] / "episodes.csv"
+    return path, pd.read_csv(path, dtype=str, keep_default_na=False)
+
+
+def _fails(folder: Path, capsys, *words: str) -> None:
+    code = main(
+        [
+            "init-council",
+            "--903",
+            str(folder),
+            "--name",
+            "X",
+            "--no-report",
+            "--out",
+            str(folder / "x.toml"),
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "Traceback" not in err
+    for w in words:
+        assert w in err, (w, err)
+
+
+def test_missing_table(copy, capsys):
+    year = sorted(copy.iterdir())[1]
+    (year / "uasc.csv").unlink()
+    _fails(copy, capsys, str(year), "missing table 'uasc'")
+
+
+def test_wrong_column(copy, capsys):
+    path, eps = _episodes(copy)
+    eps.rename(columns={"DECOM": "START"}).to_csv(path, index=False)
+    _fails(copy, capsys, str(path), "wrong columns", "DECOM")
+
+
+def test_dates_in_the_wrong_format(copy, capsys):
+    path, eps = _episodes(copy)
+    eps.loc[3, "DECOM"] = "2021-04-05"
+    eps.to_csv(path, index=False)
+    _fails(copy, capsys, str(path), "row 5", "dd/mm/yyyy", "2021-04-05")
+
+
+def test_episode_ending_before_it_starts(copy):
+    path, eps = _episodes(copy)
+    i = eps.index[(eps["DEC"] != "") & (eps["DECOM"].str[-4:] == eps["DEC"].str[-4:])][0]
+    start = pd.to_datetime(eps.loc[i, "DECOM"], format="%d/%m/%Y")
+    eps.loc[i, "DEC"] = (start - pd.Timedelta(days=3)).strftime("%d/%m/%Y")
+    eps.to_csv(path, index=False)
+    ret = read_return(copy)
+    hits = [p for p in ret.problems if "before it starts" in p.rule]
+    assert [(p.file, p.row, p.child) for p in hits] == [(str(path), i + 2, eps.loc[i, "CHILD"])]
+    assert "excluded" in hits[0].action
+    assert ret.episodes["excluded"].sum() == 1
+
+
+def test_child_with_two_open_episodes(copy):
+    path, eps = _episodes(copy)
+    nxt = eps["CHILD"].shift(-1)
+    i = eps.index[(eps["DEC"] != "") & (nxt == eps["CHILD"])][0]
+    eps.loc[i, ["DEC", "REC", "REASON_PLACE_CHANGE"]] = ""
+    eps.to_csv(path, index=False)
+    ret = read_return(copy)
+    hits = [p for p in ret.problems if "two open episodes" in p.rule]
+    assert [(p.file, p.row) for p in hits] == [(str(path), i + 2)]
+    assert "closed" in hits[0].action
+
+
+def test_not_a_folder(tmp_path, capsys):
+    _fails(tmp_path / "nowhere", capsys, "not a folder")
+
+
+def test_from_return_reports_problems(copy):
+    path, eps = _episodes(copy)
+    built = from_return(copy, None, "X")
+    table = built.sections["data_quality"]
+    assert {"file", "row", "child", "rule", "action"} <= set(table.columns)
+    with pytest.raises(ReturnError):
+        eps.drop(columns=["CHILD"]).to_csv(path, index=False)
+        read_return(copy)
