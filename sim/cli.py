@@ -315,7 +315,11 @@ def cmd_export_903(args: argparse.Namespace) -> int:
 
 def cmd_init_council(args: argparse.Namespace) -> int:
     from sim.council import build, dfe
+    from sim.experiment import slug
 
+    if args.la is not None and args.la.lower() == "list":
+        print("\n".join(dfe.councils()))
+        return 0
     if (args.ssda903 is None) == (args.la is None):
         print("error: give either --903 DIR (a council's own return) or --la NAME", file=sys.stderr)
         return 2
@@ -327,8 +331,8 @@ def cmd_init_council(args: argparse.Namespace) -> int:
     else:
         built = dfe.from_la(args.la, args.fostering, args.name)
     stem = built.name if args.out is None else Path(args.out).stem
-    out = Path(args.out or f"scenarios/{build.slug(stem)}.toml")
-    default_report = f"results/init-council-{build.slug(stem)}"
+    out = Path(args.out or f"scenarios/{slug(stem)}.toml")
+    default_report = f"results/init-council-{slug(stem)}"
     report = None if args.no_report else Path(args.report or default_report)
     paths = build.write(built, out, report, args.reps, args.seed)
     for key, value in build.summary(built).items():

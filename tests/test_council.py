@@ -14,13 +14,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sim import ssda903
 from sim.cli import main
-from sim.config import with_overrides
+from sim.config import ScenarioError, with_overrides
+from sim.council import dfe
 from sim.council.build import from_return
 from sim.council.estimate import estimate
+from sim.council.fostering import ENGLAND_SOURCE, read_fostering
 from sim.council.read903 import ReturnError, read_return
+from sim.council.scenario import fostering_entries
 from sim.experiment import provenance, run, write_tables
 
 SEED = 15
@@ -269,3 +274,114 @@ def test_from_return_reports_problems(copy):
     with pytest.raises(ReturnError):
         eps.drop(columns=["CHILD"]).to_csv(path, index=False)
         read_return(copy)
+
+
+# ----------------------------------------------------------------------------- fostering figures
+
+
+def test_fostering_file_used_and_missing_fields_from_england(tmp_path):
+    path = tmp_path / "fostering.toml"
+    path.write_text(
+        'year = "2018-19"\nhouseholds = 600\nenquiries = 590\napplications = 200\n'
+        "households_by_places = [190, 295, 195, 5]\n[deregistrations]\ncarer = 60\n"
+    )
+    fost = read_fostering(path, in_house_fostered=900)
+    assert fost["households"] == (600.0, f"{path} (2018-19)")
+    assert fost["approvals"][1] == ENGLAND_SOURCE
+    assert fost["approvals"][0] == pytest.approx(5_110 * 900 / 54_870)
+    entries = {e.path: e for e in fostering_entries(fost, connected_children=40)}
+    assert entries["initial.households"].value == 560
+    assert entries["recruitment.application_prob"].value == pytest.approx(200 / 590, abs=1e-4)
+    assert entries["initial.places_weights"].value == pytest.approx(
+        [0.2774, 0.4307, 0.2847, 0.0073], abs=1e-4
+    )
+    assert "England 2018-19" in entries["recruitment.approval_prob"].comment
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("househods = 3\n", ["unknown field", "households"]),
+        ("households = -1\n", ["'households'", ">= 0"]),
+        ("households_by_places = [1, 2]\n", ["households_by_places", "four counts"]),
+        ("[deregistrations]\nservise = 3\n", ["deregistrations.servise", "service"]),
+    ],
+)
+def test_fostering_file_errors(tmp_path, text, words):
+    path = tmp_path / "f.toml"
+    path.write_text(text)
+    with pytest.raises(ScenarioError) as err:
+        read_fostering(path, 100)
+    for w in words:
+        assert w in str(err.value)
+
+
+# ----------------------------------------------------------------------------- DfE 2019 tables
+
+
+def test_every_council_builds_a_valid_scenario():
+    names = dfe.councils()
+    assert len(names) == 152
+    for name in names:
+        built = dfe.from_la(name, None, benchmarks=False)
+        row = dfe.find(name)
+        placed = sum(built.scenario.initial.placements.values())
+        # suppressed counts (1 to 5 children each) are read as 0, never as more
+        assert placed <= row["CLA_Mar2019"] + 1, name
+        assert placed >= 0.9 * row["CLA_Mar2019"] - 10, name
+        assert built.scenario.areas == ["All"]
+
+
+@settings(max_examples=3, deadline=None, derandomize=True)
+@given(st.sampled_from(dfe.councils()))
+def test_council_scenarios_run(name):
+    built = dfe.from_la(name, None, benchmarks=False)
+    tables = run(with_overrides(built.scenario, {"years": 0.5}), reps=1, seed=1)
+    snaps = tables["snapshots"]
+    placed = snaps[[k for k in built.scenario.initial.placements if k in snaps]]
+    assert len(snaps) and (placed >= 0).all().all()
+    assert placed.iloc[-1].sum() > 0
+    assert tables["flows"]["arrivals"].sum() > 0
+
+
+def test_benchmark_against_published_rates():
+    kent = dfe.find("Kent")
+    assert str(dfe.region_of(kent)["geog_n"]) == "SOUTH EAST"
+    assert str(dfe.region_of(dfe.find("Camden"))["geog_n"]) == "LONDON"
+    table = dfe.benchmark(kent).set_index("measure")
+    rate = table.loc["looked after per 10,000 children"]
+    assert abs(rate["Kent"] - kent["CLA_Rate2019"]) <= 0.5  # the DfE rounds its rate
+    assert abs(rate["England"] - 65) <= 0.5
+    near = dfe.neighbours(kent)
+    assert len(near) == dfe.NEIGHBOURS and "Kent" not in set(near["geog_n"])
+    assert near["distance"].is_monotonic_increasing
+
+
+def test_init_council_la(tmp_path, capsys):
+    out = tmp_path / "essex.toml"
+    code = main(
+        [
+            "init-council",
+            "--la",
+            "essex",
+            "--out",
+            str(out),
+            "--report",
+            str(tmp_path / "r"),
+            "--reps",
+            "2",
+        ]
+    )
+    assert code == 0
+    assert main(["check", str(out)]) == 0
+    fit = pd.read_csv(tmp_path / "r" / "fit.csv").set_index("measure")
+    assert fit.loc["exits (all)", "parameters_from"] == "default"
+    assert fit.loc["arrivals (not UASC)", "parameters_from"] == "council"
+    assert (tmp_path / "r" / "benchmark.csv").exists()
+    assert "national defaults" in (tmp_path / "r" / "fit.html").read_text()
+
+
+def test_unknown_council(capsys):
+    assert main(["init-council", "--la", "Esex", "--no-report"]) == 2
+    err = capsys.readouterr().err
+    assert "'Essex'" in err and "Traceback" not in err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from sim.council.scenario import (
     to_toml,
     validate,
 )
-from sim.experiment import git_commit, slug  # noqa: F401  (slug: the CLI names files with it)
+from sim.experiment import git_commit
 
 EDGES = Scenario().age_band_edges
 
@@ -49,11 +50,16 @@ class Built:
         )
 
 
+@cache
+def _commit() -> str:
+    return git_commit()
+
+
 def _provenance(what: str) -> list[str]:
     return [
         f"Built by `sufficiency init-council` from {what}",
         f"on {dt.date.today().isoformat()}, placement-sufficiency {sim.__version__}, "
-        f"commit {git_commit()}.",
+        f"commit {_commit()}.",
         "Every field not set here takes its default in sim/config.py. The comment above each",
         "value gives its standard error (SE) and the data it came from.",
     ]

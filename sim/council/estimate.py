@@ -324,6 +324,7 @@ def _last_year(eps: pd.DataFrame, day: pd.Timestamp) -> dict[str, float]:
     out = {
         "arrivals (not UASC)": float((started & ~eps["uasc"]).sum()),
         "arrivals (UASC)": float((started & eps["uasc"]).sum()),
+        "exits (all)": float(len(ex)),
         "exits: return home": float(ex["REC"].isin(RETURN_HOME).sum()),
         "exits: special guardianship": float(ex["REC"].isin(SGO).sum()),
         "exits: adoption": float(ex["REC"].isin(ADOPTION).sum()),

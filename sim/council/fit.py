@@ -16,6 +16,7 @@ from sim.ssda903 import DFE_GROUPS
 FLOWS = {  # fit-report row -> the model's flow column
     "arrivals (not UASC)": "arrivals_children",
     "arrivals (UASC)": "arrivals_uasc",
+    "exits (all)": "exits",
     "exits: return home": "exits_return_home",
     "exits: special guardianship": "exits_sgo",
     "exits: adoption": "exits_adoption",
@@ -52,7 +53,7 @@ def fit_table(
         rows.append(
             {
                 "measure": name,
-                "observed": obs,
+                "observed": round(obs, 1),
                 "simulated_median": round(float(med), 1),
                 "simulated_5%": round(float(lo), 1),
                 "simulated_95%": round(float(hi), 1),

@@ -116,7 +116,8 @@ def read_table(path: Path, table: str) -> pd.DataFrame:
     for col in OPTIONAL.get(table, ()):
         if col not in df.columns:
             df[col] = ""
-    df = df.map(lambda v: v.strip() if isinstance(v, str) else v)
+    for col in df.columns:
+        df[col] = df[col].astype(str).str.strip()
     df["line"] = df.index + 2
     for col in DATES[table]:
         raw = df[col]
@@ -201,27 +202,33 @@ def _one_row_per_episode(eps: pd.DataFrame, problems: list[Problem]) -> pd.DataF
     key = ["CHILD", "decom"]
     repeated = eps.duplicated(key, keep="last")
     fixed = ["PLACE", "PLACE_PROVIDER", "LS", "RNE"]
-    latest = eps[~repeated].set_index(key)
-    for r in eps[repeated].itertuples():
-        later = latest.loc[(r.CHILD, r.decom)]
-        changed = [c for c in fixed if getattr(r, c) != later[c]]
+    cols = [*key, *fixed, "DEC", "DECOM", "line", "file"]
+    pairs = eps.loc[repeated, cols].merge(eps.loc[~repeated, cols], on=key, suffixes=("", "_later"))
+    differs = pd.concat([pairs[c] != pairs[f"{c}_later"] for c in fixed], axis=1)
+    redated = (
+        (pairs["DEC"] != "") & (pairs["DEC_later"] != "") & (pairs["DEC"] != pairs["DEC_later"])
+    )
+    for i in pairs.index[differs.any(axis=1) | redated]:
+        r = pairs.loc[i]
+        changed = [c for c, d in zip(fixed, differs.loc[i], strict=True) if d]
         if changed:
             problems.append(
                 Problem(
-                    r.file,
-                    r.line,
-                    r.CHILD,
-                    f"episode starting {r.DECOM} repeated in a later year with other {changed}",
-                    f"the later year's row (line {later['line']} of {later['file']}) is used",
+                    r["file"],
+                    int(r["line"]),
+                    r["CHILD"],
+                    f"episode starting {r['DECOM']} repeated in a later year with other {changed}",
+                    f"the later year's row (line {r['line_later']} of {r['file_later']}) is used",
                 )
             )
-        if r.DEC and later["DEC"] and r.DEC != later["DEC"]:
+        if redated[i]:
             problems.append(
                 Problem(
-                    r.file,
-                    r.line,
-                    r.CHILD,
-                    f"episode starting {r.DECOM} ends {r.DEC} here but {later['DEC']} later",
+                    r["file"],
+                    int(r["line"]),
+                    r["CHILD"],
+                    f"episode starting {r['DECOM']} ends {r['DEC']} here but "
+                    f"{r['DEC_later']} later",
                     "the later year's end is used",
                 )
             )
