@@ -105,6 +105,13 @@ def region_of(row: pd.Series) -> pd.Series:
     return above.loc[above["LA_order"].idxmax()]
 
 
+def _title(name: object) -> str:
+    """A region's name as written in prose ("East of England", not "EAST OF ENGLAND")."""
+    small = {"of", "and", "the"}
+    words = str(name).lower().split()
+    return " ".join(w if i and w in small else w.capitalize() for i, w in enumerate(words))
+
+
 def _n(row: pd.Series, col: str) -> float:
     """A count, 0 where suppressed or not applicable."""
     v = row[col]
@@ -166,7 +173,7 @@ def benchmark(row: pd.Series) -> pd.DataFrame:
         {
             row["geog_n"]: measures(row),
             "England": measures(england),
-            str(region["geog_n"]).title(): measures(region),
+            _title(region["geog_n"]): measures(region),
             f"{len(near)} nearest councils (mean)": near_m,
         }
     )
@@ -315,7 +322,7 @@ def from_la(
     observed |= {f"in care at end: {g}": float(n) for g, n in groups.items()}
     notes = [
         f"{la} (DfE LA {row['geog_c']}, {row['New_geog_code']}), region "
-        f"{str(region['geog_n']).title()}; observed column: the year to 31 March 2019, stocks "
+        f"{_title(region['geog_n'])}; observed column: the year to 31 March 2019, stocks "
         "at that date (the first simulated year is 2019-20).",
         "parameters from national defaults (the schema's, set for Kent and England): "
         + "; ".join(DEFAULTED),
