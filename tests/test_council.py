@@ -9,6 +9,7 @@ placement type is the scenario's own rate. Every comparison allows three standar
 from __future__ import annotations
 
 import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -385,3 +386,36 @@ def test_unknown_council(capsys):
     assert main(["init-council", "--la", "Esex", "--no-report"]) == 2
     err = capsys.readouterr().err
     assert "'Essex'" in err and "Traceback" not in err
+
+
+# ------------------------------------------------------------ the demand model's sample
+
+
+@pytest.fixture(scope="module")
+def demand_model_sample() -> Path:
+    """The synthetic five-year SSDA903 sample shipped in the cs-demand-model wheel (files named
+    by year in one folder), from the tool's cached environment (see tests/test_ssda903.py)."""
+    from test_ssda903 import _tool
+
+    python = _tool(ssda903.DEMAND_MODEL)
+    out = subprocess.run(
+        [str(python), "-c", "import cs_demand_model_samples as s; print(s.__file__)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return Path(out.stdout.strip()).parent / "combined"
+
+
+def test_demand_model_sample_read_with_its_problems(demand_model_sample):
+    ret = read_return(demand_model_sample)
+    assert "starts" in ret.convention  # its 2017 files hold 2017-18
+    assert len(ret.years) == 5
+    table = ret.problems_table()
+    rules = set(table["rule"].str.replace(r"[\d/]+", "#", regex=True))
+    assert any("is missing from the # file" in r for r in rules)
+    assert any("after the collection year" in r for r in rules)
+    rows = table[table["row"] > 0]
+    assert rows["file"].str.contains("episodes").all() and len(rows) == len(table) - 1
+    built = from_return(demand_model_sample, None, "Demand model sample")
+    assert sum(built.scenario.initial.placements.values()) > 0

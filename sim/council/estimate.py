@@ -292,12 +292,13 @@ def estimate(ret: Return, edges: list[int]) -> Estimates:
         f"{int(o)} UASC returns home over {expo[uasc].sum():.0f} person-years",
         round(float(expo[uasc].sum()), 3),
     )
-    n_nts = int((eps["exit"] & eps["REC"].isin(NTS)).sum())
-    p, se = _share(n_nts, len(uasc_starts))
+    n_nts = int((eps["exit"] & eps["uasc"] & eps["REC"].isin(NTS)).sum())
+    p, se = _share(min(n_nts, len(uasc_starts)), len(uasc_starts))
     v["uasc.nts.transfer_prob"] = Estimate(
         round(p, 4),
         round(se, 4),
-        f"{n_nts} ceased as taken over by another LA (REC E3) per {len(uasc_starts)} UASC starters",
+        f"{n_nts} UASC ceased as taken over by another LA (REC E3) per {len(uasc_starts)} UASC "
+        "starters",
     )
     out.tables["exits"] = _exit_table(eps, years)
     out.last_year = _last_year(eps, pd.Timestamp(ret.end))

@@ -73,16 +73,20 @@ class Return:
         )
 
 
-def _find(folder: Path, table: str) -> Path:
+def _find(folder: Path, table: str, prefix: str = "") -> Path:
+    """The file of ``table`` in ``folder`` (with a flat layout, among those named ``prefix*``)."""
     found = sorted(
-        p for p in folder.iterdir() if p.suffix.lower() in SUFFIXES and table in p.stem.lower()
+        p
+        for p in folder.iterdir()
+        if p.suffix.lower() in SUFFIXES and table in p.stem.lower() and p.name.startswith(prefix)
     )
     if table == "episodes":  # a file named like 'episodes' beats e.g. 'uasc_episodes'
         found = [p for p in found if "uasc" not in p.stem.lower()] or found
     if not found:
         raise ReturnError(
-            f"{folder}: missing table '{table}': expected a CSV or Excel file whose name "
-            f"contains '{table}' (found: {sorted(p.name for p in folder.iterdir())})"
+            f"{folder}: missing table '{table}'{' for ' + prefix if prefix else ''}: expected "
+            f"a CSV or Excel file whose name contains '{table}' "
+            f"(found: {sorted(p.name for p in folder.iterdir())})"
         )
     if len(found) > 1:
         raise ReturnError(f"{folder}: more than one '{table}' table: {[p.name for p in found]}")
@@ -139,20 +143,27 @@ def read_table(path: Path, table: str) -> pd.DataFrame:
 
 
 def _collection_end(episodes: pd.DataFrame) -> int:
-    """The year the collection in ``episodes`` ends: its latest date falls in it."""
-    latest = pd.concat([episodes["decom"], episodes["dec"]]).max()
+    """The year the collection in ``episodes`` ends: its latest start date falls in it (a start
+    cannot follow the collection; a mistyped end can, and is reported, not trusted here)."""
+    latest = episodes["decom"].max()
     return latest.year + (1 if (latest.month, latest.day) > (3, 31) else 0)
 
 
-def _years(root: Path) -> list[tuple[int, Path]]:
+def _years(root: Path) -> list[tuple[int, dict[str, Path]]]:
+    """Each collection year's tables: one sub-folder per year (``2018/episodes.csv``), or one
+    folder of files named by year (``2018-episodes.csv``, as the demand model's samples)."""
     if not root.is_dir():
         raise ReturnError(f"{root}: not a folder (expected one sub-folder per collection year)")
     years = sorted((int(p.name), p) for p in root.iterdir() if p.is_dir() and p.name.isdigit())
-    if not years:
+    if years:
+        return [(y, {t: _find(folder, t) for t in TABLES}) for y, folder in years]
+    flat = sorted({int(p.name[:4]) for p in root.iterdir() if p.name[:4].isdigit() and p.is_file()})
+    if not flat:
         raise ReturnError(
-            f"{root}: no collection-year folders (expected folders named by year, e.g. 2018/)"
+            f"{root}: no collection years (expected folders named by year, e.g. 2018/, or "
+            "files named by year, e.g. 2018-episodes.csv)"
         )
-    return years
+    return [(y, {t: _find(root, t, str(y)) for t in TABLES}) for y in flat]
 
 
 def read_return(root: Path | str) -> Return:
@@ -161,10 +172,10 @@ def read_return(root: Path | str) -> Return:
     problems: list[Problem] = []
     tables: dict[str, list[pd.DataFrame]] = {t: [] for t in TABLES}
     shifts = set()
-    for name, folder in _years(root):
-        year_tables = {t: read_table(_find(folder, t), t) for t in TABLES}
+    for name, files in _years(root):
+        year_tables = {t: read_table(path, t) for t, path in files.items()}
         eps = year_tables["episodes"]
-        path = _find(folder, "episodes")
+        path = files["episodes"]
         if eps.empty:
             raise ReturnError(f"{path}: no episodes")
         end = _collection_end(eps)
@@ -174,9 +185,21 @@ def read_return(root: Path | str) -> Return:
                 f"which folder {name} cannot hold under either naming convention"
             )
         shifts.add(end - name)
+        late = eps["dec"] > pd.Timestamp(end, 3, 31)
+        for r in eps[late].itertuples():
+            problems.append(
+                Problem(
+                    str(path),
+                    int(r.line),
+                    str(r.CHILD),
+                    f"episode ends ({r.DEC}) after the collection year it is reported in "
+                    f"(to 31 March {end})",
+                    "the end date is kept",
+                )
+            )
         for t, df in year_tables.items():
             df["year"] = end
-            df["file"] = str(_find(folder, t))
+            df["file"] = str(files[t])
             tables[t].append(df)
     if len(shifts) > 1:
         raise ReturnError(

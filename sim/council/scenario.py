@@ -53,6 +53,11 @@ def from_estimate(path: str, est: Estimate, source: str) -> Entry:
     return Entry(path, est.value, f"SE {_fmt_se(est.se)}; {est.basis} ({source})")
 
 
+def _finite(value: Any) -> bool:
+    values = value.values() if isinstance(value, dict) else np.atleast_1d(value)
+    return bool(np.isfinite(np.asarray(list(values), dtype=float)).all())
+
+
 def _mean_multiplier(teen_share: float, complex_share: float) -> float:
     b = Breakdown()
     return (
@@ -65,6 +70,10 @@ def _mean_multiplier(teen_share: float, complex_share: float) -> float:
 def episode_entries(est: Estimates, source: str) -> list[Entry]:
     """Entries for everything estimated from the SSDA903 episodes."""
     v = est.values
+    for k, e in list(v.items()):
+        if not _finite(e.value):
+            est.notes.append(f"{k}: not estimable from the return ({e.basis}); schema default kept")
+            del v[k]
     out = [from_estimate(k, e, source) for k, e in v.items() if not k.startswith("observed.")]
     out = [e for e in out if e.path not in ("initial.uasc",)]
     out.append(
