@@ -118,6 +118,9 @@ def test_placement_mix_is_the_models(exported, estimates):
     counted = ssda903.in_care_at_31_march(exported / str(last))
     for group, n in counted.items():
         assert stock.get(group, 0) == n, group
+    dfe_measure = ssda903.stability(exported, last)  # the DfE's 3+ placements measure
+    three = estimates.values["initial.three_plus_share"]
+    assert three.value == pytest.approx(dfe_measure["kpi_3plus_placements"], abs=1e-4)
     foster = estimates.values["observed.in_house_share_of_foster"]
     assert foster.value == pytest.approx(
         counted["in_house"] / (counted["in_house"] + counted["ifa"]), abs=1e-4
