@@ -451,10 +451,11 @@ def test_export_903_reports_a_bad_history_without_a_traceback(
 ) -> None:
     bad = tmp_path / "run"
     shutil.copytree(results, bad)
-    eps = pd.read_csv(bad / "episodes.csv")
+    part = sorted((bad / "episodes").glob("part-*.csv"))[0]
+    eps = pd.read_csv(part)
     i = eps.index[eps["placement"] == "supported"][0]
     eps.loc[i, "start_day"] -= 3 * YEAR  # three years earlier: before the 16th birthday
-    eps.to_csv(bad / "episodes.csv", index=False)
+    eps.to_csv(part, index=False)
     rep = int(eps.loc[i, "replication"])
     assert main(["export-903", str(bad), "--rep", str(rep), "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err
