@@ -19,6 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sim import ssda903
+from sim.batch import add_results
 from sim.cli import main
 from sim.config import ScenarioError, with_overrides
 from sim.council import dfe
@@ -27,7 +28,7 @@ from sim.council.estimate import estimate
 from sim.council.fostering import ENGLAND_SOURCE, read_fostering
 from sim.council.read903 import ReturnError, read_return
 from sim.council.scenario import fostering_entries
-from sim.experiment import provenance, run, write_tables
+from sim.experiment import run
 
 SEED = 15
 YEARS = 4
@@ -49,7 +50,7 @@ def exported(truth, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The SSDA903 files of one simulated replication."""
     results = tmp_path_factory.mktemp("run")
     tables = run(truth, reps=1, seed=SEED)
-    write_tables(tables, results, "csv", provenance(truth, SEED, 1))
+    add_results(results, truth.name, truth, tables, SEED)
     out = tmp_path_factory.mktemp("ssda903")
     ssda903.export(results, out)
     return out
@@ -434,7 +435,7 @@ def test_second_simulation_matches_the_first(tmp_path):
     reps = 8
     truth = small_council(5)
     first = run(truth, reps=reps, seed=SEED)
-    write_tables(first, tmp_path / "run", "csv", provenance(truth, SEED, reps))
+    add_results(tmp_path / "run", truth.name, truth, first, SEED)
     rep0 = ssda903.load_run(tmp_path / "run", 0)
     ssda903.export_tables(
         rep0["episodes"],

@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from sim.analysis import year_end
 from sim.config import Scenario, with_overrides
-from sim.experiment import run, year_end
+from sim.experiment import run
 from sim.ssda903 import DFE_GROUPS
 
 FLOWS = {  # fit-report row -> the model's flow column
