@@ -146,7 +146,7 @@ def test_missing_extends_target(tmp_path):
         load_scenario(path)
     message = str(info.value)
     assert "gone.toml: scenario file not found" in message
-    assert "extended by" in message and "child.toml" in message
+    assert "field 'extends' of" in message and "child.toml" in message
 
 
 def test_extends_cycle(tmp_path):
