@@ -40,7 +40,7 @@ MAX_ARRIVALS = 100_000  # children (other than UASC) coming into care a year, at
 MAX_UASC_ARRIVALS = 50_000  # UASC arriving a year, at the peak
 MAX_ENQUIRIES = 200_000  # fostering enquiries a year, at the peak (and implied by a target)
 MAX_CHILD_POPULATION = 30_000_000  # children living in the council's area (NTS quota)
-MAX_HAZARD = 50.0  # events a year for one child or household (about weekly)
+MAX_HAZARD = 365.0  # events a year for one child or household (daily)
 MAX_PLACEMENT_HAZARD = 365.0  # a child's breakdown hazard with every multiplier (daily)
 MAX_FACTOR = 100.0  # a multiplier of a rate or hazard
 MAX_WEIGHT = 1e6  # a relative weight (weights are normalised)
@@ -1110,29 +1110,35 @@ def _depth(value: Any) -> int:
     return deepest
 
 
+def _resolved(path: Path, where: str) -> Path:
+    """``path`` with links followed, to recognise a file met twice; ``where`` names the field."""
+    try:
+        return path.resolve()
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise ScenarioError(f"{where}: not a usable file name: {exc}") from None
+
+
 def _linked(path: Path, field: str, target: Any) -> Path:
     """The file that ``field`` (``extends`` or ``calibration``) of ``path`` names."""
     if not isinstance(target, str) or not target.strip():
         raise ScenarioError(f"{path}: field '{field}' must be a file path (a string)")
-    try:
-        return (path.parent / target).resolve()
-    except (OSError, ValueError, RuntimeError) as exc:
-        raise ScenarioError(f"{path}: field '{field}': not a usable file name: {exc}") from None
+    linked = path.parent / target
+    _resolved(linked, f"{path}: field '{field}'")
+    return linked
 
 
 def _read_toml(path: Path, seen: tuple[Path, ...] = (), calibrated: bool = True) -> dict[str, Any]:
-    if not seen:
-        try:
-            path = path.resolve()
-        except (OSError, ValueError, RuntimeError) as exc:
-            raise ScenarioError(f"{path!r}: not a usable file name: {exc}") from None
-    if path in seen:
+    # Messages name files as given; cycles are found through their resolved paths.
+    path = path.absolute()
+    key = _resolved(path, str(path))
+    if key in {_resolved(p, str(p)) for p in seen}:
         raise ScenarioError(
             f"{seen[-1]}: field 'extends' forms a cycle through {[str(p) for p in seen]}"
         )
     if len(seen) >= MAX_EXTENDS:
         raise ScenarioError(
-            f"{seen[-1]}: field 'extends': a chain of more than {MAX_EXTENDS} files"
+            f"{seen[0]}: field 'extends': a chain of more than {MAX_EXTENDS} files "
+            f"(reached {seen[-1]})"
         )
     try:
         data = read_toml(path, "scenario file not found")
@@ -1160,7 +1166,9 @@ def _fitted_values(path: Path, source: Path) -> dict[str, Any]:
         raise ScenarioError(f"{exc} (field 'calibration' of {source})") from None
     table = fitted.get("scenario")
     if not isinstance(table, dict):
-        raise ScenarioError(f"{path}: has no [scenario] table of fitted values")
+        raise ScenarioError(
+            f"{source}: field 'calibration': {path} has no [scenario] table of fitted values"
+        )
     return table
 
 
