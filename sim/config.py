@@ -86,7 +86,7 @@ Factor = Annotated[float, _NUMBER, _within(0, MAX_FACTOR)]
 Weight = Annotated[float, _NUMBER, _within(0, MAX_WEIGHT)]
 Days = Annotated[float, _NUMBER, _within(0, MAX_DAYS)]
 SearchDays = Annotated[float, _NUMBER, _within(0, 365)]
-RetryDays = Annotated[float, _NUMBER, _within(1, 365)]
+RetryDays = Annotated[float, _NUMBER, _within(1, MAX_DAYS)]
 ReviewDays = Annotated[float, _NUMBER, _within(30, MAX_DAYS)]
 Months = Annotated[float, _NUMBER, _within(0, 60)]
 Sigma = Annotated[float, _NUMBER, _within(0, 2)]
@@ -94,6 +94,8 @@ Age = Annotated[float, _NUMBER, _within(0, 18)]
 Years = Annotated[float, _NUMBER, _within(0, 60)]
 Horizon = Annotated[float, _NUMBER, _within(0, 50, above=True)]
 ShortYears = Annotated[float, _NUMBER, _within(0, 10)]
+#: The mean of a duration the model caps: far above the cap puts everyone at it.
+CappedMean = Annotated[float, _NUMBER, _within(0, 1000)]
 Speedup = Annotated[float, _NUMBER, _within(0, 10, above=True)]
 Arrivals = Annotated[float, _NUMBER, _within(0, MAX_ARRIVALS)]
 UascArrivals = Annotated[float, _NUMBER, _within(0, MAX_UASC_ARRIVALS)]
@@ -248,7 +250,7 @@ class Children(_Base):
     male_share: Prob = 0.55
     exits: Exits = Exits()
     staying_put_prob: Prob = 0.57
-    staying_put_mean_years: ShortYears = 1.2
+    staying_put_mean_years: CappedMean = 1.2
     staying_put_max_years: ShortYears = 3.0
 
 
@@ -535,11 +537,11 @@ class Initial(_Base):
     placements: dict[str, Kids] = Field(default_factory=_default_initial_placements)
     uasc: Kids = 255
     age_weights: list[Weight] = [0.05, 0.14, 0.18, 0.38, 0.25]
-    mean_years_in_care: Years = 2.8
+    mean_years_in_care: CappedMean = 2.8
     households: HouseholdCount = 638
     places_weights: PlacesWeights = [0.28, 0.43, 0.28, 0.01]
     on_hold_share: Prob = 0.08
-    mean_years_approved: Years = 7.0
+    mean_years_approved: CappedMean = 7.0
     #: Share of children with 3+ placements in the 12 months to the start date (DfE stability
     #: indicator); None draws each child's recent moves from its own hazards only.
     three_plus_share: Prob | None = None
