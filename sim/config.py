@@ -966,17 +966,6 @@ class Scenario(_Base):
                     "surplus would silently become IFA spot placements)",
                 )
             )
-        foster = sum(
-            ini.placements.get(k, 0) for k in ("in_house", "ifa_framework", "ifa_spot", "supported")
-        )
-        if ini.uasc > foster:
-            problems.append(
-                (
-                    "initial.uasc",
-                    f"{ini.uasc} UASC are more than the {foster} children in foster and "
-                    "supported placements they are part of",
-                )
-            )
         edges = self.age_band_edges
         if ini.placements.get("residential", 0) > 0 and not any(
             w > 0 for i, w in enumerate(ini.age_weights[: len(edges) - 1]) if edges[i] >= edges[-3]

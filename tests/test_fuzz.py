@@ -109,7 +109,8 @@ def test_valid_cases_pass_check_and_run(case, tmp_path, capsys):
 
 
 @pytest.mark.parametrize(
-    "name", ["range:initial.households=100001", "encoding:utf-16", "extends:loop of 2", "entry:fifo"]
+    "name",
+    ["range:initial.households=100001", "encoding:utf-16", "extends:loop of 2", "entry:fifo"],
 )
 def test_the_console_script_fails_cleanly(name, tmp_path):
     """The same through the installed ``sufficiency`` command, in its own process."""
