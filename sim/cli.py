@@ -41,6 +41,8 @@ def cmd_check(args: argparse.Namespace) -> int:
             failed += 1
             continue
         print(f"{path}: OK ({sc.name}, {sc.start} to {sc.end})")
+        for note in sc.notes():
+            print(f"note: {path}: {note}")
     return 2 if failed else 0
 
 

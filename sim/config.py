@@ -42,9 +42,9 @@ MAX_ENQUIRIES = 200_000  # fostering enquiries a year, at the peak (and implied 
 MAX_CHILD_POPULATION = 30_000_000  # children living in the council's area (NTS quota)
 MAX_HAZARD = 365.0  # events a year for one child or household (daily)
 MAX_PLACEMENT_HAZARD = 365.0  # a child's breakdown hazard with every multiplier (daily)
-MAX_FACTOR = 100.0  # a multiplier of a rate or hazard
+MAX_FACTOR = 1000.0  # a multiplier of a rate or hazard
 MAX_WEIGHT = 1e6  # a relative weight (weights are normalised)
-MAX_DAYS = 3650.0  # a duration in days (ten years)
+MAX_DAYS = 36_525.0  # a duration in days: a century, beyond any horizon, means never
 MAX_WEEKLY_COST = 100_000.0  # GBP a week for one placement
 MAX_PROGRAMME_COST = 1e9  # GBP a year, or a move, for a programme
 MAX_ITEMS = 1000  # entries in a list of windows, interventions or areas
@@ -86,6 +86,10 @@ Factor = Annotated[float, _NUMBER, _within(0, MAX_FACTOR)]
 Weight = Annotated[float, _NUMBER, _within(0, MAX_WEIGHT)]
 Days = Annotated[float, _NUMBER, _within(0, MAX_DAYS)]
 SearchDays = Annotated[float, _NUMBER, _within(0, 365)]
+#: A funnel stage: the people in it at the start are drawn from its mean times the flow.
+StageDays = Annotated[float, _NUMBER, _within(0, 365)]
+#: A threshold compared with, never waited on.
+Threshold = Annotated[float, _NUMBER, _within(0, 1e9)]
 RetryDays = Annotated[float, _NUMBER, _within(1, MAX_DAYS)]
 ReviewDays = Annotated[float, _NUMBER, _within(30, MAX_DAYS)]
 Months = Annotated[float, _NUMBER, _within(0, 60)]
@@ -434,9 +438,9 @@ class Recruitment(_Base):
     seasonality: list[Factor] = [1.0, 0.9, 0.9, 0.8, 0.9, 1.2, 0.9, 0.8, 1.3, 1.1, 1.0, 1.2]
     campaigns: Annotated[list[Window], Items] = []
     application_prob: Prob = 0.34
-    application_days: Days = 30.0
+    application_days: StageDays = 30.0
     assessment_start_prob: Prob = 0.6
-    assessment_start_days: Days = 30.0
+    assessment_start_days: StageDays = 30.0
     approval_prob: Prob = 0.55
     assessment: Assessment = Assessment()
     household: Household = Household()
@@ -456,7 +460,7 @@ class Attrition(_Base):
         0.1,
     ]
     to_ifa_per_year: Hazard = 0.01
-    inactive_days: Days = 365.0
+    inactive_days: Threshold = 365.0
     #: Every household is reviewed this often: a month at least, or reviews alone would swamp
     #: the event queue.
     review_days: ReviewDays = 365.0
@@ -945,25 +949,43 @@ class Scenario(_Base):
             spans.append((item.start, end, item.approvals_per_year / expected))
         return spans, problems
 
+    def initial_places(self) -> float:
+        """The mainstream places the initial households are expected to offer."""
+        kinds = self.recruitment.household.type_weights
+        weights = self.initial.places_weights
+        if sum(kinds.values()) <= 0 or sum(weights) <= 0:
+            return 0.0
+        share = kinds.get("mainstream", 0.0) / sum(kinds.values())
+        mean_places = sum((i + 1) * w for i, w in enumerate(weights)) / sum(weights)
+        return self.initial.households * share * mean_places
+
+    def notes(self) -> list[str]:
+        """What a valid scenario does that its author may not expect."""
+        places, in_house = self.initial_places(), self.initial.placements.get("in_house", 0)
+        if 0 < places < in_house:
+            return [
+                f"field 'initial.households': {self.initial.households} households offer "
+                f"about {places:,.0f} mainstream places for initial.placements.in_house = "
+                f"{in_house} children; about {in_house - places:,.0f} of them, and any "
+                "others the draws leave without a matching carer, will start with IFA spot "
+                "carers (counted as initial_overflow_to_ifa)"
+            ]
+        return []
+
     def _stock(self) -> list[tuple[str, str]]:
         """The stock at the start must fit what the model can build from it."""
         ini = self.initial
         problems: list[tuple[str, str]] = []
-        kinds = self.recruitment.household.type_weights
-        weights = ini.places_weights
-        if sum(kinds.values()) <= 0 or sum(weights) <= 0:
-            return problems  # reported with the weights
-        share = kinds.get("mainstream", 0.0) / sum(kinds.values())
-        mean_places = sum((i + 1) * w for i, w in enumerate(weights)) / sum(weights)
-        places = ini.households * share * mean_places
+        places = self.initial_places()
         in_house = ini.placements.get("in_house", 0)
-        if in_house > places:
+        kinds = self.recruitment.household.type_weights
+        if in_house > 0 and places == 0 and sum(kinds.values()) > 0 and sum(ini.places_weights) > 0:
             problems.append(
                 (
                     "initial.households",
-                    f"{ini.households} households offer about {places:,.0f} mainstream places, "
-                    f"too few for initial.placements.in_house = {in_house} children (the "
-                    "surplus would silently become IFA spot placements)",
+                    f"initial.placements.in_house = {in_house} children need mainstream "
+                    f"households to be placed with, but {ini.households} households with a "
+                    "mainstream share of recruitment.household.type_weights give none",
                 )
             )
         edges = self.age_band_edges

@@ -277,7 +277,7 @@ BASE = f'extends = "{KENT}"\n'
         ("age_band_edges = [0, 1, 5, 10, 16, 100]", "age_band_edges.5", "less than or equal to 18"),
         ("age_band_edges = [0, 1, 5, 10, 16]", "age_band_edges", "end at 18"),
         ("[initial]\nhouseholds = true", "initial.households", "not true/false"),
-        ("[initial]\nhouseholds = 0", "initial.households", "IFA spot"),
+        ("[initial]\nhouseholds = 0", "initial.households", "need mainstream households"),
         ("start = 9999-06-01", "start", "between 2000-01-01 and 2100-12-31 (got 9999-06-01)"),
         # horizon errors name their field, not '(top level)'
         ("start = 2095-01-01", "years", "after the last date 2100-12-31"),
@@ -329,13 +329,23 @@ def test_a_utf8_byte_order_mark_is_accepted(tmp_path):
     assert load_scenario(path).years == 3
 
 
-def test_in_house_children_need_households_with_places():
-    """Refused when the households' expected mainstream places are fewer than the children;
-    Kent's 638 households (about 1,100 places) hold its 898 in-house children."""
-    assert load_scenario(KENT).initial.households == 638
+def test_in_house_children_need_households_with_places(tmp_path, capsys):
+    """No mainstream household at all is refused; too few places are stated by check, as the
+    children who will start with IFA spot carers. Kent's 638 households (about 1,100 places)
+    hold its 898 in-house children."""
     with pytest.raises(ScenarioError, match=r"field 'initial.households'.*898"):
-        load_scenario(KENT, {"initial": {"households": 450}})
-    load_scenario(KENT, {"initial": {"households": 600}})
+        load_scenario(KENT, {"initial": {"households": 0}})
+    with pytest.raises(ScenarioError, match=r"field 'initial.households'.*mainstream"):
+        load_scenario(
+            KENT,
+            {"recruitment": {"household": {"type_weights": {"mainstream": 0, "emergency": 1}}}},
+        )
+    few = write(tmp_path, BASE + "[initial]\nhouseholds = 450", "few.toml")
+    assert cli.main(["check", str(few), str(KENT)]) == 0
+    notes = [line for line in capsys.readouterr().out.splitlines() if line.startswith("note:")]
+    assert len(notes) == 1  # none for Kent
+    assert "few.toml" in notes[0] or str(few) in notes[0]
+    assert "field 'initial.households'" in notes[0] and "about 116 of them" in notes[0]
 
 
 def test_numbers_are_never_booleans_or_text():
