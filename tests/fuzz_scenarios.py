@@ -280,12 +280,23 @@ def meaning_cases() -> Iterator[Case]:
     ):
         data = {"attrition": {"tenure_edges_years": lists[0], "deregistration_per_year": lists[1]}}
         yield Case(f"meaning:tenure={lists}", {"case.toml": _toml(data)}, field="attrition")
-    for n in (0, 400, 500):
-        yield Case(
-            f"meaning:households={n}",
-            {"case.toml": _toml({"initial": {"households": n}})},
-            field="initial.households",
-        )
+    yield Case(
+        "meaning:households=0",
+        {"case.toml": _toml({"initial": {"households": 0}})},
+        field="initial.households",
+    )
+    no_mainstream = {"type_weights": {"mainstream": 0.0, "emergency": 1.0}}
+    yield Case(
+        "meaning:no mainstream households",
+        {"case.toml": _toml({"recruitment": {"household": no_mainstream}})},
+        field="initial.households",
+    )
+    # Too few places for the in-house children is allowed (check notes it), and runs.
+    yield Case(
+        "meaning:households=400",
+        {"case.toml": _toml({"initial": {"households": 400}})},
+        valid=True,
+    )
     yield Case(
         "meaning:age_ranges=[]",
         {"case.toml": _toml(_nested("recruitment.household.age_ranges", []))},
