@@ -44,7 +44,7 @@ def test_point_scenario_sets_values_and_scales_lists(kent):
     spec = make_spec(
         {
             "recruitment.enquiries_per_year": [400, 800],
-            "initial.households": [600, 700],  # fewer could not hold the in-house children
+            "initial.households": [500, 700],
             "attrition.deregistration_per_year": {"scale": [0.5, 2.0]},
             "matching.cascade.ifa_spot.accept_prob": [0.5, 0.9],
         },
