@@ -49,10 +49,18 @@ def _workers(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    for path in args.scenarios:
-        sc = load_scenario(path)
+    failed = 0
+    for path in args.scenarios:  # every file is checked, not only up to the first bad one
+        try:
+            sc = load_scenario(path)
+        except ScenarioError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            failed += 1
+            continue
         print(f"{path}: OK ({sc.name}, {sc.start} to {sc.end})")
-    return 0
+        for note in sc.notes():
+            print(f"note: {path}: {note}")
+    return 2 if failed else 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:

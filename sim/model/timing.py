@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Generator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from sim.config import Window
+from sim.config import Window, peak_factor
 from sim.rng import Stream
 
 if TYPE_CHECKING:
@@ -34,9 +34,11 @@ class RateCurve:
             if w.per_year is not None
         ]
         self.extra: list[tuple[float, float, float]] = []  # added by interventions
+        self._factor: float | None = None
 
     def add_window(self, start: float, end: float, multiplier: float) -> None:
         self.extra.append((start, end, multiplier))
+        self._factor = None
 
     def base_at(self, day: float) -> float:
         """The base rate per day at ``day`` (an observed level where one is given)."""
@@ -55,11 +57,15 @@ class RateCurve:
         return rate
 
     def bound(self) -> float:
-        """An upper bound of the rate per day over the whole run."""
+        """An upper bound of the rate per day over the whole run.
+
+        Only multipliers in force at the same time compound: a product over every window
+        would make ten yearly campaigns at 3x draw 3^10 candidates per arrival.
+        """
+        if self._factor is None:
+            self._factor = peak_factor([*self.windows, *self.extra])
         up = max([self.base, *(level for _, _, level in self.levels)]) * max(self.seasonality)
-        for _, _, m in (*self.windows, *self.extra):
-            up *= max(m, 1.0)
-        return up
+        return up * self._factor
 
 
 def poisson_process(
