@@ -11,7 +11,7 @@ import simpy
 from simpy.events import NORMAL
 
 from sim.config import Scenario
-from sim.model import carers, children, initial, interventions, placements, providers
+from sim.model import carers, children, initial, interventions, providers, vacancies
 from sim.model.entities import Child, Household
 from sim.model.metrics import Recorder, Results
 from sim.model.timing import YEAR
@@ -38,9 +38,9 @@ class World:
         self.households: dict[int, Household] = {}
         self._next_id = 0
         self.recorder = Recorder(self)
-        self.index = placements.VacancyIndex(self)
+        self.index = vacancies.VacancyIndex(self)
         self.providers = providers.Providers(self)
-        self.step_down = placements.StepDownList(self)
+        self.step_down = vacancies.StepDownList(self)
         self.waiting: dict[int, None] = {}  # children who have exhausted the cascade
         self.uasc_in_care = 0
         self.events = 0
