@@ -183,12 +183,7 @@ def place(world: World, child: Child, kind: str, h: Household | None, reason: st
     else:
         child.household = -1
     child.within20 = _within20(world, child, kind, h)
-    rec = world.recorder
-    rec.flow(f"placements_{kind}")
-    if reason == "entry":
-        rec.flow(f"entries_{kind}")
-    else:
-        rec.flow("moves")
+    world.recorder.placement_started(child, reason)
     _schedule_placement_events(world, child, h)
     exit_class = kind if kind in ("connected", "placed_for_adoption") else ""
     if exit_class != child.exit_class or child.exit_token == 0:
