@@ -29,24 +29,36 @@ FOSTER = ("in_house", "connected", "ifa_framework", "ifa_spot")
 # ------------------------------------------------------------------------------ search
 
 
-def _steps(world: World, group: list[Child], urgent: bool) -> list[str]:
-    ages = [world.age(c) for c in group]
-    if any(c.needs_residential for c in group):
-        return ["residential", "unregistered"]
+def _step_list(urgent: bool, sixteen_plus: bool, supported_first: bool) -> tuple[str, ...]:
     steps = ["in_house_home", "in_house_other"]
     if urgent:
         steps.append("emergency")
     steps += ["ifa_framework", "ifa_spot"]
-    if min(ages) >= 16:
+    if supported_first:
+        steps.insert(0, "supported")
+    elif sixteen_plus:
         steps.append("supported")
-        uasc = world.scenario.uasc
-        if all(c.uasc for c in group) and world.rng["matching"].bernoulli(
-            uasc.supported_first_prob_16plus
-        ):
-            steps.remove("supported")
-            steps.insert(0, "supported")
-    steps += ["residential", "unregistered"]
-    return steps
+    return (*steps, "residential", "unregistered")
+
+
+# Every cascade there is, built once: (urgent, all 16 or over, supported accommodation first).
+_CASCADES = {
+    (u, s, f): _step_list(u, s, f) for u in (False, True) for s in (False, True) for f in (False, s)
+}
+_RESIDENTIAL_CASCADE = ("residential", "unregistered")
+_IN_HOUSE_WHERE = {"in_house_home": "home", "in_house_other": "elsewhere", "emergency": "anywhere"}
+
+
+def _steps(world: World, group: list[Child], urgent: bool) -> tuple[str, ...]:
+    if any(c.needs_residential for c in group):
+        return _RESIDENTIAL_CASCADE
+    sixteen_plus = min(world.age(c) for c in group) >= 16
+    first = (
+        sixteen_plus
+        and all(c.uasc for c in group)
+        and world.rng["matching"].bernoulli(world.scenario.uasc.supported_first_prob_16plus)
+    )
+    return _CASCADES[(urgent, sixteen_plus, first)]
 
 
 def start_search(world: World, group: list[Child], reason: str, urgent: bool) -> None:
@@ -75,7 +87,7 @@ def _attempt(
     world: World,
     group: list[Child],
     tokens: list[int],
-    steps: list[str],
+    steps: tuple[str, ...],
     i: int,
     arrived: bool,
     reason: str,
@@ -118,8 +130,8 @@ def _retry(world: World, group: list[Child], tokens: list[int], reason: str, urg
 def _try_step(world: World, step: str, group: list[Child], reason: str) -> bool:
     rng = world.rng["matching"]
     spec = world.scenario.matching.cascade[step]
-    if step in ("in_house_home", "in_house_other", "emergency"):
-        where = {"in_house_home": "home", "in_house_other": "elsewhere"}.get(step, "anywhere")
+    where = _IN_HOUSE_WHERE.get(step)
+    if where is not None:
         kind = (
             "emergency"
             if step == "emergency"
