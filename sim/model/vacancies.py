@@ -1,11 +1,12 @@
 """The vacancy index and the step-down list: where matching looks, so it never scans everyone.
 
-A household with free in-house places is filed under two buckets, (carer type, its area, free
-places) and (carer type, ``ANY_AREA``, free places), so filing and re-filing cost four
-dictionary operations whatever the household accepts. A bucket keeps households in the order
-they were last filed, and a search takes the first one that :func:`fits` the group, trying
-the fewest free places first. What a household accepts (ages, complex needs) is checked by
-:func:`fits` itself, which is why it is not part of the bucket.
+A household with free in-house places is filed under every (carer type, area, age band, needs,
+free places) bucket it can serve, under its own area and under ``ANY_AREA``; a search looks in
+the bucket of the child's age band and needs only, trying the fewest free places first, and
+takes the first household there that :func:`fits` the group. A bucket keeps households in the
+order they were last filed. The buckets of each filing are looked up once and kept, so
+re-filing a household as its places fill and free is a few dictionary operations on integer
+keys, with no keys to build or hash.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ IN_HOUSE_KINDS = ("mainstream", "parent_and_child", "emergency")
 MAX_GROUP_PLACES = 6  # the last bucket holds every household with this many free places or more
 ANY_AREA = ""  # the area of the buckets that hold every area's households
 
-Filing = tuple[tuple[object, ...], dict[int, None], dict[int, None]]
+Filing = tuple[tuple[str, str, int, int, bool, int], list[dict[int, None]]]
 
 
 def fits(world: World, h: Household, group: list[Child]) -> bool:
@@ -47,25 +48,29 @@ def fits(world: World, h: Household, group: list[Child]) -> bool:
 
 
 class VacancyIndex:
-    """Households with free places, filed by carer type, area and free places.
+    """Households with free places, keyed by what they accept, so matching never scans them all.
 
     ``keys`` holds each filed household's filing: what it was filed for (type, area, the age
-    bands and needs it accepts, free places) and its two buckets. A household moves to the end
-    of its buckets only when that changes, so the order of a search (and the results) is the
-    same as filing it under every age band and need it accepts.
+    bands and needs it accepts, free places) and the buckets that holds it in. A household
+    moves to the end of its buckets only when that changes.
     """
 
     def __init__(self, world: World) -> None:
         self.world = world
-        self.buckets: dict[tuple[str, str, int], dict[int, None]] = {}
+        self.buckets: dict[tuple[str, str, int, bool, int], dict[int, None]] = {}
         self.keys: dict[int, Filing] = {}
+        self._filings: dict[tuple[str, str, int, int, bool, int], list[dict[int, None]]] = {}
 
-    def _bucket(self, kind: str, area: str, free: int) -> dict[int, None]:
-        key = (kind, area, free)
-        bucket = self.buckets.get(key)
-        if bucket is None:
-            bucket = self.buckets[key] = {}
-        return bucket
+    def _buckets_for(self, what: tuple[str, str, int, int, bool, int]) -> list[dict[int, None]]:
+        kind, area, lo, hi, accepts_complex, free = what
+        needs = (False, True) if accepts_complex else (False,)
+        out = []
+        for a in (area, ANY_AREA):
+            for b in range(lo, hi + 1):
+                for n in needs:
+                    out.append(self.buckets.setdefault((kind, a, b, n, free), {}))
+        self._filings[what] = out
+        return out
 
     def update(self, h: Household) -> None:
         """Recount ``h``'s places and re-file it after anything that changes them."""
@@ -75,22 +80,21 @@ class VacancyIndex:
         if not h.active or h.kind not in IN_HOUSE_KINDS or h.free <= 0:
             if old is not None:
                 del self.keys[hid]
-                del old[1][hid]
-                del old[2][hid]
+                for bucket in old[1]:
+                    del bucket[hid]
             return
-        free = min(h.free, MAX_GROUP_PLACES)
         band = self.world.band
+        free = min(h.free, MAX_GROUP_PLACES)
         what = (h.kind, h.area, band(h.min_age), band(h.max_age), h.accepts_complex, free)
         if old is not None:
             if old[0] == what:
                 return
-            del old[1][hid]
-            del old[2][hid]
-        home = self._bucket(h.kind, h.area, free)
-        anywhere = self._bucket(h.kind, ANY_AREA, free)
-        home[hid] = None
-        anywhere[hid] = None
-        self.keys[hid] = (what, home, anywhere)
+            for bucket in old[1]:
+                del bucket[hid]
+        buckets = self._filings.get(what) or self._buckets_for(what)
+        for bucket in buckets:
+            bucket[hid] = None
+        self.keys[hid] = (what, buckets)
 
     def find(
         self,
@@ -115,10 +119,11 @@ class VacancyIndex:
         self, kind: str, group: list[Child], area: str, skip_area: str, exclude: int
     ) -> Household | None:
         w = self.world
-        buckets = self.buckets
+        band = w.band(w.age(group[0]))
+        needs_complex = any(c.complex_needs for c in group)
         households = w.households
         for free in range(min(len(group), MAX_GROUP_PLACES), MAX_GROUP_PLACES + 1):
-            bucket = buckets.get((kind, area, free))
+            bucket = self.buckets.get((kind, area, band, needs_complex, free))
             if not bucket:
                 continue
             for hid in bucket:
