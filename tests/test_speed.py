@@ -2,16 +2,18 @@
 
 Snapshots read running counts (``metrics.Stocks``) instead of scanning every child: at every
 month end of a Kent run with policies switched on, each count is checked against a full scan
-with the indicators' own definitions (``three_plus_placements``, ``long_term``).
+with the indicators' own definitions (``three_plus_placements``, ``long_term``). Annual
+reviews that could only schedule the next one are stepped over, landing on the same dates.
 """
 
 from __future__ import annotations
 
 import math
 
-from conftest import ROOT
+from conftest import ROOT, binomial_near, small, total
 
 from sim.config import PLACEMENT_TYPES, load_scenario
+from sim.model import carers, initial
 from sim.model.entities import PLACED, SEARCHING
 from sim.model.metrics import long_term, three_plus_placements
 from sim.model.timing import YEAR
@@ -57,3 +59,39 @@ def test_snapshot_counts_match_a_full_scan():
     # The run exercised every indicator: children entering and leaving each group.
     kpis = res.snapshots[["kpi_3plus_placements", "kpi_same_placement_2y"]]
     assert kpis.nunique().min() > 10
+
+
+def test_reviews_are_held_only_when_they_could_find_the_carers_inactive():
+    """Idle households (no children ever come) are reviewed only once a year has passed since
+    they were last active, and each review deregisters them with the scenario's probability:
+    the yearly reviews that could only reschedule are never held."""
+    sc = small(years=4, initial={"households": 400, "places_weights": [1.0]})
+    world = World(sc, make_streams(3, 0))
+    held: list[tuple[float, int]] = []
+    review = carers._review
+
+    def spy(world: World, h) -> None:
+        held.append((world.now, h.id))
+        review(world, h)
+
+    initial_households: list = []
+    build = initial.build
+
+    def keep(world: World) -> None:
+        build(world)
+        initial_households.extend(world.households.values())
+
+    carers._review = spy  # scheduled by name, so every review goes through the spy
+    initial.build = keep
+    try:
+        world.run()
+    finally:
+        carers._review = review
+        initial.build = build
+    a = sc.attrition
+    last_active = {h.id: h.last_active for h in initial_households}
+    assert len(held) > 400
+    for day, hid in held:
+        assert day - last_active[hid] >= a.inactive_days, "a review that could only reschedule"
+    flows = world.recorder.results().flows
+    binomial_near(total(flows, "deregistrations_service"), len(held), a.service_deregistration_prob)
