@@ -171,7 +171,8 @@ class Stocks:
         self.by_type[c.placement] += 1
         self.placed += 1
         self.within += c.within20
-        heapq.heappush(self._settling, (c.placed_at, c.id))
+        if c.dob > c.placed_at - 14 * YEAR - 1:  # else 16 before the placement is 2 years old
+            heapq.heappush(self._settling, (c.placed_at, c.id))
         starts = c.placement_starts
         if len(starts) >= 3:
             self.recent[c.id] = starts[-2]

@@ -60,6 +60,16 @@ class VacancyIndex:
         self.buckets: dict[tuple[str, str, int, bool, int], dict[int, None]] = {}
         self.keys: dict[int, Filing] = {}
         self._filings: dict[tuple[str, str, int, int, bool, int], list[dict[int, None]]] = {}
+        self._rows: dict[tuple[str, str, int, bool], list[dict[int, None]]] = {}
+
+    def _row(self, kind: str, area: str, band: int, needs: bool) -> list[dict[int, None]]:
+        """The buckets of one age band and need, by free places (1 to ``MAX_GROUP_PLACES``)."""
+        row = [
+            self.buckets.setdefault((kind, area, band, needs, free), {})
+            for free in range(1, MAX_GROUP_PLACES + 1)
+        ]
+        self._rows[(kind, area, band, needs)] = row
+        return row
 
     def _buckets_for(self, what: tuple[str, str, int, int, bool, int]) -> list[dict[int, None]]:
         kind, area, lo, hi, accepts_complex, free = what
@@ -121,9 +131,11 @@ class VacancyIndex:
         w = self.world
         band = w.band(w.age(group[0]))
         needs_complex = any(c.complex_needs for c in group)
+        row = self._rows.get((kind, area, band, needs_complex))
+        if row is None:
+            row = self._row(kind, area, band, needs_complex)
         households = w.households
-        for free in range(min(len(group), MAX_GROUP_PLACES), MAX_GROUP_PLACES + 1):
-            bucket = self.buckets.get((kind, area, band, needs_complex, free))
+        for bucket in row[min(len(group), MAX_GROUP_PLACES) - 1 :]:
             if not bucket:
                 continue
             for hid in bucket:
