@@ -50,9 +50,9 @@ def fits(world: World, h: Household, group: list[Child]) -> bool:
 class VacancyIndex:
     """Households with free places, keyed by what they accept, so matching never scans them all.
 
-    ``keys`` holds each filed household's filing: what it was filed for (type, area, the age
-    bands and needs it accepts, free places) and the buckets that holds it in. A household
-    moves to the end of its buckets only when that changes.
+    ``keys`` holds each filed household's filing: what it was filed for (type, area, the ages
+    and needs it accepts, free places) and the buckets that hold it. A household moves to the
+    end of its buckets only when that changes.
     """
 
     def __init__(self, world: World) -> None:
@@ -72,11 +72,12 @@ class VacancyIndex:
         return row
 
     def _buckets_for(self, what: tuple[str, str, int, int, bool, int]) -> list[dict[int, None]]:
-        kind, area, lo, hi, accepts_complex, free = what
+        kind, area, min_age, max_age, accepts_complex, free = what
+        band = self.world.band
         needs = (False, True) if accepts_complex else (False,)
         out = []
         for a in (area, ANY_AREA):
-            for b in range(lo, hi + 1):
+            for b in range(band(min_age), band(max_age) + 1):
                 for n in needs:
                     out.append(self.buckets.setdefault((kind, a, b, n, free), {}))
         self._filings[what] = out
@@ -93,9 +94,8 @@ class VacancyIndex:
                 for bucket in old[1]:
                     del bucket[hid]
             return
-        band = self.world.band
         free = min(h.free, MAX_GROUP_PLACES)
-        what = (h.kind, h.area, band(h.min_age), band(h.max_age), h.accepts_complex, free)
+        what = (h.kind, h.area, h.min_age, h.max_age, h.accepts_complex, free)
         if old is not None:
             if old[0] == what:
                 return
