@@ -129,8 +129,10 @@ class VacancyIndex:
         self, kind: str, group: list[Child], area: str, skip_area: str, exclude: int
     ) -> Household | None:
         w = self.world
-        band = w.band(w.age(group[0]))
-        needs_complex = any(c.complex_needs for c in group)
+        band = w.band((w.env._now - group[0].dob) / YEAR)
+        needs_complex = (
+            group[0].complex_needs if len(group) == 1 else any(c.complex_needs for c in group)
+        )
         row = self._rows.get((kind, area, band, needs_complex))
         if row is None:
             row = self._row(kind, area, band, needs_complex)
