@@ -15,7 +15,8 @@ Figures (all measured in this one run, on this machine, as CPU time of the proce
     runs the baseline and the current code in fresh subprocesses one after the other, so the
     load on a shared machine falls on both alike; the speed-up is (b) / (a).
 (c) bare SimPy: ``--processes`` processes, each doing ``yield env.timeout(rng.exponential(1))``,
-    events per CPU second (the draws come from :class:`sim.rng.Stream`, the model's own).
+    events per CPU second (the draws come from :class:`sim.rng.Stream`, the model's own),
+    once a round, median CPU time.
 (d) the ratio of the model's events per CPU second (``world.events`` / (a)) to (c): the share
     of SimPy's bare speed the model keeps with its own work per event.
 (e) peak Python memory of one replication (``tracemalloc``, in a separate untimed run).
@@ -152,6 +153,8 @@ def measure(args: argparse.Namespace) -> dict:
     paired: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
         old = export(args.baseline, Path(tmp)) if args.baseline else None
+        bare_simpy(min(20_000, args.bare_events), args.processes, args.seed)  # warm-up
+        bare = []
         for _ in range(args.rounds):
             now = run_tree(ROOT, args.years, args.seed, args.reps)
             current += now
@@ -159,8 +162,9 @@ def measure(args: argparse.Namespace) -> dict:
                 then = run_tree(old, args.years, args.seed, args.reps)
                 baseline += then
                 paired.append(sum(c for c, _, _ in then) / sum(c for c, _, _ in now))
-    bare_simpy(min(20_000, args.bare_events), args.processes, args.seed)  # warm-up
-    bare_n, bare_cpu = bare_simpy(args.bare_events, args.processes, args.seed)
+            bare.append(bare_simpy(args.bare_events, args.processes, args.seed))
+    bare_n = bare[0][0]
+    bare_cpu = statistics.median(c for _, c in bare)
     cpu = statistics.median(c for c, _, _ in current)
     events = statistics.median(n for _, _, n in current)
     model_rate = statistics.median(n / c for c, _, n in current)
