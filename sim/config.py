@@ -267,7 +267,7 @@ class NationalTransferScheme(_Base):
     delay_days: Days = 10.0
     #: UASC in care from which the council accommodates no new arrival (they stay with the
     #: Home Office); None: every arrival is accommodated.
-    accommodation_limit: Count | None = None
+    accommodation_limit: Kids | None = None
 
 
 class Uasc(_Base):
@@ -675,7 +675,7 @@ class NtsChange(_Base):
     quota_share: Prob | None = None
     transfer_prob: Prob | None = None
     delay_days: Days | None = None
-    accommodation_limit: Count | None = None
+    accommodation_limit: Kids | None = None
     accommodate_all: bool = False
 
     @model_validator(mode="after")

@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from sim.config import Scenario, ScenarioError, with_overrides
 from sim.model.entities import Child, Household
-from sim.model.placements import VacancyIndex, fits
+from sim.model.vacancies import VacancyIndex, fits
 from sim.model.world import World
 from sim.rng import make_streams
 

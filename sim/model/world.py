@@ -11,7 +11,7 @@ import simpy
 from simpy.events import NORMAL
 
 from sim.config import Scenario
-from sim.model import carers, children, initial, interventions, placements, providers
+from sim.model import carers, children, initial, interventions, providers, vacancies
 from sim.model.entities import Child, Household
 from sim.model.hooks import Hooks
 from sim.model.metrics import Recorder, Results
@@ -40,8 +40,8 @@ class World:
         self._next_id = 0
         self.recorder = Recorder(self)
         self.hooks = Hooks()
-        self.index = placements.VacancyIndex(self)
-        self.step_down = placements.StepDownList(self)
+        self.index = vacancies.VacancyIndex(self)
+        self.step_down = vacancies.StepDownList(self)
         self.waiting: dict[int, None] = {}  # children who have exhausted the cascade
         self.events = 0
         edges = scenario.age_band_edges
