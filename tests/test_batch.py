@@ -132,6 +132,7 @@ def _parts(folder: Path) -> int:
     return len(list((folder / "kpis").glob("part-*.parquet")))
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_equals_uninterrupted(reference, tmp_path):
     out = tmp_path / "killed"
     args = _cli(
@@ -184,6 +185,7 @@ def test_resume_after_sigkill_equals_uninterrupted(reference, tmp_path):
     assert manifest["status"] == "complete" and len(manifest["runs"]) == 2
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_promptly_and_resumes(tmp_path):
     out = tmp_path / "interrupted"
     args = _cli(
@@ -368,6 +370,7 @@ def _peak(scenario, reps: int, out: Path) -> int:
         tracemalloc.stop()
 
 
+@pytest.mark.slow
 def test_memory_stays_flat_as_replications_grow(tmp_path):
     # A quarter-size Kent over three months keeps tracemalloc's overhead affordable.
     scenario = scaled(load_scenario(KENT, {"years": 0.25}), 0.25, split=1)
@@ -381,6 +384,7 @@ def test_memory_stays_flat_as_replications_grow(tmp_path):
 # ----------------------------------------------------------------------------- scale
 
 
+@pytest.mark.slow
 def test_large_council_runs(tmp_path):
     """The synthetic large council (Kent x 4) runs as a batch; its size is four Kents."""
     large = load_scenario(ROOT / "scenarios" / "large_council.toml", {"years": 1})
@@ -393,6 +397,7 @@ def test_large_council_runs(tmp_path):
     assert len(large.areas) == 8
 
 
+@pytest.mark.slow
 def test_england_runs(tmp_path):
     """England (84,000 children, 36 areas) builds and runs: five weeks as a batch."""
     england = load_scenario(ROOT / "scenarios" / "england.toml", {"years": 0.1})

@@ -212,6 +212,7 @@ def test_values_are_formatted_for_readers():
     assert fmt("in_house", float("nan")) == "–"
 
 
+@pytest.mark.slow
 def test_report_screenshot(single_html, tmp_path):
     """Render the report in a real browser and keep a screenshot as a test artefact."""
     path = tmp_path / "report.html"

@@ -348,6 +348,7 @@ def _set(page, selector, value):
     page.fill(selector, str(value))
 
 
+@pytest.mark.slow
 def test_browser_run_compare_and_download_report(app_url, chromium, tmp_path):
     page = chromium.new_page(viewport={"width": 1400, "height": 1000})
     errors: list[str] = []
@@ -424,6 +425,7 @@ def test_browser_run_compare_and_download_report(app_url, chromium, tmp_path):
     assert errors == []
 
 
+@pytest.mark.slow
 def test_browser_invalid_inputs_show_a_message(app_url, chromium, tmp_path):
     page = chromium.new_page(viewport={"width": 1400, "height": 1000})
     page.goto(app_url)
