@@ -100,6 +100,7 @@ def test_replications_needed_for_a_relative_precision():
     assert absolute["replications_needed"] == row["replications_needed"]
 
 
+@pytest.mark.slow
 def test_interval_covers_the_true_mean_as_often_as_it_says():
     """Statistical: 2,000 batches of 20 skewed draws; a 95% interval covers the mean 93-97%."""
     rng = np.random.default_rng(42)

@@ -79,6 +79,7 @@ def test_folder_layout_and_manifest(reference, tmp_path, kent1):
     pd.testing.assert_frame_equal(snaps, reference["snapshots"].query("replication < 2"))
 
 
+@pytest.mark.slow
 def test_processes_equal_in_process(reference, tmp_path, kent1):
     out = tmp_path / "b"
     summary = run_batch([kent1], 6, out, seed=11, workers=2, chunk_size=2, progress=False)
@@ -86,6 +87,7 @@ def test_processes_equal_in_process(reference, tmp_path, kent1):
     assert_same(tables(out), reference)
 
 
+@pytest.mark.slow
 def test_dask_cluster_equals_in_process(reference, tmp_path, kent1):
     from dask.distributed import Client, LocalCluster
 
@@ -101,6 +103,7 @@ def test_dask_cluster_equals_in_process(reference, tmp_path, kent1):
     assert_same(tables(tmp_path / "b"), reference)
 
 
+@pytest.mark.slow
 def test_common_random_numbers_across_scenarios(tmp_path, kent1):
     """Two scenarios with the same content and seed draw the same numbers, replication by
     replication; a changed scenario keeps the random numbers of what it does not change."""
@@ -230,6 +233,7 @@ def test_ctrl_c_stops_promptly_and_resumes(tmp_path):
     assert 1 <= _parts(out) < 40
 
 
+@pytest.mark.slow
 def test_orphan_parts_and_temporary_files_are_ignored_then_cleaned(tmp_path, kent1, reference):
     out = tmp_path / "b"
     run_batch([kent1], 3, out, seed=11, workers=1, chunk_size=1, progress=False)
@@ -243,6 +247,7 @@ def test_orphan_parts_and_temporary_files_are_ignored_then_cleaned(tmp_path, ken
     assert_same(tables(out), reference)
 
 
+@pytest.mark.slow
 def test_refuses_a_folder_made_from_other_inputs(tmp_path, kent1, capsys):
     out = tmp_path / "b"
     run_batch([kent1], 2, out, seed=1, workers=1, progress=False)
@@ -303,6 +308,7 @@ def test_bad_scenario_and_scheduler_exit_2(tmp_path, capsys):
 # ----------------------------------------------------------------------------- failures
 
 
+@pytest.mark.slow
 def test_failing_replication_is_reported_with_its_seed(tmp_path, kent1, monkeypatch, capsys):
     real = sim.batch.simulate
 

@@ -276,6 +276,7 @@ def test_intervention_dates_outside_the_horizon_are_rejected():
         kent(years=2, mockingbird=[{"start": "2020-11-01", "area": "Nowhere"}])
 
 
+@pytest.mark.slow
 def test_comparing_a_scenario_with_itself_gives_zero_exactly():
     a = kent(years=2)
     b = with_overrides(a, {"name": "Same again"})
@@ -286,6 +287,7 @@ def test_comparing_a_scenario_with_itself_gives_zero_exactly():
     assert (d["prob_better"] == 0.5).all()
 
 
+@pytest.mark.slow
 def test_pairing_reduces_variance_for_a_real_policy():
     base = kent(years=3)
     policy = load_scenario("scenarios/policy_recruitment_target_120.toml", {"years": 3})

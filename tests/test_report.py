@@ -101,6 +101,7 @@ def test_kpi_targets_are_data_with_sources():
     assert not by_column["kpi_within_20_miles"].met(0.79)
 
 
+@pytest.mark.slow
 def test_comparison_report_shows_paired_differences_with_intervals(runs, tmp_path):
     (_, base, mb), (_, policy, mp) = runs
     path = write_report(base, mb, tmp_path / "cmp.html", compare=[(policy, mp)])
@@ -126,6 +127,7 @@ def test_paired_differences_need_the_same_seed(runs, tmp_path):
     assert "Not compared" in text and "same seed" in text
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt_name", ["parquet", "csv"])
 def test_cli_report_rebuilds_from_a_run_folder(runs, tmp_path, fmt_name, capsys):
     _, tables, manifest = runs[0]
@@ -147,6 +149,7 @@ def test_cli_report_rebuilds_from_a_run_folder(runs, tmp_path, fmt_name, capsys)
     assert str(out) in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_cli_report_rebuilds_a_comparison_folder(runs, tmp_path):
     folder = tmp_path / "cmp"
     names = ["02-policy", "01-base"]  # order from comparison.json, not from the names
@@ -160,6 +163,7 @@ def test_cli_report_rebuilds_a_comparison_folder(runs, tmp_path):
     assert "More enquiries compared with Kent baseline" in text
 
 
+@pytest.mark.slow
 def test_cli_compare_writes_a_folder_the_report_rebuilds(tmp_path, capsys):
     folder = tmp_path / "cmp"
     args = ["--reps", "2", "--years", "1", "--workers", "1", "--out", str(folder), "--quiet"]
@@ -181,6 +185,7 @@ def test_cli_compare_writes_a_folder_the_report_rebuilds(tmp_path, capsys):
     assert "report.html" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_cli_report_reads_a_batch_folder_and_tables_given_elsewhere(runs, tmp_path):
     from sim.batch import run_batch
 

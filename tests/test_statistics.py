@@ -225,6 +225,7 @@ def test_same_seed_same_result_and_different_seeds_differ():
     assert not a.snapshots.equals(c.snapshots)
 
 
+@pytest.mark.slow
 def test_results_do_not_depend_on_the_number_of_workers():
     scenario = load_scenario("scenarios/kent_baseline.toml", {"years": 1})
     one = run(scenario, reps=3, seed=4, workers=1)
