@@ -181,7 +181,7 @@ def test_recruitment_target_delivers_its_approvals():
     full_years = flows[flows["days_simulated"] >= 365].iloc[1:]  # after the pipeline fills
     # Enquiries are a Poisson process and each passes the funnel independently, so the
     # approvals of whole years are a Poisson count: 4 s.e. either side, a false failure once
-    # in about 16,000 runs. Without the target Kent approves about 85 a year: far outside.
+    # in about 16,000 runs. Without the target Kent approves under 90 a year: far outside.
     poisson_near(full_years["approvals"].sum(), target * len(full_years))
 
 
