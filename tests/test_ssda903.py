@@ -295,6 +295,7 @@ def _tool(tool: ssda903.Tool) -> Path:
         pytest.skip(message)
 
 
+@pytest.mark.slow
 def test_dfe_validation_rules_pass(exported: Path) -> None:
     """Every rule that runs on the fields the model produces passes, in each edition of the
     rules; every rule that does not run is explained (and listed in docs/SSDA903.md)."""
@@ -316,6 +317,7 @@ def test_dfe_validation_rules_pass(exported: Path) -> None:
     assert "503A" in results[1].ran and "503A" in results[0].skipped
 
 
+@pytest.mark.slow
 def test_demand_model_projects_the_export(
     results: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
