@@ -253,7 +253,8 @@ EXTERNAL_TYPES = ("ifa_framework", "ifa_spot", "residential", "supported", "unre
 class SpotMarket(_Base):
     """The IFA spot market as a finite pool of places shared with other councils, whose
     children arrive (Poisson) and stay (exponential) as their own process; a spot search finds
-    a place only if one is free. ``places = None``: an unlimited market (no competition)."""
+    a place only if one is free. ``places = None``: an unlimited market, in which other councils'
+    children take nothing from this council's."""
 
     places: Annotated[int, Field(ge=0, le=100_000)] | None = None
     other_councils_initial: Annotated[int, Field(ge=0, le=100_000)] = 0
@@ -262,9 +263,6 @@ class SpotMarket(_Base):
 
     @model_validator(mode="after")
     def _fits(self) -> SpotMarket:
-        busy = self.other_councils_initial or self.other_councils_per_year
-        if self.places is None and busy:
-            raise ValueError("other councils' children need a finite pool: set 'places'")
         if self.places is not None and self.other_councils_initial > self.places:
             raise ValueError(
                 f"other_councils_initial ({self.other_councils_initial}) exceeds places "
@@ -304,7 +302,7 @@ class Geography(_Base):
     districts: str | None = None
     out_of_county_share: dict[str, Prob] = {}
     out_of_county_median_miles: Annotated[float, Field(gt=0, le=500, allow_inf_nan=False)] = 30.0
-    out_of_county_sigma: Annotated[float, Field(ge=0, le=3, allow_inf_nan=False)] = 0.6
+    out_of_county_sigma: Annotated[float, Field(gt=0, le=3, allow_inf_nan=False)] = 0.6
     #: UASC have no home address: their distance is 'not known', which DfE counts among all
     #: children looked after but not as within 20 miles.
     uasc_not_known: bool = True

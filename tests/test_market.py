@@ -99,9 +99,7 @@ def test_other_councils_are_turned_away_as_erlangs_loss_formula_says():
     near(s.mean(), blocking, s.std(ddof=1) / math.sqrt(len(s)))
 
 
-def test_an_unlimited_spot_market_with_other_councils_is_an_error():
-    with pytest.raises(ScenarioError, match="finite pool"):
-        small(market={"spot": {"other_councils_per_year": 10.0}})
+def test_more_other_councils_children_than_places_is_an_error():
     with pytest.raises(ScenarioError, match="exceeds places"):
         small(market={"spot": {"places": 5, "other_councils_initial": 6}})
 
