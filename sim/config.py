@@ -296,10 +296,10 @@ class Geography(_Base):
     (``districts = "kent"`` reads ``sim/data/kent_districts.csv``) gives each child's home and
     each placement a district; distance is between district centroids. External placements are
     outside the county with ``out_of_county_share[kind]``, at a lognormal distance (median
-    ``out_of_county_median_miles``). ``districts = None``: the per-placement probabilities of
+    ``out_of_county_median_miles``). ``districts = ""``: the per-placement probabilities of
     ``distance``."""
 
-    districts: str | None = None
+    districts: str = ""
     out_of_county_share: dict[str, Prob] = {}
     out_of_county_median_miles: Annotated[float, Field(gt=0, le=500, allow_inf_nan=False)] = 30.0
     out_of_county_sigma: Annotated[float, Field(gt=0, le=3, allow_inf_nan=False)] = 0.6
@@ -778,7 +778,7 @@ class Scenario(_Base):
 
     @model_validator(mode="after")
     def _districts(self) -> Scenario:
-        if self.geography.districts is None:
+        if not self.geography.districts:
             return self
         from sim.model.geography import read_districts  # the table is the model's data
 
