@@ -33,7 +33,6 @@ WITHIN_MILES = 20.0
 # Mean distance between two random points of a unit square (Philip 2007): a district's own
 # placements are taken at this distance, scaled by the square root of its area.
 SQUARE_MEAN_DISTANCE = 0.5214
-OUT_OF_COUNTY = "out_of_county"
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,24 +121,22 @@ class Geography:
             d = self._pairs[key] = miles_between(a, b)
         return d
 
-    def placement_miles(self, child: Child, kind: str, h: Household | None) -> tuple[float, str]:
-        """Distance in miles from ``child``'s home to a new placement, and its district
-        (``OUT_OF_COUNTY`` outside the table)."""
+    def placement_miles(self, child: Child, kind: str, h: Household | None) -> float:
+        """Distance in miles from ``child``'s home to a new placement of ``kind`` (with ``h``)."""
         home = self.home_of(child)
         if h is not None:
-            where = self.district_of(h)
-        elif self.rng.bernoulli(self.spec.out_of_county_share.get(kind, 0.0)):
-            s = self.spec
+            return self.miles(home, self.district_of(h))
+        s = self.spec
+        if self.rng.bernoulli(s.out_of_county_share.get(kind, 0.0)):
             self.world.recorder.flow("placements_out_of_county")
-            spread = math.exp(s.out_of_county_sigma * self.rng.normal())
-            return s.out_of_county_median_miles * spread, OUT_OF_COUNTY
-        else:
-            where = self.districts[self.rng.choice(self._all_cum)]
-        return self.miles(home, where), where.name
+            return s.out_of_county_median_miles * math.exp(
+                s.out_of_county_sigma * self.rng.normal()
+            )
+        return self.miles(home, self.districts[self.rng.choice(self._all_cum)])
 
     def within20(self, child: Child, kind: str, h: Household | None) -> bool:
         """Whether a new placement is within 20 miles of home ('not known' is not)."""
         if child.uasc and self.spec.uasc_not_known:
             self.world.recorder.flow("placements_distance_not_known")
             return False
-        return self.placement_miles(child, kind, h)[0] <= WITHIN_MILES
+        return self.placement_miles(child, kind, h) <= WITHIN_MILES
