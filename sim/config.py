@@ -345,6 +345,73 @@ class Distance(_Base):
     unregistered: Prob = 0.3
 
 
+Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+EXTERNAL_TYPES = ("ifa_framework", "ifa_spot", "residential", "supported", "unregistered")
+
+
+class SpotMarket(_Base):
+    """The IFA spot market as a finite pool of places shared with other councils, whose
+    children arrive (Poisson) and stay (exponential) as their own process; a spot search finds
+    a place only if one is free. ``places = None``: an unlimited market, in which other councils'
+    children take nothing from this council's."""
+
+    places: Annotated[int, Field(ge=0, le=100_000)] | None = None
+    other_councils_initial: Annotated[int, Field(ge=0, le=100_000)] = 0
+    other_councils_per_year: Annotated[float, Field(ge=0, le=100_000, allow_inf_nan=False)] = 0.0
+    other_councils_mean_years: Annotated[float, Field(gt=0, le=30, allow_inf_nan=False)] = 2.0
+
+    @model_validator(mode="after")
+    def _fits(self) -> SpotMarket:
+        if self.places is not None and self.other_councils_initial > self.places:
+            raise ValueError(
+                f"other_councils_initial ({self.other_councils_initial}) exceeds places "
+                f"({self.places})"
+            )
+        return self
+
+
+class CapacityResponse(_Base):
+    """Residential and supported capacity that follow demand with a lag: every ``review_days``
+    each moves toward ``demand / target_occupancy`` by the share ``1 - exp(-review_days /
+    (365.25 * response_years))`` of the gap (growth only; homes do not close on this signal).
+    Demand is the occupied places, plus, for residential, the children in unregistered
+    placements. ``response_years = None``: fixed capacity."""
+
+    response_years: Annotated[float, Field(gt=0, le=50, allow_inf_nan=False)] | None = None
+    target_occupancy: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)] = 0.9
+    review_days: Annotated[float, Field(ge=1, le=365, allow_inf_nan=False)] = 30.0
+    kinds: list[Literal["residential", "supported"]] = ["residential", "supported"]
+
+
+class Market(_Base):
+    """Places outside the in-house service that run out and respond to use."""
+
+    spot: SpotMarket = SpotMarket()
+    capacity_response: CapacityResponse = CapacityResponse()
+
+
+class Geography(_Base):
+    """Distance from where children and carers are: a district table shipped with the package
+    (``districts = "kent"`` reads ``sim/data/kent_districts.csv``) gives each child's home and
+    each placement a district; distance is between district centroids. External placements are
+    outside the county with ``out_of_county_share[kind]``, at a lognormal distance (median
+    ``out_of_county_median_miles``). ``districts = ""``: the per-placement probabilities of
+    ``distance``."""
+
+    districts: str = ""
+    out_of_county_share: dict[str, Prob] = {}
+    out_of_county_median_miles: Annotated[float, Field(gt=0, le=500, allow_inf_nan=False)] = 30.0
+    out_of_county_sigma: Annotated[float, Field(gt=0, le=3, allow_inf_nan=False)] = 0.6
+    #: UASC have no home address: their distance is 'not known', which DfE counts among all
+    #: children looked after but not as within 20 miles.
+    uasc_not_known: bool = True
+
+    @field_validator("out_of_county_share", mode="before")
+    @classmethod
+    def _types(cls, v: Any) -> Any:
+        return _known_keys(v, EXTERNAL_TYPES, "placement type(s)")
+
+
 def _default_breakdown_rates() -> dict[str, float]:
     return {
         "in_house": 0.06,
@@ -734,6 +801,8 @@ class Scenario(_Base):
     matching: Matching = Matching()
     providers: Providers = Providers()
     distance: Distance = Distance()
+    market: Market = Market()
+    geography: Geography = Geography()
     breakdown: Breakdown = Breakdown()
     recruitment: Recruitment = Recruitment()
     attrition: Attrition = Attrition()
@@ -1042,6 +1111,20 @@ def peak_per_year(
     levels = [w.per_year for w in windows if w.per_year is not None]
     spans = [(w.start, w.end, w.multiplier) for w in windows if w.multiplier is not None]
     return max([base, *levels]) * max(seasonality, default=1.0) * peak_factor([*spans, *extra])
+
+    @model_validator(mode="after")
+    def _districts(self) -> Scenario:
+        if not self.geography.districts:
+            return self
+        from sim.model.geography import read_districts  # the table is the model's data
+
+        teams = {d.area for d in read_districts(self.geography.districts)}
+        if teams != set(self.areas):
+            raise ValueError(
+                f"geography.districts: the districts of {self.geography.districts!r} are in "
+                f"areas {sorted(teams)}, but the scenario's areas are {self.areas}"
+            )
+        return self
 
 
 # ----------------------------------------------------------------------------- loading

@@ -28,6 +28,8 @@ STREAM_IDS: dict[str, int] = {
     "distance": 11,
     "initial": 12,
     "interventions": 13,
+    "geography": 14,
+    "market": 15,
 }
 
 _BLOCK = 2048

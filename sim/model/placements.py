@@ -163,6 +163,8 @@ def _within20(world: World, child: Child, kind: str, h: Household | None) -> boo
     d = world.scenario.distance
     if kind in ("placed_for_adoption", "with_parents"):
         return True
+    if world.geography is not None:
+        return world.geography.within20(child, kind, h)
     if h is not None:
         p = d.same_area if h.area == child.area else d.other_area
     else:
