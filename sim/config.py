@@ -841,6 +841,20 @@ class Scenario(_Base):
             )
         return self
 
+    @model_validator(mode="after")
+    def _districts(self) -> Scenario:
+        if not self.geography.districts:
+            return self
+        from sim.model.geography import read_districts  # the table is the model's data
+
+        teams = {d.area for d in read_districts(self.geography.districts)}
+        if teams != set(self.areas):
+            raise ValueError(
+                f"geography.districts: the districts of {self.geography.districts!r} are in "
+                f"areas {sorted(teams)}, but the scenario's areas are {self.areas}"
+            )
+        return self
+
     def _bands(self) -> list[tuple[str, str]]:
         edges = self.age_band_edges
         if edges[0] != 0 or edges[-1] != 18 or any(b <= a for a, b in itertools.pairwise(edges)):
@@ -1111,20 +1125,6 @@ def peak_per_year(
     levels = [w.per_year for w in windows if w.per_year is not None]
     spans = [(w.start, w.end, w.multiplier) for w in windows if w.multiplier is not None]
     return max([base, *levels]) * max(seasonality, default=1.0) * peak_factor([*spans, *extra])
-
-    @model_validator(mode="after")
-    def _districts(self) -> Scenario:
-        if not self.geography.districts:
-            return self
-        from sim.model.geography import read_districts  # the table is the model's data
-
-        teams = {d.area for d in read_districts(self.geography.districts)}
-        if teams != set(self.areas):
-            raise ValueError(
-                f"geography.districts: the districts of {self.geography.districts!r} are in "
-                f"areas {sorted(teams)}, but the scenario's areas are {self.areas}"
-            )
-        return self
 
 
 # ----------------------------------------------------------------------------- loading
