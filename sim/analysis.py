@@ -1,8 +1,10 @@
-"""Read a batch's results folder and summarise it across replications.
+"""Summarise results across replications.
 
-* :func:`load` reads a folder written by :func:`sim.batch.run_batch` (``sufficiency batch``);
+* :func:`load` opens a results folder (:mod:`sim.results`; written by ``sufficiency run``,
+  ``compare``, ``batch`` or the web app);
 * :func:`monthly_quantiles` and :func:`yearly_quantiles` give the median with 50% and 90%
-  intervals over replications per month end and per financial year;
+  intervals over replications per month end and per financial year; :func:`yearly_summary`
+  the figures at each 31 March, which :func:`format_summary` prints;
 * :func:`fan_charts` draws the headline figures as fan charts;
 * :func:`monte_carlo_error` gives the standard error of each mean and how many replications a
   chosen precision needs.
@@ -13,13 +15,8 @@ holds.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from functools import cached_property
-from pathlib import Path
-from typing import Any
 
 import matplotlib
 
@@ -27,14 +24,15 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 from matplotlib.patches import Patch
 from scipy import stats
 
-from sim.batch import HEADLINE_KPIS, KPIS, ROW_KEYS, part_files
-from sim.experiment import HEADLINES
-from sim.experiment import year_end as year_end  # part of this module's API
+from sim.batch import HEADLINE_KPIS
+from sim.outputs import fmt, title
 from sim.plots import fan_chart
+from sim.results import Results as Results  # part of this module's API
+from sim.results import load as load
+from sim.results import read_table as read_table
 
 #: Monthly figures drawn by default.
 HEADLINE_MONTHLY = (
@@ -47,104 +45,25 @@ HEADLINE_MONTHLY = (
 )
 #: Flows summarised by default per financial year.
 HEADLINE_FLOWS = ("arrivals", "exits", "enquiries", "approvals", "deregistrations", "breakdowns")
+#: The figures the command-line summary shows at each 31 March.
+SUMMARY_COLUMNS = (
+    "children_in_care",
+    "in_house",
+    "connected",
+    "ifa_framework",
+    "ifa_spot",
+    "residential",
+    "supported",
+    "unregistered",
+    "waiting",
+    "households",
+    "places_vacant",
+    "weekly_cost",
+    "kpi_within_20_miles",
+    "kpi_3plus_placements",
+)
 STATS = ("mean", "p05", "p25", "median", "p75", "p95")
 COLOURS = ("#1f5f99", "#c0504d", "#4f8a3c", "#8064a2", "#d08a1a", "#3b9ab2")
-
-
-def read_table(
-    folder: str | Path, table: str, columns: Sequence[str] | None = None
-) -> pd.DataFrame:
-    """One table of a results folder, sorted by scenario, replication and row key.
-
-    Parameters
-    ----------
-    folder : path
-        A folder written by ``sufficiency batch``.
-    table : str
-        ``"snapshots"``, ``"flows"``, ``"kpis"`` (or ``"episodes"``/``"children"`` if the
-        batch kept them).
-    columns : sequence of str, optional
-        Read only these columns (the key columns are always read).
-    """
-    folder = Path(folder)
-    manifest = _manifest(folder)
-    keys = ["scenario", "replication", *ROW_KEYS.get(table, ())]
-    wanted = None if columns is None else list(dict.fromkeys([*keys, *columns]))
-    frames = []
-    for path in part_files(folder, table):
-        if wanted is None:
-            df = pd.read_parquet(path)
-        else:
-            present = set(pq.read_schema(path).names)
-            df = pd.read_parquet(path, columns=[c for c in wanted if c in present])
-        frames.append(df)
-    if not frames:
-        return pd.DataFrame(columns=wanted or keys)
-    if table == "flows":
-        # A flow that never happened in a chunk is absent from its part: it is 0 there.
-        union: dict[str, None] = {}
-        for df in frames:
-            union.update(dict.fromkeys(df.columns))
-        rest = sorted(c for c in union if c not in keys and c != "days_simulated")
-        order = [*keys, *(["days_simulated"] if "days_simulated" in union else []), *rest]
-        frames = [df.reindex(columns=order, fill_value=0.0) for df in frames]
-    df = pd.concat(frames, ignore_index=True)
-    if wanted is not None:
-        df = df.reindex(columns=[c for c in wanted if c in df.columns])
-    labels = [s["label"] for s in manifest.get("scenarios", [])]
-    df["scenario"] = pd.Categorical(df["scenario"], categories=labels, ordered=True)
-    return df.sort_values(keys, kind="stable").reset_index(drop=True)
-
-
-def _manifest(folder: Path) -> dict[str, Any]:
-    path = folder / "manifest.json"
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"{folder}: no manifest.json; give the folder written by 'sufficiency batch --out'"
-        )
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
-@dataclass
-class BatchResults:
-    """A results folder; each table is read from disk the first time it is used."""
-
-    folder: Path
-    manifest: dict[str, Any] = field(repr=False)
-
-    @cached_property
-    def snapshots(self) -> pd.DataFrame:
-        """One row per scenario x replication x month end."""
-        return read_table(self.folder, "snapshots")
-
-    @cached_property
-    def flows(self) -> pd.DataFrame:
-        """One row per scenario x replication x financial year."""
-        return read_table(self.folder, "flows")
-
-    @cached_property
-    def kpis(self) -> pd.DataFrame:
-        """One row per scenario x replication: the headline outcomes of :data:`sim.batch.KPIS`."""
-        return read_table(self.folder, "kpis")
-
-    @property
-    def scenarios(self) -> list[str]:
-        return [s["label"] for s in self.manifest.get("scenarios", [])]
-
-    @property
-    def failures(self) -> list[dict[str, Any]]:
-        path = self.folder / "failures.json"
-        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else []
-
-    def table(self, name: str, columns: Sequence[str] | None = None) -> pd.DataFrame:
-        """Any table, optionally only some columns (to keep memory down on big batches)."""
-        return read_table(self.folder, name, columns)
-
-
-def load(folder: str | Path) -> BatchResults:
-    """Open a results folder written by ``sufficiency batch``."""
-    folder = Path(folder)
-    return BatchResults(folder, _manifest(folder))
 
 
 # ----------------------------------------------------------------------------- quantiles
@@ -169,6 +88,36 @@ def quantiles(df: pd.DataFrame, by: Sequence[str], columns: Sequence[str]) -> pd
     long = {k: v.stack(future_stack=True).rename(k) for k, v in parts.items()}
     out = pd.concat(long, axis=1).reset_index()
     return out.rename(columns={out.columns[len(by)]: "measure"})
+
+
+def year_end(snapshots: pd.DataFrame) -> pd.DataFrame:
+    """The snapshot rows at each 31 March (financial year ends), with a ``year`` column."""
+    dates = pd.to_datetime(snapshots["date"])
+    out = snapshots[(dates.dt.month == 3) & (dates.dt.day == 31)].copy()
+    out["year"] = dates[out.index].dt.year
+    return out
+
+
+def yearly_summary(snapshots: pd.DataFrame, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """Figures at each 31 March: one row per year, columns ``(measure, p05|median|p95)``."""
+    cols = [c for c in (columns or SUMMARY_COLUMNS) if c in snapshots]
+    q = quantiles(year_end(snapshots), ["year"], cols)
+    wide = q.pivot(index="year", columns="measure", values=["p05", "median", "p95"])
+    wide = wide.swaplevel(axis=1)
+    return wide.reindex(columns=[(c, s) for c in cols for s in ("p05", "median", "p95")])
+
+
+def format_summary(summary: pd.DataFrame) -> str:
+    """A readable text table of :func:`yearly_summary`: each cell ``median [p05, p95]``."""
+    rows = []
+    order = list(dict.fromkeys(summary.columns.get_level_values(0)))
+    for year, r in summary.iterrows():
+        cells = {"31 March": str(year)}
+        for col in order:
+            med, lo, hi = (fmt(col, r[(col, q)]) for q in ("median", "p05", "p95"))
+            cells[title(col)] = f"{med} [{lo}, {hi}]"
+        rows.append(cells)
+    return pd.DataFrame(rows).set_index("31 March").T.to_string()
 
 
 def monthly_quantiles(
@@ -289,7 +238,7 @@ def monte_carlo_error(
                 {
                     **dict(zip(by, key, strict=True)),
                     "measure": col,
-                    "label": KPIS.get(col, HEADLINES.get(col, col)),
+                    "label": title(col),
                     "n": n,
                     "mean": mean,
                     "sd": sd,

@@ -1,13 +1,8 @@
 """Monte Carlo batches at scale: local processes or a Dask cluster, resumable parquet results.
 
 A batch runs replications ``0 .. reps-1`` of one or more scenarios with one master seed and
-writes them to a folder as they finish::
-
-    DIR/manifest.json                 scenarios (every resolved parameter), seed, version, ...
-    DIR/snapshots/part-*.parquet      one row per scenario x replication x month end
-    DIR/flows/part-*.parquet          one row per scenario x replication x financial year
-    DIR/kpis/part-*.parquet           one row per scenario x replication (headline outcomes)
-    DIR/failures.json                 replications that raised, each with its seed
+writes them as they finish to a results folder, in the one layout described in
+:mod:`sim.results` (``sufficiency run`` and ``compare`` are small batches).
 
 Randomness
 ----------
@@ -28,7 +23,9 @@ Each finished chunk of replications is written as its own part files, atomically
 temporary file, then a rename), the ``kpis`` part last: a chunk counts as done only once its
 ``kpis`` part exists. Rerunning the same command after Ctrl-C, a SIGKILL or a lost worker
 runs only the replications that are missing and ends with exactly those asked for. A folder
-made with other scenario content or another seed is refused.
+made with other scenario content, another seed or another table format is refused (``run``
+replaces it instead). A lock file keeps a second writer out; a write error (a full disk)
+stops the batch with one line and leaves a folder that the same command resumes.
 """
 
 from __future__ import annotations
@@ -52,60 +49,42 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
 import sim
 from sim.config import Scenario, load_scenario
 from sim.experiment import git_commit
 from sim.model import simulate
+from sim.outputs import CATALOGUE
+from sim.results import (
+    DETAIL_TABLES,
+    FORMAT,
+    TABLE_FORMATS,
+    TABLES,
+    Lock,
+    ResultsError,
+    check_out,
+    clear,
+    part_files,
+    read_part,
+    write_json,
+    write_part,
+)
 
-FORMAT = "sufficiency-batch/1"
-TABLES = ("snapshots", "flows", "kpis")
-DETAIL_TABLES = ("episodes", "children")
-#: Columns that identify a row of each table (after ``scenario`` and ``replication``).
-ROW_KEYS = {"snapshots": ("date",), "flows": ("financial_year",), "kpis": ()}
 MAX_CHUNK = 10  # replications per task: enough to hide scheduling overhead, small in memory
 MANIFEST_EVERY = 5.0  # seconds between manifest updates while a batch runs
 
 #: The per-replication outcomes in ``kpis`` (the columns sensitivity analysis can use).
-KPIS: dict[str, str] = {
-    "places_vacant_y5": "Vacant in-house places, year 5 (or end)",
-    "ifa_spot_y5": "IFA spot placements, year 5 (or end)",
-    "unregistered_mean": "Unregistered placements (mean over months)",
-    "cost_total_m": "Total cost over the horizon (GBP m)",
-    "children_in_care_final": "Children in care, final month",
-    "in_house_final": "With in-house foster carers, final month",
-    "ifa_spot_final": "IFA spot placements, final month",
-    "ifa_final": "IFA placements (framework and spot), final month",
-    "residential_final": "Residential placements, final month",
-    "unregistered_final": "Unregistered placements, final month",
-    "households_final": "Fostering households, final month",
-    "places_vacant_final": "Vacant in-house places, final month",
-    "waiting_mean": "Children waiting for a placement (mean over months)",
-    "weekly_cost_final": "Weekly cost incl. programmes, final month (GBP)",
-    "kpi_3plus_placements_final": "3+ placements in 12 months, final month",
-    "kpi_same_placement_2y_final": "Same placement 2+ years, final month",
-    "kpi_within_20_miles_final": "Placed within 20 miles, final month",
-    "kpi_in_house_share_final": "In-house share of fostered children, final month",
-    "approvals_per_year": "Carer approvals a year (mean)",
-    "deregistrations_per_year": "Carer deregistrations a year (mean)",
-    "breakdowns_per_year": "Placement breakdowns a year (mean)",
-    "events": "Simulation events",
-}
+KPIS: dict[str, str] = {o.name: o.title for o in CATALOGUE["kpis"].values()}
 #: The headline outcomes: what a commissioner asks about first.
 HEADLINE_KPIS = ("places_vacant_y5", "ifa_spot_y5", "unregistered_mean", "cost_total_m")
 
 
-class BatchError(ValueError):
+class BatchError(ResultsError):
     """A batch that cannot start or resume, with what to do about it."""
 
 
 # ----------------------------------------------------------------------------- worker side
-
-
-def _flow_total(flows: pd.DataFrame, column: str) -> float:
-    return float(flows[column].sum()) if column in flows else 0.0
 
 
 def replication_kpis(
@@ -124,7 +103,7 @@ def replication_kpis(
     last = snapshots.iloc[-1]
     weekly = snapshots["total_weekly_cost"].to_numpy(dtype=float)
     cost = float((weekly[1:] * (days[1:] - days[:-1]) / 7.0).sum())
-    years = max(_flow_total(flows, "days_simulated") / 365.25, 1e-9)
+    years = max(float(flows["days_simulated"].sum()) / 365.25, 1e-9)
     out = {
         "places_vacant_y5": float(snapshots["places_vacant"].iloc[i5]),
         "ifa_spot_y5": float(snapshots["ifa_spot"].iloc[i5]),
@@ -151,11 +130,11 @@ def replication_kpis(
     ):
         out[f"{col}_final"] = float(last[col])
     for name in ("approvals", "deregistrations", "breakdowns"):
-        out[f"{name}_per_year"] = _flow_total(flows, name) / years
+        out[f"{name}_per_year"] = float(flows[name].sum()) / years
     return out
 
 
-def _keyed(df: pd.DataFrame, label: str, replication: int) -> pd.DataFrame:
+def _keyed(df: pd.DataFrame, label: str, replication: int | pd.Series) -> pd.DataFrame:
     df = df.copy()
     for col in df.columns:
         if df[col].dtype == object and len(df) and isinstance(df[col].iloc[0], dt.date):
@@ -208,19 +187,9 @@ def run_chunk(
         gc.collect()
     out: dict[str, pd.DataFrame] = {}
     if kpi_rows:
-        out = {name: _stack(dfs, name) for name, dfs in parts.items()}
+        out = {name: pd.concat(dfs, ignore_index=True) for name, dfs in parts.items()}
         out["kpis"] = pd.DataFrame(kpi_rows)
     return {"tables": out, "failures": failures, "seconds": time.perf_counter() - started}
-
-
-def _stack(frames: list[pd.DataFrame], name: str) -> pd.DataFrame:
-    """Concatenate replications; a flow that never happened in one is 0 there, not missing."""
-    if name == "flows":
-        columns: dict[str, None] = {}
-        for df in frames:
-            columns.update(dict.fromkeys(df.columns))
-        frames = [df.reindex(columns=list(columns), fill_value=0.0) for df in frames]
-    return pd.concat(frames, ignore_index=True)
 
 
 def replay(scenario: Scenario | str | Path, seed: int, replication: int, **overrides: Any) -> Any:
@@ -243,47 +212,26 @@ def fingerprint(scenario: Scenario) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _write_atomic(path: Path, write: Callable[[Any], None], binary: bool = True) -> None:
-    """Write through a hidden temporary file, then rename: readers never see half a file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb" if binary else "w", encoding=None if binary else "utf-8") as f:
-        write(f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def write_json(path: Path, data: Any) -> None:
-    """Write ``data`` as JSON atomically."""
-    _write_atomic(path, lambda f: json.dump(data, f, indent=2, default=str), binary=False)
-
-
-def part_files(folder: Path, table: str) -> list[Path]:
-    """The finished part files of ``table`` (parts of unfinished chunks are left out)."""
-    done = {p.name for p in (folder / "kpis").glob("part-*.parquet")}
-    return sorted(p for p in (folder / table).glob("part-*.parquet") if p.name in done)
-
-
 def _clean(folder: Path) -> None:
     """Remove temporary files and the parts of chunks that never finished."""
-    done = {p.name for p in (folder / "kpis").glob("part-*.parquet")}
+    done = {p.stem for p in (folder / "kpis").glob("part-*.*")}
     for table in (*TABLES, *DETAIL_TABLES):
         sub = folder / table
         if not sub.is_dir():
             continue
         for p in sub.iterdir():
-            if p.name.startswith(".") or (p.suffix == ".parquet" and p.name not in done):
+            if p.name.startswith(".") or (p.suffix in (".parquet", ".csv") and p.stem not in done):
                 p.unlink(missing_ok=True)
     for p in folder.glob(".*.tmp"):
         p.unlink(missing_ok=True)
 
 
-def done_replications(folder: Path) -> dict[str, set[int]]:
+def done_replications(folder: Path, fmt: str = "parquet") -> dict[str, set[int]]:
     """Replications already written, by scenario label."""
     done: dict[str, set[int]] = {}
-    for p in sorted((folder / "kpis").glob("part-*.parquet")):
-        t = pq.read_table(p, columns=["scenario", "replication"]).to_pydict()
-        for label, rep in zip(t["scenario"], t["replication"], strict=True):
+    for p in part_files(folder, "kpis", fmt):
+        df = read_part(p, ["scenario", "replication"])
+        for label, rep in zip(df["scenario"].astype(str), df["replication"], strict=True):
             done.setdefault(label, set()).add(int(rep))
     return done
 
@@ -514,6 +462,8 @@ def run_batch(
     store_parameters: bool = True,
     overrides: dict[str, Any] | None = None,
     extra: dict[str, Any] | None = None,
+    table_format: str = "parquet",
+    replace: bool = False,
 ) -> BatchSummary:
     """Run replications ``0 .. reps-1`` of each scenario and write them to ``out`` as they finish.
 
@@ -528,8 +478,9 @@ def run_batch(
     seed : int
         Master seed.
     workers : int, optional
-        Local processes (default: all cores); 1 runs in this process. With ``scheduler="local"``
-        the number of Dask workers.
+        Local processes (default, and at most: the cores, and no more than the replications
+        left to run); 1 runs in this process. With ``scheduler="local"`` the number of Dask
+        workers.
     scheduler : str or dask.distributed.Client, optional
         ``None`` for local processes, ``"local"`` for a Dask LocalCluster, a scheduler address
         (``"tcp://host:8786"``) or a ``Client``.
@@ -549,79 +500,178 @@ def run_batch(
         hundreds of points, which record them elsewhere).
     extra : dict, optional
         More entries for the manifest.
+    table_format : str
+        ``"parquet"`` or ``"csv"`` part files.
+    replace : bool
+        If ``out`` holds results of other inputs, replace them instead of refusing.
     """
     if reps < 1:
         raise BatchError(f"reps must be at least 1, got {reps}")
     if not scenarios:
         raise BatchError("no scenario given")
-    folder = Path(out)
+    if table_format not in TABLE_FORMATS:
+        raise BatchError(f"format must be one of {', '.join(TABLE_FORMATS)}, got {table_format!r}")
+    folder = check_out(out)
     labels = list(labels) if labels is not None else _labels(scenarios)
     if len(set(labels)) != len(labels):
         raise BatchError(f"scenario labels must be unique, got {labels}")
     files = list(files) if files is not None else [None] * len(scenarios)
-    prints = [fingerprint(sc) for sc in scenarios]
-    manifest_path = folder / "manifest.json"
-
-    entries = []
-    for sc, label, file, fp in zip(scenarios, labels, files, prints, strict=True):
-        entry: dict[str, Any] = {"label": label, "name": sc.name, "file": file, "fingerprint": fp}
-        if store_parameters:
-            entry["parameters"] = sc.model_dump(mode="json")
-        entries.append(entry)
-
-    now = _now()
-    if manifest_path.is_file():
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        _check_resume(manifest, folder, seed, labels, prints, detail, entries)
-    else:
+    entries = [
+        _entry(sc, label, file, store_parameters)
+        for sc, label, file in zip(scenarios, labels, files, strict=True)
+    ]
+    try:
         folder.mkdir(parents=True, exist_ok=True)
-        manifest = {
-            "format": FORMAT,
-            "package": "placement-sufficiency",
-            "started": now,
-            "seed": seed,
-            "detail": detail,
-            "random_streams": (
-                "replication r of every scenario draws mechanism m from "
-                "SeedSequence([seed, r, stream_id(m)]) (sim/rng.py)"
-            ),
-            "tables": {
-                "snapshots": "one row per scenario x replication x month end",
-                "flows": "one row per scenario x replication x financial year",
-                "kpis": "one row per scenario x replication",
-            },
-            "scenarios": entries,
-            "overrides": overrides or {},
-        }
-    _clean(folder)
-    done = done_replications(folder)
-    for label in labels:
-        extra_reps = sorted(r for r in done.get(label, ()) if r >= reps)
-        if extra_reps:
+    except OSError as exc:
+        raise BatchError(f"cannot create {folder}: {exc.strerror or exc}") from None
+    with Lock(folder):
+        manifest = _open(folder, seed, detail, entries, table_format, reps, replace)
+        manifest["overrides"] = overrides or manifest.get("overrides") or {}
+        return _run(
+            folder,
+            manifest,
+            scenarios,
+            labels,
+            files,
+            reps,
+            seed,
+            workers,
+            scheduler,
+            chunk_size,
+            detail,
+            progress,
+            overrides or {},
+            extra or {},
+        )
+
+
+def _entry(sc: Scenario, label: str, file: str | None, store_parameters: bool) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "label": label,
+        "name": sc.name,
+        "file": file,
+        "fingerprint": fingerprint(sc),
+    }
+    if store_parameters:
+        entry["parameters"] = sc.model_dump(mode="json")
+    return entry
+
+
+def _open(
+    folder: Path,
+    seed: int,
+    detail: bool,
+    entries: list[dict[str, Any]],
+    table_format: str,
+    reps: int,
+    replace: bool,
+) -> dict[str, Any]:
+    """The manifest to run under: the folder's own when resuming, else a new one."""
+    path = folder / "manifest.json"
+    if path.is_file():
+        try:
+            manifest = results_manifest(folder)
+            manifest.setdefault("table_format", "parquet")  # folders from before --format
+            _check_resume(manifest, folder, seed, detail, entries, table_format)
+            _clean(folder)
+            done = done_replications(folder, table_format)
+            for label in (e["label"] for e in entries):
+                extra_reps = sorted(r for r in done.get(label, ()) if r >= reps)
+                if extra_reps:
+                    raise BatchError(
+                        f"{folder} already holds replications up to {extra_reps[-1]} of "
+                        f"'{label}'; ask for --reps {extra_reps[-1] + 1} or more, or use a new "
+                        "--out folder"
+                    )
+            return manifest
+        except ResultsError:
+            if not replace:
+                raise
+            clear(folder)
+    elif any((folder / t).is_dir() for t in (*TABLES, *DETAIL_TABLES)):
+        if not replace:
             raise BatchError(
-                f"{folder} already holds replications up to {extra_reps[-1]} of '{label}'; "
-                f"ask for --reps {extra_reps[-1] + 1} or more, or use a new --out folder"
+                f"{folder} holds result tables but no manifest.json; use a new --out folder"
             )
+        clear(folder)
+    return {
+        "format": FORMAT,
+        "table_format": table_format,
+        "package": "placement-sufficiency",
+        "started": _now(),
+        "seed": seed,
+        "detail": detail,
+        "random_streams": (
+            "replication r of every scenario draws mechanism m from "
+            "SeedSequence([seed, r, stream_id(m)]) (sim/rng.py)"
+        ),
+        "tables": {
+            "snapshots": "one row per scenario x replication x month end",
+            "flows": "one row per scenario x replication x financial year",
+            "kpis": "one row per scenario x replication",
+            **(
+                {
+                    "episodes": "one row per placement episode",
+                    "children": "one row per child",
+                }
+                if detail
+                else {}
+            ),
+        },
+        "scenarios": entries,
+    }
+
+
+def results_manifest(folder: Path) -> dict[str, Any]:
+    """The manifest of ``folder`` to resume from (refused if it is of another layout)."""
+    from sim.results import read_manifest
+
+    try:
+        return read_manifest(folder)
+    except ResultsError as exc:
+        raise BatchError(f"cannot resume into {folder}: {exc}") from None
+
+
+def _run(
+    folder: Path,
+    manifest: dict[str, Any],
+    scenarios: Sequence[Scenario],
+    labels: list[str],
+    files: list[str | None],
+    reps: int,
+    seed: int,
+    workers: int | None,
+    scheduler: Any,
+    chunk_size: int | None,
+    detail: bool,
+    progress: bool,
+    overrides: dict[str, Any],
+    extra: dict[str, Any],
+) -> BatchSummary:
+    manifest_path = folder / "manifest.json"
+    fmt = manifest["table_format"]
+    now = _now()
+    done = done_replications(folder, fmt)
     pending = {
         i: [r for r in range(reps) if r not in done.get(label, set())]
         for i, label in enumerate(labels)
     }
     n_pending = sum(len(p) for p in pending.values())
 
+    cores = os.cpu_count() or 1
     if scheduler is not None:
         engine = "dask"
-    elif workers == 1 or n_pending <= 1:
+    elif workers == 1 or n_pending <= 1 or cores == 1:
         engine = "in-process"
     else:
         engine = "processes"
-    n_workers = workers or os.cpu_count() or 1
+    # More local processes than cores or than replications left only cost memory.
+    n_workers = max(1, min(workers or cores, cores, n_pending))
     client, close = (None, lambda: None)
     if engine == "dask":
         client, close = dask_client(scheduler, n_workers)
         n_workers = max(sum(client.nthreads().values()), 1)
         engine = f"dask ({client.scheduler.address if client.scheduler else scheduler})"
-    elif engine == "processes":
-        n_workers = min(n_workers, n_pending)
     if chunk_size is None:
         chunk_size = max(1, min(MAX_CHUNK, math.ceil(n_pending / (4 * n_workers))))
     chunks = [c for i, p in pending.items() for c in _chunks(p, i, chunk_size)]
@@ -648,7 +698,7 @@ def run_batch(
         commit=run_record["commit"],
         replications=reps,
         status="running",
-        **(extra or {}),
+        **extra,
     )
     counts = {label: len(done.get(label, ())) for label in labels}
     manifest["replications_done"] = counts
@@ -693,7 +743,7 @@ def run_batch(
                     for r in chunk.replications
                 )
             else:
-                _write_chunk(folder, chunk, result["tables"])
+                _write_chunk(folder, chunk, result["tables"], fmt)
                 failures.extend(result["failures"])
                 compute += result["seconds"]
                 counts[label] += len(result["tables"].get("kpis", ()))
@@ -712,13 +762,20 @@ def run_batch(
             f"a worker process died ({exc}); the {sum(counts.values())} replications finished "
             "so far are saved: rerun the same command to resume"
         ) from None
+    except OSError as exc:  # a full disk, a folder made read-only, a lost network drive
+        status = "incomplete"
+        raise BatchError(
+            f"cannot write to {folder}: {exc.strerror or exc}; the "
+            f"{sum(counts.values())} replications finished so far are saved: fix this and rerun "
+            "the same command to resume"
+        ) from None
     finally:
         bar.close()
         outcomes.close()
         close()
         elapsed = time.perf_counter() - started
         for f in failures:
-            f["rerun"] = _rerun_hint(files[labels.index(f["scenario"])], f, overrides or {})
+            f["rerun"] = _rerun_hint(files[labels.index(f["scenario"])], f, overrides)
         run_record.update(
             finished=_now(),
             seconds=round(elapsed, 3),
@@ -729,12 +786,80 @@ def run_batch(
         manifest.update(status=status, finished=run_record["finished"])
         manifest["replications_done"] = counts
         manifest["failures"] = [{k: v for k, v in f.items() if k != "traceback"} for f in failures]
-        _write_manifest(manifest_path, manifest)
-        if failures:
-            write_json(folder / "failures.json", failures)
-        elif (folder / "failures.json").exists() and status == "complete":
-            (folder / "failures.json").unlink()
+        # If even the manifest cannot be written, the one on disk says "running" with no
+        # lock held: readers take that as interrupted, and a rerun resumes all the same.
+        with contextlib.suppress(OSError):
+            _write_manifest(manifest_path, manifest)
+            if failures:
+                write_json(folder / "failures.json", failures)
+            elif (folder / "failures.json").exists() and status == "complete":
+                (folder / "failures.json").unlink()
     return BatchSummary(folder, reps, counts, failures, ran, elapsed, engine)
+
+
+def add_results(
+    folder: str | Path,
+    label: str,
+    scenario: Scenario,
+    tables: dict[str, pd.DataFrame],
+    seed: int,
+    file: str | None = None,
+) -> None:
+    """Add one scenario's tables, run in memory (as by :func:`sim.experiment.run`), to a
+    results folder, as if a batch had run them: the web app writes its options this way.
+
+    Every scenario of one folder must share the seed.
+    """
+    folder = check_out(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    detail = all(t in tables for t in DETAIL_TABLES)
+    with Lock(folder):
+        path = folder / "manifest.json"
+        entry = _entry(scenario, label, file, True)
+        if path.is_file():
+            manifest = results_manifest(folder)
+            if manifest["seed"] != seed or bool(manifest.get("detail")) != detail:
+                raise BatchError(f"{folder}: holds results of another seed or detail level")
+            if any(s["label"] == label for s in manifest["scenarios"]):
+                raise BatchError(f"{folder}: already holds a scenario labelled {label!r}")
+            manifest["scenarios"].append(entry)
+        else:
+            manifest = _open(folder, seed, detail, [entry], "parquet", 0, False)
+        index = len(manifest["scenarios"]) - 1
+        snaps, flows = tables["snapshots"], tables["flows"]
+        reps = sorted(int(r) for r in snaps["replication"].unique())
+        kpis = pd.DataFrame(
+            [
+                {
+                    "scenario": label,
+                    "replication": r,
+                    "seed": seed,
+                    **replication_kpis(
+                        snaps[snaps["replication"] == r].reset_index(drop=True),
+                        flows[flows["replication"] == r],
+                        scenario,
+                    ),
+                    "events": math.nan,
+                }
+                for r in reps
+            ]
+        )
+        parts = {
+            name: _keyed(
+                tables[name].drop(columns="replication"), label, tables[name]["replication"]
+            )
+            for name in (*TABLES[:2], *(DETAIL_TABLES if detail else ()))
+        }
+        _write_chunk(folder, Chunk(index, tuple(reps)), {**parts, "kpis": kpis}, "parquet")
+        counts = manifest.setdefault("replications_done", {})
+        counts[label] = len(reps)
+        manifest.update(
+            replications=max(manifest.get("replications", 0), len(reps)),
+            status="complete",
+            version=sim.__version__,
+            commit=git_commit(),
+        )
+        _write_manifest(path, manifest)
 
 
 def _write_manifest(path: Path, manifest: dict[str, Any]) -> None:
@@ -742,31 +867,31 @@ def _write_manifest(path: Path, manifest: dict[str, Any]) -> None:
     write_json(path, manifest)
 
 
-def _write_chunk(folder: Path, chunk: Chunk, tables: dict[str, pd.DataFrame]) -> None:
+def _write_chunk(
+    folder: Path, chunk: Chunk, tables: dict[str, pd.DataFrame], fmt: str = "parquet"
+) -> None:
     if "kpis" not in tables:
         return  # every replication of the chunk failed
     # kpis last: a chunk counts as finished only once its kpis part exists.
     for name in sorted(tables, key=lambda n: n == "kpis"):
-        sub = folder / name
-        sub.mkdir(exist_ok=True)
-        df = tables[name]
-        _write_atomic(sub / f"{chunk.stem}.parquet", lambda f, df=df: df.to_parquet(f, index=False))
+        write_part(folder, name, chunk.stem, tables[name], fmt)
 
 
 def _check_resume(
     manifest: dict[str, Any],
     folder: Path,
     seed: int,
-    labels: list[str],
-    prints: list[str],
     detail: bool,
     params: list[dict[str, Any]],
+    table_format: str,
 ) -> None:
-    if manifest.get("format") != FORMAT:
-        raise BatchError(f"{folder} holds something other than a batch ({FORMAT}); use a new --out")
-    old = [(s["label"], s["fingerprint"]) for s in manifest.get("scenarios", [])]
-    new = list(zip(labels, prints, strict=True))
+    labels = [e["label"] for e in params]
+    old = [(s["label"], s.get("fingerprint")) for s in manifest["scenarios"]]
+    new = [(e["label"], e["fingerprint"]) for e in params]
     problems = []
+    there = manifest.get("table_format", "parquet")
+    if there != table_format:
+        problems.append(f"{there} tables there, {table_format} now")
     if manifest.get("seed") != seed:
         problems.append(f"master seed {manifest.get('seed')} there, {seed} now")
     if old != new:
@@ -798,7 +923,7 @@ def _check_resume(
         raise BatchError(
             f"cannot resume into {folder}: it was made with different inputs ("
             + "; ".join(problems)
-            + "). Use a new --out folder, or rerun with the original scenarios and seed."
+            + "). Use a new --out folder, or rerun with the original scenarios, seed and format."
         )
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from sim.config import ScenarioError, load_scenario
+from sim.results import check_out
 
 
 def _positive(kind: type) -> type:
@@ -27,75 +28,125 @@ def _positive(kind: type) -> type:
     return parse
 
 
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is between 1 and 65535, got {text}")
+    return value
+
+
 def _overrides(args: argparse.Namespace) -> dict:
     return {"years": args.years} if getattr(args, "years", None) else {}
 
 
+def _workers(args: argparse.Namespace) -> int:
+    """Processes for an in-memory run: at most the cores and the replications."""
+    cores = os.cpu_count() or 1
+    return max(1, min(args.workers or cores, cores, args.reps))
+
+
 def cmd_check(args: argparse.Namespace) -> int:
-    for path in args.scenarios:
-        sc = load_scenario(path)
+    failed = 0
+    for path in args.scenarios:  # every file is checked, not only up to the first bad one
+        try:
+            sc = load_scenario(path)
+        except ScenarioError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            failed += 1
+            continue
         print(f"{path}: OK ({sc.name}, {sc.start} to {sc.end})")
-    return 0
+        for note in sc.notes():
+            print(f"note: {path}: {note}")
+    return 2 if failed else 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from sim.experiment import format_summary, provenance, run, write_tables, yearly_summary
-    from sim.report import write_report
+    from sim.analysis import format_summary, yearly_summary
+    from sim.batch import run_batch
+    from sim.report import load_results, save_report
 
+    check_out(args.out)
     scenario = load_scenario(args.scenario, _overrides(args))
-    workers = args.workers or min(os.cpu_count() or 1, args.reps)
-    started = time.perf_counter()
-    tables = run(scenario, args.reps, args.seed, workers, progress=not args.quiet)
-    elapsed = time.perf_counter() - started
-    manifest = provenance(
-        scenario, args.seed, args.reps, scenario_file=str(args.scenario), seconds=round(elapsed, 2)
+    # One run per folder: results of other inputs there are replaced, never mixed.
+    summary = run_batch(
+        [scenario],
+        args.reps,
+        args.out,
+        seed=args.seed,
+        workers=args.workers,
+        detail=True,
+        progress=not args.quiet,
+        files=[str(args.scenario)],
+        overrides=_overrides(args),
+        table_format=args.format,
+        replace=True,
     )
+    if not summary.complete:
+        print(summary.message(), file=sys.stderr)
+        return 1
     out = Path(args.out)
-    write_tables(tables, out, args.format, manifest)
-    report = write_report(tables, manifest, out / "report.html")
-    summary = yearly_summary(tables)
-    print(f"\n{scenario.name}: {args.reps} replications, seed {args.seed}, {elapsed:.1f} s")
+    data = load_results(out)
+    report = save_report(data, out / "report.html")
+    print(f"\n{scenario.name}: {args.reps} replications, seed {args.seed}, {summary.seconds:.1f} s")
     print("Median [90% interval] over replications\n")
-    print(format_summary(summary))
+    print(format_summary(yearly_summary(data.results[0].snapshots)))
     print(f"\nTables ({args.format}) and manifest in {out}/; report: {report}")
     return 0
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from sim.compare import compare, difference_chart, format_differences, variance_reduction
-    from sim.experiment import provenance, slug, write_comparison
+    from sim.batch import run_batch
+    from sim.compare import difference_chart, differences, format_differences, variance_reduction
+    from sim.experiment import slug
     from sim.report import load_results, save_report
 
+    check_out(args.out)
     base = load_scenario(args.base, _overrides(args))
     policies = [load_scenario(p, _overrides(args)) for p in args.policies]
-    workers = args.workers or min(os.cpu_count() or 1, args.reps)
-    result = compare(base, policies, args.reps, args.seed, workers, progress=not args.quiet)
+    names = [sc.name for sc in [base, *policies]]
+    if len(set(names)) != len(names):
+        raise ValueError(f"scenario names must differ to be compared: {names}")
+    summary = run_batch(
+        [base, *policies],
+        args.reps,
+        args.out,
+        seed=args.seed,
+        workers=args.workers,
+        progress=not args.quiet,
+        files=[args.base, *args.policies],
+        labels=names,
+        overrides=_overrides(args),
+        table_format=args.format,
+        replace=True,
+    )
+    if not summary.complete:
+        print(summary.message(), file=sys.stderr)
+        return 1
     out = Path(args.out)
-    options = [
-        (sc.name, result.tables[sc.name], provenance(sc, args.seed, args.reps, scenario_file=path))
-        for sc, path in zip([base, *policies], [args.base, *args.policies], strict=True)
-    ]
-    write_comparison(out, options, args.format)
-    diff = result.differences
+    data = load_results(out)
+    snapshots = {r.label: r.snapshots for r in data.results}
+    diff = differences(snapshots)
     diff.to_csv(out / "paired_differences.csv", index=False)
     years = sorted(diff["year"].unique())
     shown = years[1::2] if len(years) > 6 else years[1:]
     print(f"\nPaired differences from '{base.name}' ({args.reps} replications, seed {args.seed})")
     print("Each cell: policy minus base [95% confidence interval], P(better)\n")
     print(format_differences(diff, shown))
-    base_snaps = result.tables[base.name]["snapshots"]
     for p in policies:
         fig = difference_chart(diff, p.name)
         path = out / f"differences-{slug(p.name)}.png"
         fig.savefig(path, dpi=100)
-        vr = variance_reduction(base_snaps, result.tables[p.name]["snapshots"], "in_house")
+        vr = variance_reduction(snapshots[base.name], snapshots[p.name], "in_house")
         ratio = vr["replications_ratio"].iloc[-1]
         print(
             f"\n{p.name}: pairing needs {ratio:.0%} of the replications independent runs would "
             f"need for the same precision (in-house placements, final year). Chart: {path}"
         )
-    report = save_report(load_results(out), out / "report.html")
-    print(f"\nTables of each scenario in {out}/<nn>-<name>/; report: {report}")
+    report = save_report(data, out / "report.html")
+    print(f"\nTables of every scenario and manifest in {out}/; report: {report}")
     return 0
 
 
@@ -147,7 +198,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     scenario = load_scenario(args.scenario, calibrated=False)
     targets = load_targets(args.targets)
     params = load_parameters(args.params)
-    workers = args.workers or min(os.cpu_count() or 1, args.reps)
+    workers = _workers(args)
     bar = tqdm(desc="calibrating", unit="eval", disable=args.quiet)
 
     def progress(n: int, value: float) -> None:
@@ -221,7 +272,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     series = load_series(args.reference)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    workers = args.workers or min(os.cpu_count() or 1, args.reps)
+    workers = _workers(args)
     held_out, hindcast = load_scenario(args.scenario), load_scenario(args.hindcast)
     exercises = [
         ("held out", held_out, list(targets.holdout), "validation"),
@@ -263,6 +314,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     except (OSError, ValueError, KeyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if args.out:
+        check_out(Path(args.out).parent)
     out = save_report(data, Path(args.out) if args.out else folder / "report.html")
     labels = ", ".join(r.label for r in data.results)
     print(f"Report on {labels}: {out}")
@@ -283,9 +336,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
-    from sim.analysis import format_mc_error, load, monte_carlo_error
+    from sim.analysis import format_mc_error, monte_carlo_error
     from sim.batch import run_batch
+    from sim.results import load
 
+    check_out(args.out)
     scenarios = [load_scenario(path, _overrides(args)) for path in args.scenarios]
     try:
         summary = run_batch(
@@ -300,6 +355,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
             progress=not args.quiet,
             files=args.scenarios,
             overrides=_overrides(args),
+            table_format=args.format,
         )
     except KeyboardInterrupt:
         print(
@@ -347,6 +403,7 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
 def cmd_export_903(args: argparse.Namespace) -> int:
     from sim import ssda903
 
+    check_out(args.out)
     paths = ssda903.export(args.results, args.out, rep=args.rep)
     years = sorted({p.parent.name for p in paths})
     print(f"SSDA903 files for collection years {', '.join(years)} in {args.out}/")
@@ -360,6 +417,38 @@ def cmd_export_903(args: argparse.Namespace) -> int:
             print(r.summary())
         if any(r.unexpected() for r in results):
             return 1
+    return 0
+
+
+def cmd_init_council(args: argparse.Namespace) -> int:
+    from sim.council import build, dfe
+    from sim.experiment import slug
+
+    if args.la is not None and args.la.lower() == "list":
+        print("\n".join(dfe.councils()))
+        return 0
+    if (args.ssda903 is None) == (args.la is None):
+        print("error: give either --903 DIR (a council's own return) or --la NAME", file=sys.stderr)
+        return 2
+    if args.ssda903 is not None:
+        if not args.name:
+            print("error: --903 needs --name NAME (the council's name)", file=sys.stderr)
+            return 2
+        built = build.from_return(args.ssda903, args.fostering, args.name)
+    else:
+        built = dfe.from_la(args.la, args.fostering, args.name)
+    stem = built.name if args.out is None else Path(args.out).stem
+    out = Path(args.out or f"scenarios/{slug(stem)}.toml")
+    default_report = f"results/init-council-{slug(stem)}"
+    report = None if args.no_report else Path(args.report or default_report)
+    paths = build.write(built, out, report, args.reps, args.seed)
+    for key, value in build.summary(built).items():
+        print(f"{key}: {value:g}")
+    for note in built.notes:
+        print(f"note: {note}")
+    print(f"scenario: {paths[0]}")
+    if report is not None:
+        print(f"fit report: {report / 'fit.html'} (tables as CSV beside it)")
     return 0
 
 
@@ -473,7 +562,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.set_defaults(func=cmd_report)
 
     serve = sub.add_parser("serve", help="start the web app and open it in your browser")
-    serve.add_argument("--port", type=_positive(int), default=8050, help="port (default 8050)")
+    serve.add_argument("--port", type=_port, default=8050, help="port (default 8050)")
     serve.add_argument(
         "--host",
         default="127.0.0.1",
@@ -500,6 +589,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bat.add_argument("--chunk", type=_positive(int), help="replications per task (default: auto)")
     bat.add_argument("--detail", action="store_true", help="also keep episodes and children")
+    bat.add_argument("--format", choices=("parquet", "csv"), default="parquet")
     bat.add_argument("--quiet", action="store_true", help="no progress bar")
     bat.set_defaults(func=cmd_batch)
 
@@ -523,7 +613,7 @@ def build_parser() -> argparse.ArgumentParser:
         "export-903",
         help="write a run's episodes as DfE SSDA903 returns, one folder per collection year",
     )
-    x903.add_argument("results", help="a `sufficiency run` output folder")
+    x903.add_argument("results", help="a results folder (`sufficiency run --out`)")
     x903.add_argument("--rep", type=int, default=0, help="replication to export (default 0)")
     x903.add_argument(
         "--out", required=True, help="output folder: OUT/<year>/{header,episodes,uasc}.csv"
@@ -534,6 +624,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the DfE validation rules (csc-validator-be-903, in its own cached venv)",
     )
     x903.set_defaults(func=cmd_export_903)
+
+    ini = sub.add_parser(
+        "init-council",
+        help="build a council's scenario from its SSDA903 return, or from the DfE 2019 tables",
+    )
+    ini.add_argument("--903", dest="ssda903", help="folder of SSDA903 returns, one per year")
+    ini.add_argument("--la", help="a council in the bundled DfE 2019 tables, e.g. 'Essex'")
+    ini.add_argument("--fostering", help="TOML of the council's Ofsted fostering figures")
+    ini.add_argument("--name", help="the council's name (default with --la: its DfE name)")
+    ini.add_argument("--out", help="scenario file to write (default scenarios/<name>.toml)")
+    ini.add_argument("--report", help="fit report folder (default results/init-council-<name>)")
+    ini.add_argument("--no-report", action="store_true", help="write the scenario only")
+    ini.add_argument("--reps", type=_positive(int), default=10, help="fit report replications")
+    ini.add_argument("--seed", type=int, default=2019)
+    ini.set_defaults(func=cmd_init_council)
     return p
 
 
@@ -544,9 +649,13 @@ def main(argv: list[str] | None = None) -> int:
     except ScenarioError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except ValueError as exc:  # bad goal, lever or option values
+    except ValueError as exc:  # bad goal, lever or option values; a results folder refused
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a full disk, a folder that cannot be written
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -9,6 +9,7 @@ interval and the share of replications in which the policy does better.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
@@ -17,26 +18,28 @@ import pandas as pd
 from matplotlib.ticker import FuncFormatter
 from scipy import stats
 
+from sim.analysis import year_end
 from sim.config import Scenario
-from sim.experiment import run, year_end
+from sim.experiment import run
+from sim.outputs import fmt, output, title
 
-# Outcome column: (plain label, +1 if more is better, -1 if less is better).
-OUTCOMES: dict[str, tuple[str, int]] = {
-    "in_house": ("Children with in-house foster carers", +1),
-    "ifa_spot": ("IFA spot placements", -1),
-    "residential": ("Residential placements", -1),
-    "unregistered": ("Unregistered placements", -1),
-    "waiting": ("Children waiting for a placement", -1),
-    "kpi_within_20_miles": ("Placed within 20 miles", +1),
-    "kpi_3plus_placements": ("3+ placements in 12 months", -1),
-    "kpi_same_placement_2y": ("Same placement 2+ years", +1),
-    "households": ("Fostering households (carers retained)", +1),
-    "total_weekly_cost": ("Weekly cost incl. programmes (GBP)", -1),
-}
+#: The outcomes compared by default (titles and better directions from the catalogue).
+OUTCOMES: tuple[str, ...] = (
+    "in_house",
+    "ifa_spot",
+    "residential",
+    "unregistered",
+    "waiting",
+    "kpi_within_20_miles",
+    "kpi_3plus_placements",
+    "kpi_same_placement_2y",
+    "households",
+    "total_weekly_cost",
+)
 
 
 def paired_differences(
-    base: pd.DataFrame, policy: pd.DataFrame, outcomes: dict[str, tuple[str, int]] | None = None
+    base: pd.DataFrame, policy: pd.DataFrame, outcomes: Sequence[str] = OUTCOMES
 ) -> pd.DataFrame:
     """Per 31 March and outcome: mean paired difference (policy - base), its 95% CI and the
     share of replications in which the policy is better.
@@ -45,15 +48,17 @@ def paired_differences(
     ----------
     base, policy : DataFrame
         Snapshot tables with a ``replication`` column, from runs with the same seed.
+    outcomes : sequence of str
+        Snapshot columns to compare.
     """
-    outcomes = outcomes or OUTCOMES
     a, b = year_end(base), year_end(policy)
     merged = a.merge(b, on=["replication", "year"], suffixes=("_base", "_policy"))
     rows = []
     for year, g in merged.groupby("year"):
         n = len(g)
         t = stats.t.ppf(0.975, n - 1) if n > 1 else math.nan
-        for col, (label, sign) in outcomes.items():
+        for col in outcomes:
+            sign = output(col).better
             if f"{col}_base" not in g:
                 continue
             d = (g[f"{col}_policy"] - g[f"{col}_base"]).to_numpy(dtype=float)
@@ -66,7 +71,7 @@ def paired_differences(
                 {
                     "year": year,
                     "outcome": col,
-                    "label": label,
+                    "label": title(col),
                     "base_mean": g[f"{col}_base"].mean(),
                     "policy_mean": g[f"{col}_policy"].mean(),
                     "difference": mean,
@@ -127,14 +132,18 @@ def compare(
     names = [base.name] + [p.name for p in policies]
     if len(set(names)) != len(names):
         raise ValueError(f"scenario names must differ to be compared: {names}")
-    tables = {base.name: run(base, reps, seed, workers, progress)}
-    diffs = []
-    for p in policies:
-        tables[p.name] = run(p, reps, seed, workers, progress)
-        d = paired_differences(tables[base.name]["snapshots"], tables[p.name]["snapshots"])
-        d.insert(0, "policy", p.name)
-        diffs.append(d)
-    return Comparison(base, policies, tables, pd.concat(diffs, ignore_index=True))
+    tables = {sc.name: run(sc, reps, seed, workers, progress) for sc in [base, *policies]}
+    snapshots = {name: t["snapshots"] for name, t in tables.items()}
+    return Comparison(base, policies, tables, differences(snapshots))
+
+
+def differences(snapshots: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Paired differences of every scenario's snapshots from the first one's (the base),
+    with a ``policy`` column naming the scenario."""
+    (_, base_snaps), *others = snapshots.items()
+    diffs = [paired_differences(base_snaps, s).assign(policy=name) for name, s in others]
+    out = pd.concat(diffs, ignore_index=True)
+    return out[["policy", *[c for c in out.columns if c != "policy"]]]
 
 
 def format_differences(diff: pd.DataFrame, years: list[int] | None = None) -> str:
@@ -143,12 +152,9 @@ def format_differences(diff: pd.DataFrame, years: list[int] | None = None) -> st
         diff = diff[diff["year"].isin(years)]
     cells = []
     for _, r in diff.iterrows():
-        if r["outcome"].startswith("kpi_"):
-            text = f"{r['difference']:+.1%} [{r['ci_low']:+.1%}, {r['ci_high']:+.1%}]"
-        elif r["outcome"].endswith("cost"):
-            text = f"£{r['difference']:+,.0f} [{r['ci_low']:+,.0f}, {r['ci_high']:+,.0f}]"
-        else:
-            text = f"{r['difference']:+.1f} [{r['ci_low']:+.1f}, {r['ci_high']:+.1f}]"
+        col = r["outcome"]
+        lo, hi = fmt(col, r["ci_low"], signed=True), fmt(col, r["ci_high"], signed=True)
+        text = f"{fmt(col, r['difference'], signed=True)} [{lo}, {hi}]"
         cells.append(
             {
                 "policy": r["policy"],
@@ -173,7 +179,7 @@ def difference_chart(diff: pd.DataFrame, policy: str) -> plt.Figure:
     fig, axes = plt.subplots(rows, cols, figsize=(11, 2.6 * rows), squeeze=False)
     for ax, col in zip(axes.flat, outcomes, strict=False):
         g = d[d["outcome"] == col]
-        label, sign = OUTCOMES[col]
+        label, sign, kind = title(col), output(col).better, output(col).kind
         better = (g["difference"] * sign) > 0
         colours = ["#2a7f3f" if b else "#b0413e" for b in better]
         ax.bar(g["year"], g["difference"], color=colours, alpha=0.8)
@@ -186,9 +192,9 @@ def difference_chart(diff: pd.DataFrame, policy: str) -> plt.Figure:
             capsize=3,
         )
         ax.axhline(0, color="#333", lw=0.8)
-        if col.startswith("kpi_"):
+        if kind == "share":
             ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v * 100:+.1f} pts"))
-        elif col.endswith("cost"):
+        elif kind == "money":
             ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"£{v / 1000:+,.0f}k"))
         ax.set_xticks(list(g["year"]))
         ax.set_title(f"{label}: change vs base", loc="left", fontsize=10)

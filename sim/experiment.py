@@ -23,24 +23,6 @@ from tqdm.auto import tqdm
 import sim
 from sim.config import Scenario
 from sim.model import simulate
-from sim.model.metrics import FLOW_RATIOS
-
-HEADLINES = {
-    "children_in_care": "Children in care",
-    "in_house": "With in-house foster carers",
-    "connected": "With connected persons (kinship)",
-    "ifa_framework": "IFA framework placements",
-    "ifa_spot": "IFA spot placements",
-    "residential": "Residential placements",
-    "supported": "Supported accommodation",
-    "unregistered": "Unregistered placements",
-    "waiting": "Children waiting for a placement",
-    "households": "Fostering households (excl. connected)",
-    "places_vacant": "Vacant in-house places",
-    "weekly_cost": "Weekly placement cost (GBP)",
-    "kpi_within_20_miles": "Placed within 20 miles",
-    "kpi_3plus_placements": "3+ placements in 12 months",
-}
 
 
 def _one(args: tuple[Scenario, int, int]) -> dict[str, pd.DataFrame]:
@@ -93,51 +75,7 @@ def run(
     for out in iter_replications(scenario, range(reps), seed, workers, progress):
         for name, df in out.items():
             parts.setdefault(name, []).append(df)
-    tables = {name: pd.concat(dfs, ignore_index=True) for name, dfs in parts.items()}
-    if "flows" in tables:  # a flow absent from one replication's year happened zero times
-        flows = tables["flows"]
-        counts = [c for c in flows.columns if c not in FLOW_RATIOS and flows[c].dtype.kind == "f"]
-        flows[counts] = flows[counts].fillna(0.0)
-    return tables
-
-
-def quantiles(df: pd.DataFrame, by: str, columns: list[str]) -> pd.DataFrame:
-    """Median and 90% interval over replications of ``columns`` for each value of ``by``."""
-    g = df.groupby(by)[columns]
-    out = pd.concat(
-        {"p05": g.quantile(0.05), "median": g.median(), "p95": g.quantile(0.95)}, axis=1
-    )
-    return out.swaplevel(axis=1).sort_index(axis=1, level=0, sort_remaining=False)
-
-
-def yearly_summary(
-    tables: dict[str, pd.DataFrame], columns: list[str] | None = None
-) -> pd.DataFrame:
-    """Headline stocks at each 31 March: median and 90% interval across replications."""
-    snaps = tables["snapshots"]
-    dates = pd.to_datetime(snaps["date"])
-    march = snaps[(dates.dt.month == 3) & (dates.dt.day == 31)].copy()
-    march["year"] = pd.to_datetime(march["date"]).dt.year
-    return quantiles(march, "year", columns or list(HEADLINES))
-
-
-def format_summary(summary: pd.DataFrame) -> str:
-    """A readable text table: each cell ``median [p05, p95]``."""
-    rows = []
-    present = set(summary.columns.get_level_values(0))
-    order = [c for c in HEADLINES if c in present] + sorted(present - set(HEADLINES))
-    for year, r in summary.iterrows():
-        cells = {"31 March": str(year)}
-        for col in order:
-            med, lo, hi = r[(col, "median")], r[(col, "p05")], r[(col, "p95")]
-            if col.startswith("kpi_"):
-                cells[HEADLINES.get(col, col)] = f"{med:.0%} [{lo:.0%}, {hi:.0%}]"
-            elif col == "weekly_cost":
-                cells[HEADLINES[col]] = f"£{med / 1e6:.2f}m [{lo / 1e6:.2f}, {hi / 1e6:.2f}]"
-            else:
-                cells[HEADLINES.get(col, col)] = f"{med:.0f} [{lo:.0f}, {hi:.0f}]"
-        rows.append(cells)
-    return pd.DataFrame(rows).set_index("31 March").T.to_string()
+    return {name: pd.concat(dfs, ignore_index=True) for name, dfs in parts.items()}
 
 
 def git_commit() -> str:
@@ -177,55 +115,6 @@ def provenance(scenario: Scenario, seed: int, reps: int, **extra: Any) -> dict[s
     }
 
 
-def year_end(snapshots: pd.DataFrame) -> pd.DataFrame:
-    """The snapshot rows at each 31 March (financial year ends), with a ``year`` column."""
-    dates = pd.to_datetime(snapshots["date"])
-    out = snapshots[(dates.dt.month == 3) & (dates.dt.day == 31)].copy()
-    out["year"] = pd.to_datetime(out["date"]).dt.year
-    return out
-
-
 def slug(text: str) -> str:
     """A file-name-safe form of a scenario or option name."""
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40] or "option"
-
-
-def write_comparison(
-    out: Path, options: list[tuple[str, dict[str, pd.DataFrame], dict[str, Any]]], fmt: str
-) -> list[str]:
-    """Write each option's tables to ``out/<nn>-<slug>/`` and their order, base first, to
-    ``out/comparison.json``: the layout ``sufficiency report`` reads as a comparison."""
-    out.mkdir(parents=True, exist_ok=True)
-    names = []
-    for i, (label, tables, manifest) in enumerate(options):
-        name = f"{i:02d}-{slug(label)}"
-        write_tables(tables, out / name, fmt, manifest)
-        names.append(name)
-    (out / "comparison.json").write_text(json.dumps(names), encoding="utf-8")
-    return names
-
-
-def write_tables(
-    tables: dict[str, pd.DataFrame], out: Path, fmt: str, manifest: dict[str, Any]
-) -> list[Path]:
-    """Write each table as ``out/<name>.<fmt>`` and the provenance as ``manifest.json``."""
-    out.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for name, df in tables.items():
-        df = df.copy()
-        for col in df.columns:
-            if df[col].dtype == object and df[col].map(type).eq(dt.date).any():
-                df[col] = pd.to_datetime(df[col])
-        if "scenario" not in df:
-            df.insert(0, "scenario", manifest["scenario"])
-        if "seed" not in df:
-            df.insert(1, "seed", manifest["seed"])
-        path = out / f"{name}.{fmt}"
-        if fmt == "parquet":
-            df.to_parquet(path, index=False)
-        else:
-            df.to_csv(path, index=False)
-        paths.append(path)
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
-    paths.append(out / "manifest.json")
-    return paths

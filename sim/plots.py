@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.ticker import FuncFormatter, PercentFormatter
 
-from sim.experiment import HEADLINES
+from sim.outputs import output
 
 
 def fan_chart(
@@ -27,12 +27,13 @@ def fan_chart(
     ax.fill_between(q.index, q[0.05], q[0.95], color=colour, alpha=0.15, lw=0, label="90% of runs")
     ax.fill_between(q.index, q[0.25], q[0.75], color=colour, alpha=0.3, lw=0, label="50% of runs")
     ax.plot(q.index, q[0.5], color=colour, lw=2, label=label or "Median")
-    ax.set_title(HEADLINES.get(column, column), loc="left", fontsize=11)
+    kind = output(column).kind
+    ax.set_title(output(column).title, loc="left", fontsize=11)
     ax.xaxis.set_major_locator(mdates.YearLocator(base=2, month=4, day=1))
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y"))
-    if column.startswith("kpi_"):
+    if kind == "share":
         ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
-    elif column == "weekly_cost":
+    elif kind == "money":
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"£{v / 1e6:.1f}m"))
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)

@@ -31,76 +31,13 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from sim import compare
-from sim.analysis import COLOURS, year_end
+from sim import results as results_layout
+from sim.analysis import COLOURS, year_end, yearly_summary
 from sim.config import Scenario
-from sim.experiment import yearly_summary
+from sim.outputs import fmt, output, title
 from sim.plots import fan_chart
 
 # ----------------------------------------------------------------------------- what is shown
-
-
-@dataclass(frozen=True)
-class Measure:
-    """A column of the monthly snapshots, named in plain words."""
-
-    column: str
-    title: str
-    unit: str  # what the y axis counts, in words
-    kind: str = "count"  # "count", "share" or "money"
-    better: int = 0  # +1 if more is better, -1 if less is better, 0 if neither
-
-
-_CHILDREN = "children"
-MEASURES: dict[str, Measure] = {
-    m.column: m
-    for m in (
-        Measure("children_in_care", "All children in care", _CHILDREN),
-        Measure("in_house", "With the council's own foster carers", _CHILDREN, better=+1),
-        Measure("connected", "With family or friends carers (kinship)", _CHILDREN),
-        Measure("ifa_framework", "With agency (IFA) foster carers on the framework", _CHILDREN),
-        Measure(
-            "ifa_spot",
-            "With agency (IFA) foster carers bought one by one (spot)",
-            _CHILDREN,
-            better=-1,
-        ),
-        Measure("residential", "In residential children's homes", _CHILDREN, better=-1),
-        Measure("supported", "In supported accommodation (16 and over)", _CHILDREN),
-        Measure("unregistered", "In unregistered placements (last resort)", _CHILDREN, better=-1),
-        Measure("waiting", "Children waiting for a placement", _CHILDREN, better=-1),
-        Measure("households", "The council's fostering households", "households", better=+1),
-        Measure("places_vacant", "Vacant places with the council's foster carers", "places"),
-        Measure("weekly_cost", "Weekly cost of placements", "£ per week", "money", -1),
-        Measure(
-            "total_weekly_cost",
-            "Weekly cost of placements and programmes (hub families, Mockingbird, ...)",
-            "£ per week",
-            "money",
-            -1,
-        ),
-        Measure(
-            "kpi_3plus_placements",
-            "Children with 3+ placements in 12 months",
-            "% of children in care",
-            "share",
-            -1,
-        ),
-        Measure(
-            "kpi_same_placement_2y",
-            "Children in long-term care in the same home 2+ years",
-            "% of children in long-term care",
-            "share",
-            +1,
-        ),
-        Measure(
-            "kpi_within_20_miles",
-            "Children placed within 20 miles of home",
-            "% of placed children",
-            "share",
-            +1,
-        ),
-    )
-}
 
 
 @dataclass(frozen=True)
@@ -161,10 +98,17 @@ class KpiTarget:
     """A council target for a KPI, with the document it comes from."""
 
     column: str
-    name: str
     target: float
-    better: str  # "lower" or "higher"
     source: str
+
+    @property
+    def name(self) -> str:
+        return title(self.column)
+
+    @property
+    def better(self) -> str:
+        """ "lower" or "higher", as the output catalogue says."""
+        return "lower" if output(self.column).better < 0 else "higher"
 
     def met(self, value: float) -> bool:
         return value <= self.target if self.better == "lower" else value >= self.target
@@ -176,23 +120,17 @@ _KCC_2024 = "Kent Corporate Parenting Annual Report 2024 (seed 004_7ff32ea817a19
 KPI_TARGETS: tuple[KpiTarget, ...] = (
     KpiTarget(
         "kpi_3plus_placements",
-        "Children with 3 or more placements in the last 12 months",
         0.10,
-        "lower",
         f"{_KCC_2024}, figure E113: 'The target is 10%.'",
     ),
     KpiTarget(
         "kpi_same_placement_2y",
-        "Children in care 2½ years or more who have lived in the same home for 2 years or more",
         0.70,
-        "higher",
         f"{_KCC_2024}, figure E116: 'Our target is 70%'",
     ),
     KpiTarget(
         "kpi_within_20_miles",
-        "Children placed within 20 miles of home",
         0.80,
-        "higher",
         f"{_KCC_2024}, figure E117: 'The target is 80%'",
     ),
 )
@@ -270,87 +208,41 @@ def _read_table(folder: Path, name: str) -> pd.DataFrame | None:
     return None
 
 
-def _read_batch(folder: Path) -> list[ScenarioResult]:
-    """The scenarios of a folder written by the batch engine (:mod:`sim.batch`)."""
-    from sim import analysis
+def load_results(folder: str | Path) -> ReportData:
+    """Read a results folder (:mod:`sim.results`), each of its scenarios an option of the
+    report, the first the base of the comparison.
 
-    batch = analysis.load(folder)
-    snaps = batch.table("snapshots")
-    m = batch.manifest
-    results = []
-    for entry in m.get("scenarios", []):
-        label = entry["label"]
-        part = snaps[snaps["scenario"] == label].reset_index(drop=True)
-        part["scenario"] = part["scenario"].astype(str)
+    The calibration fit table (``fit_table``) and the validation table
+    (``validation_table``), parquet or csv, are shown where present in ``folder``.
+    """
+    res = results_layout.load(folder)
+    m = res.manifest
+    options = []
+    for label in res.scenarios:
+        entry = res.entry(label)
+        snaps = res.of(label, "snapshots")
+        if snaps.empty:
+            raise results_layout.ResultsError(
+                f"{res.folder}: no finished replication of {label!r} yet"
+            )
         manifest = {
             "scenario": entry.get("name", label),
             "label": label,
             "scenario_file": entry.get("file"),
             "parameters": entry.get("parameters") or {},
             "seed": m.get("seed"),
-            "replications": int(part["replication"].nunique()),
+            "replications": int(snaps["replication"].nunique()),
             "version": m.get("version"),
             "commit": m.get("commit"),
-            "written": m.get("updated") or m.get("created"),
+            "written": m.get("updated") or m.get("started"),
         }
-        results.append(
-            ScenarioResult({"snapshots": part}, {k: v for k, v in manifest.items() if v})
+        options.append(
+            ScenarioResult({"snapshots": snaps}, {k: v for k, v in manifest.items() if v})
         )
-    return results
-
-
-def _read_result(folder: Path) -> ScenarioResult:
-    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-    snaps = _read_table(folder, "snapshots")
-    if snaps is None:
-        raise FileNotFoundError(
-            f"{folder}: no snapshots.parquet or snapshots.csv beside manifest.json; the report "
-            "needs the tables written by 'sufficiency run' or 'sufficiency batch'"
-        )
-    return ScenarioResult({"snapshots": snaps}, manifest)
-
-
-def load_results(folder: str | Path) -> ReportData:
-    """Read a results folder written by ``sufficiency run`` (or a comparison of several).
-
-    Layouts understood:
-
-    * ``manifest.json`` and ``snapshots.parquet`` (or ``.csv``) in ``folder``: one scenario
-      (``sufficiency run``);
-    * ``manifest.json`` and a ``snapshots/`` folder of parts: a batch (:mod:`sim.batch`), its
-      first scenario the base of the comparison;
-    * sub-folders each holding the first layout: a comparison (the web app's downloads).
-      ``comparison.json`` (the sub-folder names, base first) gives the order; without it the
-      names are sorted.
-
-    The calibration fit table (``fit_table``) and the validation table
-    (``validation_table``), parquet or csv, are shown where present in ``folder``.
-    """
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"{folder}: no such results folder")
-    order_file = folder / "comparison.json"
-    if order_file.is_file():
-        names = json.loads(order_file.read_text(encoding="utf-8"))
-        results = [_read_result(folder / str(n)) for n in names]
-    elif (folder / "manifest.json").is_file() and (folder / "snapshots").is_dir():
-        results = _read_batch(folder)
-        if not results or any(r.snapshots.empty for r in results):
-            raise FileNotFoundError(f"{folder}: the batch has no finished replications yet")
-    elif (folder / "manifest.json").is_file():
-        results = [_read_result(folder)]
-    else:
-        subs = sorted(p for p in folder.iterdir() if (p / "manifest.json").is_file())
-        if not subs:
-            raise FileNotFoundError(
-                f"{folder}: no manifest.json here or in its sub-folders; "
-                "give the folder written by 'sufficiency run --out'"
-            )
-        results = [_read_result(p) for p in subs]
-    data = ReportData(results)
+    data = ReportData(options)
     for attr, names in _EXTRA_TABLES.items():
         for name in names:
-            table = _read_table(folder, name)
+            table = _read_table(res.folder, name)
             if table is not None:
                 setattr(data, attr, table)
                 break
@@ -360,32 +252,13 @@ def load_results(folder: str | Path) -> ReportData:
 # ----------------------------------------------------------------------------- numbers
 
 
-def fmt(column: str, value: float, signed: bool = False) -> str:
-    """A value of ``column`` as a reader expects it: 10.6%, £2.85m, 1,234."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    sign = "+" if signed and value > 0 else ""
-    kind = MEASURES[column].kind if column in MEASURES else "count"
-    if kind == "share":
-        return f"{sign}{value * 100:.1f}{' points' if signed else '%'}"
-    if kind == "money":
-        if abs(value) >= 1e6:
-            return f"{sign}£{value / 1e6:.2f}m".replace("£-", "-£")
-        return f"{sign}£{value:,.0f}".replace("£-", "-£")
-    return f"{sign}{value:,.0f}"
-
-
 def paired_differences(
     base: pd.DataFrame, other: pd.DataFrame, columns: Sequence[str]
 ) -> pd.DataFrame:
     """Mean difference ``other - base`` at each 31 March, paired by replication, with its 95%
     confidence interval and the share of runs in which ``other`` does better
     (see :func:`sim.compare.paired_differences`)."""
-    outcomes = {
-        c: (MEASURES[c].title if c in MEASURES else c, MEASURES[c].better if c in MEASURES else 0)
-        for c in columns
-    }
-    return compare.paired_differences(base, other, outcomes)
+    return compare.paired_differences(base, other, columns)
 
 
 def pairing_problem(base: ScenarioResult, other: ScenarioResult) -> str | None:
@@ -432,11 +305,11 @@ def _table(head: Sequence[str], rows: Iterable[Sequence[str]], cls: str = "") ->
 def summary_table_html(result: ScenarioResult, columns: Sequence[str] = HEADLINE_COLUMNS) -> str:
     """Headline figures at each 31 March: median and the range 90% of runs fall in."""
     cols = [c for c in columns if c in result.snapshots]
-    q = yearly_summary(result.tables, cols)
+    q = yearly_summary(result.snapshots, cols)
     years = list(q.index)
     rows = []
     for col in cols:
-        cells = [_e(MEASURES[col].title if col in MEASURES else col)]
+        cells = [_e(title(col))]
         for y in years:
             med, lo, hi = q.loc[y, (col, "median")], q.loc[y, (col, "p05")], q.loc[y, (col, "p95")]
             cells.append(
@@ -514,7 +387,7 @@ def differences_html(
         n = int(d["replications"].max()) if len(d) else 0
         rows = []
         for col in cols:
-            cells = [_e(MEASURES[col].title if col in MEASURES else col)]
+            cells = [_e(title(col))]
             for y in years:
                 match = d[(d["year"] == y) & (d["outcome"] == col)]
                 if match.empty:
@@ -526,7 +399,7 @@ def differences_html(
                     cells.append(val)
                     continue
                 clear = row["ci_low"] > 0 or row["ci_high"] < 0
-                better = MEASURES[col].better if col in MEASURES else 0
+                better = output(col).better
                 odds = (
                     f"<br><small>better in {row['prob_better']:.0%} of runs</small>"
                     if better
@@ -562,7 +435,15 @@ def _describe_value(path: str, value: Any) -> str:
     if path == "recruitment.campaigns":
         if not value:
             return "none"
-        return "; ".join(f"×{c['multiplier']:g} from {c['start']} to {c['end']}" for c in value)
+        return "; ".join(
+            (
+                f"×{c['multiplier']:g}"
+                if c.get("multiplier") is not None
+                else f"{c['per_year']:g} a year"
+            )
+            + f" from {c['start']} to {c['end']}"
+            for c in value
+        )
     if isinstance(value, float) and path.rsplit(".", 1)[-1].endswith(("_prob", "_share")):
         return f"{value:.0%}"
     if isinstance(value, float):
@@ -679,7 +560,7 @@ def chart_group_figure(group: ChartGroup, results: Sequence[ScenarioResult]) -> 
         ax.relim()
         ax.autoscale_view(scalex=False)
         ax.set_ylim(bottom=0)
-        m = MEASURES.get(col, Measure(col, col, ""))
+        m = output(col)
         ax.set_title(m.title, loc="left", fontsize=10, wrap=True)
         ax.set_ylabel(m.unit, fontsize=9)
         ax.tick_params(labelsize=8)
@@ -738,7 +619,7 @@ nav ul{columns:2;font-size:.9em}code{font-size:.9em}
 def render_report(data: ReportData) -> str:
     """The whole report as one HTML string with every image embedded."""
     results = data.results
-    title = (
+    heading = (
         results[0].label
         if len(results) == 1
         else f"{results[0].label} compared with {', '.join(r.label for r in results[1:])}"
@@ -769,7 +650,7 @@ def render_report(data: ReportData) -> str:
     for g in CHART_GROUPS:
         alt = (
             f"{g.title}: "
-            + "; ".join(MEASURES[c].title for c in g.columns if c in MEASURES)
+            + "; ".join(title(c) for c in g.columns)
             + ". Fan charts by month: median line, shaded half and 90% of runs."
         )
         charts.append(
@@ -824,8 +705,8 @@ def render_report(data: ReportData) -> str:
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Placement sufficiency: {_e(title)}</title><style>{_STYLE}</style></head>
-<body><header><h1>Placement sufficiency: {_e(title)}</h1>
+<title>Placement sufficiency: {_e(heading)}</title><style>{_STYLE}</style></head>
+<body><header><h1>Placement sufficiency: {_e(heading)}</h1>
 <p>Will there be enough placements for the children in our care? A simulation of children
 coming into care, foster carers recruited and lost, and the placements bought when the council's
 own carers are full. Runs: {_e(reps)}. Report written {_e(written)}.</p>{notes}

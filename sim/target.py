@@ -168,6 +168,8 @@ def solve(
     """The smallest lever value (a multiple of ``step``) meeting ``goal`` w.p. ``confidence``."""
     if not 0 < confidence <= 1:
         raise ValueError("confidence must be in (0, 1]")
+    if not low < high:
+        raise ValueError(f"--low ({low:g}) must be below --high ({high:g})")
     years = max(scenario.years, goal.year - scenario.start.year + (scenario.start.month > 3))
     scenario = with_overrides(scenario, {"years": years})
     runs = 0

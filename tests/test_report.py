@@ -5,7 +5,6 @@ saved to tests/artifacts/report.png."""
 from __future__ import annotations
 
 import html
-import json
 import re
 from pathlib import Path
 
@@ -15,14 +14,13 @@ from _browser import ARTIFACTS, browser
 
 from sim.cli import main
 from sim.config import load_scenario, with_overrides
-from sim.experiment import provenance, run, write_tables
+from sim.experiment import provenance, run
+from sim.outputs import CATALOGUE, fmt, title
 from sim.report import (
     CHART_GROUPS,
     KPI_TARGETS,
-    MEASURES,
     ScenarioResult,
     differences_html,
-    fmt,
     load_results,
     paired_differences,
     write_report,
@@ -84,7 +82,7 @@ def test_report_shows_scenario_assumptions_and_kpi_targets(single_html):
     for year in (2019, 2020, 2021):
         assert f"31 Mar {year}" in single_html
     for col in ("in_house", "ifa_spot", "residential", "unregistered", "waiting", "households"):
-        assert html.escape(MEASURES[col].title) in single_html
+        assert html.escape(title(col)) in single_html
     # Single scenario: no comparison section.
     assert "differences" not in _section_ids(single_html)
 
@@ -96,11 +94,12 @@ def test_kpi_targets_are_data_with_sources():
     assert by_column["kpi_same_placement_2y"].target == 0.70
     assert by_column["kpi_within_20_miles"].target == 0.80
     assert all(t.better == "higher" for t in KPI_TARGETS if t.column != "kpi_3plus_placements")
-    assert all(t.column in MEASURES and "seed" in t.source for t in KPI_TARGETS)
+    assert all(t.column in CATALOGUE["snapshots"] and "seed" in t.source for t in KPI_TARGETS)
     assert by_column["kpi_3plus_placements"].met(0.09)
     assert not by_column["kpi_within_20_miles"].met(0.79)
 
 
+@pytest.mark.slow
 def test_comparison_report_shows_paired_differences_with_intervals(runs, tmp_path):
     (_, base, mb), (_, policy, mp) = runs
     path = write_report(base, mb, tmp_path / "cmp.html", compare=[(policy, mp)])
@@ -126,11 +125,14 @@ def test_paired_differences_need_the_same_seed(runs, tmp_path):
     assert "Not compared" in text and "same seed" in text
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt_name", ["parquet", "csv"])
-def test_cli_report_rebuilds_from_a_run_folder(runs, tmp_path, fmt_name, capsys):
-    _, tables, manifest = runs[0]
+def test_cli_report_rebuilds_from_a_run_folder(tmp_path, fmt_name, capsys):
     folder = tmp_path / "run"
-    write_tables(tables, folder, fmt_name, manifest)
+    scenario = str(ROOT / "scenarios" / "kent_baseline.toml")
+    args = ["--reps", "2", "--years", "1", "--workers", "1", "--quiet", "--format", fmt_name]
+    assert main(["run", scenario, *args, "--out", str(folder)]) == 0
+    assert len(list((folder / "snapshots").glob(f"part-*.{fmt_name}"))) == 2  # one a replication
     pd.DataFrame(
         {"target": ["households_2019"], "observed": [638.0], "simulated": [640.0], "ok": [True]}
     ).to_csv(folder / "fit_table.csv", index=False)
@@ -147,32 +149,42 @@ def test_cli_report_rebuilds_from_a_run_folder(runs, tmp_path, fmt_name, capsys)
     assert str(out) in capsys.readouterr().out
 
 
-def test_cli_report_rebuilds_a_comparison_folder(runs, tmp_path):
+@pytest.mark.slow
+def test_options_added_one_by_one_are_read_in_their_order(runs, tmp_path):
+    """The web app adds each option's in-memory tables to one results folder."""
+    from sim.batch import add_results
+
     folder = tmp_path / "cmp"
-    names = ["02-policy", "01-base"]  # order from comparison.json, not from the names
-    for name, (_, tables, manifest) in zip(names, reversed(runs), strict=True):
-        write_tables(tables, folder / name, "parquet", manifest)
-    (folder / "comparison.json").write_text(json.dumps(["01-base", "02-policy"]))
+    for sc, tables, _ in runs:
+        add_results(folder, sc.name, sc, tables, SEED, file="test")
     data = load_results(folder)
     assert [r.label for r in data.results] == ["Kent baseline", "More enquiries"]
+    for r, (_, tables, _) in zip(data.results, runs, strict=True):
+        pd.testing.assert_series_equal(
+            r.snapshots["in_house"], tables["snapshots"]["in_house"], check_dtype=False
+        )
     assert main(["report", str(folder)]) == 0
     text = (folder / "report.html").read_text(encoding="utf-8")
     assert "More enquiries compared with Kent baseline" in text
 
 
+@pytest.mark.slow
 def test_cli_compare_writes_a_folder_the_report_rebuilds(tmp_path, capsys):
+    from sim.results import load
+
     folder = tmp_path / "cmp"
     args = ["--reps", "2", "--years", "1", "--workers", "1", "--out", str(folder), "--quiet"]
     base, policy = (
         str(ROOT / "scenarios" / f) for f in ("kent_baseline.toml", "policy_hub_families.toml")
     )
     assert main(["compare", base, policy, *args]) == 0
-    names = json.loads((folder / "comparison.json").read_text())
-    assert len(names) == 2 and names[0] == "00-kent-baseline" and names[1].startswith("01-")
-    for name in names:
-        snaps = pd.read_parquet(folder / name / "snapshots.parquet")
-        assert snaps["replication"].nunique() == 2
-        assert json.loads((folder / name / "manifest.json").read_text())["seed"] == 2019
+    res = load(folder)
+    assert len(res.scenarios) == 2 and res.scenarios[0] == "Kent baseline"
+    assert res.manifest["seed"] == 2019
+    assert res.snapshots.groupby("scenario", observed=True)["replication"].nunique().tolist() == [
+        2,
+        2,
+    ]
     text = (folder / "report.html").read_text(encoding="utf-8")
     assert "differences" in _section_ids(text)
     (folder / "report.html").unlink()
@@ -181,6 +193,7 @@ def test_cli_compare_writes_a_folder_the_report_rebuilds(tmp_path, capsys):
     assert "report.html" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_cli_report_reads_a_batch_folder_and_tables_given_elsewhere(runs, tmp_path):
     from sim.batch import run_batch
 
@@ -212,6 +225,7 @@ def test_values_are_formatted_for_readers():
     assert fmt("in_house", float("nan")) == "–"
 
 
+@pytest.mark.slow
 def test_report_screenshot(single_html, tmp_path):
     """Render the report in a real browser and keep a screenshot as a test artefact."""
     path = tmp_path / "report.html"

@@ -16,8 +16,11 @@ from _browser import ARTIFACTS, browser, running_server
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
 
+from sim.cli import main
 from sim.config import Scenario, load_scenario, scenario_from_dict
 from sim.webapp import create_app
+from sim.webapp.app import TOKEN_HEADER
+from sim.webapp.jobs import Limits
 from sim.webapp.levers import (
     LEVERS,
     Lever,
@@ -137,10 +140,16 @@ def test_scenario_as_toml_loads_back_to_the_same_scenario():
 # ----------------------------------------------------------------------------- the API
 
 
+def _client(app, **kwargs) -> TestClient:
+    """A client at the app's own address that sends the page's token, as its page does."""
+    headers = {TOKEN_HEADER: app.state.token}
+    return TestClient(app, base_url="http://127.0.0.1", headers=headers, **kwargs)
+
+
 @pytest.fixture
 def client(tmp_path):
     app = create_app(SCENARIOS, tmp_path / "work", workers=1)
-    with TestClient(app, raise_server_exceptions=False) as c:
+    with _client(app, raise_server_exceptions=False) as c:
         yield c
 
 
@@ -166,6 +175,7 @@ def test_page_and_bundled_files_are_served(client):
     assert js.status_code == 200 and len(js.content) > 1_000_000  # served locally, no CDN
     ids = [s["id"] for s in client.get("/api/scenarios").json()]
     assert "kent_baseline" in ids and "policy_combined" in ids
+    assert client.get("/api/config").json()["max_run_years"] == Limits().run_years
 
 
 def test_the_app_reads_no_path_it_was_not_given(client):
@@ -238,7 +248,8 @@ def test_server_errors_never_show_a_traceback(client, monkeypatch):
     assert client.get("/api/nothing-here").json()["error"] == "Not found"
 
 
-def test_run_compare_and_download(client):
+@pytest.mark.slow
+def test_run_compare_and_download(client, tmp_path):
     base = {"name": "Base", "scenario": "kent_baseline", "levers": {}}
     same = {"name": "Same again", "scenario": "kent_baseline", "levers": {}}
     more = {"name": "Recruit", "scenario": "kent_baseline", "levers": {"enquiries_per_year": 2000}}
@@ -269,13 +280,21 @@ def test_run_compare_and_download(client):
     assert summary.startswith("option,year,measure,mean,p05,p25,median,p75,p95,n")
     with zipfile.ZipFile(io.BytesIO(client.get(files["results.zip"]).content)) as zf:
         names = set(zf.namelist())
-    assert {"comparison.json", "01-base/snapshots.parquet", "01-base/manifest.json"} <= names
-    assert "03-recruit/scenario.toml" in names
+        zf.extractall(tmp_path / "unzipped")
+    # one results folder (sim/results.py) holding every option, and each option's scenario
+    assert "manifest.json" in names and "scenario-3.toml" in names
+    assert {n.split("-")[1] for n in names if n.startswith("kpis/part-")} == {
+        "s0000",
+        "s0001",
+        "s0002",
+    }
+    assert main(["report", str(tmp_path / "unzipped")]) == 0  # the report rebuilds from it
     toml = tomllib.loads(client.get(files["scenario-3.toml"]).text)
     assert toml["recruitment"]["enquiries_per_year"] == 2000
     assert client.get(f"/api/runs/{job['id']}/download/..%2Fmanifest.json").status_code == 404
 
 
+@pytest.mark.slow
 def test_common_random_numbers_make_identical_options_identical(client):
     a = {"name": "A", "scenario": "kent_baseline", "levers": {}}
     b = {"name": "B", "scenario": "kent_baseline", "levers": {}}
@@ -289,6 +308,7 @@ def test_common_random_numbers_make_identical_options_identical(client):
     )
 
 
+@pytest.mark.slow
 def test_several_users_runs_do_not_mix(client):
     def option(name, arrivals):
         levers = {"uasc_arrivals_per_year": arrivals}
@@ -339,6 +359,7 @@ def _set(page, selector, value):
     page.fill(selector, str(value))
 
 
+@pytest.mark.slow
 def test_browser_run_compare_and_download_report(app_url, chromium, tmp_path):
     page = chromium.new_page(viewport={"width": 1400, "height": 1000})
     errors: list[str] = []
@@ -346,6 +367,7 @@ def test_browser_run_compare_and_download_report(app_url, chromium, tmp_path):
     page.goto(app_url)
     page.wait_for_selector("body[data-ready=true]")
     assert page.locator("#scenario-select").input_value() == "kent_baseline"
+    assert "up to 2,000 simulated years" in page.inner_text("#run-limit")
     # Every lever is on the page; those in the model are enabled.
     for lever in LEVERS:
         assert page.locator(f"#lever-{lever.id}").is_enabled()
@@ -403,9 +425,18 @@ def test_browser_run_compare_and_download_report(app_url, chromium, tmp_path):
     report_page = chromium.new_page(viewport={"width": 1280, "height": 1000})
     report_page.goto(report.as_uri())
     report_page.screenshot(path=str(ARTIFACTS / "report_from_app.png"))
+
+    # Delete the run: the page clears its results and the server no longer knows the run.
+    run = page.locator("#results").get_attribute("data-run")
+    page.click("#delete-button")
+    page.wait_for_selector("#placeholder:not([hidden])")
+    assert page.locator("#result-body").is_hidden()
+    assert page.request.get(f"{app_url}/api/runs/{run}").status == 404
+    assert page.request.get(f"{app_url}/api/runs/{first_run}").status == 200  # still kept
     assert errors == []
 
 
+@pytest.mark.slow
 def test_browser_invalid_inputs_show_a_message(app_url, chromium, tmp_path):
     page = chromium.new_page(viewport={"width": 1400, "height": 1000})
     page.goto(app_url)
@@ -443,14 +474,75 @@ def test_browser_invalid_inputs_show_a_message(app_url, chromium, tmp_path):
     assert json.loads(page.evaluate("JSON.stringify(document.body.dataset)"))["ready"] == "true"
 
 
+@pytest.mark.slow
 def test_runs_in_worker_processes_match_runs_in_the_app(tmp_path):
     """`sufficiency serve` runs replications in processes; the numbers do not change."""
     option = {"name": "A", "scenario": "kent_baseline", "levers": {"hub_families": 1}}
     snaps = []
     for workers in (1, 2):
         app = create_app(SCENARIOS, tmp_path / f"w{workers}", workers=workers)
-        with TestClient(app) as c:
+        with _client(app) as c:
             job = c.post("/api/runs", json=_run_body(option, reps=2)).json()
             assert _wait(c, job["id"])["status"] == "done"
             snaps.append(app.state.jobs.get(job["id"]).results[0].snapshots)
     assert snaps[0].equals(snaps[1])
+
+
+# ----------------------------------------------------------------------------- keeping results
+
+
+def test_runs_are_kept_until_deleted_and_uploads_go_with_their_run(client, tmp_path):
+    work = tmp_path / "work"
+    plan = b'extends = "kent_baseline.toml"\nname = "Plan"\n[uasc]\narrivals_per_year = 300\n'
+    upload = client.post("/api/scenarios/upload", files={"file": ("plan.toml", plan)}).json()
+    kept = client.post("/api/scenarios/upload", files={"file": ("kept.toml", plan)}).json()
+    option = {"name": "Plan", "scenario": upload["id"], "levers": {}}
+    jobs = [client.post("/api/runs", json=_run_body(option, reps=1)).json() for _ in range(2)]
+    for job in jobs:
+        assert _wait(client, job["id"])["status"] == "done"
+        assert list((work / "runs" / job["id"] / "snapshots").glob("part-*.parquet"))
+
+    # The upload stays while another run still uses it.
+    r = client.delete(f"/api/runs/{jobs[0]['id']}")
+    assert r.status_code == 200 and r.json()["removed_uploads"] == []
+    assert not (work / "runs" / jobs[0]["id"]).exists()
+    assert client.get(f"/api/runs/{jobs[0]['id']}").status_code == 404
+    assert (work / "uploads" / f"{upload['id']}.toml").is_file()
+
+    r = client.delete(f"/api/runs/{jobs[1]['id']}")
+    assert r.json()["removed_uploads"] == [upload["id"]]
+    assert sorted(p.name for p in (work / "uploads").iterdir()) == [f"{kept['id']}.toml"]
+    assert client.get(f"/api/scenarios/{upload['id']}/levers").status_code == 404
+    assert client.delete(f"/api/runs/{jobs[1]['id']}").status_code == 404
+
+
+def test_a_full_disk_quota_refuses_new_runs_and_uploads_and_deletes_nothing(tmp_path):
+    app = create_app(SCENARIOS, tmp_path / "work", workers=1, limits=Limits(disk_bytes=1))
+    option = {"name": "A", "scenario": "kent_baseline", "levers": {}}
+    with _client(app) as c:
+        job = c.post("/api/runs", json=_run_body(option, reps=1)).json()  # the folder is empty
+        assert _wait(c, job["id"])["status"] == "done"
+        for r in (
+            c.post("/api/runs", json=_run_body(option, reps=1)),
+            c.post("/api/scenarios/upload", files={"file": ("x.toml", b"years = 1")}),
+        ):
+            assert r.status_code == 507
+            assert "Delete runs you no longer need" in r.json()["error"]
+        assert c.get(f"/api/runs/{job['id']}/result").status_code == 200
+        assert c.delete(f"/api/runs/{job['id']}").status_code == 200
+        assert c.post("/api/runs", json=_run_body(option, reps=1)).status_code == 200
+
+
+@pytest.mark.slow
+def test_report_download_for_a_campaign_given_as_a_level_per_year(client):
+    plan = (
+        b'extends = "kent_baseline.toml"\nname = "Observed enquiries"\n[recruitment]\n'
+        b"campaigns = [{ start = 2019-04-01, end = 2019-10-01, per_year = 800 }]\n"
+    )
+    upload = client.post("/api/scenarios/upload", files={"file": ("obs.toml", plan)}).json()
+    option = {"name": "Observed", "scenario": upload["id"], "levers": {}}
+    job = client.post("/api/runs", json=_run_body(option, reps=1)).json()
+    assert _wait(client, job["id"])["status"] == "done"
+    report = client.get(f"/api/runs/{job['id']}/download/report.html")
+    assert report.status_code == 200
+    assert "800 a year from 2019-04-01 to 2019-10-01" in report.text

@@ -7,6 +7,7 @@ snapshot.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 from sim.model import carers, placements
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from sim.model.world import World
 
 FOSTER_KINDS = ("in_house", "ifa_framework", "ifa_spot")
+SUPPORTED_FROM_AGE = 16  # supported accommodation is for young people of 16 and over
 
 
 def build(world: World) -> None:
@@ -115,13 +117,21 @@ def _recent_moves(world: World, rng, share: float) -> None:
         c = candidates[k]
         in_care = -c.entry
         span = min(in_care, YEAR)
-        in_placement = rng.random() * span
+        in_placement = rng.random() * min(span, _since_supported_age(c, c.placement))
         before = -in_placement - rng.random() * (span - in_placement)  # the move before this one
         c.placed_at = -in_placement
         c.placement_starts = [-in_care, before, -in_placement]
         h = world.households.get(c.household)
         if h is not None and h.kind == "connected":
             h.approved = -in_placement
+
+
+def _since_supported_age(child, kind: str) -> float:
+    """How long a supported accommodation placement can have lasted at the start: it takes
+    young people from 16 only (any other placement: no limit)."""
+    if kind != "supported":
+        return math.inf
+    return max(-child.dob - SUPPORTED_FROM_AGE * YEAR, 0.0)
 
 
 class _Exemptions:
@@ -175,7 +185,7 @@ def _place_initial(
     rate = 0.0
     if kind not in ("with_parents", "placed_for_adoption"):
         rate = placements.breakdown_rate(world, child, h) + sc.breakdown.planned_move_per_year
-    in_placement = min(rng.hazard_time(rate) * YEAR, in_care)
+    in_placement = min(rng.hazard_time(rate) * YEAR, in_care, _since_supported_age(child, kind))
     child.placed_at = -in_placement
     if h is not None and h.kind == "connected":
         h.approved = -in_placement

@@ -3,6 +3,11 @@
 Every answer is JSON with plain-language messages; an error on the server is logged with a
 reference and never shows a traceback to the user. The app reads only its scenario folder, its
 own static files and its working folder, and writes only in its working folder.
+
+Every request must name one of the app's own host names (``Host``), so a web page cannot reach
+it through a DNS name it controls; every write must come from the app's own page (``Origin``
+or ``Referer``) and carry the page's token in a header that a cross-site form cannot send.
+docs/SECURITY.md gives the threat model.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import logging
 import os
 import secrets
 import tempfile
+from collections.abc import Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from importlib.resources import files
 from pathlib import Path
@@ -24,7 +30,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import sim
 from sim.config import ScenarioError
-from sim.webapp.jobs import Job, JobManager, Option
+from sim.webapp.jobs import Job, JobManager, Limits, Option, RunRefused
 from sim.webapp.levers import (
     LEVERS,
     RUN_SETTINGS,
@@ -41,6 +47,10 @@ log = logging.getLogger(__name__)
 
 MAX_OPTIONS = 4
 MAX_NAME = 60
+MAX_BODY_BYTES = 64 * 1024  # a run request is a few hundred bytes
+TOKEN_HEADER = "x-sufficiency-token"
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+_SAFE_METHODS = ("GET", "HEAD")
 STATIC = files("sim.webapp") / "static"
 _STATIC_FILES = {
     "app.js": "text/javascript",
@@ -78,13 +88,72 @@ def _letter(i: int) -> str:
     return chr(ord("A") + i)
 
 
+def _hostname(host: str) -> str:
+    """The name in a ``Host`` header or URL authority, without port, brackets or final dot."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[1 : host.find("]")] if "]" in host else ""
+    return host.rsplit(":", 1)[0].rstrip(".") if host.count(":") <= 1 else host
+
+
+def _origin(url: str) -> str:
+    """``scheme://authority`` of a URL (an ``Origin`` header is already only that)."""
+    scheme, sep, rest = url.partition("://")
+    return f"{scheme.lower()}://{rest.split('/', 1)[0].lower()}" if sep else ""
+
+
+def allowed_hosts(host: str) -> set[str]:
+    """Host names the app answers to when bound to ``host``: the loopback names, plus the
+    bound name, or for a wildcard bind (0.0.0.0, ::) this machine's own names."""
+    import socket
+
+    names = set(LOOPBACK)
+    if host in ("0.0.0.0", "::", ""):
+        names |= {socket.gethostname().lower(), socket.getfqdn().lower()}
+    else:
+        names.add(_hostname(host))
+    return names
+
+
+def _refusal(request: Request, hosts: set[str], token: str) -> JSONResponse | None:
+    """Why the request is refused, as the answer to send; None if it may go on."""
+    host = request.headers.get("host", "")
+    if _hostname(host) not in hosts:
+        return _error(
+            "This app answers only at its own address (for example http://localhost:8050/); "
+            f"the address {host!r} is not one of them.",
+            421,
+        )
+    if request.method in _SAFE_METHODS:
+        return None
+    own = f"{request.url.scheme}://{host.lower()}"
+    origin = request.headers.get("origin")
+    referer = request.headers.get("referer")
+    if (origin is not None and _origin(origin) != own) or (
+        origin is None and referer and _origin(referer) != own
+    ):
+        return _error("Requests from other web sites are refused.", 403)
+    if not secrets.compare_digest(request.headers.get(TOKEN_HEADER, ""), token):
+        return _error("The page is out of date; please reload it.", 403)
+    if "transfer-encoding" in request.headers:
+        return _error("Send the request with its length (Content-Length).", 411)
+    length = request.headers.get("content-length", "0")
+    limit = MAX_UPLOAD_BYTES + 16 * 1024 if request.url.path.endswith("/upload") else MAX_BODY_BYTES
+    if not length.isdigit() or int(length) > limit:
+        return _error(f"The request is larger than the {limit // 1024} KB the app accepts.", 413)
+    return None
+
+
 def create_app(
     scenario_folder: Path | None = None,
     workdir: Path | None = None,
     workers: int = 1,
+    hosts: Iterable[str] = LOOPBACK,
+    limits: Limits | None = None,
 ) -> FastAPI:
     """The app. ``workdir`` holds uploads and results (a new temporary folder if not given);
-    ``workers`` > 1 runs replications in that many processes."""
+    each run's replications go to ``workers`` processes; ``hosts`` are the host names it
+    answers to; ``limits`` bound the queue, each run's size and the disk used."""
     if scenario_folder is None:
         scenario_folder = default_scenario_folder()
     if workdir is None:
@@ -92,10 +161,13 @@ def create_app(
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     library = ScenarioLibrary(scenario_folder, workdir / "uploads")
-    jobs = JobManager(workdir, workers=workers, make_view=build_view)
+    jobs = JobManager(workdir, workers=workers, make_view=build_view, limits=limits)
+    token = secrets.token_urlsafe(24)  # one per start of the app, given to its page
+    host_names = {_hostname(h) for h in hosts}
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        jobs.start()
         yield
         jobs.shutdown()
 
@@ -109,11 +181,26 @@ def create_app(
     app.state.library = library
     app.state.jobs = jobs
     app.state.workdir = workdir
+    app.state.token = token
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]):
+        refusal = _refusal(request, host_names, token)
+        response = refusal or await call_next(request)
+        # Not to be framed by another site (a click on its page would press this one's buttons).
+        response.headers["X-Frame-Options"] = "DENY"
+        response.headers["Content-Security-Policy"] = "frame-ancestors 'none'"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
 
     # -- errors: plain messages, never a traceback
     @app.exception_handler(UserError)
     async def user_error(request: Request, exc: UserError) -> JSONResponse:
         return _error(exc.message, exc.status, exc.problems)
+
+    @app.exception_handler(RunRefused)
+    async def refused(request: Request, exc: RunRefused) -> JSONResponse:
+        return _error(exc.message, exc.status)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -137,8 +224,10 @@ def create_app(
     # -- the page
     @app.get("/", include_in_schema=False)
     def index() -> Response:
-        page = (STATIC / "index.html").read_text(encoding="utf-8")
-        return Response(page, media_type="text/html; charset=utf-8")
+        page = (STATIC / "index.html").read_text(encoding="utf-8").replace("{{token}}", token)
+        return Response(
+            page, media_type="text/html; charset=utf-8", headers={"Cache-Control": "no-store"}
+        )
 
     @app.get("/static/{name}", include_in_schema=False)
     def static(name: str) -> Response:
@@ -162,6 +251,7 @@ def create_app(
         return {
             "max_options": MAX_OPTIONS,
             "max_upload_kb": MAX_UPLOAD_BYTES // 1024,
+            "max_run_years": jobs.limits.run_years,
             "settings": [
                 {
                     "id": s.id,
@@ -206,6 +296,7 @@ def create_app(
 
     @app.post("/api/scenarios/upload")
     async def upload(file: UploadFile) -> dict[str, Any]:
+        jobs.check_disk()
         content = await file.read(MAX_UPLOAD_BYTES + 1)
         try:
             entry = library.upload(file.filename or "upload.toml", content)
@@ -263,7 +354,8 @@ def create_app(
                 if entry.source == "bundled"
                 else (entry.description)
             )
-            options.append(Option(label, scenario, source))
+            upload = entry.id if entry.source == "uploaded" else None
+            options.append(Option(label, scenario, source, upload))
         if problems:
             raise UserError("Please correct these inputs:", problems)
         return options
@@ -276,9 +368,12 @@ def create_app(
 
     @app.post("/api/runs")
     async def start_run(request: Request) -> dict[str, Any]:
+        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if kind != "application/json":
+            raise UserError("Send the run as JSON (Content-Type: application/json).", status=415)
         try:
             body = json.loads(await request.body())
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise UserError("The request could not be read; please reload the page.") from None
         if not isinstance(body, dict):
             raise UserError("The request could not be read; please reload the page.")
@@ -307,6 +402,16 @@ def create_app(
         job = _job(job_id)
         job.cancel.set()
         return job.state()
+
+    @app.delete("/api/runs/{job_id}")
+    def delete(job_id: str) -> dict[str, Any]:
+        """Stop the run if needed, remove its results, and the uploads no other run uses."""
+        job = _job(job_id)
+        jobs.delete(job)
+        removed = {o.upload for o in job.options if o.upload} - jobs.uploads_in_use()
+        for sid in removed:
+            library.remove(sid)
+        return {"id": job.id, "deleted": True, "removed_uploads": sorted(removed)}
 
     @app.get("/api/runs/{job_id}/result")
     def result(job_id: str) -> dict[str, Any]:
@@ -343,11 +448,14 @@ def serve(
     import uvicorn
 
     workers = workers or min(2, os.cpu_count() or 1)
-    app = create_app(scenario_folder, workdir, workers)
+    app = create_app(scenario_folder, workdir, workers, hosts=allowed_hosts(host))
     shown = "localhost" if host in ("127.0.0.1", "::1") else host
     print(f"Placement sufficiency app: open http://{shown}:{port}/ in your browser")
     print(f"Scenarios from {app.state.library.folder}; uploads and results in {app.state.workdir}")
     if host not in ("127.0.0.1", "localhost", "::1"):
-        print("warning: the app is reachable from other machines; it has no log-in")
+        print(
+            "warning: the app is reachable from other machines; it has no log-in "
+            "(see docs/SECURITY.md)"
+        )
     print("Press Ctrl+C to stop.")
     uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -4,12 +4,18 @@ A job runs every option of a comparison with the same seed and replication numbe
 replication ``r`` of each option shares its random numbers (common random numbers) and the
 options can be compared run by run. Jobs are queued and run one at a time (a laptop has few
 cores); each has an unguessable id, so one user's results never show up for another.
+
+Replications run in worker processes that belong to the job, so cancelling a job, deleting it
+or stopping the app terminates them: a stuck or oversized run cannot hold the app. The queue,
+each run's size and the disk space of kept results are bounded (``Limits``); results are kept
+until the user deletes them.
 """
 
 from __future__ import annotations
 
-import json
 import logging
+import os
+import queue
 import re
 import secrets
 import shutil
@@ -17,23 +23,43 @@ import threading
 import time
 import zipfile
 from collections.abc import Callable
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from multiprocessing import get_context
+from multiprocessing import forkserver, get_all_start_methods, get_context
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from sim.analysis import quantiles, year_end
+from sim.batch import add_results
 from sim.config import Scenario, ScenarioError
-from sim.experiment import iter_replications, provenance, slug, write_tables
+from sim.experiment import provenance
 from sim.report import HEADLINE_COLUMNS, ReportData, ScenarioResult, save_report
 from sim.webapp.scenarios import scenario_to_toml
+from sim.webapp.worker import work
 
 log = logging.getLogger(__name__)
 
 JOB_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one app accepts: runs waiting or running, simulated years per run, disk use."""
+
+    waiting: int = 4
+    run_years: int = 2_000  # replications x years x options
+    disk_bytes: int = 2 * 1024**3
+
+
+class RunRefused(Exception):
+    """A run or upload the app will not take, with the message to show."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
 
 
 @dataclass
@@ -43,6 +69,7 @@ class Option:
     label: str
     scenario: Scenario
     source: str  # where the scenario came from, for the manifest
+    upload: str | None = None  # the id of the uploaded scenario it came from, if any
 
 
 @dataclass
@@ -59,14 +86,24 @@ class Job:
     created: float = field(default_factory=time.time)
     finished: float | None = None
     results: list[ScenarioResult] = field(default_factory=list)
-    subfolders: list[str] = field(default_factory=list)
+    scenario_files: list[str] = field(default_factory=list)
     view: dict[str, Any] | None = None
     cancel: threading.Event = field(default_factory=threading.Event)
+    deleted: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def total(self) -> int:
         return self.reps * len(self.options)
+
+    @property
+    def years(self) -> float:
+        """Simulated years the job asks for: replications x years, summed over options."""
+        return sum(self.reps * o.scenario.years for o in self.options)
+
+    @property
+    def active(self) -> bool:
+        return self.status in ("queued", "running")
 
     def state(self, position: int = 0) -> dict[str, Any]:
         message = self.message
@@ -82,13 +119,40 @@ class Job:
         }
 
 
-def _replicate(scenario: Scenario, seed: int, rep: int) -> dict[str, pd.DataFrame]:
-    """One replication's tables (runs in a worker process)."""
-    return next(iter(iter_replications(scenario, [rep], seed)))
-
-
 class Cancelled(Exception):
     pass
+
+
+class WorkerFailed(Exception):
+    pass
+
+
+def _stop(processes: list[Any]) -> None:
+    """Terminate worker processes and wait for them, killing any that do not stop."""
+    for p in processes:
+        if p.is_alive():
+            p.terminate()
+    for p in processes:
+        p.join(timeout=3)
+        if p.is_alive():
+            p.kill()
+            p.join(timeout=3)
+
+
+def folder_bytes(folder: Path) -> int:
+    """Bytes of the files under ``folder`` (links are not followed)."""
+    total = 0
+    for f in folder.rglob("*"):
+        try:
+            if f.is_file() and not f.is_symlink():
+                total += f.stat().st_size
+        except OSError:
+            continue
+    return total
+
+
+def _mb(n: float) -> str:
+    return f"{n / 1024**2:,.0f} MB"
 
 
 class JobManager:
@@ -99,28 +163,60 @@ class JobManager:
         workdir: Path,
         workers: int = 1,
         make_view: Callable[[list[ScenarioResult]], dict[str, Any]] | None = None,
-        keep: int = 30,
+        limits: Limits | None = None,
     ) -> None:
         self.workdir = workdir
-        self.workers = workers
+        self.workers = max(1, workers)
         self.make_view = make_view
-        self.keep = keep
+        self.limits = limits or Limits()
         self._jobs: dict[str, Job] = {}
         self._order: list[str] = []
         self._lock = threading.Lock()
         self._runner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sufficiency-job")
-        self._pool: ProcessPoolExecutor | None = None
+        # Workers are forked from a small server process that has already imported the model,
+        # so a job's processes start in milliseconds and share nothing with the web server.
+        self._forkserver = "forkserver" in get_all_start_methods()  # not on Windows
+        self._context = get_context("forkserver" if self._forkserver else "spawn")
+        if self._forkserver:
+            self._context.set_forkserver_preload(["sim.webapp.worker"])
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+    def start(self) -> None:
+        """Start the workers' fork server now, so the first run does not wait for it."""
+        if self._forkserver:
+            threading.Thread(target=forkserver.ensure_running, daemon=True).start()
 
     # -- public
     def submit(self, options: list[Option], reps: int, seed: int) -> Job:
+        """Queue a job; RunRefused if it is too large, the queue is full or the disk quota used."""
         job_id = secrets.token_hex(16)
         job = Job(job_id, options, reps, seed, self.workdir / "runs" / job_id)
+        if job.years > self.limits.run_years:
+            raise RunRefused(self._too_large(job), 413)
+        self.check_disk()
         with self._lock:
+            waiting = sum(j.active for j in self._jobs.values())
+            if waiting >= self.limits.waiting:
+                raise RunRefused(
+                    f"The app already has {waiting} runs waiting or running, the most it takes; "
+                    "wait for one to finish or cancel one, then press Run again.",
+                    429,
+                )
             self._jobs[job_id] = job
             self._order.append(job_id)
-            self._forget_old()
         self._runner.submit(self._run, job)
         return job
+
+    def check_disk(self) -> None:
+        """RunRefused if the kept results and uploads have reached the disk quota."""
+        used, quota = folder_bytes(self.workdir), self.limits.disk_bytes
+        if used >= quota:
+            raise RunRefused(
+                f"The runs kept by the app take {_mb(used)}, its limit is {_mb(quota)} (in "
+                f"{self.workdir}). Delete runs you no longer need with their Delete button, or "
+                "start the app with another folder (sufficiency serve --workdir FOLDER).",
+                507,
+            )
 
     def get(self, job_id: str) -> Job | None:
         if not isinstance(job_id, str) or not JOB_ID.match(job_id):
@@ -131,17 +227,37 @@ class JobManager:
     def position(self, job: Job) -> int:
         """How many jobs will run before this queued one."""
         with self._lock:
+            if job.id not in self._order:  # deleted meanwhile
+                return 0
             ahead = [
                 self._jobs[j] for j in self._order[: self._order.index(job.id)] if j in self._jobs
             ]
-        return sum(j.status in ("queued", "running") for j in ahead)
+        return sum(j.active for j in ahead)
+
+    def delete(self, job: Job) -> None:
+        """Forget the job and remove its folder, stopping it first if it is queued or running."""
+        with self._lock:
+            self._jobs.pop(job.id, None)
+            if job.id in self._order:
+                self._order.remove(job.id)
+            job.deleted = True
+            job.cancel.set()
+            active = job.active
+        if not active:  # else the job's own thread removes the folder when it stops
+            with job.lock:
+                shutil.rmtree(job.folder, ignore_errors=True)
+
+    def uploads_in_use(self) -> set[str]:
+        """Ids of uploaded scenarios that a kept job used."""
+        with self._lock:
+            return {o.upload for j in self._jobs.values() for o in j.options if o.upload}
 
     def shutdown(self) -> None:
-        for job in list(self._jobs.values()):
-            job.cancel.set()
-        self._runner.shutdown(wait=False, cancel_futures=True)
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+        """Cancel every job and wait until their worker processes have stopped."""
+        with self._lock:
+            for job in self._jobs.values():
+                job.cancel.set()
+        self._runner.shutdown(wait=True, cancel_futures=True)
 
     # -- files a finished job offers
     def files(self, job: Job) -> dict[str, str]:
@@ -164,90 +280,41 @@ class JobManager:
             return None
         path = job.folder / "downloads" / name
         with job.lock:
+            if job.deleted:
+                return None
             if not path.is_file():
                 path.parent.mkdir(parents=True, exist_ok=True)
                 self._build_file(job, name, path)
         return path
 
     # -- internals
-    def _forget_old(self) -> None:
-        ended = ("done", "failed", "cancelled")
-        finished = [j for j in self._order if self._jobs[j].status in ended]
-        while len(self._order) > self.keep and finished:
-            old = finished.pop(0)
-            self._order.remove(old)
-            job = self._jobs.pop(old)
-            shutil.rmtree(job.folder, ignore_errors=True)
-
-    def _pool_or_none(self) -> ProcessPoolExecutor | None:
-        if self.workers <= 1:
-            return None
-        if self._pool is None:
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"))
-        return self._pool
-
-    def _replications(self, job: Job, option: Option) -> list[dict[str, pd.DataFrame]]:
-        pool = self._pool_or_none()
-        outs: list[dict[str, pd.DataFrame]] = []
-        if pool is None:
-            for out in iter_replications(option.scenario, range(job.reps), job.seed):
-                outs.append(out)
-                job.done += 1
-                if job.cancel.is_set():
-                    raise Cancelled
-            return outs
-        futures: list[Future] = [
-            pool.submit(_replicate, option.scenario, job.seed, r) for r in range(job.reps)
-        ]
-        try:
-            for fut in futures:
-                while True:
-                    if job.cancel.is_set():
-                        raise Cancelled
-                    try:
-                        outs.append(fut.result(timeout=0.2))
-                        break
-                    except TimeoutError:
-                        continue
-                job.done += 1
-        finally:
-            for fut in futures:
-                fut.cancel()
-        return outs
+    def _too_large(self, job: Job) -> str:
+        n, years = len(job.options), job.options[0].scenario.years
+        cli = (
+            f"sufficiency run scenario-1.toml --reps {job.reps} --years {years:g}"
+            if n == 1
+            else (
+                "sufficiency compare "
+                + " ".join(f"scenario-{i}.toml" for i in range(1, n + 1))
+                + f" --reps {job.reps} --years {years:g}"
+            )
+        )
+        return (
+            f"This run is too large for the app: {n} option{'s' if n > 1 else ''} × {job.reps} "
+            f"runs × {years:g} years = {job.years:,.0f} simulated years, and the app runs at "
+            f"most {self.limits.run_years:,} at a time. Use fewer runs, years or options; or "
+            "download the scenario files from a smaller run and run it from the command line, "
+            f"which has no such limit: {cli}"
+        )
 
     def _run(self, job: Job) -> None:
-        if job.cancel.is_set():
-            job.status, job.message = "cancelled", "Cancelled before it started"
-            return
-        job.status = "running"
         started = time.perf_counter()
         try:
-            for i, option in enumerate(job.options, start=1):
-                job.message = f"Running {option.label} ({i} of {len(job.options)})"
-                outs = self._replications(job, option)
-                tables = {
-                    name: pd.concat([o[name] for o in outs], ignore_index=True) for name in outs[0]
-                }
-                manifest = provenance(
-                    option.scenario,
-                    job.seed,
-                    job.reps,
-                    label=option.label,
-                    scenario_file=option.source,
-                    seconds=round(time.perf_counter() - started, 2),
-                )
-                name = f"{i:02d}-{slug(option.label)}"
-                job.subfolders.append(name)
-                folder = job.folder / name
-                write_tables(tables, folder, "parquet", manifest)
-                (folder / "scenario.toml").write_text(
-                    scenario_to_toml(option.scenario, f"Option '{option.label}' of a web-app run"),
-                    encoding="utf-8",
-                )
-                job.results.append(ScenarioResult({"snapshots": tables["snapshots"]}, manifest))
-            (job.folder / "comparison.json").write_text(
-                json.dumps(job.subfolders), encoding="utf-8"
-            )
+            if job.cancel.is_set():
+                job.status, job.message = "cancelled", "Cancelled before it started"
+                return
+            job.status = "running"
+            self._simulate(job, started)
             job.message = "Drawing the charts"
             if self.make_view is not None:
                 job.view = self.make_view(job.results)
@@ -258,9 +325,9 @@ class JobManager:
         except ScenarioError as exc:
             job.status, job.error = "failed", str(exc)
             job.message = "The scenario could not be run"
-        except Exception:
+        except Exception as exc:
             ref = secrets.token_hex(4)
-            log.exception("run %s failed (reference %s)", job.id, ref)
+            log.error("run %s failed (reference %s)", job.id, ref, exc_info=exc)
             job.status = "failed"
             job.message = "The run failed"
             job.error = (
@@ -269,6 +336,81 @@ class JobManager:
             )
         finally:
             job.finished = time.time()
+            with self._lock:
+                deleted = job.deleted
+            if deleted:
+                with job.lock:
+                    shutil.rmtree(job.folder, ignore_errors=True)
+
+    def _simulate(self, job: Job, started: float) -> None:
+        """Run every replication of every option in the job's worker processes; write each
+        option's tables as soon as its last replication arrives."""
+        tasks = [(i, r) for i in range(len(job.options)) for r in range(job.reps)]
+        n = min(self.workers, len(tasks))
+        out = self._context.Queue()
+        scenarios = [o.scenario for o in job.options]
+        processes = [
+            self._context.Process(
+                target=work,
+                args=(os.getpid(), scenarios, job.seed, tasks[k::n], out),
+                daemon=True,
+            )
+            for k in range(n)
+        ]
+        got: dict[int, dict[int, dict[str, pd.DataFrame]]] = {i: {} for i in range(len(scenarios))}
+        written: dict[int, tuple[str, ScenarioResult]] = {}
+        try:
+            for p in processes:
+                p.start()
+            while len(written) < len(scenarios):
+                first = min(set(range(len(scenarios))) - set(written))
+                label = job.options[first].label
+                job.message = f"Running {label} ({first + 1} of {len(scenarios)})"
+                if job.cancel.is_set():
+                    raise Cancelled
+                try:
+                    i, rep, tables, error = out.get(timeout=0.2)
+                except queue.Empty:
+                    stopped = [p.exitcode for p in processes if p.exitcode not in (None, 0)]
+                    if stopped:
+                        raise WorkerFailed(f"a worker stopped (exit code {stopped[0]})") from None
+                    continue
+                if error is not None:
+                    kind, text = error
+                    raise ScenarioError(text) if kind == "scenario" else WorkerFailed(text)
+                got[i][rep] = tables
+                job.done += 1
+                if len(got[i]) == job.reps:
+                    outs = got.pop(i)
+                    in_order = [outs[r] for r in range(job.reps)]
+                    written[i] = self._write_option(job, i, in_order, started)
+        finally:
+            _stop(processes)
+            out.close()
+        job.scenario_files = [written[i][0] for i in range(len(scenarios))]
+        job.results = [written[i][1] for i in range(len(scenarios))]
+
+    def _write_option(
+        self, job: Job, i: int, outs: list[dict[str, pd.DataFrame]], started: float
+    ) -> tuple[str, ScenarioResult]:
+        option = job.options[i]
+        tables = {name: pd.concat([o[name] for o in outs], ignore_index=True) for name in outs[0]}
+        manifest = provenance(
+            option.scenario,
+            job.seed,
+            job.reps,
+            label=option.label,
+            scenario_file=option.source,
+            seconds=round(time.perf_counter() - started, 2),
+        )
+        # All options in one results folder, as `sufficiency compare` writes it.
+        add_results(job.folder, option.label, option.scenario, tables, job.seed, option.source)
+        name = f"scenario-{i + 1}.toml"
+        (job.folder / name).write_text(
+            scenario_to_toml(option.scenario, f"Option '{option.label}' of a web-app run"),
+            encoding="utf-8",
+        )
+        return name, ScenarioResult({"snapshots": tables["snapshots"]}, manifest)
 
     def _build_file(self, job: Job, name: str, path: Path) -> None:
         if name == "report.html":
@@ -293,4 +435,4 @@ class JobManager:
                         zf.write(f, f.relative_to(job.folder).as_posix())
         elif name.startswith("scenario-"):
             i = int(name.removeprefix("scenario-").removesuffix(".toml")) - 1
-            shutil.copyfile(job.folder / job.subfolders[i] / "scenario.toml", path)
+            shutil.copyfile(job.folder / job.scenario_files[i], path)

@@ -2,7 +2,8 @@
 
 The app reads only the scenario folder it was started with and its own working folder.
 Scenarios are named on the page by an id from this library, never by a path: an id the
-library did not hand out is refused.
+library did not hand out is refused. A file in the folder that is a link to somewhere outside
+it, or that ``extends`` a file outside it, is not offered.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 
 MAX_UPLOAD_BYTES = 256 * 1024
 _ID = re.compile(r"^[A-Za-z0-9_\-]{1,80}$")
+_TOO_DEEP = "arrays or tables are nested too deeply (a scenario needs only a few levels)"
 
 
 @dataclass(frozen=True)
@@ -68,8 +70,32 @@ class ScenarioLibrary:
         self._lock = threading.Lock()
         if folder is not None and folder.is_dir():
             for path in sorted(folder.glob("*.toml")):
-                if _ID.match(path.stem):
-                    self._bundled[path.stem] = path
+                if not _ID.match(path.stem):
+                    continue
+                if self._outside(path):
+                    log.warning("scenario %s leads outside %s; it is not offered", path, folder)
+                    continue
+                self._bundled[path.stem] = path
+
+    def _outside(self, path: Path) -> Path | None:
+        """The first file of ``path``'s ``extends`` chain that resolves (through links) outside
+        the scenario folder, or None if the chain stays inside."""
+        assert self.folder is not None
+        root = self.folder.resolve()
+        seen: set[Path] = set()
+        while path not in seen and len(seen) < 50:
+            seen.add(path)
+            real = path.resolve()
+            if not real.is_relative_to(root):
+                return path
+            try:
+                parent = tomllib.loads(real.read_text(encoding="utf-8")).get("extends")
+            except (OSError, ValueError, RecursionError):
+                return None  # loading it reports the problem
+            if not isinstance(parent, str):
+                return None
+            path = path.parent / parent
+        return None
 
     # -- bundled
     def bundled(self) -> list[Entry]:
@@ -83,7 +109,12 @@ class ScenarioLibrary:
         return out
 
     def _bundled_entry(self, sid: str) -> Entry:
-        sc = load_scenario(self._bundled[sid])
+        path = self._bundled[sid]
+        # Checked again on every load: the link may have been changed since the app started.
+        outside = self._outside(path)
+        if outside is not None:
+            raise ScenarioError(f"{path.name}: {outside.name} leads outside the scenario folder")
+        sc = load_scenario(path)
         return Entry(sid, sc.name, sc.description, "bundled", sc)
 
     def get(self, sid: str) -> Entry:
@@ -94,7 +125,11 @@ class ScenarioLibrary:
             if sid in self._uploads:
                 return self._uploads[sid]
         if sid in self._bundled:
-            return self._bundled_entry(sid)
+            try:
+                return self._bundled_entry(sid)
+            except ScenarioError as exc:
+                log.warning("bundled scenario %s is not available: %s", sid, exc)
+                raise KeyError(sid) from None
         raise KeyError(sid)
 
     # -- uploads
@@ -117,6 +152,27 @@ class ScenarioLibrary:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise ScenarioError(f"{shown}: not valid TOML: {exc}") from None
+        except RecursionError:
+            raise ScenarioError(f"{shown}: {_TOO_DEEP}") from None
+        try:
+            scenario = self._scenario(shown, data)
+        except RecursionError:
+            raise ScenarioError(f"{shown}: invalid scenario\n  {_TOO_DEEP}") from None
+        sid = "upload-" + secrets.token_hex(12)
+        self.upload_dir.mkdir(parents=True, exist_ok=True)
+        (self.upload_dir / f"{sid}.toml").write_bytes(content)
+        entry = Entry(sid, scenario.name, f"Uploaded from {shown}", "uploaded", scenario)
+        with self._lock:
+            self._uploads[sid] = entry
+        return entry
+
+    def remove(self, sid: str) -> None:
+        """Forget an uploaded scenario and delete its file."""
+        with self._lock:
+            if self._uploads.pop(sid, None) is not None:
+                (self.upload_dir / f"{sid}.toml").unlink(missing_ok=True)
+
+    def _scenario(self, shown: str, data: dict[str, Any]) -> Scenario:
         parent = data.pop("extends", None)
         if parent is None:
             scenario = scenario_from_dict(data, shown)
@@ -134,10 +190,4 @@ class ScenarioLibrary:
             except ScenarioError as exc:
                 detail = str(exc).split("\n", 1)[-1]
                 raise ScenarioError(f"{shown}: invalid scenario\n{detail}") from None
-        sid = "upload-" + secrets.token_hex(12)
-        self.upload_dir.mkdir(parents=True, exist_ok=True)
-        (self.upload_dir / f"{sid}.toml").write_bytes(content)
-        entry = Entry(sid, scenario.name, f"Uploaded from {shown}", "uploaded", scenario)
-        with self._lock:
-            self._uploads[sid] = entry
-        return entry
+        return scenario

@@ -15,11 +15,10 @@ from typing import Any
 import pandas as pd
 
 from sim.analysis import COLOURS, quantiles
+from sim.outputs import Output, output, title
 from sim.report import (
     CHART_GROUPS,
     KPI_TARGETS,
-    MEASURES,
-    Measure,
     ScenarioResult,
     differences_html,
     kpi_table_html,
@@ -40,7 +39,7 @@ def _round(values: Any) -> list[float | None]:
     return out
 
 
-def _hover(measure: Measure, label: str) -> str:
+def _hover(measure: Output, label: str) -> str:
     if measure.kind == "share":
         value, lo, hi = "%{y:.1%}", "%{customdata[0]:.1%}", "%{customdata[1]:.1%}"
     elif measure.kind == "money":
@@ -55,7 +54,7 @@ def _hover(measure: Measure, label: str) -> str:
 
 def panel_figure(column: str, results: Sequence[ScenarioResult]) -> dict[str, Any]:
     """A Plotly figure (data and layout) of ``column``: a fan per option, target if any."""
-    measure = MEASURES.get(column, Measure(column, column, ""))
+    measure = output(column)
     data: list[dict[str, Any]] = []
     for i, r in enumerate(results):
         if column not in r.snapshots:
@@ -155,7 +154,7 @@ def build_view(results: Sequence[ScenarioResult]) -> dict[str, Any]:
                 "panels": [
                     {
                         "column": c,
-                        "title": MEASURES[c].title if c in MEASURES else c,
+                        "title": title(c),
                         "figure": panel_figure(c, results),
                     }
                     for c in g.columns

@@ -15,10 +15,18 @@ const state = {
 
 const $ = (id) => document.getElementById(id);
 
+// Every write carries the page's token in a header: a form or page on another site cannot
+// send it, so only this page can start, cancel or delete runs and upload scenarios.
+const TOKEN = document.querySelector("meta[name=sufficiency-token]").content;
+
 async function api(path, init) {
   let response;
+  const options = { ...(init || {}) };
+  if (options.method && options.method !== "GET") {
+    options.headers = { ...(options.headers || {}), "X-Sufficiency-Token": TOKEN };
+  }
   try {
-    response = await fetch(path, init);
+    response = await fetch(path, options);
   } catch (err) {
     throw { message: "The app is not answering. Is it still running?", problems: [] };
   }
@@ -192,6 +200,10 @@ function renderEditor() {
 function renderSettings() {
   const box = $("settings");
   box.replaceChildren();
+  $("run-limit").textContent =
+    `The app runs up to ${state.config.max_run_years.toLocaleString("en-GB")} simulated years ` +
+    "at a time (runs × years × options); bigger runs go to the command line (sufficiency run " +
+    "or compare).";
   for (const s of state.config.settings) {
     const div = document.createElement("div");
     div.className = "lever";
@@ -360,6 +372,26 @@ async function cancelRun() {
   }
 }
 
+async function deleteRun() {
+  const id = $("results").dataset.run;
+  if (!id) return;
+  clearError();
+  let gone;
+  try {
+    gone = await api(`/api/runs/${id}`, { method: "DELETE" });
+  } catch (err) {
+    showError(err);
+    return;
+  }
+  $("results").dataset.run = "";
+  $("result-body").hidden = true;
+  $("placeholder").hidden = false;
+  $("progress-box").hidden = true;
+  // Uploads that only this run used were deleted with it.
+  state.scenarios = state.scenarios.filter((s) => !gone.removed_uploads.includes(s.id));
+  renderEditor();
+}
+
 // ---------------------------------------------------------------- results
 
 function showResult(id, view) {
@@ -459,6 +491,7 @@ async function init() {
   });
   $("run-button").addEventListener("click", startRun);
   $("cancel-button").addEventListener("click", cancelRun);
+  $("delete-button").addEventListener("click", deleteRun);
   document.body.dataset.ready = "true";
 }
 
