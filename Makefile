@@ -30,10 +30,12 @@ browser:
 
 test: $(STAMP) browser
 	$(BIN)/ruff check sim tests benchmarks
+	$(BIN)/mypy sim
 	$(BIN)/python -m pytest -n 2 -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check sim tests benchmarks
+	$(BIN)/mypy sim
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_engine.py

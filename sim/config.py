@@ -98,7 +98,7 @@ def _keep_defaults(field: str, defaults: Any) -> Any:
             data = {**data, field: table}
         return data
 
-    return model_validator(mode="before")(classmethod(fill))
+    return model_validator(mode="before")(fill)  # a classmethod, as its first argument is cls
 
 
 class Window(_Base):
@@ -667,7 +667,7 @@ class Scenario(_Base):
                 )
             if sum(weights.values()) <= 0:
                 problems.append((field, "weights must not all be zero"))
-        for field, weights in {
+        for field, shares in {
             "children.entry_age_weights": self.children.entry_age_weights,
             "children.sibling_group_weights": self.children.sibling_group_weights,
             "recruitment.household.places_weights": self.recruitment.household.places_weights,
@@ -675,7 +675,7 @@ class Scenario(_Base):
             "initial.age_weights": self.initial.age_weights,
             "uasc.age_weights": list(self.uasc.age_weights.values()),
         }.items():
-            if sum(weights) <= 0:
+            if sum(shares) <= 0:
                 problems.append((field, "weights must not all be zero"))
         for age in self.uasc.age_weights:
             if not 0 <= age < edges[-1]:
