@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 REPS ?= 20
 WORKERS ?= 2
 
-.PHONY: run test lint bench clean browser
+.PHONY: run test test-fast lint bench clean browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,11 @@ test: $(STAMP) browser
 	$(BIN)/ruff check sim tests benchmarks
 	$(BIN)/mypy sim
 	$(BIN)/python -m pytest -n 2 -q
+
+# Everything except the tests marked slow (statistical, notebook, external-tool, end-to-end).
+test-fast: $(STAMP)
+	$(BIN)/ruff check sim tests benchmarks
+	$(BIN)/python -m pytest -n 2 -q -m "not slow"
 
 lint: $(STAMP)
 	$(BIN)/ruff check sim tests benchmarks

@@ -50,10 +50,18 @@ def _workers(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    for path in args.scenarios:
-        sc = load_scenario(path)
+    failed = 0
+    for path in args.scenarios:  # every file is checked, not only up to the first bad one
+        try:
+            sc = load_scenario(path)
+        except ScenarioError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            failed += 1
+            continue
         print(f"{path}: OK ({sc.name}, {sc.start} to {sc.end})")
-    return 0
+        for note in sc.notes():
+            print(f"note: {path}: {note}")
+    return 2 if failed else 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -413,6 +421,38 @@ def cmd_export_903(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_init_council(args: argparse.Namespace) -> int:
+    from sim.council import build, dfe
+    from sim.experiment import slug
+
+    if args.la is not None and args.la.lower() == "list":
+        print("\n".join(dfe.councils()))
+        return 0
+    if (args.ssda903 is None) == (args.la is None):
+        print("error: give either --903 DIR (a council's own return) or --la NAME", file=sys.stderr)
+        return 2
+    if args.ssda903 is not None:
+        if not args.name:
+            print("error: --903 needs --name NAME (the council's name)", file=sys.stderr)
+            return 2
+        built = build.from_return(args.ssda903, args.fostering, args.name)
+    else:
+        built = dfe.from_la(args.la, args.fostering, args.name)
+    stem = built.name if args.out is None else Path(args.out).stem
+    out = Path(args.out or f"scenarios/{slug(stem)}.toml")
+    default_report = f"results/init-council-{slug(stem)}"
+    report = None if args.no_report else Path(args.report or default_report)
+    paths = build.write(built, out, report, args.reps, args.seed)
+    for key, value in build.summary(built).items():
+        print(f"{key}: {value:g}")
+    for note in built.notes:
+        print(f"note: {note}")
+    print(f"scenario: {paths[0]}")
+    if report is not None:
+        print(f"fit report: {report / 'fit.html'} (tables as CSV beside it)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="sufficiency",
@@ -585,6 +625,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the DfE validation rules (csc-validator-be-903, in its own cached venv)",
     )
     x903.set_defaults(func=cmd_export_903)
+
+    ini = sub.add_parser(
+        "init-council",
+        help="build a council's scenario from its SSDA903 return, or from the DfE 2019 tables",
+    )
+    ini.add_argument("--903", dest="ssda903", help="folder of SSDA903 returns, one per year")
+    ini.add_argument("--la", help="a council in the bundled DfE 2019 tables, e.g. 'Essex'")
+    ini.add_argument("--fostering", help="TOML of the council's Ofsted fostering figures")
+    ini.add_argument("--name", help="the council's name (default with --la: its DfE name)")
+    ini.add_argument("--out", help="scenario file to write (default scenarios/<name>.toml)")
+    ini.add_argument("--report", help="fit report folder (default results/init-council-<name>)")
+    ini.add_argument("--no-report", action="store_true", help="write the scenario only")
+    ini.add_argument("--reps", type=_positive(int), default=10, help="fit report replications")
+    ini.add_argument("--seed", type=int, default=2019)
+    ini.set_defaults(func=cmd_init_council)
     return p
 
 

@@ -9,24 +9,116 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import itertools
+import math
+import numbers
 import tomllib
 import typing
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
+    StrictBool,
     ValidationError,
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
-Rate = Annotated[float, Field(ge=0, allow_inf_nan=False)]
-Prob = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
-Days = Annotated[float, Field(ge=0, allow_inf_nan=False)]
-Count = Annotated[int, Field(ge=0)]
+# Bounds a real council could plausibly need, so that a scenario that validates also runs in
+# bounded time and memory. England-scale values pass (scenarios/england.toml: about 84,000
+# children in care, 40,000 households); the reasons are in docs/MODEL.md section 3.5.
+MAX_CHILDREN = 200_000  # children in one placement type at the start, or UASC
+MAX_HOUSEHOLDS = 100_000  # fostering households at the start
+MAX_PLACES = 200_000  # places of one external provider type, or ring-fenced
+MAX_ARRIVALS = 100_000  # children (other than UASC) coming into care a year, at the peak
+MAX_UASC_ARRIVALS = 50_000  # UASC arriving a year, at the peak
+MAX_ENQUIRIES = 200_000  # fostering enquiries a year, at the peak (and implied by a target)
+MAX_CHILD_POPULATION = 30_000_000  # children living in the council's area (NTS quota)
+MAX_HAZARD = 365.0  # events a year for one child or household (daily)
+MAX_PLACEMENT_HAZARD = 365.0  # a child's breakdown hazard with every multiplier (daily)
+MAX_FACTOR = 1000.0  # a multiplier of a rate or hazard
+MAX_WEIGHT = 1e6  # a relative weight (weights are normalised)
+MAX_DAYS = 36_525.0  # a duration in days: a century, beyond any horizon, means never
+MAX_WEEKLY_COST = 100_000.0  # GBP a week for one placement
+MAX_PROGRAMME_COST = 1e9  # GBP a year, or a move, for a programme
+MAX_ITEMS = 1000  # entries in a list of windows, interventions or areas
+FIRST_DATE = dt.date(2000, 1, 1)
+LAST_DATE = dt.date(2100, 12, 31)
+
+
+def _real(value: Any) -> Any:
+    """Refuse what TOML or JSON would read as a number only by accident: booleans, text."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"must be a number, not {_kind(value)}")
+    return value
+
+
+def _kind(value: Any) -> str:
+    names = {bool: "true/false", str: "text", dict: "a table", list: "a list"}
+    return next((n for t, n in names.items() if isinstance(value, t)), type(value).__name__)
+
+
+def _in_calendar(value: dt.date) -> dt.date:
+    if not FIRST_DATE <= value <= LAST_DATE:
+        raise ValueError(f"must lie between {FIRST_DATE} and {LAST_DATE}")
+    return value
+
+
+_NUMBER = BeforeValidator(_real)
+
+
+def _within(lo: float, hi: float, above: bool = False) -> Any:
+    """The bounds of a number: ``[lo, hi]``, or ``(lo, hi]`` if ``above``."""
+    if above:
+        return Field(gt=lo, le=hi, allow_inf_nan=False)
+    return Field(ge=lo, le=hi, allow_inf_nan=False)
+
+
+# Numbers are never booleans or text; each kind has its bounds.
+Prob = Annotated[float, _NUMBER, _within(0, 1)]
+Hazard = Annotated[float, _NUMBER, _within(0, MAX_HAZARD)]  # a year, for one child or household
+Factor = Annotated[float, _NUMBER, _within(0, MAX_FACTOR)]
+Weight = Annotated[float, _NUMBER, _within(0, MAX_WEIGHT)]
+Days = Annotated[float, _NUMBER, _within(0, MAX_DAYS)]
+SearchDays = Annotated[float, _NUMBER, _within(0, 365)]
+#: A funnel stage: the people in it at the start are drawn from its mean times the flow.
+StageDays = Annotated[float, _NUMBER, _within(0, 365)]
+#: A threshold compared with, never waited on.
+Threshold = Annotated[float, _NUMBER, _within(0, 1e9)]
+RetryDays = Annotated[float, _NUMBER, _within(1, MAX_DAYS)]
+ReviewDays = Annotated[float, _NUMBER, _within(30, MAX_DAYS)]
+Months = Annotated[float, _NUMBER, _within(0, 60)]
+Sigma = Annotated[float, _NUMBER, _within(0, 2)]
+Age = Annotated[float, _NUMBER, _within(0, 18)]
+Years = Annotated[float, _NUMBER, _within(0, 60)]
+Horizon = Annotated[float, _NUMBER, _within(0, 50, above=True)]
+ShortYears = Annotated[float, _NUMBER, _within(0, 10)]
+#: The mean of a duration the model caps: far above the cap puts everyone at it.
+CappedMean = Annotated[float, _NUMBER, _within(0, 1000)]
+Speedup = Annotated[float, _NUMBER, _within(0, 10, above=True)]
+Arrivals = Annotated[float, _NUMBER, _within(0, MAX_ARRIVALS)]
+UascArrivals = Annotated[float, _NUMBER, _within(0, MAX_UASC_ARRIVALS)]
+Enquiries = Annotated[float, _NUMBER, _within(0, MAX_ENQUIRIES)]
+WeeklyCost = Annotated[float, _NUMBER, _within(0, MAX_WEEKLY_COST)]
+ProgrammeCost = Annotated[float, _NUMBER, _within(0, MAX_PROGRAMME_COST)]
+Small = Annotated[int, _NUMBER, _within(0, MAX_ITEMS)]  # hubs, satellites and the like
+Places = Annotated[int, _NUMBER, _within(0, MAX_PLACES)]
+Kids = Annotated[int, _NUMBER, _within(0, MAX_CHILDREN)]
+HouseholdCount = Annotated[int, _NUMBER, _within(0, MAX_HOUSEHOLDS)]
+Population = Annotated[int, _NUMBER, _within(0, MAX_CHILD_POPULATION)]
+AgeYear = Annotated[int, _NUMBER, _within(0, 18)]
+ApprovalAge = Annotated[int, _NUMBER, _within(0, 17)]
+Date = Annotated[dt.date, AfterValidator(_in_calendar)]
+#: Households approved for 1, 2, 3... places (at most 6).
+PlacesWeights = Annotated[list[Weight], Field(min_length=1, max_length=6)]
+Items = Field(max_length=MAX_ITEMS)
+AreaName = Annotated[str, Field(min_length=1, max_length=100)]
 
 PLACEMENT_TYPES = (
     "in_house",
@@ -106,10 +198,10 @@ class Window(_Base):
     ``multiplier`` or an observed level ``per_year`` that replaces the base rate (seasonality
     and other multipliers still apply)."""
 
-    start: dt.date
-    end: dt.date
-    multiplier: Rate | None = None
-    per_year: Rate | None = None
+    start: Date
+    end: Date
+    multiplier: Factor | None = None
+    per_year: Enquiries | None = None  # each stream's own bound: Scenario
 
     @model_validator(mode="after")
     def _ordered(self) -> Window:
@@ -127,25 +219,31 @@ def _twelve(default: float = 1.0) -> list[float]:
 class Exits(_Base):
     """Hazards of leaving care per year, one value per age band."""
 
-    return_home_per_year: list[Rate] = [0.22, 0.2, 0.15, 0.12, 0.08]
-    section20_return_multiplier: Rate = 1.6
-    sgo_per_year: list[Rate] = [0.10, 0.15, 0.10, 0.04, 0.01]
-    adoption_per_year: list[Rate] = [0.45, 0.25, 0.02, 0.0, 0.0]
-    connected_sgo_multiplier: Rate = 4.0
+    return_home_per_year: list[Hazard] = [0.22, 0.2, 0.15, 0.12, 0.08]
+    section20_return_multiplier: Factor = 1.6
+    sgo_per_year: list[Hazard] = [0.10, 0.15, 0.10, 0.04, 0.01]
+    adoption_per_year: list[Hazard] = [0.45, 0.25, 0.02, 0.0, 0.0]
+    connected_sgo_multiplier: Factor = 4.0
     adoption_placement_days: Days = 240.0
 
 
 class Children(_Base):
     """Arrivals into care of children other than UASC, and how they leave."""
 
-    arrivals_per_year: Rate = 520.0
-    seasonality: list[Rate] = Field(default_factory=_twelve)
-    arrival_changes: list[Window] = []
-    entry_age_weights: list[Rate] = [0.2, 0.16, 0.17, 0.3, 0.17]
-    sibling_group_weights: list[Rate] = [0.72, 0.2, 0.06, 0.02]
+    arrivals_per_year: Arrivals = 520.0
+    seasonality: list[Factor] = Field(default_factory=_twelve)
+    arrival_changes: Annotated[list[Window], Items] = []
+    entry_age_weights: list[Weight] = [0.2, 0.16, 0.17, 0.3, 0.17]
+    #: Groups of 1, 2, 3... siblings (at most 10).
+    sibling_group_weights: Annotated[list[Weight], Field(min_length=1, max_length=10)] = [
+        0.72,
+        0.2,
+        0.06,
+        0.02,
+    ]
     complex_need_prob: list[Prob] = [0.05, 0.08, 0.15, 0.3, 0.3]
     section20_share: Prob = 0.5
-    area_weights: dict[str, Rate] = {"North": 0.27, "South": 0.22, "East": 0.28, "West": 0.23}
+    area_weights: dict[str, Weight] = {"North": 0.27, "South": 0.22, "East": 0.28, "West": 0.23}
     placed_with_parents_prob: Prob = 0.02
     kinship_prob: Prob = 0.06
     parent_and_child_prob: Prob = 0.1
@@ -153,44 +251,44 @@ class Children(_Base):
     parent_and_child_home_prob: Prob = 0.5
     solo_prob_complex: Prob = 0.25
     residential_need_prob: Prob = 0.35
-    residential_need_from_age: Rate = 10.0
+    residential_need_from_age: Age = 10.0
     male_share: Prob = 0.55
     exits: Exits = Exits()
     staying_put_prob: Prob = 0.57
-    staying_put_mean_years: Rate = 1.2
-    staying_put_max_years: Rate = 3.0
+    staying_put_mean_years: CappedMean = 1.2
+    staying_put_max_years: ShortYears = 3.0
 
 
 class NationalTransferScheme(_Base):
     """UASC transferred to other councils while the council is above its quota."""
 
-    child_population: Count = 348_000
+    child_population: Population = 348_000
     quota_share: Prob = 0.001
     transfer_prob: Prob = 0.0
     delay_days: Days = 10.0
     #: UASC in care from which the council accommodates no new arrival (they stay with the
     #: Home Office); None: every arrival is accommodated.
-    accommodation_limit: Count | None = None
+    accommodation_limit: Kids | None = None
 
 
 class Uasc(_Base):
     """Unaccompanied asylum-seeking children: their own arrival stream."""
 
-    arrivals_per_year: Rate = 175.0
-    surges: list[Window] = []
-    age_weights: dict[int, Rate] = {13: 0.03, 14: 0.07, 15: 0.2, 16: 0.35, 17: 0.35}
-    area_weights: dict[str, Rate] = {"North": 0.15, "South": 0.35, "East": 0.35, "West": 0.15}
+    arrivals_per_year: UascArrivals = 175.0
+    surges: Annotated[list[Window], Items] = []
+    age_weights: dict[int, Weight] = {13: 0.03, 14: 0.07, 15: 0.2, 16: 0.35, 17: 0.35}
+    area_weights: dict[str, Weight] = {"North": 0.15, "South": 0.35, "East": 0.35, "West": 0.15}
     complex_need_prob: Prob = 0.1
     male_share: Prob = 0.92
     supported_first_prob_16plus: Prob = 0.7
-    return_per_year: Rate = 0.03
+    return_per_year: Hazard = 0.03
     nts: NationalTransferScheme = NationalTransferScheme()
 
 
 class Step(_Base):
     """One step of the search cascade: how long it takes and how often it finds a place."""
 
-    delay_days: Days = 0.0
+    delay_days: SearchDays = 0.0
     accept_prob: Prob = 1.0
 
 
@@ -212,12 +310,14 @@ class Matching(_Base):
 
     cascade: dict[str, Step] = Field(default_factory=_default_cascade)
     _fill_cascade = _keep_defaults("cascade", _default_cascade)
-    retry_days: Days = 7.0
-    split_siblings: bool = True
+    #: Children who found no place retry this often: a day at least, or waiting children
+    #: would retry without time passing.
+    retry_days: RetryDays = 7.0
+    split_siblings: StrictBool = True
     emergency_stay_days: Days = 28.0
     step_down_prob: Prob = 0.5
     step_down_min_days: Days = 90.0
-    step_down_max_age: Rate = 16.0
+    step_down_max_age: Age = 16.0
 
     @field_validator("cascade", mode="before")
     @classmethod
@@ -228,10 +328,10 @@ class Matching(_Base):
 class Providers(_Base):
     """Places outside the in-house service available to the council."""
 
-    ifa_framework_places: Count = 190
-    residential_places: Count = 140
-    supported_places: Count = 330
-    unregistered_places: Count = 40
+    ifa_framework_places: Places = 190
+    residential_places: Places = 140
+    supported_places: Places = 330
+    unregistered_places: Places = 40
 
 
 class Distance(_Base):
@@ -244,6 +344,73 @@ class Distance(_Base):
     residential: Prob = 0.4
     supported: Prob = 0.55
     unregistered: Prob = 0.3
+
+
+Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+EXTERNAL_TYPES = ("ifa_framework", "ifa_spot", "residential", "supported", "unregistered")
+
+
+class SpotMarket(_Base):
+    """The IFA spot market as a finite pool of places shared with other councils, whose
+    children arrive (Poisson) and stay (exponential) as their own process; a spot search finds
+    a place only if one is free. ``places = None``: an unlimited market, in which other councils'
+    children take nothing from this council's."""
+
+    places: Annotated[int, Field(ge=0, le=100_000)] | None = None
+    other_councils_initial: Annotated[int, Field(ge=0, le=100_000)] = 0
+    other_councils_per_year: Annotated[float, Field(ge=0, le=100_000, allow_inf_nan=False)] = 0.0
+    other_councils_mean_years: Annotated[float, Field(gt=0, le=30, allow_inf_nan=False)] = 2.0
+
+    @model_validator(mode="after")
+    def _fits(self) -> SpotMarket:
+        if self.places is not None and self.other_councils_initial > self.places:
+            raise ValueError(
+                f"other_councils_initial ({self.other_councils_initial}) exceeds places "
+                f"({self.places})"
+            )
+        return self
+
+
+class CapacityResponse(_Base):
+    """Residential and supported capacity that follow demand with a lag: every ``review_days``
+    each moves toward ``demand / target_occupancy`` by the share ``1 - exp(-review_days /
+    (365.25 * response_years))`` of the gap (growth only; homes do not close on this signal).
+    Demand is the occupied places, plus, for residential, the children in unregistered
+    placements. ``response_years = None``: fixed capacity."""
+
+    response_years: Annotated[float, Field(gt=0, le=50, allow_inf_nan=False)] | None = None
+    target_occupancy: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)] = 0.9
+    review_days: Annotated[float, Field(ge=1, le=365, allow_inf_nan=False)] = 30.0
+    kinds: list[Literal["residential", "supported"]] = ["residential", "supported"]
+
+
+class Market(_Base):
+    """Places outside the in-house service that run out and respond to use."""
+
+    spot: SpotMarket = SpotMarket()
+    capacity_response: CapacityResponse = CapacityResponse()
+
+
+class Geography(_Base):
+    """Distance from where children and carers are: a district table shipped with the package
+    (``districts = "kent"`` reads ``sim/data/kent_districts.csv``) gives each child's home and
+    each placement a district; distance is between district centroids. External placements are
+    outside the county with ``out_of_county_share[kind]``, at a lognormal distance (median
+    ``out_of_county_median_miles``). ``districts = ""``: the per-placement probabilities of
+    ``distance``."""
+
+    districts: str = ""
+    out_of_county_share: dict[str, Prob] = {}
+    out_of_county_median_miles: Annotated[float, Field(gt=0, le=500, allow_inf_nan=False)] = 30.0
+    out_of_county_sigma: Annotated[float, Field(gt=0, le=3, allow_inf_nan=False)] = 0.6
+    #: UASC have no home address: their distance is 'not known', which DfE counts among all
+    #: children looked after but not as within 20 miles.
+    uasc_not_known: bool = True
+
+    @field_validator("out_of_county_share", mode="before")
+    @classmethod
+    def _types(cls, v: Any) -> Any:
+        return _known_keys(v, EXTERNAL_TYPES, "placement type(s)")
 
 
 def _default_breakdown_rates() -> dict[str, float]:
@@ -263,14 +430,14 @@ def _default_breakdown_rates() -> dict[str, float]:
 class Breakdown(_Base):
     """Unplanned endings: heterogeneous hazards by child, placement, age and needs."""
 
-    per_year: dict[str, Rate] = Field(default_factory=_default_breakdown_rates)
+    per_year: dict[str, Hazard] = Field(default_factory=_default_breakdown_rates)
     high_risk_share: Prob = 0.12
-    high_risk_multiplier: Rate = 12.0
-    teen_multiplier: Rate = 1.5
-    teen_from_age: Rate = 11.0
-    complex_multiplier: Rate = 1.8
+    high_risk_multiplier: Factor = 12.0
+    teen_multiplier: Factor = 1.5
+    teen_from_age: Age = 11.0
+    complex_multiplier: Factor = 1.8
     carer_deregisters_prob: Prob = 0.12
-    planned_move_per_year: Rate = 0.08
+    planned_move_per_year: Hazard = 0.08
     _fill_rates = _keep_defaults("per_year", _default_breakdown_rates)
 
     @field_validator("per_year", mode="before")
@@ -282,9 +449,9 @@ class Breakdown(_Base):
 class AgeRange(_Base):
     """Ages a newly approved household accepts, with how common that approval is."""
 
-    min_age: Annotated[int, Field(ge=0, le=17)]
-    max_age: Annotated[int, Field(ge=0, le=17)]
-    weight: Rate
+    min_age: ApprovalAge
+    max_age: ApprovalAge
+    weight: Weight
 
     @model_validator(mode="after")
     def _ordered(self) -> AgeRange:
@@ -306,10 +473,11 @@ class Assessment(_Base):
     """Assessment duration: a mixture of a fast majority and a long tail (months)."""
 
     fast_share: Prob = 0.91
-    fast_median_months: Rate = 5.2
-    fast_sigma: Rate = 0.06
-    slow_median_months: Rate = 10.5
-    slow_sigma: Rate = 0.35
+    fast_median_months: Months = 5.2
+    #: Log-scale sds: at 2 the mean is 7.4 times the median; larger ones overflow the mean.
+    fast_sigma: Sigma = 0.06
+    slow_median_months: Months = 10.5
+    slow_sigma: Sigma = 0.35
 
 
 def _default_type_weights() -> dict[str, float]:
@@ -319,12 +487,14 @@ def _default_type_weights() -> dict[str, float]:
 class Household(_Base):
     """What a newly approved fostering household offers."""
 
-    places_weights: list[Rate] = [0.28, 0.43, 0.28, 0.01]
-    age_ranges: list[AgeRange] = Field(default_factory=_default_age_ranges)
+    places_weights: PlacesWeights = [0.28, 0.43, 0.28, 0.01]
+    age_ranges: Annotated[list[AgeRange], Field(min_length=1, max_length=MAX_ITEMS)] = Field(
+        default_factory=_default_age_ranges
+    )
     accepts_complex_prob: Prob = 0.35
     held_back_prob: Prob = 0.1
-    type_weights: dict[str, Rate] = Field(default_factory=_default_type_weights)
-    area_weights: dict[str, Rate] = {"North": 0.25, "South": 0.25, "East": 0.3, "West": 0.2}
+    type_weights: dict[str, Weight] = Field(default_factory=_default_type_weights)
+    area_weights: dict[str, Weight] = {"North": 0.25, "South": 0.25, "East": 0.3, "West": 0.2}
 
     @field_validator("type_weights", mode="before")
     @classmethod
@@ -335,13 +505,13 @@ class Household(_Base):
 class Recruitment(_Base):
     """The funnel from enquiry to approval."""
 
-    enquiries_per_year: Rate = 590.0
-    seasonality: list[Rate] = [1.0, 0.9, 0.9, 0.8, 0.9, 1.2, 0.9, 0.8, 1.3, 1.1, 1.0, 1.2]
-    campaigns: list[Window] = []
+    enquiries_per_year: Enquiries = 590.0
+    seasonality: list[Factor] = [1.0, 0.9, 0.9, 0.8, 0.9, 1.2, 0.9, 0.8, 1.3, 1.1, 1.0, 1.2]
+    campaigns: Annotated[list[Window], Items] = []
     application_prob: Prob = 0.34
-    application_days: Days = 30.0
+    application_days: StageDays = 30.0
     assessment_start_prob: Prob = 0.6
-    assessment_start_days: Days = 30.0
+    assessment_start_days: StageDays = 30.0
     approval_prob: Prob = 0.55
     assessment: Assessment = Assessment()
     household: Household = Household()
@@ -350,13 +520,23 @@ class Recruitment(_Base):
 class Attrition(_Base):
     """Deregistration and on-hold hazards of approved households."""
 
-    tenure_edges_years: list[Rate] = [0.0, 2.0, 10.0]
-    deregistration_per_year: list[Rate] = [0.1, 0.07, 0.1]
-    to_ifa_per_year: Rate = 0.01
-    inactive_days: Days = 365.0
-    review_days: Days = 365.0
+    tenure_edges_years: Annotated[list[Years], Field(min_length=1, max_length=100)] = [
+        0.0,
+        2.0,
+        10.0,
+    ]
+    deregistration_per_year: Annotated[list[Hazard], Field(min_length=1, max_length=100)] = [
+        0.1,
+        0.07,
+        0.1,
+    ]
+    to_ifa_per_year: Hazard = 0.01
+    inactive_days: Threshold = 365.0
+    #: Every household is reviewed this often: a month at least, or reviews alone would swamp
+    #: the event queue.
+    review_days: ReviewDays = 365.0
     service_deregistration_prob: Prob = 0.5
-    on_hold_per_year: Rate = 0.15
+    on_hold_per_year: Hazard = 0.15
     on_hold_mean_days: Days = 180.0
 
     @model_validator(mode="after")
@@ -374,9 +554,9 @@ class Attrition(_Base):
 class Cost(_Base):
     """Weekly unit cost (GBP) with its plausible range."""
 
-    central: Rate
-    low: Rate
-    high: Rate
+    central: WeeklyCost
+    low: WeeklyCost
+    high: WeeklyCost
 
     @model_validator(mode="after")
     def _ordered(self) -> Cost:
@@ -429,14 +609,14 @@ def _default_initial_placements() -> dict[str, int]:
 class Initial(_Base):
     """The stock at the start date."""
 
-    placements: dict[str, Count] = Field(default_factory=_default_initial_placements)
-    uasc: Count = 255
-    age_weights: list[Rate] = [0.05, 0.14, 0.18, 0.38, 0.25]
-    mean_years_in_care: Rate = 2.8
-    households: Count = 638
-    places_weights: list[Rate] = [0.28, 0.43, 0.28, 0.01]
+    placements: dict[str, Kids] = Field(default_factory=_default_initial_placements)
+    uasc: Kids = 255
+    age_weights: list[Weight] = [0.05, 0.14, 0.18, 0.38, 0.25]
+    mean_years_in_care: CappedMean = 2.8
+    households: HouseholdCount = 638
+    places_weights: PlacesWeights = [0.28, 0.43, 0.28, 0.01]
     on_hold_share: Prob = 0.08
-    mean_years_approved: Rate = 7.0
+    mean_years_approved: CappedMean = 7.0
     #: Share of children with 3+ placements in the 12 months to the start date (DfE stability
     #: indicator); None draws each child's recent moves from its own hazards only.
     three_plus_share: Prob | None = None
@@ -455,12 +635,12 @@ def _range_ok(values: tuple[float, float], name: str) -> None:
         raise ValueError(f"{name}: low ({values[0]}) must not exceed high ({values[1]})")
 
 
-Multiplier = tuple[Rate, Rate]  # an effect size as a [low, high] range, sampled per replication
+Multiplier = tuple[Factor, Factor]  # an effect size as a [low, high] range, sampled per replication
 
 
 class _Dated(_Base):
-    start: dt.date
-    end: dt.date | None = None
+    start: Date
+    end: Date | None = None
 
     @model_validator(mode="after")
     def _dates(self) -> _Dated:
@@ -479,26 +659,26 @@ class HubFamilies(_Dated):
     multiplied; the hub keeps ``respite_places`` for respite, not ordinary placements.
     """
 
-    hubs_per_area: Count = 2
-    satellites: tuple[Count, Count] = (3, 4)
+    hubs_per_area: Small = 2
+    satellites: tuple[Small, Small] = (3, 4)
     breakdown_multiplier: Multiplier = (0.75, 1.0)
     deregistration_multiplier: Multiplier = (0.6, 1.0)
-    respite_places: Count = 1
-    cost_per_hub_per_year: Rate = 12_000.0
+    respite_places: Small = 1
+    cost_per_hub_per_year: ProgrammeCost = 12_000.0
 
 
 class Mockingbird(_Base):
     """A Mockingbird constellation: a hub home with beds kept for sleepovers and emergencies,
     and 6-10 satellite households whose carers deregister and break down less."""
 
-    start: dt.date
-    end: dt.date | None = None
+    start: Date
+    end: Date | None = None
     area: str
-    satellites: tuple[Count, Count] = (6, 10)
-    hub_beds: Count = 2
+    satellites: tuple[Small, Small] = (6, 10)
+    hub_beds: Small = 2
     deregistration_multiplier: Multiplier = (0.18, 0.9)
     breakdown_multiplier: Multiplier = (0.8, 1.0)
-    cost_per_year: Rate = 100_000.0
+    cost_per_year: ProgrammeCost = 100_000.0
 
     @model_validator(mode="after")
     def _check(self) -> Mockingbird:
@@ -513,57 +693,57 @@ class RecruitmentTarget(_Dated):
     """Recruit for ``approvals_per_year`` new households: enquiries are scaled so the funnel
     is expected to deliver that many approvals a year."""
 
-    approvals_per_year: Rate
+    approvals_per_year: Enquiries  # the enquiries it implies: Scenario
 
 
 class AssessmentCapacity(_Dated):
     """Extra assessing social workers: assessments finish sooner and fewer applicants drop out."""
 
-    duration_multiplier: Annotated[float, Field(gt=0, le=10)] = 0.8
+    duration_multiplier: Speedup = 0.8
     approval_prob: Prob | None = None
-    cost_per_year: Rate = 0.0
+    cost_per_year: ProgrammeCost = 0.0
 
 
 class RetentionOffer(_Dated):
     """Fees or support that change every household's deregistration hazards."""
 
     deregistration_multiplier: Multiplier = (0.8, 0.95)
-    weekly_cost_per_household: Rate = 20.0
+    weekly_cost_per_household: WeeklyCost = 20.0
 
 
 class UascRingFence(_Dated):
     """Beds reserved for unaccompanied asylum-seeking children (Kent 2024: 39 + 21 + 9)."""
 
-    in_house: Count = 39
-    ifa_framework: Count = 21
-    supported: Count = 9
+    in_house: Places = 39
+    ifa_framework: Places = 21
+    supported: Places = 9
 
 
 class StepAcross(_Dated):
     """A programme moving children from residential care to fostering (in-house first)."""
 
-    per_year: Rate = 0.5
-    cost_per_move: Rate = 0.0
+    per_year: Hazard = 0.5
+    cost_per_move: ProgrammeCost = 0.0
 
 
 class ProviderChange(_Base):
     """From ``start``, a new capacity and/or weekly price for an external placement type."""
 
-    start: dt.date
+    start: Date
     kind: Literal["ifa_framework", "residential", "supported", "unregistered"]
-    places: Count | None = None
-    weekly_cost: Rate | None = None
+    places: Places | None = None
+    weekly_cost: WeeklyCost | None = None
 
 
 class NtsChange(_Base):
     """From ``start``, new National Transfer Scheme rules, or a new limit on the UASC the
     council accommodates (``accommodate_all`` lifts it, as the July 2023 High Court ruling did)."""
 
-    start: dt.date
+    start: Date
     quota_share: Prob | None = None
     transfer_prob: Prob | None = None
     delay_days: Days | None = None
-    accommodation_limit: Count | None = None
+    accommodation_limit: Kids | None = None
     accommodate_all: bool = False
 
     @model_validator(mode="after")
@@ -576,15 +756,15 @@ class NtsChange(_Base):
 class Interventions(_Base):
     """Dated policies; each can be combined with the others."""
 
-    hub_families: list[HubFamilies] = []
-    mockingbird: list[Mockingbird] = []
-    recruitment_targets: list[RecruitmentTarget] = []
-    assessment_capacity: list[AssessmentCapacity] = []
-    retention_offers: list[RetentionOffer] = []
-    uasc_ring_fence: list[UascRingFence] = []
-    step_across: list[StepAcross] = []
-    provider_changes: list[ProviderChange] = []
-    nts_changes: list[NtsChange] = []
+    hub_families: Annotated[list[HubFamilies], Items] = []
+    mockingbird: Annotated[list[Mockingbird], Items] = []
+    recruitment_targets: Annotated[list[RecruitmentTarget], Items] = []
+    assessment_capacity: Annotated[list[AssessmentCapacity], Items] = []
+    retention_offers: Annotated[list[RetentionOffer], Items] = []
+    uasc_ring_fence: Annotated[list[UascRingFence], Items] = []
+    step_across: Annotated[list[StepAcross], Items] = []
+    provider_changes: Annotated[list[ProviderChange], Items] = []
+    nts_changes: Annotated[list[NtsChange], Items] = []
 
     def dated(self) -> list[tuple[str, int, Any]]:
         """Every intervention as (kind, index, item)."""
@@ -598,17 +778,32 @@ class Interventions(_Base):
 class Scenario(_Base):
     """Every parameter of one simulated council, its start date and horizon."""
 
-    name: str = "unnamed"
-    description: str = ""
-    start: dt.date = dt.date(2019, 3, 31)
-    years: Annotated[float, Field(gt=0, le=50)] = 10.0
-    areas: list[str] = ["North", "South", "East", "West"]
-    age_band_edges: list[int] = [0, 1, 5, 10, 16, 18]
+    name: Annotated[str, Field(max_length=200)] = "unnamed"
+    description: Annotated[str, Field(max_length=10_000)] = ""
+    start: Date = dt.date(2019, 3, 31)
+    years: Horizon = 10.0
+    areas: Annotated[list[AreaName], Field(min_length=1, max_length=MAX_ITEMS)] = [
+        "North",
+        "South",
+        "East",
+        "West",
+    ]
+    #: Ages where the bands of per-band parameters start; the last, 18, is leaving care.
+    age_band_edges: Annotated[list[AgeYear], Field(min_length=3, max_length=19)] = [
+        0,
+        1,
+        5,
+        10,
+        16,
+        18,
+    ]
     children: Children = Children()
     uasc: Uasc = Uasc()
     matching: Matching = Matching()
     providers: Providers = Providers()
     distance: Distance = Distance()
+    market: Market = Market()
+    geography: Geography = Geography()
     breakdown: Breakdown = Breakdown()
     recruitment: Recruitment = Recruitment()
     attrition: Attrition = Attrition()
@@ -632,10 +827,39 @@ class Scenario(_Base):
 
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:
-        problems: list[tuple[str, str]] = []
+        problems = [
+            *self._bands(),
+            *self._weights(),
+            *self._dates(),
+            *self._rates(),
+            *self._stock(),
+        ]
+        if problems:
+            # Each problem keeps its own field: _describe lists them one by one.
+            summary = "; ".join(f"{f}: {m}" for f, m in problems)
+            raise PydanticCustomError(
+                "scenario", "{summary}", {"summary": summary, "problems": problems}
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _districts(self) -> Scenario:
+        if not self.geography.districts:
+            return self
+        from sim.model.geography import read_districts  # the table is the model's data
+
+        teams = {d.area for d in read_districts(self.geography.districts)}
+        if teams != set(self.areas):
+            raise ValueError(
+                f"geography.districts: the districts of {self.geography.districts!r} are in "
+                f"areas {sorted(teams)}, but the scenario's areas are {self.areas}"
+            )
+        return self
+
+    def _bands(self) -> list[tuple[str, str]]:
         edges = self.age_band_edges
-        if edges[0] != 0 or any(b <= a for a, b in itertools.pairwise(edges)):
-            problems.append(("age_band_edges", "must start at 0 and increase"))
+        if edges[0] != 0 or edges[-1] != 18 or any(b <= a for a, b in itertools.pairwise(edges)):
+            return [("age_band_edges", f"must start at 0, increase and end at 18 (got {edges})")]
         nb = len(edges) - 1
         per_band = {
             "children.entry_age_weights": self.children.entry_age_weights,
@@ -645,15 +869,26 @@ class Scenario(_Base):
             "children.exits.adoption_per_year": self.children.exits.adoption_per_year,
             "initial.age_weights": self.initial.age_weights,
         }
-        for field, values in per_band.items():
-            if len(values) != nb:
-                problems.append((field, f"needs one value per age band ({nb}), got {len(values)}"))
+        problems = [
+            (field, f"needs one value per age band ({nb}), got {len(values)}")
+            for field, values in per_band.items()
+            if len(values) != nb
+        ]
+        for age in self.uasc.age_weights:
+            if not 0 <= age < edges[-1]:
+                problems.append(("uasc.age_weights", f"age {age} outside 0..{edges[-1] - 1}"))
+        return problems
+
+    def _weights(self) -> list[tuple[str, str]]:
+        problems: list[tuple[str, str]] = []
         for field, values in {
             "children.seasonality": self.children.seasonality,
             "recruitment.seasonality": self.recruitment.seasonality,
         }.items():
             if len(values) != 12:
                 problems.append((field, f"needs 12 monthly values, got {len(values)}"))
+        if len(set(self.areas)) != len(self.areas):
+            problems.append(("areas", "names must not repeat"))
         areas = set(self.areas)
         for field, weights in {
             "children.area_weights": self.children.area_weights,
@@ -665,21 +900,30 @@ class Scenario(_Base):
                 problems.append(
                     (field, f"unknown area(s) {sorted(unknown)}; allowed: {self.areas}")
                 )
-            if sum(weights.values()) <= 0:
-                problems.append((field, "weights must not all be zero"))
+        household = self.recruitment.household
         for field, shares in {
+            "children.area_weights": list(self.children.area_weights.values()),
+            "uasc.area_weights": list(self.uasc.area_weights.values()),
+            "recruitment.household.area_weights": list(household.area_weights.values()),
+            "recruitment.household.type_weights": list(household.type_weights.values()),
+            "recruitment.household.age_ranges": [r.weight for r in household.age_ranges],
             "children.entry_age_weights": self.children.entry_age_weights,
             "children.sibling_group_weights": self.children.sibling_group_weights,
-            "recruitment.household.places_weights": self.recruitment.household.places_weights,
+            "recruitment.household.places_weights": household.places_weights,
             "initial.places_weights": self.initial.places_weights,
             "initial.age_weights": self.initial.age_weights,
             "uasc.age_weights": list(self.uasc.age_weights.values()),
         }.items():
             if sum(shares) <= 0:
                 problems.append((field, "weights must not all be zero"))
-        for age in self.uasc.age_weights:
-            if not 0 <= age < edges[-1]:
-                problems.append(("uasc.age_weights", f"age {age} outside 0..{edges[-1] - 1}"))
+        return problems
+
+    def _dates(self) -> list[tuple[str, str]]:
+        problems: list[tuple[str, str]] = []
+        if self.end > LAST_DATE:
+            problems.append(
+                ("years", f"the horizon ends on {self.end}, after the last date {LAST_DATE}")
+            )
         windows = {
             "children.arrival_changes": self.children.arrival_changes,
             "uasc.surges": self.uasc.surges,
@@ -695,6 +939,7 @@ class Scenario(_Base):
                             f"{self.start}..{self.end}",
                         )
                     )
+        areas = set(self.areas)
         for kind, i, item in self.interventions.dated():
             field = f"interventions.{kind}[{i}]"
             end = getattr(item, "end", None)
@@ -703,9 +948,184 @@ class Scenario(_Base):
             area = getattr(item, "area", None)
             if area is not None and area not in areas:
                 problems.append((f"{field}.area", f"unknown area {area!r}; allowed: {self.areas}"))
-        if problems:
-            raise ValueError("; ".join(f"{f}: {m}" for f, m in problems))
-        return self
+        return problems
+
+    def _rates(self) -> list[tuple[str, str]]:
+        """Peak rates of the arrival and enquiry streams, and of a child's breakdowns."""
+        problems: list[tuple[str, str]] = []
+        c, u, r = self.children, self.uasc, self.recruitment
+        targets, target_problems = self._target_windows()
+        problems += target_problems
+        streams = [
+            ("children", c.arrivals_per_year, c.seasonality, c.arrival_changes, [], MAX_ARRIVALS),
+            ("uasc", u.arrivals_per_year, [1.0], u.surges, [], MAX_UASC_ARRIVALS),
+            (
+                "recruitment",
+                r.enquiries_per_year,
+                r.seasonality,
+                r.campaigns,
+                targets,
+                MAX_ENQUIRIES,
+            ),
+        ]
+        for field, base, seasonality, windows, extra, cap in streams:
+            peak = peak_per_year(base, seasonality, windows, extra)
+            if peak > cap:
+                problems.append(
+                    (
+                        field,
+                        f"the peak rate, {peak:,.0f} a year (the base or an observed level, "
+                        f"times the highest month and every multiplier in force at once), "
+                        f"exceeds the bound of {cap:,}",
+                    )
+                )
+        b = self.breakdown
+        scheme = max(
+            (
+                m[1]
+                for _, _, item in self.interventions.dated()
+                for name, m in item
+                if name == "breakdown_multiplier"
+            ),
+            default=1.0,
+        )
+        worst = (
+            max(b.per_year.values(), default=0.0)
+            * max(b.high_risk_multiplier, 1.0)
+            * max(b.teen_multiplier, 1.0)
+            * max(b.complex_multiplier, 1.0)
+            * max(scheme, 1.0)
+        )
+        if worst > MAX_PLACEMENT_HAZARD:
+            problems.append(
+                (
+                    "breakdown",
+                    f"the highest breakdown hazard (the highest rate times every multiplier) "
+                    f"is {worst:,.0f} a year, above the bound of {MAX_PLACEMENT_HAZARD:g} "
+                    "(one a day)",
+                )
+            )
+        return problems
+
+    def _target_windows(self) -> tuple[list[Span], list[tuple[str, str]]]:
+        """The enquiry multipliers that recruitment targets add, as the model adds them."""
+        r = self.recruitment
+        spans: list[Span] = []
+        problems: list[tuple[str, str]] = []
+        mean_season = sum(r.seasonality) / 12
+        for i, item in enumerate(self.interventions.recruitment_targets):
+            approval = r.approval_prob
+            for boost in self.interventions.assessment_capacity:
+                if (
+                    boost.approval_prob is not None
+                    and boost.start <= item.start
+                    and (boost.end is None or item.start < boost.end)
+                ):
+                    approval = boost.approval_prob
+            per_enquiry = r.application_prob * r.assessment_start_prob * approval
+            level = level_at(r.enquiries_per_year, r.campaigns, item.start)
+            expected = level * mean_season * per_enquiry
+            field = f"interventions.recruitment_targets[{i}].approvals_per_year"
+            if expected <= 0:
+                problems.append(
+                    (field, "a target needs enquiries and a funnel that converts some of them")
+                )
+                continue
+            needed = item.approvals_per_year / per_enquiry
+            if needed > MAX_ENQUIRIES:
+                problems.append(
+                    (
+                        field,
+                        f"{item.approvals_per_year:,.0f} approvals a year need "
+                        f"{needed:,.0f} enquiries a year at this funnel's conversion "
+                        f"({per_enquiry:.3g}), above the bound of {MAX_ENQUIRIES:,}",
+                    )
+                )
+            end = item.end or LAST_DATE
+            spans.append((item.start, end, item.approvals_per_year / expected))
+        return spans, problems
+
+    def initial_places(self) -> float:
+        """The mainstream places the initial households are expected to offer."""
+        kinds = self.recruitment.household.type_weights
+        weights = self.initial.places_weights
+        if sum(kinds.values()) <= 0 or sum(weights) <= 0:
+            return 0.0
+        share = kinds.get("mainstream", 0.0) / sum(kinds.values())
+        mean_places = sum((i + 1) * w for i, w in enumerate(weights)) / sum(weights)
+        return self.initial.households * share * mean_places
+
+    def notes(self) -> list[str]:
+        """What a valid scenario does that its author may not expect."""
+        places, in_house = self.initial_places(), self.initial.placements.get("in_house", 0)
+        if 0 < places < in_house:
+            return [
+                f"field 'initial.households': {self.initial.households} households offer "
+                f"about {places:,.0f} mainstream places for initial.placements.in_house = "
+                f"{in_house} children; about {in_house - places:,.0f} of them, and any "
+                "others the draws leave without a matching carer, will start with IFA spot "
+                "carers (counted as initial_overflow_to_ifa)"
+            ]
+        return []
+
+    def _stock(self) -> list[tuple[str, str]]:
+        """The stock at the start must fit what the model can build from it."""
+        ini = self.initial
+        problems: list[tuple[str, str]] = []
+        places = self.initial_places()
+        in_house = ini.placements.get("in_house", 0)
+        kinds = self.recruitment.household.type_weights
+        if in_house > 0 and places == 0 and sum(kinds.values()) > 0 and sum(ini.places_weights) > 0:
+            problems.append(
+                (
+                    "initial.households",
+                    f"initial.placements.in_house = {in_house} children need mainstream "
+                    f"households to be placed with, but {ini.households} households with a "
+                    "mainstream share of recruitment.household.type_weights give none",
+                )
+            )
+        edges = self.age_band_edges
+        if ini.placements.get("residential", 0) > 0 and not any(
+            w > 0 for i, w in enumerate(ini.age_weights[: len(edges) - 1]) if edges[i] >= edges[-3]
+        ):
+            problems.append(
+                (
+                    "initial.age_weights",
+                    f"children in residential care at the start are aged {edges[-3]} or over, "
+                    "but those bands' weights are all zero",
+                )
+            )
+        return problems
+
+
+Span = tuple[dt.date, dt.date, float]  # a multiplier in force from start (inclusive) to end
+
+
+def level_at(base: float, windows: Iterable[Window], day: dt.date) -> float:
+    """The rate a year at ``day``: ``base``, or the last observed level in force then."""
+    level = base
+    for w in windows:
+        if w.per_year is not None and w.start <= day < w.end:
+            level = w.per_year
+    return level
+
+
+def peak_factor(spans: Iterable[tuple[Any, Any, float]]) -> float:
+    """The highest product of the multipliers (those above 1) in force at one time.
+
+    The product is highest just after some window starts, so only starts are tried.
+    """
+    ups = [(s, e, m) for s, e, m in spans if m > 1]
+    return max((math.prod(m for s, e, m in ups if s <= t < e) for t, _, _ in ups), default=1.0)
+
+
+def peak_per_year(
+    base: float, seasonality: list[float], windows: list[Window], extra: Iterable[Span] = ()
+) -> float:
+    """An upper bound of a stream's rate a year, as its arrivals are drawn (by thinning)."""
+    levels = [w.per_year for w in windows if w.per_year is not None]
+    spans = [(w.start, w.end, w.multiplier) for w in windows if w.multiplier is not None]
+    return max([base, *levels]) * max(seasonality, default=1.0) * peak_factor([*spans, *extra])
 
 
 # ----------------------------------------------------------------------------- loading
@@ -721,45 +1141,143 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+MAX_FILE_BYTES = 1_000_000  # a scenario file is a few KB; the England one is 6 KB
+MAX_DEPTH = 20  # tables and lists nested in a scenario (it needs 5)
+MAX_EXTENDS = 20  # files in one chain of 'extends'
+
+
 def read_toml(path: Path, missing: str) -> dict[str, Any]:
-    """The TOML file at ``path``, or a ScenarioError naming it (``missing`` when not found)."""
-    if not path.is_file():
-        raise ScenarioError(f"{path}: {missing}")
+    """The TOML file at ``path``, or a ScenarioError naming it (``missing`` when not found).
+
+    Only a regular file of UTF-8 text (a byte-order mark is allowed) is read: a directory, a
+    FIFO or a device would fail, block or never end.
+    """
+    problem = ""
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
+        if not path.exists():
+            problem = missing
+        elif path.is_dir():
+            problem = "is a folder, not a scenario file"
+        elif not path.is_file():
+            problem = "not a regular file (a scenario is a TOML text file)"
+        else:
+            with path.open("rb") as f:
+                raw = f.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        problem = f"cannot be read: {exc.strerror or exc}"
+    except ValueError as exc:  # e.g. a NUL byte in the path
+        problem = f"not a usable file name: {exc}"
+    if problem:
+        raise ScenarioError(f"{path}: {problem}")
+    if len(raw) > MAX_FILE_BYTES:
+        raise ScenarioError(
+            f"{path}: larger than {MAX_FILE_BYTES // 1000} KB; a scenario file is a few KB"
+        )
+    return parse_toml(raw, str(path))
+
+
+def parse_toml(raw: bytes, source: str) -> dict[str, Any]:
+    """TOML from the bytes of a file, or a ScenarioError naming ``source``: text that is not
+    UTF-8, not TOML, or nested too deeply."""
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise ScenarioError(f"{source}: not UTF-8 text (it looks like UTF-16: save it as UTF-8)")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(
+            f"{source}: not UTF-8 text (byte {raw[exc.start]:#04x} at position {exc.start}); "
+            "a scenario is a TOML text file saved as UTF-8"
+        ) from None
+    if "\x00" in text:
+        raise ScenarioError(f"{source}: not UTF-8 text (it holds NUL bytes: a binary file?)")
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(f"{path}: not valid TOML: {exc}") from None
+        raise ScenarioError(f"{source}: not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ScenarioError(f"{source}: not valid TOML: nested too deeply") from None
+    depth = _depth(data)
+    if depth > MAX_DEPTH:
+        raise ScenarioError(
+            f"{source}: tables and lists are nested {depth} deep; a scenario needs at most "
+            f"{MAX_DEPTH}"
+        )
+    return data
+
+
+def _depth(value: Any) -> int:
+    """How deeply tables and lists nest in ``value`` (without recursion)."""
+    deepest, todo = 0, [(value, 0)]
+    while todo:
+        item, level = todo.pop()
+        if isinstance(item, dict | list):
+            if level + 1 > deepest:
+                deepest = level + 1
+            if deepest > MAX_DEPTH:
+                return deepest
+            todo += [(v, level + 1) for v in (item.values() if isinstance(item, dict) else item)]
+    return deepest
+
+
+def _resolved(path: Path, where: str) -> Path:
+    """``path`` with links followed, to recognise a file met twice; ``where`` names the field."""
+    try:
+        return path.resolve()
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise ScenarioError(f"{where}: not a usable file name: {exc}") from None
+
+
+def _linked(path: Path, field: str, target: Any) -> Path:
+    """The file that ``field`` (``extends`` or ``calibration``) of ``path`` names."""
+    if not isinstance(target, str) or not target.strip():
+        raise ScenarioError(f"{path}: field '{field}' must be a file path (a string)")
+    linked = path.parent / target
+    _resolved(linked, f"{path}: field '{field}'")
+    return linked
 
 
 def _read_toml(path: Path, seen: tuple[Path, ...] = (), calibrated: bool = True) -> dict[str, Any]:
-    path = path.resolve()
-    if path in seen:
-        raise ScenarioError(f"{path}: 'extends' forms a cycle through {[str(p) for p in seen]}")
-    where = f" (extended by {seen[-1]})" if seen else ""
-    data = read_toml(path, f"scenario file not found{where}")
+    # Messages name files as given; cycles are found through their resolved paths.
+    path = path.absolute()
+    key = _resolved(path, str(path))
+    if key in {_resolved(p, str(p)) for p in seen}:
+        raise ScenarioError(
+            f"{seen[-1]}: field 'extends' forms a cycle through {[str(p) for p in seen]}"
+        )
+    if len(seen) >= MAX_EXTENDS:
+        raise ScenarioError(
+            f"{seen[0]}: field 'extends': a chain of more than {MAX_EXTENDS} files "
+            f"(reached {seen[-1]})"
+        )
+    try:
+        data = read_toml(path, "scenario file not found")
+    except ScenarioError as exc:
+        if seen:
+            raise ScenarioError(f"{exc} (field 'extends' of {seen[-1]})") from None
+        raise
     parent = data.pop("extends", None)
     fitted = data.pop("calibration", None)
     base: dict[str, Any] = {}
     if parent is not None:
-        if not isinstance(parent, str):
-            raise ScenarioError(f"{path}: field 'extends' must be a file path (a string)")
-        base = _read_toml(path.parent / parent, (*seen, path), calibrated)
+        base = _read_toml(_linked(path, "extends", parent), (*seen, path), calibrated)
     if fitted is not None:
-        if not isinstance(fitted, str):
-            raise ScenarioError(f"{path}: field 'calibration' must be a file path (a string)")
+        target = _linked(path, "calibration", fitted)
         if calibrated:
-            base = _merge(base, _fitted_values(path.parent / fitted, path))
+            base = _merge(base, _fitted_values(target, path))
     return _merge(base, data)
 
 
 def _fitted_values(path: Path, source: Path) -> dict[str, Any]:
     """The ``[scenario]`` table of a calibration result: fitted values, below the file's own."""
-    if not path.is_file():
-        raise ScenarioError(f"{source}: field 'calibration': file not found: {path}")
-    fitted = read_toml(path, "file not found")
+    try:
+        fitted = read_toml(path, "file not found")
+    except ScenarioError as exc:
+        raise ScenarioError(f"{exc} (field 'calibration' of {source})") from None
     table = fitted.get("scenario")
     if not isinstance(table, dict):
-        raise ScenarioError(f"{path}: has no [scenario] table of fitted values")
+        raise ScenarioError(
+            f"{source}: field 'calibration': {path} has no [scenario] table of fitted values"
+        )
     return table
 
 
@@ -798,9 +1316,16 @@ def _describe(exc: ValidationError, source: str) -> str:
             hint = f"; allowed keys here: {', '.join(allowed)}" if allowed else ""
             lines.append(f"  field '{field}': unknown key{guess}{hint}")
             continue
+        if err["type"] == "scenario":
+            prefix = f"{field}." if loc else ""
+            lines += [f"  field '{prefix}{f}': {m}" for f, m in err["ctx"]["problems"]]
+            continue
         msg = err["msg"].removeprefix("Value error, ")
         got = err.get("input")
-        shown = "" if isinstance(got, dict | list) or got is None else f" (got {got!r})"
+        if isinstance(got, dict | list) or got is None:
+            shown = ""
+        else:
+            shown = f" (got {got})" if isinstance(got, dt.date) else f" (got {got!r})"
         lines.append(f"  field '{field}': {msg}{shown}")
     return "\n".join(lines)
 

@@ -254,6 +254,27 @@ def _flow_counts() -> list[Output]:
         ("planned_moves", "Planned moves", "moves", 0),
         ("emergency_moves_on", "Moves on from emergency beds", "moves", 0),
         ("step_downs", "Step-downs to the council's carers", "moves", +1),
+        (
+            "spot_other_councils_placed",
+            "Other councils' children placed in the IFA spot market",
+            _CHILDREN,
+            0,
+        ),
+        (
+            "spot_other_councils_turned_away",
+            "Other councils' children turned away (spot market full)",
+            _CHILDREN,
+            0,
+        ),
+        ("places_opened_residential", "Residential places opened", "places", 0),
+        ("places_opened_supported", "Supported accommodation places opened", "places", 0),
+        ("placements_out_of_county", "Placements outside the county", "placements", -1),
+        (
+            "placements_distance_not_known",
+            "Placements with distance not known (UASC)",
+            "placements",
+            0,
+        ),
     ]
     out = [Output(n, f, t, f"{u} {year}", better=b) for n, t, u, b in rows]
     out.append(Output("step_across_cost", f, "Cost of step-across moves", f"£ {year}", "money", -1))

@@ -28,6 +28,8 @@ STREAM_IDS: dict[str, int] = {
     "distance": 11,
     "initial": 12,
     "interventions": 13,
+    "geography": 14,
+    "market": 15,
 }
 
 _BLOCK = 2048
@@ -45,26 +47,34 @@ class Stream:
         self._norm = self._rng.standard_normal(_BLOCK).tolist()
         self._i_uni = self._i_exp = self._i_norm = 0
 
+    # The draws below repeat the buffer step rather than call each other: they run hundreds of
+    # thousands of times a replication, and a Python call costs more than the draw.
     def random(self) -> float:
         """A uniform draw on [0, 1)."""
-        if self._i_uni == _BLOCK:
+        i = self._i_uni
+        if i == _BLOCK:
             self._uni = self._rng.random(_BLOCK).tolist()
-            self._i_uni = 0
-        self._i_uni += 1
-        return self._uni[self._i_uni - 1]
+            i = 0
+        self._i_uni = i + 1
+        return self._uni[i]
 
     def exponential(self, mean: float) -> float:
         """An exponential draw with the given mean (infinite when the mean is)."""
-        if self._i_exp == _BLOCK:
+        i = self._i_exp
+        if i == _BLOCK:
             self._exp = self._rng.standard_exponential(_BLOCK).tolist()
-            self._i_exp = 0
-        self._i_exp += 1
-        return self._exp[self._i_exp - 1] * mean
+            i = 0
+        self._i_exp = i + 1
+        return self._exp[i] * mean
 
     def hazard_time(self, rate: float) -> float:
         """Time to an event with constant hazard ``rate`` (infinite when the rate is 0)."""
-        e = self.exponential(1.0)
-        return e / rate if rate > 0 else math.inf
+        i = self._i_exp
+        if i == _BLOCK:
+            self._exp = self._rng.standard_exponential(_BLOCK).tolist()
+            i = 0
+        self._i_exp = i + 1
+        return self._exp[i] / rate if rate > 0 else math.inf
 
     def normal(self) -> float:
         """A standard normal draw."""
@@ -80,7 +90,12 @@ class Stream:
 
     def bernoulli(self, p: float) -> bool:
         """True with probability ``p``."""
-        return self.random() < p
+        i = self._i_uni
+        if i == _BLOCK:
+            self._uni = self._rng.random(_BLOCK).tolist()
+            i = 0
+        self._i_uni = i + 1
+        return self._uni[i] < p
 
     def poisson(self, lam: float) -> int:
         """A Poisson draw (not buffered: used rarely)."""

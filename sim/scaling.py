@@ -22,6 +22,7 @@ SCALED_RATES = (
     "children.arrivals_per_year",
     "uasc.arrivals_per_year",
     "recruitment.enquiries_per_year",
+    "market.spot.other_councils_per_year",
 )
 SCALED_COUNTS = (
     "uasc.nts.child_population",
@@ -31,6 +32,8 @@ SCALED_COUNTS = (
     "providers.unregistered_places",
     "initial.uasc",
     "initial.households",
+    "market.spot.places",
+    "market.spot.other_councils_initial",
 )
 AREA_WEIGHTS = (
     "children.area_weights",
@@ -80,12 +83,15 @@ def scaled_dict(
             node = node.setdefault(p, {})
         node[last] = value
 
+    # A zero or unlimited (None) size stays as it is: the scaled file extends the original.
     for path in SCALED_RATES:
         node, key = _node(data, path)
-        put(path, round(node[key] * factor, 1))
+        if node[key]:
+            put(path, round(node[key] * factor, 1))
     for path in SCALED_COUNTS:
         node, key = _node(data, path)
-        put(path, round(node[key] * factor))
+        if node[key]:
+            put(path, round(node[key] * factor))
     if households is not None:
         put("initial.households", int(households))
     put(
@@ -95,6 +101,8 @@ def scaled_dict(
     if split > 1:
         areas = [_sub(a, j) for a in scenario.areas for j in range(1, split + 1)]
         put("areas", areas)
+        if scenario.geography.districts:
+            put("geography.districts", "")  # a district table covers the council's own areas
         for path in AREA_WEIGHTS:
             node, key = _node(data, path)
             weights = node[key]

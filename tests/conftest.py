@@ -8,6 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from sim.config import CASCADE_STEPS, PLACEMENT_TYPES, Scenario, with_overrides
 from sim.model.world import World
 from sim.rng import make_streams
@@ -127,3 +129,15 @@ def binomial_near(successes: float, n: int, p: float) -> None:
 def first_episodes(episodes):
     """Each child's first episode."""
     return episodes.sort_values(["child", "start_day"]).groupby("child").first().reset_index()
+
+
+def transfer_chances(referred, end: float, delay_days: float):
+    """The chance that each referred UASC is transferred: the exponential delay from arrival
+    must end before ``end`` (the horizon) and before the child turns 18."""
+    window = np.minimum(end, referred["dob_day"] + 18 * YEAR) - referred["entry_day"]
+    return 1.0 - np.exp(-np.clip(window, 0.0, None) / delay_days)
+
+
+def bernoulli_sum_near(count: float, chances) -> None:
+    """``count`` is a sum of independent trials with these chances (Poisson binomial)."""
+    near(count, float(np.sum(chances)), math.sqrt(float(np.sum(chances * (1 - chances)))))

@@ -101,6 +101,7 @@ def test_replications_needed_for_a_relative_precision():
     assert absolute["replications_needed"] == row["replications_needed"]
 
 
+@pytest.mark.slow
 def test_interval_covers_the_true_mean_as_often_as_it_says():
     """Statistical: 2,000 batches of 20 skewed draws; a 95% interval covers the mean 93-97%."""
     rng = np.random.default_rng(42)
@@ -116,6 +117,7 @@ def test_interval_covers_the_true_mean_as_often_as_it_says():
 # ----------------------------------------------------------------------------- a real batch
 
 
+@pytest.mark.slow
 def test_load_gives_the_tables_of_the_batch(batch):
     b = load(batch)
     assert b.scenarios == ["Kent baseline", "More enquiries"]
@@ -138,6 +140,7 @@ def test_load_gives_the_tables_of_the_batch(batch):
     )
 
 
+@pytest.mark.slow
 def test_monthly_and_yearly_quantiles(batch):
     b = load(batch)
     monthly = monthly_quantiles(b.snapshots, ["in_house", "ifa_spot"])
@@ -151,6 +154,7 @@ def test_monthly_and_yearly_quantiles(batch):
     assert sorted(ends["year"].unique()) == [2019, 2020, 2021]
 
 
+@pytest.mark.slow
 def test_fan_charts_draw_every_scenario(batch):
     b = load(batch)
     fig = fan_charts(b.snapshots, ["in_house", "unregistered", "weekly_cost"])
@@ -160,6 +164,7 @@ def test_fan_charts_draw_every_scenario(batch):
     plt.close(fig)
 
 
+@pytest.mark.slow
 def test_monte_carlo_error_of_a_batch(batch):
     mc = monte_carlo_error(load(batch).kpis)
     assert len(mc) == 2 * len(HEADLINE_KPIS)

@@ -79,6 +79,7 @@ def test_folder_layout_and_manifest(reference, tmp_path, kent1):
     pd.testing.assert_frame_equal(snaps, reference["snapshots"].query("replication < 2"))
 
 
+@pytest.mark.slow
 def test_processes_equal_in_process(reference, tmp_path, kent1):
     out = tmp_path / "b"
     summary = run_batch([kent1], 6, out, seed=11, workers=2, chunk_size=2, progress=False)
@@ -86,6 +87,7 @@ def test_processes_equal_in_process(reference, tmp_path, kent1):
     assert_same(tables(out), reference)
 
 
+@pytest.mark.slow
 def test_dask_cluster_equals_in_process(reference, tmp_path, kent1):
     from dask.distributed import Client, LocalCluster
 
@@ -101,6 +103,7 @@ def test_dask_cluster_equals_in_process(reference, tmp_path, kent1):
     assert_same(tables(tmp_path / "b"), reference)
 
 
+@pytest.mark.slow
 def test_common_random_numbers_across_scenarios(tmp_path, kent1):
     """Two scenarios with the same content and seed draw the same numbers, replication by
     replication; a changed scenario keeps the random numbers of what it does not change."""
@@ -132,6 +135,7 @@ def _parts(folder: Path) -> int:
     return len(list((folder / "kpis").glob("part-*.parquet")))
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_equals_uninterrupted(reference, tmp_path):
     out = tmp_path / "killed"
     args = _cli(
@@ -184,6 +188,7 @@ def test_resume_after_sigkill_equals_uninterrupted(reference, tmp_path):
     assert manifest["status"] == "complete" and len(manifest["runs"]) == 2
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_promptly_and_resumes(tmp_path):
     out = tmp_path / "interrupted"
     args = _cli(
@@ -228,6 +233,7 @@ def test_ctrl_c_stops_promptly_and_resumes(tmp_path):
     assert 1 <= _parts(out) < 40
 
 
+@pytest.mark.slow
 def test_orphan_parts_and_temporary_files_are_ignored_then_cleaned(tmp_path, kent1, reference):
     out = tmp_path / "b"
     run_batch([kent1], 3, out, seed=11, workers=1, chunk_size=1, progress=False)
@@ -241,6 +247,7 @@ def test_orphan_parts_and_temporary_files_are_ignored_then_cleaned(tmp_path, ken
     assert_same(tables(out), reference)
 
 
+@pytest.mark.slow
 def test_refuses_a_folder_made_from_other_inputs(tmp_path, kent1, capsys):
     out = tmp_path / "b"
     run_batch([kent1], 2, out, seed=1, workers=1, progress=False)
@@ -301,6 +308,7 @@ def test_bad_scenario_and_scheduler_exit_2(tmp_path, capsys):
 # ----------------------------------------------------------------------------- failures
 
 
+@pytest.mark.slow
 def test_failing_replication_is_reported_with_its_seed(tmp_path, kent1, monkeypatch, capsys):
     real = sim.batch.simulate
 
@@ -368,6 +376,7 @@ def _peak(scenario, reps: int, out: Path) -> int:
         tracemalloc.stop()
 
 
+@pytest.mark.slow
 def test_memory_stays_flat_as_replications_grow(tmp_path):
     # A quarter-size Kent over three months keeps tracemalloc's overhead affordable.
     scenario = scaled(load_scenario(KENT, {"years": 0.25}), 0.25, split=1)
@@ -381,6 +390,7 @@ def test_memory_stays_flat_as_replications_grow(tmp_path):
 # ----------------------------------------------------------------------------- scale
 
 
+@pytest.mark.slow
 def test_large_council_runs(tmp_path):
     """The synthetic large council (Kent x 4) runs as a batch; its size is four Kents."""
     large = load_scenario(ROOT / "scenarios" / "large_council.toml", {"years": 1})
@@ -393,6 +403,7 @@ def test_large_council_runs(tmp_path):
     assert len(large.areas) == 8
 
 
+@pytest.mark.slow
 def test_england_runs(tmp_path):
     """England (84,000 children, 36 areas) builds and runs: five weeks as a batch."""
     england = load_scenario(ROOT / "scenarios" / "england.toml", {"years": 0.1})

@@ -81,6 +81,7 @@ def small_council():
     )
 
 
+@pytest.mark.slow
 def test_parameter_recovery_from_model_made_data():
     """Fit two parameters to figures the model itself produced with known values."""
     sc = small_council()

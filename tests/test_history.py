@@ -266,6 +266,7 @@ def test_the_objective_scores_every_year_of_the_run(history):
     assert cell.startswith("1,504 | ") and cell.endswith(("ok", "MISS"))
 
 
+@pytest.mark.slow
 def test_calibrate_history_runs_and_writes_year_by_year(tmp_path, capsys):
     params = tmp_path / "params.toml"
     params.write_text(

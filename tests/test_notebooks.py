@@ -82,6 +82,7 @@ def kernel_name(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         mp.undo()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", sorted(NOTEBOOKS.glob("*.ipynb")), ids=lambda p: p.name)
 def test_notebook_runs(path: Path, kernel_name: str) -> None:
     nb = nbformat.read(path, as_version=4)

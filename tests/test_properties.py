@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from sim.config import Scenario, ScenarioError, with_overrides
 from sim.model.entities import Child, Household
-from sim.model.placements import VacancyIndex, fits
+from sim.model.vacancies import VacancyIndex, fits
 from sim.model.world import World
 from sim.rng import make_streams
 
@@ -24,22 +24,25 @@ SETTINGS = settings(max_examples=80, deadline=None, suppress_health_check=[Healt
 # ----------------------------------------------------------------------------- schema
 
 
-def _numeric_fields(model: type[BaseModel], prefix: str = "") -> list[tuple[str, bool]]:
-    """Every scalar float field bounded below by 0, as (dotted path, is a probability)."""
+def _numeric_fields(model: type[BaseModel], prefix: str = "") -> list[tuple[str, float]]:
+    """Every scalar float field bounded below by 0, as (dotted path, upper bound)."""
     out = []
     for name, f in model.model_fields.items():
         ann = f.annotation
         if isinstance(ann, type) and issubclass(ann, BaseModel):
             out += _numeric_fields(ann, f"{prefix}{name}.")
         elif ann is float and any(isinstance(m, at.Ge) and m.ge == 0 for m in f.metadata):
-            is_prob = any(isinstance(m, at.Le) and m.le == 1 for m in f.metadata)
-            out.append((f"{prefix}{name}", is_prob))
+            le = [m.le for m in f.metadata if isinstance(m, at.Le)]
+            out.append((f"{prefix}{name}", le[0] if le else math.inf))
     return out
 
 
 FIELDS = _numeric_fields(Scenario)
-RATES = [p for p, is_prob in FIELDS if not is_prob]
-PROBS = [p for p, is_prob in FIELDS if is_prob]
+RATES = [p for p, le in FIELDS if le != 1]
+PROBS = [p for p, le in FIELDS if le == 1]
+# Valid values: half the bound (a stream's peak, with seasonality, must stay under it), and
+# multipliers small enough that together they keep a child's breakdown hazard under its bound.
+UPPER = {p: min(5.0 if p.endswith("_multiplier") else le / 2, 1e5) for p, le in FIELDS}
 BASE = Scenario()
 
 
@@ -76,7 +79,9 @@ def lookup(scenario: Scenario, path: str) -> Any:
 
 
 finite = {"allow_nan": False, "allow_infinity": False}
-valid_rate = st.tuples(st.sampled_from(RATES), st.floats(0, 1e5, **finite))
+valid_rate = st.sampled_from(RATES).flatmap(
+    lambda p: st.tuples(st.just(p), st.floats(0, UPPER[p], **finite))
+)
 valid_prob = st.tuples(st.sampled_from(PROBS), st.floats(0, 1, **finite))
 
 

@@ -99,6 +99,7 @@ def test_kpi_targets_are_data_with_sources():
     assert not by_column["kpi_within_20_miles"].met(0.79)
 
 
+@pytest.mark.slow
 def test_comparison_report_shows_paired_differences_with_intervals(runs, tmp_path):
     (_, base, mb), (_, policy, mp) = runs
     path = write_report(base, mb, tmp_path / "cmp.html", compare=[(policy, mp)])
@@ -124,6 +125,7 @@ def test_paired_differences_need_the_same_seed(runs, tmp_path):
     assert "Not compared" in text and "same seed" in text
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt_name", ["parquet", "csv"])
 def test_cli_report_rebuilds_from_a_run_folder(tmp_path, fmt_name, capsys):
     folder = tmp_path / "run"
@@ -147,6 +149,7 @@ def test_cli_report_rebuilds_from_a_run_folder(tmp_path, fmt_name, capsys):
     assert str(out) in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_options_added_one_by_one_are_read_in_their_order(runs, tmp_path):
     """The web app adds each option's in-memory tables to one results folder."""
     from sim.batch import add_results
@@ -165,6 +168,7 @@ def test_options_added_one_by_one_are_read_in_their_order(runs, tmp_path):
     assert "More enquiries compared with Kent baseline" in text
 
 
+@pytest.mark.slow
 def test_cli_compare_writes_a_folder_the_report_rebuilds(tmp_path, capsys):
     from sim.results import load
 
@@ -189,6 +193,7 @@ def test_cli_compare_writes_a_folder_the_report_rebuilds(tmp_path, capsys):
     assert "report.html" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_cli_report_reads_a_batch_folder_and_tables_given_elsewhere(runs, tmp_path):
     from sim.batch import run_batch
 
@@ -220,6 +225,7 @@ def test_values_are_formatted_for_readers():
     assert fmt("in_house", float("nan")) == "–"
 
 
+@pytest.mark.slow
 def test_report_screenshot(single_html, tmp_path):
     """Render the report in a real browser and keep a screenshot as a test artefact."""
     path = tmp_path / "report.html"

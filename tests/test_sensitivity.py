@@ -133,6 +133,7 @@ def test_indices_rank_a_known_function(kent):
             assert table.loc[names[0], "S1"] == pytest.approx(100 / 101, abs=0.05)
 
 
+@pytest.mark.slow
 def test_sensitivity_end_to_end_and_resume(tmp_path, capsys):
     params = write(
         tmp_path,

@@ -113,6 +113,7 @@ def _ci_contains(samples: list[float], value: float, level: float = 0.99) -> tup
     return abs(x.mean() - value) <= t * se, msg
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("c", "arrivals", "exit_rate"), [(10, 40.0, 5.0), (4, 15.0, 6.0)])
 def test_overflow_matches_erlang_loss_formula(c, arrivals, exit_rate):
     """The share of entrants not placed in-house equals B(c, lambda/mu)."""
@@ -130,6 +131,7 @@ def test_overflow_matches_erlang_loss_formula(c, arrivals, exit_rate):
     assert ok, msg
 
 
+@pytest.mark.slow
 def test_loss_system_detects_a_wrong_capacity():
     """The same estimate rejects the formula for one place fewer (the test has power)."""
     scenario = loss_system(10, 40.0, 5.0, years=25)
@@ -143,6 +145,7 @@ def test_loss_system_detects_a_wrong_capacity():
     assert not ok
 
 
+@pytest.mark.slow
 def test_littles_law_children_in_care():
     """Time-average children in care = arrival rate x mean time in care, in steady state."""
     base = loss_system(30, 60.0, 2.0, years=30)
@@ -222,6 +225,7 @@ def test_same_seed_same_result_and_different_seeds_differ():
     assert not a.snapshots.equals(c.snapshots)
 
 
+@pytest.mark.slow
 def test_results_do_not_depend_on_the_number_of_workers():
     scenario = load_scenario("scenarios/kent_baseline.toml", {"years": 1})
     one = run(scenario, reps=3, seed=4, workers=1)

@@ -223,6 +223,7 @@ def test_the_check_fails_a_forecast_that_got_worse():
     assert _no_worse(same * 0.8, committed, observed) == (False, False)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("stem", "scenario"),
     [
@@ -264,6 +265,7 @@ def test_the_committed_scores_follow_from_the_committed_ensembles():
         )
 
 
+@pytest.mark.slow
 def test_validate_runs_end_to_end_and_writes_its_tables(tmp_path, capsys):
     code = main(["validate", "--reps", "2", "--workers", "1", "--out", str(tmp_path)])
     assert code == 0

@@ -248,6 +248,7 @@ def test_server_errors_never_show_a_traceback(client, monkeypatch):
     assert client.get("/api/nothing-here").json()["error"] == "Not found"
 
 
+@pytest.mark.slow
 def test_run_compare_and_download(client, tmp_path):
     base = {"name": "Base", "scenario": "kent_baseline", "levers": {}}
     same = {"name": "Same again", "scenario": "kent_baseline", "levers": {}}
@@ -293,6 +294,7 @@ def test_run_compare_and_download(client, tmp_path):
     assert client.get(f"/api/runs/{job['id']}/download/..%2Fmanifest.json").status_code == 404
 
 
+@pytest.mark.slow
 def test_common_random_numbers_make_identical_options_identical(client):
     a = {"name": "A", "scenario": "kent_baseline", "levers": {}}
     b = {"name": "B", "scenario": "kent_baseline", "levers": {}}
@@ -306,6 +308,7 @@ def test_common_random_numbers_make_identical_options_identical(client):
     )
 
 
+@pytest.mark.slow
 def test_several_users_runs_do_not_mix(client):
     def option(name, arrivals):
         levers = {"uasc_arrivals_per_year": arrivals}
@@ -356,6 +359,7 @@ def _set(page, selector, value):
     page.fill(selector, str(value))
 
 
+@pytest.mark.slow
 def test_browser_run_compare_and_download_report(app_url, chromium, tmp_path):
     page = chromium.new_page(viewport={"width": 1400, "height": 1000})
     errors: list[str] = []
@@ -432,6 +436,7 @@ def test_browser_run_compare_and_download_report(app_url, chromium, tmp_path):
     assert errors == []
 
 
+@pytest.mark.slow
 def test_browser_invalid_inputs_show_a_message(app_url, chromium, tmp_path):
     page = chromium.new_page(viewport={"width": 1400, "height": 1000})
     page.goto(app_url)
@@ -469,6 +474,7 @@ def test_browser_invalid_inputs_show_a_message(app_url, chromium, tmp_path):
     assert json.loads(page.evaluate("JSON.stringify(document.body.dataset)"))["ready"] == "true"
 
 
+@pytest.mark.slow
 def test_runs_in_worker_processes_match_runs_in_the_app(tmp_path):
     """`sufficiency serve` runs replications in processes; the numbers do not change."""
     option = {"name": "A", "scenario": "kent_baseline", "levers": {"hub_families": 1}}
@@ -494,7 +500,7 @@ def test_runs_are_kept_until_deleted_and_uploads_go_with_their_run(client, tmp_p
     jobs = [client.post("/api/runs", json=_run_body(option, reps=1)).json() for _ in range(2)]
     for job in jobs:
         assert _wait(client, job["id"])["status"] == "done"
-        assert (work / "runs" / job["id"] / "01-plan" / "snapshots.parquet").is_file()
+        assert list((work / "runs" / job["id"] / "snapshots").glob("part-*.parquet"))
 
     # The upload stays while another run still uses it.
     r = client.delete(f"/api/runs/{jobs[0]['id']}")
@@ -527,6 +533,7 @@ def test_a_full_disk_quota_refuses_new_runs_and_uploads_and_deletes_nothing(tmp_
         assert c.post("/api/runs", json=_run_body(option, reps=1)).status_code == 200
 
 
+@pytest.mark.slow
 def test_report_download_for_a_campaign_given_as_a_level_per_year(client):
     plan = (
         b'extends = "kent_baseline.toml"\nname = "Observed enquiries"\n[recruitment]\n'

@@ -206,6 +206,7 @@ def _no_run_started(server: Server) -> bool:
     return not runs.exists() or not any(runs.iterdir())
 
 
+@pytest.mark.slow
 def test_cross_origin_writes_are_refused(server):
     body = json.dumps(_run()).encode()
     evil_form = {"Origin": EVIL, "Content-Type": "text/plain"}
@@ -244,6 +245,7 @@ def test_cross_origin_writes_are_refused(server):
     _wait_for(lambda: _no_run_started(server), 10, "the deleted run's folder was not removed")
 
 
+@pytest.mark.slow
 def test_wrong_host_is_refused(server):
     """DNS rebinding: a page on evil.example, whose name now points at 127.0.0.1, reaches the
     app with its own name in the Host header; it gets neither the page nor its token."""
@@ -264,6 +266,7 @@ def test_wrong_host_is_refused(server):
     assert _no_run_started(server)
 
 
+@pytest.mark.slow
 def test_the_page_cannot_be_framed_by_another_site(server):
     for path in ("/", "/api/config"):
         headers = _headers(server, path)
@@ -284,6 +287,7 @@ def test_what_host_changes():
     assert "evil.example" not in wildcard
 
 
+@pytest.mark.slow
 def test_content_type_tricks_are_refused(server):
     body = json.dumps(_run()).encode()
     own = {"Origin": server.own, "X-Sufficiency-Token": server.token}
@@ -333,6 +337,7 @@ def test_content_type_tricks_are_refused(server):
     assert _no_run_started(server)
 
 
+@pytest.mark.slow
 def test_an_oversized_run_is_refused_and_the_queue_is_bounded(server):
     status, answer = server.write("POST", "/api/runs", _run(options=4, years=20, reps=200))
     assert status == 413
@@ -356,6 +361,7 @@ def test_an_oversized_run_is_refused_and_the_queue_is_bounded(server):
     _wait_for(lambda: _no_run_started(server), 10, "the deleted runs' folders were not removed")
 
 
+@pytest.mark.slow
 def test_cancel_stops_the_workers_and_the_next_run_finishes_in_normal_time(server):
     started = time.monotonic()
     status, first = server.write("POST", "/api/runs", _run())
@@ -382,6 +388,7 @@ def test_cancel_stops_the_workers_and_the_next_run_finishes_in_normal_time(serve
         server.write("DELETE", f"/api/runs/{job_id}")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "sig", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL], ids=["SIGTERM", "SIGINT", "SIGKILL"]
 )
@@ -408,6 +415,7 @@ def test_a_signal_stops_the_app_and_every_worker(tmp_path, root, sig):
         server.stop()
 
 
+@pytest.mark.slow
 def test_links_out_of_the_scenario_folder_are_not_followed(server, root):
     ids = {s["id"] for s in server.request("GET", "/api/scenarios")[1]}
     assert {"kent_baseline", "alias"} <= ids  # a link inside the folder is fine

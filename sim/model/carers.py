@@ -300,9 +300,25 @@ def _hold_end(world: World, h: Household) -> None:
 
 
 def _schedule_review(world: World, h: Household, first: bool = False) -> None:
-    days = world.scenario.attrition.review_days
+    """Schedule the next annual review that could find the household inactive.
+
+    The reviews before it would only schedule the next one, so they are stepped over here,
+    on the dates a review held every year would reach (to within the last bit of the delay).
+    """
+    a = world.scenario.attrition
+    days = a.review_days
     delay = world.rng["attrition"].random() * days if first else days
-    world.schedule(delay, _review, world, h)
+    if h.kind == "short_breaks":
+        return  # never inactive (see _review)
+    now = world.now
+    # Placed children and an on-hold period end only by making the carers active again.
+    since = now if h.children or h.on_hold else h.last_active
+    t = now + delay
+    while t - since < a.inactive_days:
+        if days > world.horizon - t:
+            return
+        t += days
+    world.schedule(t - now, _review, world, h)
 
 
 def _review(world: World, h: Household) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import heapq
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from sim.config import PLACEMENT_TYPES
-from sim.model.entities import PLACED, SEARCHING, Child
+from sim.model.entities import PLACED, Child
 from sim.model.timing import YEAR
 from sim.outputs import FLOW_COUNTS
 
@@ -120,13 +121,120 @@ def long_term(c: Child, now: float) -> bool:
     return c.dob > now - 16 * YEAR and c.entry <= now - 2.5 * YEAR
 
 
+class Stocks:
+    """Children in care by placement type and the stability indicators, kept up to date as
+    children arrive, leave and start and end placements, so a snapshot scans nobody.
+
+    The indicators change with the passing of time too: each is a queue ordered by the time a
+    child's status will flip (a placement two years old, 2.5 years in care, a 16th birthday, a
+    move a year ago), emptied up to the snapshot's date with the indicator's own comparison.
+    """
+
+    def __init__(self) -> None:
+        self.by_type = dict.fromkeys(PLACEMENT_TYPES, 0)
+        self.placed = 0
+        self.within = 0  # placed within 20 miles
+        self.uasc = 0
+        self.recent: dict[int, float] = {}  # child: their second-last start, while within a year
+        self._recent: list[tuple[float, int]] = []
+        self._entering: list[tuple[float, int]] = []  # (entry, child): not yet 2.5 years in care
+        self._ageing: list[tuple[float, int]] = []  # (dob, child): in the two-year group until 16
+        self.long_term: set[int] = set()
+        self._settling: list[tuple[float, int]] = []  # (placed_at, child)
+        self.settled: set[int] = set()  # in the same placement for 2+ years
+        self.long_term_settled = 0
+
+    @classmethod
+    def count(cls, children: dict[int, Child], now: float) -> Stocks:
+        """Counted from every child in care (once, after the initial stock is built)."""
+        stocks = cls()
+        for c in children.values():
+            stocks.arrived(c)
+            if c.state == PLACED:
+                stocks.started(c)
+        stocks.advance(children, now)
+        return stocks
+
+    def arrived(self, c: Child) -> None:
+        self.uasc += c.uasc
+        heapq.heappush(self._entering, (c.entry, c.id))
+
+    def started(self, c: Child) -> None:
+        self.by_type[c.placement] += 1
+        self.placed += 1
+        self.within += c.within20
+        if c.dob > c.placed_at - 14 * YEAR - 1:  # else 16 before the placement is 2 years old
+            heapq.heappush(self._settling, (c.placed_at, c.id))
+        starts = c.placement_starts
+        if len(starts) >= 3:
+            self.recent[c.id] = starts[-2]
+            heapq.heappush(self._recent, (starts[-2], c.id))
+        else:
+            self.recent.pop(c.id, None)
+
+    def ended(self, c: Child) -> None:
+        self.by_type[c.placement] -= 1
+        self.placed -= 1
+        self.within -= c.within20
+        if c.id in self.settled:
+            self.settled.remove(c.id)
+            self.long_term_settled -= c.id in self.long_term
+
+    def left(self, c: Child) -> None:
+        self.uasc -= c.uasc
+        self.recent.pop(c.id, None)
+        if c.id in self.long_term:
+            self.long_term.remove(c.id)
+            self.long_term_settled -= c.id in self.settled
+        self.settled.discard(c.id)
+
+    def advance(self, children: dict[int, Child], now: float) -> None:
+        """Bring the time-dependent indicators to ``now`` (never earlier than the last call)."""
+        entering, ageing, settling, recent = (
+            self._entering,
+            self._ageing,
+            self._settling,
+            self._recent,
+        )
+        # The comparisons are those of long_term() and three_plus_placements(), term for term.
+        while entering and entering[0][0] <= now - 2.5 * YEAR:
+            _, cid = heapq.heappop(entering)
+            c = children.get(cid)
+            if c is not None and c.dob > now - 16 * YEAR:
+                self.long_term.add(cid)
+                heapq.heappush(ageing, (c.dob, cid))
+                self.long_term_settled += cid in self.settled
+        while ageing and not ageing[0][0] > now - 16 * YEAR:
+            _, cid = heapq.heappop(ageing)
+            if cid in self.long_term:
+                self.long_term.remove(cid)
+                self.long_term_settled -= cid in self.settled
+        while settling and now - settling[0][0] >= 2 * YEAR:
+            placed_at, cid = heapq.heappop(settling)
+            c = children.get(cid)
+            if c is None or c.state != PLACED or c.placed_at != placed_at or cid in self.settled:
+                continue
+            self.settled.add(cid)
+            self.long_term_settled += cid in self.long_term
+        while recent and not recent[0][0] > now - YEAR:
+            second_last, cid = heapq.heappop(recent)
+            if self.recent.get(cid) == second_last:
+                del self.recent[cid]
+
+
 class Recorder:
     """Collects what the model reports during one replication."""
 
     def __init__(self, world: World) -> None:
         self.world = world
+        self._env = world.env
         sc = world.scenario
         self.building = False
+        self.stocks = Stocks()
+        # Flow names built once, not on every placement.
+        self._placements = {k: f"placements_{k}" for k in PLACEMENT_TYPES}
+        self._entries = {k: f"entries_{k}" for k in PLACEMENT_TYPES}
+        self._exits: dict[str, str] = {}
         self.flows: dict[tuple[int, str], float] = defaultdict(float)
         starts = []
         y = sc.start.year if sc.start.month >= 4 else sc.start.year - 1
@@ -152,7 +260,7 @@ class Recorder:
     def flow(self, name: str, amount: float = 1.0) -> None:
         if self.building:
             return
-        now = self.world.now
+        now = self._env._now
         if not self._fy_from <= now < self._fy_to:
             i = bisect.bisect_right(self.fy_start_days, now) - 1
             self._fy = i
@@ -166,6 +274,7 @@ class Recorder:
 
     def arrival(self, child: Child) -> None:
         self.arrivals += 1
+        self.stocks.arrived(child)
         self.flow("arrivals")
         if child.uasc:
             self.flow("arrivals_uasc")
@@ -173,12 +282,26 @@ class Recorder:
     def exit(self, child: Child, reason: str) -> None:
         self.exits += 1
         self.flow("exits")
-        self.flow(f"exits_{reason}")
+        name = self._exits.get(reason)
+        if name is None:
+            name = self._exits[reason] = f"exits_{reason}"
+        self.flow(name)
         if child.uasc:
             self.flow("exits_uasc")
+        self.stocks.left(child)
         self.child_rows.append(self._child_row(child))
 
+    def placement_started(self, child: Child, reason: str) -> None:
+        """``child`` has just started a placement (``place`` has set it up)."""
+        kind = child.placement
+        self.flow(self._placements[kind])
+        self.flow(self._entries[kind] if reason == "entry" else "moves")
+        if not self.building:  # the stock is counted once it is built
+            self.stocks.started(child)
+
     def episode(self, child: Child, reason_end: str) -> None:
+        """``child``'s current placement episode ends now."""
+        self.stocks.ended(child)
         self.episode_rows.append(
             (
                 child.id,
@@ -213,6 +336,7 @@ class Recorder:
     # -- snapshots --------------------------------------------------------------------------
     def start(self) -> None:
         w = self.world
+        self.stocks = Stocks.count(w.children, w.now)
         for d in month_ends(w.scenario.start, w.scenario.end):
             day = float((d - w.scenario.start).days)
             if day == 0:
@@ -224,23 +348,17 @@ class Recorder:
         """Record stocks and KPIs now."""
         w = self.world
         now = w.now
-        counts = dict.fromkeys(PLACEMENT_TYPES, 0)
-        searching = uasc = three_plus = n_long_term = long_term_stable = placed = within = 0
-        for c in w.children.values():
-            if c.uasc:
-                uasc += 1
-            if c.state == SEARCHING:
-                searching += 1
-            elif c.state == PLACED:
-                counts[c.placement] += 1
-                placed += 1
-                within += c.within20
-            if three_plus_placements(c, now):
-                three_plus += 1
-            if long_term(c, now):
-                n_long_term += 1
-                if c.state == PLACED and now - c.placed_at >= 2 * YEAR:
-                    long_term_stable += 1
+        stocks = self.stocks
+        stocks.advance(w.children, now)
+        counts = dict(stocks.by_type)
+        in_care = len(w.children)
+        uasc = stocks.uasc
+        searching = in_care - stocks.placed
+        placed = stocks.placed
+        within = stocks.within
+        three_plus = len(stocks.recent)
+        n_long_term = len(stocks.long_term)
+        long_term_stable = stocks.long_term_settled
         places = filled = vacant = unavailable = staying_put = on_hold = 0
         households = connected = 0
         former_carers = supported = 0
@@ -261,7 +379,6 @@ class Recorder:
             unavailable += n_unavailable
             vacant += h.places - n_filled - n_unavailable
             staying_put += h.staying_put
-        in_care = len(w.children)
         foster = (
             counts["in_house"] + counts["connected"] + counts["ifa_framework"] + counts["ifa_spot"]
         )

@@ -17,182 +17,49 @@ import math
 from typing import TYPE_CHECKING
 
 from sim.model.entities import LEFT, PLACED, SEARCHING, Child, Household
-from sim.model.timing import YEAR
+from sim.model.vacancies import fits
 from sim.rng import Stream
 
 if TYPE_CHECKING:
     from sim.model.world import World
 
-IN_HOUSE_KINDS = ("mainstream", "parent_and_child", "emergency")
 STEP_DOWN_FROM = ("ifa_framework", "ifa_spot", "residential", "unregistered")
 FOSTER = ("in_house", "connected", "ifa_framework", "ifa_spot")
-MAX_GROUP_PLACES = 6
-
-
-def fits(world: World, h: Household, group: list[Child]) -> bool:
-    """Whether household ``h`` can take every child of ``group`` now."""
-    if not h.active or h.free < len(group):
-        return False
-    if any(c.solo for c in group) and (h.filled > 0 or len(group) > 1):
-        return False
-    for c in group:
-        age = int(world.age(c))
-        if age < h.min_age or age > h.max_age:
-            return False
-        if c.complex_needs and not h.accepts_complex:
-            return False
-        if c.parent_and_child != (h.kind == "parent_and_child"):
-            return False
-        if c.avoid == h.id or (h.uasc_only and not c.uasc):
-            return False
-    return True
-
-
-ANY_AREA = ""  # the area of the buckets that hold every area's households
-
-
-class VacancyIndex:
-    """Households with free places, keyed by what they accept, so matching never scans them all.
-
-    Key: (carer type, area, age band, accepts complex needs, free places). Each household is
-    filed under its own area and under ``ANY_AREA`` too, so a search of the other areas costs
-    the same however many areas the council has.
-    """
-
-    def __init__(self, world: World) -> None:
-        self.world = world
-        self.buckets: dict[tuple[str, str, int, bool, int], dict[int, None]] = {}
-        self.keys: dict[int, list[tuple[str, str, int, bool, int]]] = {}
-
-    def _keys_for(self, h: Household) -> list[tuple[str, str, int, bool, int]]:
-        if not h.active or h.kind not in IN_HOUSE_KINDS or h.free <= 0:
-            return []
-        w = self.world
-        bands = range(w.band(h.min_age), w.band(h.max_age) + 1)
-        needs = (False, True) if h.accepts_complex else (False,)
-        free = min(h.free, MAX_GROUP_PLACES)  # the last bucket holds every larger household
-        return [(h.kind, a, b, n, free) for a in (h.area, ANY_AREA) for b in bands for n in needs]
-
-    def update(self, h: Household) -> None:
-        """Recount ``h``'s places and re-file it after anything that changes them."""
-        h.refresh()
-        keys = self._keys_for(h)
-        old = self.keys.get(h.id)
-        if old == keys or (old is None and not keys):
-            return
-        for key in self.keys.pop(h.id, ()):
-            del self.buckets[key][h.id]
-        if keys:
-            self.keys[h.id] = keys
-            for key in keys:
-                self.buckets.setdefault(key, {})[h.id] = None
-
-    def find(
-        self,
-        kind: str,
-        group: list[Child],
-        home: str,
-        where: str = "anywhere",
-        exclude: int = -1,
-    ) -> Household | None:
-        """A household of ``kind`` that takes ``group``.
-
-        ``where`` is ``"home"`` (the home area only), ``"elsewhere"`` (any other area) or
-        ``"anywhere"`` (the home area first, then the others).
-        """
-        if where != "elsewhere":
-            h = self._first(kind, group, home, "", exclude)
-            if h is not None or where == "home":
-                return h
-        return self._first(kind, group, ANY_AREA, home, exclude)
-
-    def _first(
-        self, kind: str, group: list[Child], area: str, skip_area: str, exclude: int
-    ) -> Household | None:
-        w = self.world
-        band = w.band(w.age(group[0]))
-        needs_complex = any(c.complex_needs for c in group)
-        households = w.households
-        for free in range(min(len(group), MAX_GROUP_PLACES), MAX_GROUP_PLACES + 1):
-            bucket = self.buckets.get((kind, area, band, needs_complex, free))
-            if not bucket:
-                continue
-            for hid in bucket:
-                h = households[hid]
-                if hid != exclude and h.area != skip_area and fits(w, h, group):
-                    return h
-        return None
-
-
-class StepDownList:
-    """Children in agency or residential care who would move to an in-house carer.
-
-    Filed by year of birth and complex needs, so a child is found by the age they have now,
-    however long they have waited. A household with a vacancy takes the youngest children it
-    can first and, among children of one year of birth, the one listed longest ago.
-    """
-
-    def __init__(self, world: World) -> None:
-        self.world = world
-        self.buckets: dict[tuple[int, bool], dict[int, int]] = {}
-
-    def add(self, child: Child, token: int) -> None:
-        if child.state != PLACED or child.placement_token != token:
-            return
-        key = (math.floor(child.dob / YEAR), child.complex_needs)
-        self.buckets.setdefault(key, {})[child.id] = token
-
-    def take_for(self, h: Household) -> Child | None:
-        """The first candidate that ``h`` can take, dropping stale entries."""
-        w = self.world
-        needs = (False, True) if h.accepts_complex else (False,)
-        # Completed age within [min_age, max_age] means born in (now - max_age - 1, now - min_age].
-        youngest = math.floor((w.now - h.min_age * YEAR) / YEAR)
-        oldest = math.floor((w.now - (h.max_age + 1) * YEAR) / YEAR)
-        for born in range(youngest, oldest - 1, -1):
-            for need in needs:
-                bucket = self.buckets.get((born, need))
-                if not bucket:
-                    continue
-                stale = []
-                found = None
-                for cid, token in bucket.items():
-                    c = w.children.get(cid)
-                    if c is None or c.state != PLACED or c.placement_token != token:
-                        stale.append(cid)
-                        continue
-                    if fits(w, h, [c]):
-                        found = c
-                        break
-                for cid in stale:
-                    del bucket[cid]
-                if found is not None:
-                    del bucket[found.id]
-                    return found
-        return None
 
 
 # ------------------------------------------------------------------------------ search
 
 
-def _steps(world: World, group: list[Child], urgent: bool) -> list[str]:
-    ages = [world.age(c) for c in group]
-    if any(c.needs_residential for c in group):
-        return ["residential", "unregistered"]
+def _step_list(urgent: bool, sixteen_plus: bool, supported_first: bool) -> tuple[str, ...]:
     steps = ["in_house_home", "in_house_other"]
     if urgent:
         steps.append("emergency")
     steps += ["ifa_framework", "ifa_spot"]
-    if min(ages) >= 16:
+    if supported_first:
+        steps.insert(0, "supported")
+    elif sixteen_plus:
         steps.append("supported")
-        uasc = world.scenario.uasc
-        if all(c.uasc for c in group) and world.rng["matching"].bernoulli(
-            uasc.supported_first_prob_16plus
-        ):
-            steps.remove("supported")
-            steps.insert(0, "supported")
-    steps += ["residential", "unregistered"]
-    return steps
+    return (*steps, "residential", "unregistered")
+
+
+# Every cascade there is, built once: (urgent, all 16 or over, supported accommodation first).
+_CASCADES = {
+    (u, s, f): _step_list(u, s, f) for u in (False, True) for s in (False, True) for f in (False, s)
+}
+_RESIDENTIAL_CASCADE = ("residential", "unregistered")
+_IN_HOUSE_WHERE = {"in_house_home": "home", "in_house_other": "elsewhere", "emergency": "anywhere"}
+
+
+def _steps(world: World, group: list[Child], urgent: bool) -> tuple[str, ...]:
+    if any(c.needs_residential for c in group):
+        return _RESIDENTIAL_CASCADE
+    sixteen_plus = min(world.age(c) for c in group) >= 16
+    first = (
+        sixteen_plus
+        and all(c.uasc for c in group)
+        and world.rng["matching"].bernoulli(world.scenario.uasc.supported_first_prob_16plus)
+    )
+    return _CASCADES[(urgent, sixteen_plus, first)]
 
 
 def start_search(world: World, group: list[Child], reason: str, urgent: bool) -> None:
@@ -221,7 +88,7 @@ def _attempt(
     world: World,
     group: list[Child],
     tokens: list[int],
-    steps: list[str],
+    steps: tuple[str, ...],
     i: int,
     arrived: bool,
     reason: str,
@@ -264,8 +131,8 @@ def _retry(world: World, group: list[Child], tokens: list[int], reason: str, urg
 def _try_step(world: World, step: str, group: list[Child], reason: str) -> bool:
     rng = world.rng["matching"]
     spec = world.scenario.matching.cascade[step]
-    if step in ("in_house_home", "in_house_other", "emergency"):
-        where = {"in_house_home": "home", "in_house_other": "elsewhere"}.get(step, "anywhere")
+    where = _IN_HOUSE_WHERE.get(step)
+    if where is not None:
         kind = (
             "emergency"
             if step == "emergency"
@@ -296,6 +163,8 @@ def _within20(world: World, child: Child, kind: str, h: Household | None) -> boo
     d = world.scenario.distance
     if kind in ("placed_for_adoption", "with_parents"):
         return True
+    if world.geography is not None:
+        return world.geography.within20(child, kind, h)
     if h is not None:
         p = d.same_area if h.area == child.area else d.other_area
     else:
@@ -329,12 +198,7 @@ def place(world: World, child: Child, kind: str, h: Household | None, reason: st
     else:
         child.household = -1
     child.within20 = _within20(world, child, kind, h)
-    rec = world.recorder
-    rec.flow(f"placements_{kind}")
-    if reason == "entry":
-        rec.flow(f"entries_{kind}")
-    else:
-        rec.flow("moves")
+    world.recorder.placement_started(child, reason)
     _schedule_placement_events(world, child, h)
     for fn in world.hooks.placement_started:
         fn(child, h)

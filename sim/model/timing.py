@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Generator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from sim.config import Window
+from sim.config import Window, peak_factor
 from sim.rng import Stream
 
 if TYPE_CHECKING:
@@ -34,32 +34,49 @@ class RateCurve:
             if w.per_year is not None
         ]
         self.extra: list[tuple[float, float, float]] = []  # added by interventions
+        self._multipliers = list(self.windows)  # windows, then extra: the order of the products
+        self._month_of = world.month_of
+
+    @property
+    def levels(self) -> list[tuple[float, float, float]]:
+        return self._levels
+
+    @levels.setter
+    def levels(self, value: list[tuple[float, float, float]]) -> None:
+        self._levels = value
+        self._bound: float | None = None
 
     def add_window(self, start: float, end: float, multiplier: float) -> None:
         self.extra.append((start, end, multiplier))
+        self._multipliers = [*self.windows, *self.extra]
+        self._bound = None
 
     def base_at(self, day: float) -> float:
         """The base rate per day at ``day`` (an observed level where one is given)."""
         base = self.base
-        for start, end, level in self.levels:
+        for start, end, level in self._levels:
             if start <= day < end:
                 base = level
         return base
 
     def at(self, day: float) -> float:
         """The rate per day at ``day``."""
-        rate = self.base_at(day) * self.seasonality[self.world.month_of(day) - 1]
-        for start, end, m in (*self.windows, *self.extra):
+        rate = self.base_at(day) * self.seasonality[self._month_of(day) - 1]
+        for start, end, m in self._multipliers:
             if start <= day < end:
                 rate *= m
         return rate
 
     def bound(self) -> float:
-        """An upper bound of the rate per day over the whole run."""
-        up = max([self.base, *(level for _, _, level in self.levels)]) * max(self.seasonality)
-        for _, _, m in (*self.windows, *self.extra):
-            up *= max(m, 1.0)
-        return up
+        """An upper bound of the rate per day over the whole run.
+
+        Only multipliers in force at the same time compound: a product over every window
+        would make ten yearly campaigns at 3x draw 3^10 candidates per arrival.
+        """
+        if self._bound is None:
+            up = max([self.base, *(level for _, _, level in self._levels)]) * max(self.seasonality)
+            self._bound = up * peak_factor(self._multipliers)
+        return self._bound
 
 
 def poisson_process(

@@ -11,7 +11,15 @@ import simpy
 from simpy.events import NORMAL
 
 from sim.config import Scenario
-from sim.model import carers, children, initial, interventions, placements, providers
+from sim.model import (
+    carers,
+    children,
+    geography,
+    initial,
+    interventions,
+    providers,
+    vacancies,
+)
 from sim.model.entities import Child, Household
 from sim.model.hooks import Hooks
 from sim.model.metrics import Recorder, Results
@@ -40,8 +48,8 @@ class World:
         self._next_id = 0
         self.recorder = Recorder(self)
         self.hooks = Hooks()
-        self.index = placements.VacancyIndex(self)
-        self.step_down = placements.StepDownList(self)
+        self.index = vacancies.VacancyIndex(self)
+        self.step_down = vacancies.StepDownList(self)
         self.waiting: dict[int, None] = {}  # children who have exhausted the cascade
         self.events = 0
         edges = scenario.age_band_edges
@@ -55,6 +63,8 @@ class World:
         # The mechanisms and the state they own (policies change it during the run). Observers
         # are called in this order, which keeps the order of events scheduled at one time.
         self.providers = providers.Providers(self)
+        districts = scenario.geography.districts
+        self.geography = geography.Geography(self, districts) if districts else None
         self.arrivals = children.Arrivals(self)
         self.exits = children.Exits(self)
         self.recruitment = carers.Recruitment(self)

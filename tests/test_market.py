@@ -1,0 +1,276 @@
+"""Providers that run out (``market``) and distance from geography (``geography``).
+
+Each mechanism is switched on alone in a quiet scenario (``conftest.small``) and compared with
+the run without it under the same seed: the spot pool stops spot placements when it is full and
+the children fall through the cascade; other councils' children are turned away as Erlang's
+loss formula says; residential capacity closes its gap to demand with the stated time constant;
+the 20-mile flag follows from the districts of home and placement.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import QUIET, YEAR, binomial_near, near, small, total
+
+from sim.config import Scenario, ScenarioError, scenario_from_dict, with_overrides
+from sim.model import geography
+from sim.model.metrics import Results
+from sim.model.world import World
+from sim.rng import make_streams
+
+# Children of 11-15 arriving into care with no in-house carer and no IFA framework place: the
+# cascade goes IFA spot -> residential (ample) -> unregistered.
+TEENS = [0.0, 0.0, 0.0, 1.0, 0.0]
+NO_IN_HOUSE = {
+    "years": 1.0,
+    "children": {"arrivals_per_year": 120.0, "entry_age_weights": TEENS},
+    "providers": {"ifa_framework_places": 0},
+}
+
+
+def run(sc: Scenario, seed: int = 1) -> tuple[World, Results]:
+    """One replication, keeping the world for inspection."""
+    world = World(sc, make_streams(seed, 0))
+    return world, world.run()
+
+
+def entries(flows: pd.DataFrame, kind: str) -> float:
+    return total(flows, f"entries_{kind}")
+
+
+# ------------------------------------------------------------------------------ spot market
+
+
+def test_a_full_spot_pool_stops_spot_placements_and_children_fall_through():
+    off = run(small(**NO_IN_HOUSE))[1]
+    on = run(small(**NO_IN_HOUSE, market={"spot": {"places": 3}}))[1]
+    arrived = entries(off.flows, "ifa_spot")
+    assert arrived > 60 and entries(off.flows, "residential") == 0
+    # The same children arrive (arrivals draw on their own stream); no one leaves, so the first
+    # three take the pool's places and every later one goes on to residential care.
+    pd.testing.assert_frame_equal(off.children, on.children)
+    assert entries(on.flows, "ifa_spot") == 3
+    assert entries(on.flows, "residential") == arrived - 3
+
+
+def test_other_councils_children_hold_the_pool_and_this_councils_children_fall_through():
+    busy = {"places": 30, "other_councils_initial": 30, "other_councils_mean_years": 30.0}
+    world, res = run(small(**NO_IN_HOUSE, market={"spot": busy}))
+    # Spot places go only to those freed by other councils' children leaving (at 1/30 a year).
+    freed = 30 - world.providers.others["ifa_spot"]
+    assert entries(res.flows, "ifa_spot") == freed <= 5
+    assert entries(res.flows, "residential") > 60
+
+
+def erlang_b(servers: int, offered: float) -> float:
+    """Erlang's loss formula by its recursion (holds for any stay distribution, M/G/c/c)."""
+    b = 1.0
+    for k in range(1, servers + 1):
+        b = offered * b / (k + offered * b)
+    return b
+
+
+def test_other_councils_are_turned_away_as_erlangs_loss_formula_says():
+    """20 spot places, other councils' children arriving at 150 a year and staying 0.1 years on
+    average: 15 erlangs offered, utilisation 0.72. The share turned away over 10 replications
+    of 10 years matches Erlang B within 4 standard errors of the replication mean."""
+    places, per_year, stay = 20, 150.0, 0.1
+    offered = per_year * stay
+    blocking = erlang_b(places, offered)
+    assert offered * (1 - blocking) / places <= 0.8
+    spot = {
+        "places": places,
+        "other_councils_initial": round(offered * (1 - blocking)),  # near the stationary mean
+        "other_councils_per_year": per_year,
+        "other_councils_mean_years": stay,
+    }
+    sc = small(years=10.0, market={"spot": spot})
+    shares = []
+    for r in range(10):
+        flows = World(sc, make_streams(7, r)).run().flows
+        lost = total(flows, "spot_other_councils_turned_away")
+        shares.append(lost / (lost + total(flows, "spot_other_councils_placed")))
+    s = np.array(shares)
+    near(s.mean(), blocking, s.std(ddof=1) / math.sqrt(len(s)))
+
+
+def test_more_other_councils_children_than_places_is_an_error():
+    with pytest.raises(ScenarioError, match="exceeds places"):
+        small(market={"spot": {"places": 5, "other_councils_initial": 6}})
+
+
+# -------------------------------------------------------------------- capacity with a lag
+
+
+def test_residential_capacity_closes_its_gap_to_demand_with_the_time_constant():
+    """10 residential places full and 20 children in unregistered placements: demand is 30,
+    so capacity moves toward 30 / 0.9 by 1 - exp(-30 days / 1 year) of the gap each review."""
+    tau_years, review = 1.0, 30.0
+    stock = {"residential": 10, "unregistered": 20}
+    base = {
+        "years": 2.0,
+        "initial": {"placements": stock, "age_weights": TEENS},
+        "providers": {"residential_places": 10},
+        "market": {
+            "capacity_response": {
+                "response_years": tau_years,
+                "review_days": review,
+                "kinds": ["residential"],
+            }
+        },
+    }
+    world, res = run(small(**base))
+    reviews = math.floor(world.horizon / review)
+    target = 30 / 0.9
+    expected = target - (target - 10) * math.exp(-reviews * review / (tau_years * YEAR))
+    assert world.providers.capacity["residential"] == pytest.approx(expected, rel=1e-12)
+    assert total(res.flows, "places_opened_residential") == math.floor(expected) - 10
+
+
+def test_capacity_that_follows_demand_takes_children_who_would_go_unregistered():
+    arrivals = {"arrivals_per_year": 60.0, "entry_age_weights": TEENS}
+    common = {
+        "years": 2.0,
+        "children": {
+            **arrivals,
+            "complex_need_prob": [1.0] * 5,
+            "residential_need_prob": 1.0,
+            "residential_need_from_age": 0,
+        },
+        "initial": {"placements": {"residential": 10}, "age_weights": TEENS},
+        "providers": {"residential_places": 10},
+    }
+    off = run(small(**common))[1]
+    response = {"capacity_response": {"response_years": 0.5, "kinds": ["residential"]}}
+    on = run(small(**common, market=response))[1]
+    assert entries(off.flows, "residential") == 0
+    assert entries(off.flows, "unregistered") > 80
+    # The same children arrive; capacity opened by the response takes most of them.
+    pd.testing.assert_frame_equal(off.children, on.children)
+    assert entries(on.flows, "residential") > entries(on.flows, "unregistered")
+    assert entries(on.flows, "residential") + entries(on.flows, "unregistered") == entries(
+        off.flows, "unregistered"
+    )
+
+
+# ------------------------------------------------------------------------------- geography
+
+
+def test_the_kent_table_has_twelve_districts_three_per_area_and_sensible_distances():
+    kent = geography.read_districts("kent")
+    assert len(kent) == 12
+    by_area = pd.Series([d.area for d in kent]).value_counts()
+    assert (by_area == 3).all() and set(by_area.index) == {"North", "South", "East", "West"}
+    d = {x.name: x for x in kent}
+    # Great circle against a flat-earth approximation (good to well under 1% at this scale).
+    a, b = d["Dartford"], d["Thanet"]
+    km_lat = 111.2
+    km_lon = km_lat * math.cos(math.radians((a.lat + b.lat) / 2))
+    flat = math.hypot((a.lat - b.lat) * km_lat, (a.lon - b.lon) * km_lon) / 1.609344
+    assert geography.miles_between(a, b) == pytest.approx(flat, rel=0.01)
+    assert 40 < flat < 55
+    # A district's own placements are within 20 miles; Kent's ends are not.
+    assert all(geography.miles_between(x, x) < 20 for x in kent)
+    assert geography.miles_between(d["Sevenoaks"], d["Dover"]) > 20
+
+
+def placed_in_house(**extra):
+    """200 one-place households, children of 1-10 arriving at 150 a year for a year."""
+    young = [0.0, 1.0, 1.0, 0.0, 0.0]
+    return small(
+        initial={"households": 200},
+        children={"arrivals_per_year": 150.0, "entry_age_weights": young},
+        **extra,
+    )
+
+
+def test_the_20_mile_flag_follows_from_the_districts_of_home_and_carer():
+    off = run(placed_in_house())[1]
+    on_world, on = run(placed_in_house(geography={"districts": "kent"}))
+    # Geography draws on its own stream: the same children go to the same carers.
+    pd.testing.assert_frame_equal(off.children, on.children)
+    pd.testing.assert_frame_equal(
+        off.episodes.drop(columns="within_20_miles"), on.episodes.drop(columns="within_20_miles")
+    )
+    g = on_world.geography
+    assert g is not None
+    group = on.children.set_index("child")["sibling_group"]
+    ep = on.episodes
+    assert len(ep) > 100 and (ep["household"] >= 0).all()
+    pairs = [
+        (g.home[group[c]], g.carer[h]) for c, h in zip(ep["child"], ep["household"], strict=True)
+    ]
+    expected = [geography.miles_between(home, carer) <= 20 for home, carer in pairs]
+    assert ep["within_20_miles"].tolist() == expected
+    # Each child's district lies in the child's area, each carer's in the carer's area.
+    area = on.children.set_index("child")["area"]
+    assert all(g.home[group[c]].area == area[c] for c in ep["child"])
+    assert all(on_world.households[h].area == d.area for h, d in g.carer.items())
+    # Not a coin toss: a carer in the home district is always within 20 miles.
+    same = [home is carer for home, carer in pairs]
+    assert ep.loc[same, "within_20_miles"].all() and sum(same) > 10
+
+
+def test_uasc_distance_is_not_known_and_counts_against_the_indicator():
+    uasc = {"arrivals_per_year": 100.0, "age_weights": {14: 1.0}}
+    sc = placed_in_house(uasc=uasc, geography={"districts": "kent"})
+    res = run(sc)[1]
+    kids = res.children.set_index("child")["uasc"]
+    ep = res.episodes
+    is_uasc = ep["child"].map(kids)
+    assert is_uasc.sum() > 50
+    assert not ep.loc[is_uasc, "within_20_miles"].any()
+    assert total(res.flows, "placements_distance_not_known") == is_uasc.sum()
+    # DfE's indicator: within 20 miles among all children placed, 'not known' included.
+    last = res.snapshots.iloc[-1]
+    open_ep = ep[ep["reason_end"] == "open"]
+    assert last["kpi_within_20_miles"] == pytest.approx(open_ep["within_20_miles"].mean())
+    known = run(with_overrides(sc, {"geography": {"uasc_not_known": False}}))[1].episodes
+    assert known["within_20_miles"].mean() > ep["within_20_miles"].mean()
+
+
+def test_out_of_county_placements_are_within_20_miles_as_the_lognormal_says():
+    median, sigma = 30.0, 0.6
+    geo = {
+        "districts": "kent",
+        "out_of_county_share": {"ifa_spot": 1.0},
+        "out_of_county_median_miles": median,
+        "out_of_county_sigma": sigma,
+    }
+    res = run(small(**NO_IN_HOUSE, geography=geo))[1]
+    ep = res.episodes
+    n = len(ep)
+    assert n > 60 and (ep["placement"] == "ifa_spot").all()
+    assert total(res.flows, "placements_out_of_county") == n
+    p = 0.5 * math.erfc(-math.log(20 / median) / (sigma * math.sqrt(2)))  # P(miles <= 20)
+    binomial_near(ep["within_20_miles"].sum(), n, p)
+
+
+@pytest.mark.parametrize(
+    ("geo", "message"),
+    [
+        ({"districts": "kentish"}, "unknown table 'kentish'; available: \\['kent'\\]"),
+        ({"out_of_county_share": {"ifa_spott": 0.5}}, "did you mean 'ifa_spot'"),
+    ],
+)
+def test_a_bad_geography_is_a_clear_error(geo, message):
+    with pytest.raises(ScenarioError, match=message):
+        small(geography=geo)
+
+
+def test_districts_must_cover_the_scenarios_areas():
+    data = copy.deepcopy(QUIET)
+    weights = {"A": 1.0, "B": 1.0}
+    data["areas"] = list(weights)
+    data["children"]["area_weights"] = weights
+    data["uasc"]["area_weights"] = weights
+    data["recruitment"]["household"]["area_weights"] = weights
+    scenario_from_dict(data)  # valid without districts
+    data["geography"] = {"districts": "kent"}
+    with pytest.raises(ScenarioError, match="the scenario's areas are \\['A', 'B'\\]"):
+        scenario_from_dict(data, "two_areas.toml")
