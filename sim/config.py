@@ -356,10 +356,14 @@ class SpotMarket(_Base):
     a place only if one is free. ``places = None``: an unlimited market, in which other councils'
     children take nothing from this council's."""
 
-    places: Annotated[int, Field(ge=0, le=100_000)] | None = None
-    other_councils_initial: Annotated[int, Field(ge=0, le=100_000)] = 0
-    other_councils_per_year: Annotated[float, Field(ge=0, le=100_000, allow_inf_nan=False)] = 0.0
-    other_councils_mean_years: Annotated[float, Field(gt=0, le=30, allow_inf_nan=False)] = 2.0
+    places: Annotated[int, _NUMBER, Field(ge=0, le=100_000)] | None = None
+    other_councils_initial: Annotated[int, _NUMBER, Field(ge=0, le=100_000)] = 0
+    other_councils_per_year: Annotated[
+        float, _NUMBER, Field(ge=0, le=100_000, allow_inf_nan=False)
+    ] = 0.0
+    other_councils_mean_years: Annotated[
+        float, _NUMBER, Field(gt=0, le=30, allow_inf_nan=False)
+    ] = 2.0
 
     @model_validator(mode="after")
     def _fits(self) -> SpotMarket:
@@ -378,9 +382,11 @@ class CapacityResponse(_Base):
     Demand is the occupied places, plus, for residential, the children in unregistered
     placements. ``response_years = None``: fixed capacity."""
 
-    response_years: Annotated[float, Field(gt=0, le=50, allow_inf_nan=False)] | None = None
-    target_occupancy: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)] = 0.9
-    review_days: Annotated[float, Field(ge=1, le=365, allow_inf_nan=False)] = 30.0
+    response_years: (
+        Annotated[float, _NUMBER, Field(gt=0, le=50, allow_inf_nan=False)] | None
+    ) = None
+    target_occupancy: Annotated[float, _NUMBER, Field(gt=0, le=1, allow_inf_nan=False)] = 0.9
+    review_days: Annotated[float, _NUMBER, Field(ge=1, le=365, allow_inf_nan=False)] = 30.0
     kinds: list[Literal["residential", "supported"]] = ["residential", "supported"]
 
 
@@ -401,11 +407,13 @@ class Geography(_Base):
 
     districts: str = ""
     out_of_county_share: dict[str, Prob] = {}
-    out_of_county_median_miles: Annotated[float, Field(gt=0, le=500, allow_inf_nan=False)] = 30.0
-    out_of_county_sigma: Annotated[float, Field(gt=0, le=3, allow_inf_nan=False)] = 0.6
+    out_of_county_median_miles: Annotated[
+        float, _NUMBER, Field(gt=0, le=500, allow_inf_nan=False)
+    ] = 30.0
+    out_of_county_sigma: Annotated[float, _NUMBER, Field(gt=0, le=3, allow_inf_nan=False)] = 0.6
     #: UASC have no home address: their distance is 'not known', which DfE counts among all
     #: children looked after but not as within 20 miles.
-    uasc_not_known: bool = True
+    uasc_not_known: StrictBool = True
 
     @field_validator("out_of_county_share", mode="before")
     @classmethod
@@ -744,7 +752,7 @@ class NtsChange(_Base):
     transfer_prob: Prob | None = None
     delay_days: Days | None = None
     accommodation_limit: Kids | None = None
-    accommodate_all: bool = False
+    accommodate_all: StrictBool = False
 
     @model_validator(mode="after")
     def _one_limit(self) -> NtsChange:

@@ -165,7 +165,8 @@ def perturbed(draw) -> dict[str, Any]:
         *parents, last = s.path.split(".")
         for p in parents:
             node = node.setdefault(p, {})
-        node[last] = draw(_value(s, float(_lookup(SMALL, s.path))))
+        default = _lookup(SMALL, s.path)  # None: an optional limit, off by default
+        node[last] = draw(_value(s, 1.0 if default is None else float(default)))
     return out
 
 
