@@ -30,6 +30,7 @@ browser:
 
 test: $(STAMP) browser
 	$(BIN)/ruff check sim tests benchmarks
+	$(BIN)/mypy sim
 	$(BIN)/python -m pytest -n 2 -q
 
 # Everything except the tests marked slow (statistical, notebook, external-tool, end-to-end).
@@ -39,6 +40,7 @@ test-fast: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check sim tests benchmarks
+	$(BIN)/mypy sim
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_engine.py

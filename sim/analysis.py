@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import cast
 
 import matplotlib
 
@@ -85,7 +86,8 @@ def quantiles(df: pd.DataFrame, by: Sequence[str], columns: Sequence[str]) -> pd
         "p95": g.quantile(0.95),
         "n": g.count(),
     }
-    long = {k: v.stack(future_stack=True).rename(k) for k, v in parts.items()}
+    # Stacking single-level columns gives a Series.
+    long = {k: cast(pd.Series, v.stack(future_stack=True)).rename(k) for k, v in parts.items()}
     out = pd.concat(long, axis=1).reset_index()
     return out.rename(columns={out.columns[len(by)]: "measure"})
 

@@ -41,7 +41,7 @@ import signal
 import sys
 import time
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -273,14 +273,15 @@ def _init_worker() -> None:
 
 Task = tuple[Chunk, tuple[Any, ...]]
 Outcome = tuple[Chunk, dict[str, Any] | None, BaseException | None]
+Outcomes = Generator[Outcome, None, None]  # closed early when a batch is interrupted
 
 
-def _run_inline(tasks: Iterator[Task]) -> Iterator[Outcome]:
+def _run_inline(tasks: Iterator[Task]) -> Outcomes:
     for chunk, args in tasks:
         yield chunk, run_chunk(*args), None
 
 
-def _run_pool(tasks: Iterator[Task], workers: int) -> Iterator[Outcome]:
+def _run_pool(tasks: Iterator[Task], workers: int) -> Outcomes:
     # Workers inherit the environment: numpy must not start a thread pool per process.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     pool = ProcessPoolExecutor(max_workers=workers, initializer=_init_worker)
@@ -379,7 +380,7 @@ def _check_workers(client: Any) -> None:
             )
 
 
-def _run_dask(tasks: Iterator[Task], client: Any) -> Iterator[Outcome]:
+def _run_dask(tasks: Iterator[Task], client: Any) -> Outcomes:
     from dask.distributed import as_completed
 
     _check_workers(client)
@@ -743,6 +744,7 @@ def _run(
                     for r in chunk.replications
                 )
             else:
+                assert result is not None  # an outcome holds a result or an error
                 _write_chunk(folder, chunk, result["tables"], fmt)
                 failures.extend(result["failures"])
                 compute += result["seconds"]

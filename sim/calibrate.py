@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import tomllib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -280,7 +280,7 @@ def _get(data: Any, parts: Sequence[str | int]) -> Any:
 
 
 def apply_parameters(
-    scenario: Scenario, params: Sequence[FreeParameter], values: Sequence[float]
+    scenario: Scenario, params: Sequence[FreeParameter], values: Iterable[float]
 ) -> Scenario:
     """``scenario`` with each free parameter set (or its field scaled) to its value."""
     data = scenario.model_dump()
@@ -451,8 +451,12 @@ def fit(
     # A wide first simplex (0.8 on the logit scale, about a fifth of each range): the default
     # 5% steps crawl, and common random numbers make small steps look flat.
     simplex = np.vstack([z0, z0 + 0.8 * np.eye(len(z0))])
+
+    def objective_z(z: np.ndarray) -> float:
+        return objective_x(_from_unit(z, lo, hi))
+
     res = optimize.minimize(
-        lambda z: objective_x(_from_unit(z, lo, hi)),
+        objective_z,
         z0,
         method="Nelder-Mead",
         options={

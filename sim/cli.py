@@ -7,6 +7,7 @@ import argparse
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -15,8 +16,8 @@ from sim.config import ScenarioError, load_scenario
 from sim.results import check_out
 
 
-def _positive(kind: type) -> type:
-    def parse(text: str):
+def _positive(kind: Callable[[str], float]) -> Callable[[str], float]:
+    def parse(text: str) -> float:
         try:
             value = kind(text)
         except ValueError:
@@ -244,10 +245,10 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         print(f"  {p.name:30s} {v:10.4g}  (se {se:.3g}; range {p.low:g} to {p.high:g})")
     shown = result.table[result.table["status"] == "compared"]
     print("\n" + format_table(shown))
-    fit, check = shown[shown["use"] == "fit"], shown[shown["use"] == "check"]
+    fits, checks = shown[shown["use"] == "fit"], shown[shown["use"] == "check"]
     print(
-        f"\nWithin tolerance: {int(fit['within_tolerance'].sum())} of {len(fit)} fitted targets, "
-        f"{int(check['within_tolerance'].sum())} of {len(check)} checks (not in the loss); "
+        f"\nWithin tolerance: {int(fits['within_tolerance'].sum())} of {len(fits)} fitted targets, "
+        f"{int(checks['within_tolerance'].sum())} of {len(checks)} checks (not in the loss); "
         f"fitted values in {out}, fit table in {table_path}, year by year in {years_path}"
     )
     return 0

@@ -75,8 +75,9 @@ _NUMBER = BeforeValidator(_real)
 
 def _within(lo: float, hi: float, above: bool = False) -> Any:
     """The bounds of a number: ``[lo, hi]``, or ``(lo, hi]`` if ``above``."""
-    low = {"gt": lo} if above else {"ge": lo}
-    return Field(le=hi, allow_inf_nan=False, **low)
+    if above:
+        return Field(gt=lo, le=hi, allow_inf_nan=False)
+    return Field(ge=lo, le=hi, allow_inf_nan=False)
 
 
 # Numbers are never booleans or text; each kind has its bounds.
@@ -189,7 +190,7 @@ def _keep_defaults(field: str, defaults: Any) -> Any:
             data = {**data, field: table}
         return data
 
-    return model_validator(mode="before")(classmethod(fill))
+    return model_validator(mode="before")(fill)  # a classmethod, as its first argument is cls
 
 
 class Window(_Base):
@@ -970,7 +971,7 @@ class Scenario(_Base):
                     (field, f"unknown area(s) {sorted(unknown)}; allowed: {self.areas}")
                 )
         household = self.recruitment.household
-        for field, weights in {
+        for field, shares in {
             "children.area_weights": list(self.children.area_weights.values()),
             "uasc.area_weights": list(self.uasc.area_weights.values()),
             "recruitment.household.area_weights": list(household.area_weights.values()),
@@ -983,7 +984,7 @@ class Scenario(_Base):
             "initial.age_weights": self.initial.age_weights,
             "uasc.age_weights": list(self.uasc.age_weights.values()),
         }.items():
-            if sum(weights) <= 0:
+            if sum(shares) <= 0:
                 problems.append((field, "weights must not all be zero"))
         return problems
 

@@ -23,7 +23,8 @@ def fan_chart(
     """Plot ``column`` of monthly snapshots across replications as a fan chart."""
     ax = ax or plt.subplots(figsize=(7, 3.5))[1]
     df = snapshots.assign(date=pd.to_datetime(snapshots["date"]))
-    q = df.groupby("date")[column].quantile([0.05, 0.25, 0.5, 0.75, 0.95]).unstack()
+    # pandas takes any array-like of quantiles; its stubs list arrays only.
+    q = df.groupby("date")[column].quantile([0.05, 0.25, 0.5, 0.75, 0.95]).unstack()  # type: ignore[arg-type]
     ax.fill_between(q.index, q[0.05], q[0.95], color=colour, alpha=0.15, lw=0, label="90% of runs")
     ax.fill_between(q.index, q[0.25], q[0.75], color=colour, alpha=0.3, lw=0, label="50% of runs")
     ax.plot(q.index, q[0.5], color=colour, lw=2, label=label or "Median")

@@ -541,7 +541,8 @@ def _date_axis(ax: plt.Axes, first: pd.Timestamp, last: pd.Timestamp) -> None:
             mdates.YearLocator(base=1 if span_years <= 6 else 2, month=4, day=1)
         )
         ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y"))
-    ax.set_xlim(first, last)
+    # Matplotlib converts dates through its unit registry; its stubs admit floats only.
+    ax.set_xlim(first, last)  # type: ignore[arg-type]
 
 
 def chart_group_figure(group: ChartGroup, results: Sequence[ScenarioResult]) -> plt.Figure:

@@ -163,7 +163,7 @@ def solve(
     reps: int = 20,
     seed: int = 0,
     step: float = 1,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], object] | None = None,
 ) -> TargetResult:
     """The smallest lever value (a multiple of ``step``) meeting ``goal`` w.p. ``confidence``."""
     if not 0 < confidence <= 1:

@@ -98,8 +98,9 @@ def _prepare(ret: Return) -> pd.DataFrame:
     first = pd.Timestamp(ret.start)
     stop = pd.Timestamp(ret.end) + pd.Timedelta(days=1)
     end = eps["dec"].fillna(eps["censor"]).fillna(stop)
-    eps["a"] = eps["decom"].clip(lower=first)
-    eps["b"] = end.clip(upper=stop)
+    # pandas clips datetimes at a Timestamp; its stubs admit numbers only.
+    eps["a"] = eps["decom"].clip(lower=first)  # type: ignore[call-overload]
+    eps["b"] = end.clip(upper=stop)  # type: ignore[call-overload]
     eps["b"] = eps[["a", "b"]].max(axis=1)
     eps["group"] = [
         group_of(p, q) for p, q in zip(eps["PLACE"], eps["PLACE_PROVIDER"], strict=True)
@@ -159,8 +160,8 @@ def estimate(ret: Return, edges: list[int]) -> Estimates:
     # Arrivals: the first episode of each period of care (RNE S) started inside the window.
     starts = eps[eps["new_period"]]
     entry_age = _age(starts["decom"], starts["dob"])
-    for uasc, name in ((False, "children"), (True, "uasc")):
-        s = starts[starts["uasc"] == uasc]
+    for is_uasc, name in ((False, "children"), (True, "uasc")):
+        s = starts[starts["uasc"] == is_uasc]
         rate, se = _rate(len(s), years)
         groups = _groups(s)
         if groups is not None:  # compound Poisson: siblings arrive together
@@ -232,10 +233,10 @@ def estimate(ret: Return, edges: list[int]) -> Estimates:
     not_conn = child & ~eps["connected"].to_numpy()
     home = eps["exit"] & eps["REC"].isin(RETURN_HOME)
     ev = _events_by_band(eps, home & pd.Series(c2, eps.index), "dec", edges)
-    base, se = _band_rates(ev, expo[c2].sum(0))
+    base, ses = _band_rates(ev, expo[c2].sum(0))
     v["children.exits.return_home_per_year"] = Estimate(
         base,
-        se,
+        ses,
         f"returns home (REC {'/'.join(RETURN_HOME)}) of children not under section 20 over "
         "their person-years, by age band",
         _years(expo[c2]),
@@ -251,10 +252,10 @@ def estimate(ret: Return, edges: list[int]) -> Estimates:
     )
     sgo = eps["exit"] & eps["REC"].isin(SGO)
     ev = _events_by_band(eps, sgo & pd.Series(not_conn, eps.index), "dec", edges)
-    base, se = _band_rates(ev, expo[not_conn].sum(0))
+    base, ses = _band_rates(ev, expo[not_conn].sum(0))
     v["children.exits.sgo_per_year"] = Estimate(
         base,
-        se,
+        ses,
         "special guardianship orders (REC E43-E48) from placements other than connected "
         "carers, by age band",
         _years(expo[not_conn]),
@@ -269,9 +270,12 @@ def estimate(ret: Return, edges: list[int]) -> Estimates:
         f"{int(o)} SGOs from connected carers against {e:.1f} at other placements' rates",
     )
     ev = _events_by_band(eps, eps["to_adoption"] & pd.Series(child, eps.index), "dec", edges)
-    base, se = _band_rates(ev, expo[child].sum(0))
+    base, ses = _band_rates(ev, expo[child].sum(0))
     v["children.exits.adoption_per_year"] = Estimate(
-        base, se, "moves into a placement for adoption (PLACE A*), by age band", _years(expo[child])
+        base,
+        ses,
+        "moves into a placement for adoption (PLACE A*), by age band",
+        _years(expo[child]),
     )
     adoptive = eps["adoptive"].to_numpy()
     orders = float((eps["exit"] & eps["adoptive"] & eps["REC"].isin(ADOPTION)).sum())
@@ -417,7 +421,7 @@ def _moves(eps: pd.DataFrame, expo: np.ndarray, out: Estimates) -> pd.DataFrame:
         )
     table = pd.DataFrame(rows)
     total_years = table["placement_years"].sum()
-    n_plan = table["planned_moves"].sum()
+    n_plan = int(table["planned_moves"].sum())
     r, se = _rate(n_plan, total_years)
     out.values["observed.planned_moves_per_year"] = Estimate(
         round(r, 4),

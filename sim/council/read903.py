@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -186,6 +187,7 @@ def read_return(root: Path | str) -> Return:
             )
         shifts.add(end - name)
         late = eps["dec"] > pd.Timestamp(end, 3, 31)
+        r: Any  # a row of mixed columns
         for r in eps[late].itertuples():
             problems.append(
                 Problem(
@@ -273,6 +275,7 @@ def _check_episodes(eps: pd.DataFrame, years: list[int], problems: list[Problem]
     eps = eps.sort_values(["CHILD", "decom"], kind="stable").reset_index(drop=True)
     eps["excluded"] = False
     backwards = eps["dec"].notna() & (eps["dec"] < eps["decom"])
+    r: Any  # a row of mixed columns
     for r in eps[backwards].itertuples():
         problems.append(
             Problem(

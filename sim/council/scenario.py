@@ -9,9 +9,10 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
+import pandas as pd
 
 from sim.config import Breakdown, Children, Recruitment, Scenario, scenario_from_dict
 from sim.council.estimate import Estimate, Estimates
@@ -111,16 +112,15 @@ def episode_entries(est: Estimates, source: str) -> list[Entry]:
             )
         )
     moves = est.tables["moves"].set_index("group")
-    complex_share = sum(
-        w * p
-        for w, p in zip(v["initial.age_weights"].value, Children().complex_need_prob, strict=True)  # type: ignore[arg-type]
-    )
+    ages = v["initial.age_weights"].value
+    assert isinstance(ages, list)  # one weight per age band
+    complex_share = sum(w * p for w, p in zip(ages, Children().complex_need_prob, strict=True))
     rates: dict[str, float] = {}
     notes = []
     for group, kinds in GROUP_TYPES.items():
-        if group not in moves.index or moves.loc[group, "placement_years"] < 1:
+        if group not in moves.index or moves["placement_years"][group] < 1:
             continue
-        row = moves.loc[group]
+        row = cast(pd.Series, moves.loc[group])  # groups are unique: one row
         m = _mean_multiplier(float(row["teen_share_of_years"]), complex_share)
         for k in kinds:
             rates[k] = round(float(row["breakdown_per_year"]) / m, 5)

@@ -17,6 +17,7 @@ from sim.model.timing import YEAR
 from sim.rng import cumulative
 
 if TYPE_CHECKING:
+    from sim.model.entities import Child, Household
     from sim.model.world import World
 
 FOSTER_KINDS = ("in_house", "ifa_framework", "ifa_spot")
@@ -147,7 +148,7 @@ class _Exemptions:
         ]
         self.i = 0
 
-    def take(self, child) -> object | None:
+    def take(self, child: Child) -> Household | None:
         if child.solo:
             return None
         while self.i < len(self.candidates):

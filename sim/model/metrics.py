@@ -66,7 +66,7 @@ CHILD_COLUMNS = [
 
 def month_ends(start: dt.date, end: dt.date) -> list[dt.date]:
     """Month-end dates from ``start`` (included if it is one) to ``end``."""
-    out = []
+    out: list[dt.date] = []
     y, m = start.year, start.month
     while True:
         nxt = dt.date(y + (m == 12), m % 12 + 1, 1)
@@ -489,7 +489,7 @@ class Recorder:
         df["approval_time_mean_months"] = df["approval_months_sum"] / approvals
         df["approval_within_6_months_share"] = df["approvals_within_6_months"] / approvals
         foster = ("in_house", "connected", "ifa_framework", "ifa_spot")
-        entries = sum(df[f"entries_{k}"] for k in foster)
+        entries = df[[f"entries_{k}" for k in foster]].sum(axis=1)
         df["foster_entries_in_house_share"] = (
             df["entries_in_house"] + df["entries_connected"]
         ) / entries.where(entries > 0)

@@ -353,12 +353,12 @@ def offer_vacancy(world: World, h: Household) -> None:
             c.placement_token += 1  # cancels its pending retry
             place(world, c, "in_house", h, c.episode_reason)
     while h.free > 0:
-        c = world.step_down.take_for(h)
-        if c is None:
+        child = world.step_down.take_for(h)
+        if child is None:
             return
         world.recorder.flow("step_downs")
-        vacate(world, c, "step_down")
-        place(world, c, "in_house", h, "step_down")
+        vacate(world, child, "step_down")
+        place(world, child, "in_house", h, "step_down")
 
 
 def leave_placement(world: World, child: Child, reason: str) -> None:

@@ -176,7 +176,7 @@ class JobManager:
         # Workers are forked from a small server process that has already imported the model,
         # so a job's processes start in milliseconds and share nothing with the web server.
         self._forkserver = "forkserver" in get_all_start_methods()  # not on Windows
-        self._context = get_context("forkserver" if self._forkserver else "spawn")
+        self._context = get_context("forkserver") if self._forkserver else get_context("spawn")
         if self._forkserver:
             self._context.set_forkserver_preload(["sim.webapp.worker"])
         os.environ.setdefault("OMP_NUM_THREADS", "1")

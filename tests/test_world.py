@@ -1,0 +1,89 @@
+"""The world's scheduler on the installed SimPy.
+
+``World.schedule`` puts a light ``_Call`` of its own on SimPy's queue rather than a
+``Timeout`` with a callback, and ``World.now`` reads ``Environment._now``. Both rely on SimPy
+4's internals: ``Environment.schedule`` queues any object, ``Environment.step`` processes
+anything with ``callbacks`` and ``_ok`` like an event, and the clock lives in ``_now``.
+pyproject.toml pins ``simpy`` below 5 for that; these tests fail if a SimPy release changes it.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Generator
+
+import pytest
+import simpy
+from conftest import ROOT, small
+from packaging.requirements import Requirement
+from packaging.version import Version
+
+from sim.model.world import World
+from sim.rng import make_streams
+
+
+def world() -> World:
+    return World(small(), make_streams(0, 0))
+
+
+def test_calls_run_like_simpy_events_in_time_then_scheduling_order():
+    w = world()
+    env = w.env
+    log: list[tuple[str, float, float]] = []
+
+    def note(label: str) -> None:
+        log.append((label, env.now, w.now))
+
+    def process() -> Generator[simpy.Event, None, None]:
+        yield env.timeout(1.5)
+        note("process")
+        w.schedule(0.5, note, "call from the process")
+
+    w.schedule(2.0, note, "call 2a")
+    env.timeout(2.0).callbacks.append(lambda _: note("timeout"))
+    w.schedule(1.0, note, "call 1")
+    w.schedule(2.0, note, "call 2b")
+    w.schedule(0.0, note, "call 0")
+    w.schedule(-1.0, note, "call at a negative delay")
+    env.process(process())
+    env.run()
+    assert log == [
+        ("call 0", 0.0, 0.0),
+        ("call at a negative delay", 0.0, 0.0),
+        ("call 1", 1.0, 1.0),
+        ("process", 1.5, 1.5),
+        ("call 2a", 2.0, 2.0),
+        ("timeout", 2.0, 2.0),
+        ("call 2b", 2.0, 2.0),
+        ("call from the process", 2.0, 2.0),
+    ]
+    assert w.events == 6
+    assert env.peek() == float("inf")  # each call processed once, none left on the queue
+
+
+def test_calls_past_the_horizon_are_not_queued():
+    w = world()
+    w.schedule(w.horizon - 1.0, print)
+    w.schedule(w.horizon + 1.0, print)
+    w.schedule(float("inf"), print)
+    assert len(w.env._queue) == 1
+
+
+def test_an_error_in_a_call_stops_the_run_at_its_time():
+    w = world()
+
+    def fail() -> None:
+        raise RuntimeError("the model failed")
+
+    w.schedule(3.0, fail)
+    with pytest.raises(RuntimeError, match="the model failed"):
+        w.env.run(until=10.0)
+    assert w.now == 3.0
+
+
+def test_installed_simpy_is_the_major_version_pinned():
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    pin = next(r for r in map(Requirement, deps) if r.name == "simpy")
+    assert pin.specifier.contains("4.99") and not pin.specifier.contains("5.0")
+    assert pin.specifier.contains(simpy.__version__)
+    assert Version(simpy.__version__).major == 4
