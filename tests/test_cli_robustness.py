@@ -141,6 +141,7 @@ def test_a_full_disk_is_reported_in_one_line_and_the_run_resumes(tmp_path, monke
 # ----------------------------------------------------------------------------- one run per folder
 
 
+@pytest.mark.slow
 def test_run_reusing_out_with_another_format_replaces_never_mixes(tmp_path, capsys):
     folder = tmp_path / "r"
     assert main(["run", KENT, "--reps", "2", *SHORT, "--out", str(folder)]) == 0
@@ -194,6 +195,7 @@ def test_export_903_explains_a_missing_or_empty_folder(tmp_path, capsys):
     assert "no manifest.json" in _one_line_error(capsys)
 
 
+@pytest.mark.slow
 def test_export_903_explains_a_manifest_without_parameters(tmp_path, capsys):
     folder = tmp_path / "r"
     assert main(["run", KENT, "--reps", "1", *SHORT, "--out", str(folder)]) == 0
@@ -251,6 +253,7 @@ def test_a_batch_folder_from_before_table_formats_resumes_as_parquet(tmp_path, k
     assert load(folder).manifest["table_format"] == "parquet"
 
 
+@pytest.mark.slow
 def test_two_batches_into_one_folder_at_once_never_duplicate_replications(tmp_path):
     import subprocess
     import sys

@@ -425,6 +425,7 @@ def test_demand_model_sample_read_with_its_problems(demand_model_sample):
     assert sum(built.scenario.initial.placements.values()) > 0
 
 
+@pytest.mark.slow
 def test_second_simulation_matches_the_first(tmp_path):
     """A council simulated for five years, its first four exported, rebuilt with init-council
     and simulated for the fifth year: arrivals, UASC arrivals and exits in that year are those

@@ -85,6 +85,7 @@ def _problems(case: Case, path: Path, code: int, err: str, elapsed: float) -> li
     return problems
 
 
+@pytest.mark.slow
 def test_every_bad_scenario_fails_check_quickly_and_clearly(tmp_path, capsys):
     failures = []
     for i, case in enumerate(c for c in CASES if not c.valid):
@@ -176,6 +177,7 @@ def _lookup(obj: Any, path: str) -> Any:
     return obj
 
 
+@pytest.mark.slow
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(perturbed())
 def test_perturbed_scenarios_fail_by_name_or_run(changes):

@@ -203,6 +203,7 @@ def test_a_change_cannot_set_a_limit_and_lift_it():
         )
 
 
+@pytest.mark.slow
 def test_observed_scenario_holds_uasc_at_the_2021_limit_until_the_ruling():
     sc = load_scenario(OBSERVED)
     limits = [c.accommodation_limit for c in sc.interventions.nts_changes]
