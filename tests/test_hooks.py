@@ -19,6 +19,7 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import KENT, YEAR, binomial_near, horizon, near, small, total
 
@@ -322,3 +323,12 @@ def test_the_model_modules_import_one_another_without_a_cycle():
 
     for module in graph:
         visit(module, ())
+
+
+def test_the_results_can_be_read_twice():
+    """Open episodes and child rows are added to copies: a second read gives the same tables."""
+    world = World(load_scenario(KENT, {"years": 0.5}), make_streams(17, 0))
+    first = world.run().tables()
+    second = world.recorder.results().tables()
+    for name, table in first.items():
+        pd.testing.assert_frame_equal(second[name], table)

@@ -428,9 +428,12 @@ class Recorder:
     def results(self) -> Results:
         w = self.world
         sc = w.scenario
+        # Open episodes and child rows are added to copies, so results() can be read again.
+        episode_rows = list(self.episode_rows)
+        child_rows = list(self.child_rows)
         for c in w.children.values():
             if c.state == PLACED:
-                self.episode_rows.append(
+                episode_rows.append(
                     (
                         c.id,
                         c.placed_at,
@@ -443,10 +446,10 @@ class Recorder:
                         c.within20,
                     )
                 )
-            self.child_rows.append(self._child_row(c))
+            child_rows.append(self._child_row(c))
         snapshots = pd.DataFrame(self.snapshot_rows)
-        episodes = pd.DataFrame(self.episode_rows, columns=EPISODE_COLUMNS)
-        children = pd.DataFrame(self.child_rows, columns=CHILD_COLUMNS)
+        episodes = pd.DataFrame(episode_rows, columns=EPISODE_COLUMNS)
+        children = pd.DataFrame(child_rows, columns=CHILD_COLUMNS)
         flows = self._flow_table()
         for df, cols in (
             (episodes, ("start_day", "end_day")),
