@@ -227,6 +227,9 @@ class Exits(_Base):
     adoption_placement_days: Days = 240.0
 
 
+AssessmentDays = Annotated[float, _NUMBER, Field(gt=0, le=730)]
+
+
 class KinshipAssessment(_Base):
     """A connected person's temporary approval (Regulation 24) and full assessment.
 
@@ -236,10 +239,7 @@ class KinshipAssessment(_Base):
     """
 
     approval_prob: Prob | None = None
-    days: tuple[Annotated[float, Field(gt=0, le=730)], Annotated[float, Field(gt=0, le=730)]] = (
-        112.0,
-        168.0,
-    )
+    days: tuple[AssessmentDays, AssessmentDays] = (112.0, 168.0)
 
     @model_validator(mode="after")
     def _ordered(self) -> KinshipAssessment:
@@ -368,7 +368,7 @@ class Distance(_Base):
     unregistered: Prob = 0.3
 
 
-Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+Positive = Annotated[float, _NUMBER, Field(gt=0, allow_inf_nan=False)]
 EXTERNAL_TYPES = ("ifa_framework", "ifa_spot", "residential", "supported", "unregistered")
 
 
@@ -539,8 +539,8 @@ class AssessingCapacity(_Base):
     withdraws after an exponential patience. ``None`` leaves assessments unlimited.
     """
 
-    slots: Annotated[int, Field(ge=1, le=100_000)] | None = None
-    patience_days: Annotated[float, Field(gt=0, le=3650)] = 120.0
+    slots: Annotated[int, _NUMBER, Field(ge=1, le=100_000)] | None = None
+    patience_days: Annotated[float, _NUMBER, Field(gt=0, le=3650)] = 120.0
 
 
 class Recruitment(_Base):
@@ -570,12 +570,12 @@ class Usage(_Base):
     whose child its approval (age range, needs) would not take.
     """
 
-    empty_multiplier: Annotated[float, Field(gt=0, le=20)] = 1.0
-    empty_days: Annotated[float, Field(gt=0, le=3650)] = 180.0
-    settled_multiplier: Annotated[float, Field(gt=0, le=20)] = 1.0
-    settled_days: Annotated[float, Field(gt=0, le=3650)] = 365.0
+    empty_multiplier: Annotated[float, _NUMBER, Field(gt=0, le=20)] = 1.0
+    empty_days: Annotated[float, _NUMBER, Field(gt=0, le=3650)] = 180.0
+    settled_multiplier: Annotated[float, _NUMBER, Field(gt=0, le=20)] = 1.0
+    settled_days: Annotated[float, _NUMBER, Field(gt=0, le=3650)] = 365.0
     mismatch_deregistration_prob: Prob = 0.0
-    vacant_days: Annotated[float, Field(gt=0, le=3650)] = 90.0
+    vacant_days: Annotated[float, _NUMBER, Field(gt=0, le=3650)] = 90.0
 
     @property
     def active(self) -> bool:

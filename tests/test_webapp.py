@@ -202,6 +202,10 @@ def test_upload_extends_only_bundled_scenarios_and_is_stored_in_the_workdir(clie
     levers = client.get(f"/api/scenarios/{entry['id']}/levers").json()["levers"]
     assert next(x for x in levers if x["id"] == "uasc_arrivals_per_year")["value"] == 300
 
+    bom = b"\xef\xbb\xbf" + good.replace(b"My plan", b"Saved with a BOM")
+    r = client.post("/api/scenarios/upload", files={"file": ("bom.toml", bom)})
+    assert r.status_code == 200 and r.json()["name"] == "Saved with a BOM", r.text
+
     sneaky = b'extends = "/etc/passwd"\n'
     r = client.post("/api/scenarios/upload", files={"file": ("x.toml", sneaky)})
     assert r.status_code == 400 and "only a bundled scenario" in r.json()["error"]

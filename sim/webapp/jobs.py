@@ -373,6 +373,10 @@ class JobManager:
                 except queue.Empty:
                     stopped = [p.exitcode for p in processes if p.exitcode not in (None, 0)]
                     if stopped:
+                        # Ctrl+C reaches a worker still starting before it ignores SIGINT; the
+                        # app's shutdown then cancels the job within moments: not a failure.
+                        if job.cancel.wait(2.0):
+                            raise Cancelled from None
                         raise WorkerFailed(f"a worker stopped (exit code {stopped[0]})") from None
                     continue
                 if error is not None:

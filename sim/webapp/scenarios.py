@@ -145,7 +145,7 @@ class ScenarioLibrary:
                 "a scenario file is a few KB"
             )
         try:
-            text = content.decode("utf-8")
+            text = content.decode("utf-8-sig")  # a byte-order mark, as some editors write, is fine
         except UnicodeDecodeError:
             raise ScenarioError(f"{shown}: not a text file (it must be TOML in UTF-8)") from None
         try:
