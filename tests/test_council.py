@@ -45,7 +45,11 @@ def truth():
     return with_overrides(
         small_council(YEARS),
         {
-            "breakdown": {"high_risk_share": 0.0, "teen_multiplier": 1.0, "complex_multiplier": 1.0},
+            "breakdown": {
+                "high_risk_share": 0.0,
+                "teen_multiplier": 1.0,
+                "complex_multiplier": 1.0,
+            },
             "attrition": {"usage": {"settled_multiplier": 1.0, "empty_multiplier": 1.0}},
         },
     )
