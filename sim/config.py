@@ -1077,6 +1077,20 @@ class Scenario(_Base):
             )
         return problems
 
+    def approvals_per_enquiry(self, day: dt.date) -> float:
+        """Approvals per enquiry through the funnel on ``day``, with the assessment-capacity
+        policy's approval probability where one is in force then (the last one listed)."""
+        r = self.recruitment
+        approval = r.approval_prob
+        for boost in self.interventions.assessment_capacity:
+            if (
+                boost.approval_prob is not None
+                and boost.start <= day
+                and (boost.end is None or day < boost.end)
+            ):
+                approval = boost.approval_prob
+        return r.application_prob * r.assessment_start_prob * approval
+
     def _target_windows(self) -> tuple[list[Span], list[tuple[str, str]]]:
         """The enquiry multipliers that recruitment targets add, as the model adds them."""
         r = self.recruitment
@@ -1084,15 +1098,7 @@ class Scenario(_Base):
         problems: list[tuple[str, str]] = []
         mean_season = sum(r.seasonality) / 12
         for i, item in enumerate(self.interventions.recruitment_targets):
-            approval = r.approval_prob
-            for boost in self.interventions.assessment_capacity:
-                if (
-                    boost.approval_prob is not None
-                    and boost.start <= item.start
-                    and (boost.end is None or item.start < boost.end)
-                ):
-                    approval = boost.approval_prob
-            per_enquiry = r.application_prob * r.assessment_start_prob * approval
+            per_enquiry = self.approvals_per_enquiry(item.start)
             level = level_at(r.enquiries_per_year, r.campaigns, item.start)
             expected = level * mean_season * per_enquiry
             field = f"interventions.recruitment_targets[{i}].approvals_per_year"

@@ -217,15 +217,7 @@ def _add_target(world: World, item: Any) -> None:
     """Scale enquiries so the funnel is expected to approve ``approvals_per_year``."""
     r = world.scenario.recruitment
     start = world.day(item.start)
-    approval = r.approval_prob
-    for boost in world.scenario.interventions.assessment_capacity:
-        if (
-            boost.approval_prob is not None
-            and boost.start <= item.start
-            and (boost.end is None or item.start < boost.end)
-        ):
-            approval = boost.approval_prob
-    per_enquiry = r.application_prob * r.assessment_start_prob * approval
+    per_enquiry = world.scenario.approvals_per_enquiry(item.start)
     curve = world.recruitment.curve
     expected = curve.base_at(start) * YEAR * sum(r.seasonality) / 12 * per_enquiry
     if expected <= 0:
