@@ -9,7 +9,6 @@ schema's defaults, and the fit report lists which.
 from __future__ import annotations
 
 import difflib
-import math
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -21,10 +20,10 @@ from sim.config import Breakdown, Children, Scenario, ScenarioError, Uasc
 from sim.council.build import Built, _provenance
 from sim.council.fostering import ENGLAND_SOURCE, read_fostering
 from sim.council.scenario import (
-    HEADROOM,
     Entry,
     _mean_multiplier,
     area_entries,
+    capacity_entries,
     fostering_entries,
     validate,
 )
@@ -285,21 +284,7 @@ def from_la(
             )
         )
     entries += _breakdown(row, placements, src)
-    entries.append(
-        Entry(
-            "providers.ifa_framework_places",
-            placements["ifa_framework"],
-            "framework capacity = agency foster placements in use (assumption)",
-        )
-    )
-    for kind in ("residential", "supported", "unregistered"):
-        entries.append(
-            Entry(
-                f"providers.{kind}_places",
-                max(1, math.ceil(placements[kind] * HEADROOM)),
-                f"places in use ({placements[kind]}) plus a tenth (assumption)",
-            )
-        )
+    entries += capacity_entries(placements)
     fost = read_fostering(fostering, placements["in_house"])
     entries += fostering_entries(fost, 0)
     scenario = validate(entries, f"init-council --la {name}")

@@ -32,6 +32,27 @@ GROUP_TYPES = {  # SSDA903 placement group -> model placement types
 HEADROOM = 1.1  # external capacity: the places in use at the start plus a tenth (assumption)
 
 
+def capacity_entries(placements: dict[str, int]) -> list[Entry]:
+    """External capacity at the start: the framework holds the agency placements in use, and
+    residential, supported and unregistered places are those in use plus ``HEADROOM``."""
+    out = [
+        Entry(
+            "providers.ifa_framework_places",
+            placements["ifa_framework"],
+            "framework capacity = IFA placements in use at the start (assumption)",
+        )
+    ]
+    for kind in ("residential", "supported", "unregistered"):
+        out.append(
+            Entry(
+                f"providers.{kind}_places",
+                max(1, math.ceil(placements[kind] * HEADROOM)),
+                f"places in use at the start ({placements[kind]}) plus a tenth (assumption)",
+            )
+        )
+    return out
+
+
 @dataclass(frozen=True)
 class Entry:
     """One value of the scenario and the comment that says where it came from."""
@@ -96,21 +117,7 @@ def episode_entries(est: Estimates, source: str) -> list[Entry]:
             "placement is counted as framework",
         )
     )
-    out.append(
-        Entry(
-            "providers.ifa_framework_places",
-            placements["ifa_framework"],
-            "framework capacity = IFA placements in use at the start (assumption)",
-        )
-    )
-    for kind in ("residential", "supported", "unregistered"):
-        out.append(
-            Entry(
-                f"providers.{kind}_places",
-                max(1, math.ceil(placements[kind] * HEADROOM)),
-                f"places in use at the start ({placements[kind]}) plus a tenth (assumption)",
-            )
-        )
+    out += capacity_entries(placements)
     moves = est.tables["moves"].set_index("group")
     ages = v["initial.age_weights"].value
     assert isinstance(ages, list)  # one weight per age band
