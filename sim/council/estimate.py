@@ -8,6 +8,7 @@ so a zero rate still carries its uncertainty). Shares carry binomial standard er
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -139,6 +140,25 @@ def _ratio(observed: float, expected: float, base_events: float) -> tuple[float,
     return m, m * (1 / max(observed, 1.0) + 1 / max(base_events, 1.0)) ** 0.5
 
 
+def _subgroup_multiplier(
+    eps: pd.DataFrame,
+    event: pd.Series,
+    group: np.ndarray,
+    base: Sequence[float],
+    expo: np.ndarray,
+    base_events: np.ndarray,
+    source: str,
+) -> Estimate:
+    """A subgroup's events against those expected at the base rates by age band.
+
+    ``source`` is formatted with ``o`` (observed events) and ``e`` (expected events).
+    """
+    o = float((event & pd.Series(group, eps.index)).sum())
+    e = float((np.array(base) * expo[group].sum(0)).sum())
+    m, mse = _ratio(o, e, float(base_events.sum()))
+    return Estimate(round(m, 3), round(mse, 3), source.format(o=int(o), e=e))
+
+
 def estimate(ret: Return, edges: list[int]) -> Estimates:
     """Estimate arrival, exit and move rates and the stock at the last 31 March.
 
@@ -241,14 +261,14 @@ def estimate(ret: Return, edges: list[int]) -> Estimates:
         "their person-years, by age band",
         _years(expo[c2]),
     )
-    s20 = child & eps["s20"].to_numpy()
-    o = float((home & pd.Series(s20, eps.index)).sum())
-    e = float((np.array(base) * expo[s20].sum(0)).sum())
-    m, mse = _ratio(o, e, ev.sum())
-    v["children.exits.section20_return_multiplier"] = Estimate(
-        round(m, 3),
-        round(mse, 3),
-        f"{int(o)} returns home under section 20 against {e:.1f} at the other children's rates",
+    v["children.exits.section20_return_multiplier"] = _subgroup_multiplier(
+        eps,
+        home,
+        child & eps["s20"].to_numpy(),
+        base,
+        expo,
+        ev,
+        "{o} returns home under section 20 against {e:.1f} at the other children's rates",
     )
     sgo = eps["exit"] & eps["REC"].isin(SGO)
     ev = _events_by_band(eps, sgo & pd.Series(not_conn, eps.index), "dec", edges)
@@ -260,14 +280,14 @@ def estimate(ret: Return, edges: list[int]) -> Estimates:
         "carers, by age band",
         _years(expo[not_conn]),
     )
-    conn = child & eps["connected"].to_numpy()
-    o = float((sgo & pd.Series(conn, eps.index)).sum())
-    e = float((np.array(base) * expo[conn].sum(0)).sum())
-    m, mse = _ratio(o, e, ev.sum())
-    v["children.exits.connected_sgo_multiplier"] = Estimate(
-        round(m, 3),
-        round(mse, 3),
-        f"{int(o)} SGOs from connected carers against {e:.1f} at other placements' rates",
+    v["children.exits.connected_sgo_multiplier"] = _subgroup_multiplier(
+        eps,
+        sgo,
+        child & eps["connected"].to_numpy(),
+        base,
+        expo,
+        ev,
+        "{o} SGOs from connected carers against {e:.1f} at other placements' rates",
     )
     ev = _events_by_band(eps, eps["to_adoption"] & pd.Series(child, eps.index), "dec", edges)
     base, ses = _band_rates(ev, expo[child].sum(0))
