@@ -167,3 +167,25 @@ def test_bad_offer_parameters_are_rejected_by_name(offers, field):
 
 def test_offer_delays_are_off_by_default():
     assert not small().matching.offers.active
+
+
+def _invariants(world: World):
+    """Every month: no household holds or matches more places than it has free."""
+    world.checked = 0
+    while True:
+        yield world.env.timeout(30)
+        for h in world.households.values():
+            if h.active:
+                room = h.places - h.filled
+                assert 0 <= h.matching and 0 <= h.held
+                assert h.matching + h.held <= max(room, 0), (h.id, h.matching, h.held, room)
+                assert 0 <= h.free <= room - h.matching or h.free == 0
+                world.checked += 1
+
+
+def test_kent_keeps_the_place_counts_consistent():
+    """A Kent year with every mechanism on (breakdowns, deregistrations, Staying Put, holds)."""
+    world = run_world(load_scenario(KENT, {"years": 1}), seed=5, monitor=_invariants)
+    flows = world.recorder.results().flows
+    assert world.checked > 5000
+    assert total(flows, "vacancies_matching") > 100 and total(flows, "vacancies_held") > 10
