@@ -327,6 +327,34 @@ def _default_cascade() -> dict[str, Step]:
     }
 
 
+class Offers(_Base):
+    """How a free in-house place comes to be offered (off by default: offered at once).
+
+    A place that frees, or a newly approved household's, is held by the carers with
+    probability ``held_prob`` (a break, respite, kept for a sibling or a planned child; not
+    available for an exponential ``held_mean_days``) and otherwise goes into matching: not
+    matchable for a lognormal delay (``delay_median_days``, ``delay_sigma``). A carer declines
+    the child proposed at the end of a delay with probability ``decline_prob``, and matching
+    starts again.
+    """
+
+    delay_median_days: Annotated[float, _NUMBER, Field(ge=0, le=365)] = 0.0
+    delay_sigma: Sigma = 0.8
+    held_prob: Prob = 0.0
+    held_mean_days: Annotated[float, _NUMBER, Field(gt=0, le=365)] = 14.0
+    #: Below 1, so that matching ends: a certain decline would restart it for ever.
+    decline_prob: Annotated[float, _NUMBER, Field(ge=0, le=0.95)] = 0.0
+
+    @property
+    def active(self) -> bool:
+        return self.delay_median_days > 0 or self.held_prob > 0 or self.decline_prob > 0
+
+    @property
+    def mean_delay_days(self) -> float:
+        """Mean days from a vacancy's entry into matching to its offer, declines included."""
+        return self.delay_median_days * math.exp(self.delay_sigma**2 / 2) / (1 - self.decline_prob)
+
+
 class Matching(_Base):
     """The search cascade and the planned moves that follow a placement."""
 
@@ -340,6 +368,7 @@ class Matching(_Base):
     step_down_prob: Prob = 0.5
     step_down_min_days: Days = 90.0
     step_down_max_age: Age = 16.0
+    offers: Offers = Offers()
 
     @field_validator("cascade", mode="before")
     @classmethod

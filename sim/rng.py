@@ -33,6 +33,7 @@ STREAM_IDS: dict[str, int] = {
     "usage": 16,
     "assessing": 17,
     "kinship": 18,
+    "offers": 19,
 }
 
 _BLOCK = 2048

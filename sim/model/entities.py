@@ -67,6 +67,8 @@ class Household:
     active: bool = True  # False once deregistered
     support: str = ""  # hub or constellation membership, set by interventions
     reserved: int = 0  # places kept for respite or sleepovers (hub carers, Mockingbird hubs)
+    held: int = 0  # free places the carers hold for a while (a break, a planned child)
+    matching: int = 0  # free places not yet matchable: a match is being made (``offers``)
     uasc_only: bool = False  # places ring-fenced for unaccompanied asylum-seeking children
     breakdown_multiplier: float = 1.0  # set by support schemes
     deregistration_multiplier: float = 1.0
@@ -85,5 +87,5 @@ class Household:
         if self.on_hold or self.kind == "short_breaks" or self.solo:
             self.unavailable = room
         else:
-            self.unavailable = min(self.held_back + self.reserved, room)
-        self.free = room - self.unavailable
+            self.unavailable = min(self.held_back + self.reserved + self.held, room)
+        self.free = max(room - self.unavailable - self.matching, 0)

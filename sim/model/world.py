@@ -17,6 +17,7 @@ from sim.model import (
     geography,
     initial,
     interventions,
+    offers,
     providers,
     review,
     vacancies,
@@ -71,12 +72,15 @@ class World:
         self.recruitment = carers.Recruitment(self)
         self.attrition = carers.Attrition(self)
         self.usage = review.Usage(self)
+        self.offers = offers.Offers(self)
         self.programmes = interventions.Programmes()
         self.step_across = interventions.StepAcross(self)
         for observer in (self.step_across, self.exits, self.attrition):
             self.hooks.subscribe(observer)
         if self.usage.on:
             self.hooks.subscribe(self.usage)
+        if self.offers.on:
+            self.hooks.subscribe(self.offers)
 
     # -- time ------------------------------------------------------------------------------
     @property
