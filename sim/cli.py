@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from sim.config import ScenarioError, load_scenario
+from sim.config import Scenario, ScenarioError, load_scenario, long_date, policy_starts
 from sim.results import check_out
 
 
@@ -49,6 +49,11 @@ def _workers(args: argparse.Namespace) -> int:
     return max(1, min(args.workers or cores, cores, args.reps))
 
 
+def _starts(scenario: Scenario, base: Scenario | None = None) -> list[str]:
+    """When each of the scenario's policies starts (those not in ``base``), one a line."""
+    return [f"{title}: from {long_date(day)}" for title, day in policy_starts(scenario, base)]
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     failed = 0
     for path in args.scenarios:  # every file is checked, not only up to the first bad one
@@ -59,6 +64,8 @@ def cmd_check(args: argparse.Namespace) -> int:
             failed += 1
             continue
         print(f"{path}: OK ({sc.name}, {sc.start} to {sc.end})")
+        for line in _starts(sc):
+            print(f"  {line}")
         for note in sc.notes():
             print(f"note: {path}: {note}")
     return 2 if failed else 0

@@ -8,11 +8,13 @@ for; ``run`` and ``compare`` print within 80 columns.
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
 
-from sim.config import load_scenario
+from sim import cli
+from sim.config import load_scenario, long_date, policy_starts
 from sim.model import simulate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,3 +69,33 @@ def test_kinship_households_must_each_hold_a_child():
 
     with pytest.raises(ScenarioError, match=r"initial\.connected_households"):
         load_scenario(KENT_2024, {"initial": {"connected_households": 130}})
+
+
+#: The seeds' dates (seed E69: South Kent "operational by November 2024", East Kent "early
+#: 2025"); hub families have no date after 2020 and start with the scenario.
+SEED_STARTS = {
+    "kent_2024_mockingbird.toml": [
+        ("Mockingbird constellation (South)", dt.date(2024, 11, 1)),
+        ("Mockingbird constellation (East)", dt.date(2025, 2, 1)),
+    ],
+    "kent_2024_hub_families.toml": [("Hub families", dt.date(2024, 9, 30))],
+    "kent_2024_plan.toml": [
+        ("Hub families", dt.date(2024, 9, 30)),
+        ("Mockingbird constellation (South)", dt.date(2024, 11, 1)),
+        ("Mockingbird constellation (East)", dt.date(2025, 2, 1)),
+    ],
+}
+
+
+@pytest.mark.parametrize("name", sorted(SEED_STARTS))
+def test_policy_scenarios_for_today_start_on_the_seed_dates(name, capsys):
+    path = SCENARIOS / name
+    assert cli.main(["check", str(path)]) == 0
+    out = capsys.readouterr().out
+    policy, base = load_scenario(path), load_scenario(KENT_2024)
+    assert policy.start == base.start == dt.date(2024, 9, 30)
+    assert policy_starts(policy, base) == SEED_STARTS[name]
+    for title, day in SEED_STARTS[name]:
+        assert f"{title}: from {long_date(day)}" in out
+    # the ring-fence is part of the 2024 position, not of the policy
+    assert ("UASC ring-fence", base.start) in policy_starts(policy)
