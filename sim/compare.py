@@ -8,6 +8,7 @@ interval and the share of replications in which the policy does better.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from matplotlib.ticker import FuncFormatter
 from scipy import stats
 
 from sim.analysis import year_end
-from sim.config import Scenario
+from sim.config import Scenario, long_date, policy_starts
 from sim.experiment import run
 from sim.outputs import fmt, output, title
 
@@ -144,6 +145,37 @@ def differences(snapshots: dict[str, pd.DataFrame]) -> pd.DataFrame:
     diffs = [paired_differences(base_snaps, s).assign(policy=name) for name, s in others]
     out = pd.concat(diffs, ignore_index=True)
     return out[["policy", *[c for c in out.columns if c != "policy"]]]
+
+
+def years_shown(
+    base: Scenario, policies: Sequence[Scenario], asked: Sequence[int] | None = None
+) -> list[int]:
+    """The years (31 March) a comparison reports: ``asked``, or every year from the first
+    policy start to the horizon. A ValueError says why there is none to show."""
+    available = [
+        y
+        for y in range(base.start.year, base.end.year + 1)
+        if base.start < dt.date(y, 3, 31) <= base.end
+    ]
+    span = f"{long_date(base.start)} to {long_date(base.end)}"
+    if asked:
+        missing = [y for y in asked if y not in available]
+        if missing:
+            have = f"{available[0]}-{available[-1]}" if available else "none"
+            raise ValueError(
+                f"--years-shown {','.join(map(str, missing))}: the run ({span}) has figures at "
+                f"31 March of {have} only"
+            )
+        return sorted(set(asked))
+    starts = [day for p in policies for _, day in policy_starts(p, base)]
+    first = min(starts, default=base.start)
+    shown = [y for y in available if dt.date(y, 3, 31) > first]
+    if not shown:
+        raise ValueError(
+            f"the first policy starts on {long_date(first)} and the run ({span}) has no "
+            "31 March after it to compare: run for longer (--years)"
+        )
+    return shown
 
 
 def format_differences(diff: pd.DataFrame, years: list[int] | None = None) -> str:

@@ -1251,6 +1251,11 @@ def policy_starts(scenario: Scenario, base: Scenario | None = None) -> list[tupl
             continue
         area = getattr(item, "area", None)
         out.append((POLICY_TITLES[kind] + (f" ({area})" if area else ""), item.start))
+    for field, kind in WINDOW_TITLES.items():
+        section, name = field.split(".")
+        windows = getattr(getattr(scenario, section), name)
+        before = getattr(getattr(base, section), name) if base is not None else []
+        out += [(kind, w.start) for w in windows if w not in before]
     return sorted(out, key=lambda p: p[1])
 
 
@@ -1265,6 +1270,12 @@ POLICY_TITLES = {
     "step_across": "Step-across from residential care",
     "provider_changes": "Change of external capacity or price",
     "nts_changes": "National Transfer Scheme change",
+}
+#: Dated changes to a rate (:class:`Window`), as a reader names them.
+WINDOW_TITLES = {
+    "recruitment.campaigns": "Recruitment campaign",
+    "children.arrival_changes": "Change in arrivals into care",
+    "uasc.surges": "Change in UASC arrivals",
 }
 
 

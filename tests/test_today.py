@@ -14,8 +14,16 @@ from pathlib import Path
 import pytest
 
 from sim import cli
-from sim.config import load_scenario, long_date, policy_starts
+from sim.compare import years_shown
+from sim.config import (
+    load_scenario,
+    long_date,
+    policy_start_problems,
+    policy_starts,
+    with_overrides,
+)
 from sim.model import simulate
+from sim.target import apply_lever
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = ROOT / "scenarios"
@@ -96,6 +104,89 @@ def test_policy_scenarios_for_today_start_on_the_seed_dates(name, capsys):
     assert policy.start == base.start == dt.date(2024, 9, 30)
     assert policy_starts(policy, base) == SEED_STARTS[name]
     for title, day in SEED_STARTS[name]:
-        assert f"{title}: from {long_date(day)}" in out
+        assert f"{title} from {long_date(day)}" in out
     # the ring-fence is part of the 2024 position, not of the policy
     assert ("UASC ring-fence", base.start) in policy_starts(policy)
+
+
+# ----------------------------------------------------------------------------- horizons
+
+
+def test_one_rule_for_a_policy_outside_the_horizon():
+    start = dt.date(2024, 9, 30)
+    assert policy_start_problems(start, 1, [("a", dt.date(2025, 2, 1))]) == []
+    ((name, message),) = policy_start_problems(start, 0.2, [("a", dt.date(2025, 2, 1))])
+    assert name == "a"
+    assert "starts on 1 February 2025, but the horizon ends on 12 December 2024" in message
+    assert "run for at least 0.4 years" in message
+    assert policy_start_problems(start, 0.4, [("a", dt.date(2025, 2, 1))]) == []
+    ((_, before),) = policy_start_problems(start, 1, [("b", dt.date(2024, 1, 1))])
+    assert "before the scenario starts (30 September 2024)" in before
+
+
+def test_run_refuses_a_horizon_that_ends_before_a_policy_starts(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    path = SCENARIOS / "kent_2024_mockingbird.toml"
+    assert cli.main(["run", str(path), "--years", "0.2", "--out", "unused", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "interventions.mockingbird[1]" in err
+    assert "the policy starts on 1 February 2025, but the horizon ends on 12 December" in err
+    assert "Traceback" not in err and "[0]" not in err  # the South one starts in time
+    assert not Path("unused").exists()
+
+
+def test_check_refuses_a_horizon_that_ends_before_a_policy_starts(tmp_path, capsys):
+    short = tmp_path / "short.toml"
+    short.write_text(f'extends = "{SCENARIOS / "kent_2024_plan.toml"}"\nyears = 0.2\n')
+    assert cli.main(["check", str(short)]) == 2
+    err = capsys.readouterr().err
+    assert "nothing of it would be simulated" in err and "1 February 2025" in err
+
+
+def test_compare_refuses_a_run_with_no_31_march_after_the_policy_starts(tmp_path, capsys):
+    args = [str(KENT_2024), str(SCENARIOS / "kent_2024_mockingbird.toml"), "--years", "0.4"]
+    assert cli.main(["compare", *args, "--out", str(tmp_path / "c"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "first policy starts on 1 November 2024" in err and "no 31 March after it" in err
+    assert not (tmp_path / "c" / "manifest.json").exists()  # refused before running
+
+
+def test_years_shown_from_the_first_policy_start_or_as_asked():
+    base = load_scenario(KENT_2024, {"years": 4})
+    mockingbird = load_scenario(SCENARIOS / "kent_2024_mockingbird.toml", {"years": 4})
+    assert years_shown(base, [mockingbird]) == [2025, 2026, 2027, 2028]
+    later = with_overrides(
+        mockingbird,
+        {"interventions": {"mockingbird": [{"start": dt.date(2026, 6, 1), "area": "East"}]}},
+    )
+    assert years_shown(base, [later]) == [2027, 2028]
+    assert years_shown(base, [later], [2028, 2026]) == [2026, 2028]
+    with pytest.raises(ValueError, match=r"--years-shown 2030: .* 31 March of 2025-2028 only"):
+        years_shown(base, [later], [2026, 2030])
+
+
+def test_target_refuses_a_lever_that_starts_after_the_goal(capsys):
+    args = ["target", str(KENT_2024), "--goal", "ifa_spot < 50", "--by", "2026", "--quiet"]
+    assert cli.main([*args, "--starts", "2026-06-01"]) == 2
+    assert "on or after the goal's date (31 March 2026)" in capsys.readouterr().err
+    assert cli.main([*args, "--starts", "2024-01-01"]) == 2
+    assert "before the scenario starts" in capsys.readouterr().err
+    assert cli.main([*args, "--lever", "recruitment.application_prob", "--starts", "2025-06-01"])
+    assert "scenario field, which holds from the start" in capsys.readouterr().err
+
+
+def test_a_lever_starts_on_its_date():
+    """Enquiries at 3,000 a year from April 2025 leave October 2024 - March 2025 at Kent's
+    328 a year (about 164 in six months); from the start they give about 1,500."""
+    sc = load_scenario(KENT_2024, {"years": 1})
+    april = dt.date(2025, 4, 1)
+    assert (
+        apply_lever(sc, "approvals", 90, april).interventions.recruitment_targets[-1].start == april
+    )
+
+    def first_half_year(start: dt.date | None) -> float:
+        flows = simulate(apply_lever(sc, "enquiries", 3000, start), 2024, 0).tables()["flows"]
+        return float(flows.loc[flows["financial_year"] == "2024-25", "enquiries"].iloc[0])
+
+    later, now = first_half_year(april), first_half_year(None)
+    assert later < 300 and now > 1200  # Poisson means 164 and 1,500: far outside either
