@@ -190,3 +190,47 @@ def test_a_lever_starts_on_its_date():
 
     later, now = first_half_year(april), first_half_year(None)
     assert later < 300 and now > 1200  # Poisson means 164 and 1,500: far outside either
+
+
+# ----------------------------------------------------------------------------- 80 columns
+
+
+def _lines(text: str) -> list[str]:
+    return text.splitlines()
+
+
+def test_run_summary_fits_80_columns_with_units(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)  # a short --out keeps the paths printed short
+    args = ["run", str(KENT_2024), "--years", "1", "--reps", "1", "--out", "r", "--quiet"]
+    assert cli.main(args) == 0
+    out = capsys.readouterr().out
+    assert max(len(line) for line in _lines(out)) <= 80, out
+    assert "Policies: UASC ring-fence from 30 September 2024." in out
+    lines = _lines(out)
+    households = lines.index("The council's fostering households")
+    assert lines[households + 1].startswith("  2025  ")
+    assert lines[households + 1].endswith(" households")
+    assert any(line.endswith(" per week") and "£" in line for line in lines)
+    # --wide keeps the layout with years as columns
+    assert cli.main([*args, "--wide"]) == 0
+    wide = capsys.readouterr().out
+    assert "Median [90% interval]" in wide and "The council's fostering households" in wide
+
+
+def test_compare_fits_80_columns_and_shows_every_year_from_the_start(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    policy = SCENARIOS / "kent_2024_mockingbird.toml"
+    args = ["compare", str(KENT_2024), str(policy), "--years", "1.6", "--reps", "2"]
+    assert cli.main([*args, "--out", "c", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert max(len(line) for line in _lines(out)) <= 80, out
+    words = " ".join(out.split())
+    assert (
+        "'Kent 2024: Mockingbird' adds: Mockingbird constellation (South) from 1 November "
+        "2024; Mockingbird constellation (East) from 1 February 2025." in words
+    )
+    lines = _lines(out)
+    spot = lines.index("With agency (IFA) foster carers bought one by one (spot)")
+    assert lines[spot + 1].startswith("  2025  ") and lines[spot + 2].startswith("  2026  ")
+    assert lines[spot + 1].endswith(" of runs") and " children; better in " in lines[spot + 1]
+    assert Path("c/paired_differences.csv").exists()
