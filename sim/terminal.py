@@ -75,12 +75,12 @@ def differences_table(diff: pd.DataFrame) -> str:
     for policy, d in diff.groupby("policy", sort=False):
         sections = [
             (
-                title(outcome),
+                title(str(outcome)),
                 [
                     (
                         str(r["year"]),
-                        f"{interval(outcome, r['difference'], r['ci_low'], r['ci_high'], True)}"
-                        f"; better in {r['prob_better']:.0%} of runs",
+                        interval(str(outcome), r["difference"], r["ci_low"], r["ci_high"], True)
+                        + f"; better in {r['prob_better']:.0%} of runs",
                     )
                     for _, r in g.iterrows()
                 ],
