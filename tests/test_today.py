@@ -199,9 +199,10 @@ def _lines(text: str) -> list[str]:
     return text.splitlines()
 
 
+@pytest.mark.slow  # end to end: runs, writes a folder and its report
 def test_run_summary_fits_80_columns_with_units(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)  # a short --out keeps the paths printed short
-    args = ["run", str(KENT_2024), "--years", "1", "--reps", "1", "--out", "r", "--quiet"]
+    args = ["run", str(KENT_2024), "--years", "0.6", "--reps", "1", "--out", "r", "--quiet"]
     assert cli.main(args) == 0
     out = capsys.readouterr().out
     assert max(len(line) for line in _lines(out)) <= 80, out
@@ -217,6 +218,7 @@ def test_run_summary_fits_80_columns_with_units(tmp_path, monkeypatch, capsys):
     assert "Median [90% interval]" in wide and "The council's fostering households" in wide
 
 
+@pytest.mark.slow  # end to end
 def test_compare_fits_80_columns_and_shows_every_year_from_the_start(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     policy = SCENARIOS / "kent_2024_mockingbird.toml"
