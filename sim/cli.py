@@ -210,7 +210,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         )
         print(differences_table(diff[diff["year"].isin(shown)]))
     for p in policies:
-        fig = difference_chart(diff, p.name)
+        fig = difference_chart(diff, p.name, shown)
         path = out / f"differences-{slug(p.name)}.png"
         fig.savefig(path, dpi=100)
         vr = variance_reduction(snapshots[base.name], snapshots[p.name], "in_house")

@@ -201,10 +201,13 @@ def format_differences(diff: pd.DataFrame, years: list[int] | None = None) -> st
     return table.to_string()
 
 
-def difference_chart(diff: pd.DataFrame, policy: str) -> plt.Figure:
-    """Small multiples: each outcome's paired difference by year with its 95% interval."""
+def difference_chart(
+    diff: pd.DataFrame, policy: str, years: Sequence[int] | None = None
+) -> plt.Figure:
+    """Small multiples: each outcome's paired difference by year with its 95% interval, for
+    ``years`` (default: every year after the first, which may be the shared start date)."""
     d = diff[diff["policy"] == policy]
-    d = d[d["year"] > d["year"].min()]  # the start date is shared: no difference to show
+    d = d[d["year"].isin(years)] if years is not None else d[d["year"] > d["year"].min()]
     outcomes = list(dict.fromkeys(d["outcome"]))
     cols = 2
     rows = math.ceil(len(outcomes) / cols)

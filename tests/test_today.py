@@ -236,3 +236,25 @@ def test_compare_fits_80_columns_and_shows_every_year_from_the_start(tmp_path, m
     assert lines[spot + 1].startswith("  2025  ") and lines[spot + 2].startswith("  2026  ")
     assert lines[spot + 1].endswith(" of runs") and " children; better in " in lines[spot + 1]
     assert Path("c/paired_differences.csv").exists()
+
+
+def test_the_difference_chart_shows_the_years_printed():
+    """From a 30 September start the first 31 March is already a year of differences."""
+    import pandas as pd
+
+    from sim.compare import difference_chart
+
+    rows = [
+        {
+            "policy": "P",
+            "outcome": "ifa_spot",
+            "year": y,
+            "difference": -d,
+            "ci_low": -d - 1,
+            "ci_high": -d + 1,
+        }
+        for y, d in ((2025, 2.0), (2026, 3.0))
+    ]
+    diff = pd.DataFrame(rows)
+    assert list(difference_chart(diff, "P", [2025, 2026]).axes[0].get_xticks()) == [2025, 2026]
+    assert list(difference_chart(diff, "P").axes[0].get_xticks()) == [2026]
