@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/sufficiency run scenarios/kent_baseline.toml --reps $(REPS) --workers $(WORKERS) --out results/kent_baseline
+	$(BIN)/sufficiency run scenarios/kent_2024.toml --reps $(REPS) --workers $(WORKERS) --out results/kent_2024
 
 # Debian's chromium for the browser tests, installed when missing and apt-get is usable as root.
 # If it cannot be installed, the browser tests are skipped and say why.

@@ -4,16 +4,19 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import os
 import sys
+import textwrap
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from sim.config import ScenarioError, load_scenario
+from sim.config import Scenario, ScenarioError, load_scenario, long_date, policy_starts
 from sim.results import check_out
+from sim.terminal import WIDTH
 
 
 def _positive(kind: Callable[[str], float]) -> Callable[[str], float]:
@@ -39,6 +42,27 @@ def _port(text: str) -> int:
     return value
 
 
+def _years(text: str) -> list[int]:
+    try:
+        years = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected years separated by commas, e.g. 2026,2027; got {text!r}"
+        ) from None
+    if not years:
+        raise argparse.ArgumentTypeError("give at least one year, e.g. 2026")
+    return years
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a date as YYYY-MM-DD, e.g. 2025-04-01; got {text!r}"
+        ) from None
+
+
 def _overrides(args: argparse.Namespace) -> dict:
     return {"years": args.years} if getattr(args, "years", None) else {}
 
@@ -47,6 +71,30 @@ def _workers(args: argparse.Namespace) -> int:
     """Processes for an in-memory run: at most the cores and the replications."""
     cores = os.cpu_count() or 1
     return max(1, min(args.workers or cores, cores, args.reps))
+
+
+def _starts(scenario: Scenario, base: Scenario | None = None) -> list[str]:
+    """When each of the scenario's policies starts (those not in ``base``), one a line."""
+    return [f"{title} from {long_date(day)}" for title, day in policy_starts(scenario, base)]
+
+
+def _say(text: str) -> None:
+    """Print ``text`` wrapped to the 80 columns of a terminal (paths are not broken)."""
+    print(
+        "\n".join(
+            textwrap.fill(line, WIDTH, break_long_words=False, break_on_hyphens=False)
+            for line in text.split("\n")
+        )
+    )
+
+
+def _say_starts(scenario: Scenario, base: Scenario | None = None) -> None:
+    """When the policies start: all of ``scenario``'s, or those it adds to ``base``."""
+    starts = "; ".join(_starts(scenario, base))
+    if base is None:
+        _say(f"Policies: {starts or 'none dated'}.")
+    else:
+        _say(f"'{scenario.name}' adds: {starts or 'no dated policy (parameters only)'}.")
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -59,6 +107,8 @@ def cmd_check(args: argparse.Namespace) -> int:
             failed += 1
             continue
         print(f"{path}: OK ({sc.name}, {sc.start} to {sc.end})")
+        for line in _starts(sc):
+            print(f"  {line}")
         for note in sc.notes():
             print(f"note: {path}: {note}")
     return 2 if failed else 0
@@ -68,6 +118,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from sim.analysis import format_summary, yearly_summary
     from sim.batch import run_batch
     from sim.report import load_results, save_report
+    from sim.terminal import summary_table
 
     check_out(args.out)
     scenario = load_scenario(args.scenario, _overrides(args))
@@ -91,18 +142,31 @@ def cmd_run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     data = load_results(out)
     report = save_report(data, out / "report.html")
-    print(f"\n{scenario.name}: {args.reps} replications, seed {args.seed}, {summary.seconds:.1f} s")
-    print("Median [90% interval] over replications\n")
-    print(format_summary(yearly_summary(data.results[0].snapshots)))
-    print(f"\nTables ({args.format}) and manifest in {out}/; report: {report}")
+    table = yearly_summary(data.results[0].snapshots)
+    _say(f"\n{scenario.name}: {args.reps} replications, seed {args.seed}, {summary.seconds:.1f} s")
+    _say_starts(scenario)
+    if args.wide:
+        print("Median [90% interval] over replications\n")
+        print(format_summary(table))
+    else:
+        _say("At 31 March of each year: median (the range of 90% of replications)\n")
+        print(summary_table(table))
+    _say(f"\nTables ({args.format}) and manifest in {out}/; report: {report}")
     return 0
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from sim.batch import run_batch
-    from sim.compare import difference_chart, differences, format_differences, variance_reduction
+    from sim.compare import (
+        difference_chart,
+        differences,
+        format_differences,
+        variance_reduction,
+        years_shown,
+    )
     from sim.experiment import slug
     from sim.report import load_results, save_report
+    from sim.terminal import differences_table
 
     check_out(args.out)
     base = load_scenario(args.base, _overrides(args))
@@ -110,6 +174,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     names = [sc.name for sc in [base, *policies]]
     if len(set(names)) != len(names):
         raise ValueError(f"scenario names must differ to be compared: {names}")
+    shown = years_shown(base, policies, args.years_shown)  # refused before anything runs
     summary = run_batch(
         [base, *policies],
         args.reps,
@@ -131,23 +196,31 @@ def cmd_compare(args: argparse.Namespace) -> int:
     snapshots = {r.label: r.snapshots for r in data.results}
     diff = differences(snapshots)
     diff.to_csv(out / "paired_differences.csv", index=False)
-    years = sorted(diff["year"].unique())
-    shown = years[1::2] if len(years) > 6 else years[1:]
-    print(f"\nPaired differences from '{base.name}' ({args.reps} replications, seed {args.seed})")
-    print("Each cell: policy minus base [95% confidence interval], P(better)\n")
-    print(format_differences(diff, shown))
+    _say(f"\nPaired differences from '{base.name}' ({args.reps} replications, seed {args.seed})")
     for p in policies:
-        fig = difference_chart(diff, p.name)
+        _say_starts(p, base)
+    if args.wide:
+        print("Each cell: policy minus base [95% confidence interval], P(better)\n")
+        print(format_differences(diff, shown))
+    else:
+        _say(
+            "At 31 March of each year: policy minus base, the mean over replications (95% "
+            "confidence interval), and the share of replications in which the policy does "
+            "better\n"
+        )
+        print(differences_table(diff[diff["year"].isin(shown)]))
+    for p in policies:
+        fig = difference_chart(diff, p.name, shown)
         path = out / f"differences-{slug(p.name)}.png"
         fig.savefig(path, dpi=100)
         vr = variance_reduction(snapshots[base.name], snapshots[p.name], "in_house")
         ratio = vr["replications_ratio"].iloc[-1]
-        print(
+        _say(
             f"\n{p.name}: pairing needs {ratio:.0%} of the replications independent runs would "
             f"need for the same precision (in-house placements, final year). Chart: {path}"
         )
     report = save_report(data, out / "report.html")
-    print(f"\nTables of every scenario and manifest in {out}/; report: {report}")
+    _say(f"\nTables of every scenario and manifest in {out}/; report: {report}")
     return 0
 
 
@@ -168,8 +241,12 @@ def cmd_target(args: argparse.Namespace) -> int:
         seed=args.seed,
         step=args.step,
         progress=lambda n: bar.update(n - bar.n),
+        start=args.starts,
     )
     bar.close()
+    start = args.starts or scenario.start
+    default = " (the scenario's start)" if start == scenario.start else ""
+    print(f"Lever ({args.lever}) in force from {long_date(start)}{default}")
     print(result.summary())
     if args.lever == "approvals":
         print(
@@ -469,6 +546,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--workers", type=_positive(int), help="processes (default: all cores)")
     run.add_argument("--format", choices=("parquet", "csv"), default="parquet")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument(
+        "--wide", action="store_true", help="the summary with years as columns (wider than 80)"
+    )
     run.set_defaults(func=cmd_run)
 
     check = sub.add_parser("check", help="validate scenario files without running them")
@@ -485,6 +565,15 @@ def build_parser() -> argparse.ArgumentParser:
     cmp_.add_argument("--out", default="results/compare")
     cmp_.add_argument("--format", choices=("parquet", "csv"), default="parquet")
     cmp_.add_argument("--quiet", action="store_true")
+    cmp_.add_argument(
+        "--years-shown",
+        type=_years,
+        help="years (31 March) to print, e.g. 2026,2027 (default: every year from the first "
+        "policy start to the horizon)",
+    )
+    cmp_.add_argument(
+        "--wide", action="store_true", help="the differences with years as columns (wider)"
+    )
     cmp_.set_defaults(func=cmd_compare)
 
     tgt = sub.add_parser(
@@ -502,6 +591,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--lever",
         default="approvals",
         help="approvals (a year), enquiries (a year), or a dotted scenario field",
+    )
+    tgt.add_argument(
+        "--starts",
+        type=_date,
+        help="date the approvals or enquiries lever starts, YYYY-MM-DD (default: the "
+        "scenario's start)",
     )
     tgt.add_argument("--low", type=float, default=0.0)
     tgt.add_argument("--high", type=float, default=300.0)

@@ -8,6 +8,7 @@ interval and the share of replications in which the policy does better.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from matplotlib.ticker import FuncFormatter
 from scipy import stats
 
 from sim.analysis import year_end
-from sim.config import Scenario
+from sim.config import Scenario, long_date, policy_starts
 from sim.experiment import run
 from sim.outputs import fmt, output, title
 
@@ -146,6 +147,37 @@ def differences(snapshots: dict[str, pd.DataFrame]) -> pd.DataFrame:
     return out[["policy", *[c for c in out.columns if c != "policy"]]]
 
 
+def years_shown(
+    base: Scenario, policies: Sequence[Scenario], asked: Sequence[int] | None = None
+) -> list[int]:
+    """The years (31 March) a comparison reports: ``asked``, or every year from the first
+    policy start to the horizon. A ValueError says why there is none to show."""
+    available = [
+        y
+        for y in range(base.start.year, base.end.year + 1)
+        if base.start < dt.date(y, 3, 31) <= base.end
+    ]
+    span = f"{long_date(base.start)} to {long_date(base.end)}"
+    if asked:
+        missing = [y for y in asked if y not in available]
+        if missing:
+            have = f"{available[0]}-{available[-1]}" if available else "none"
+            raise ValueError(
+                f"--years-shown {','.join(map(str, missing))}: the run ({span}) has figures at "
+                f"31 March of {have} only"
+            )
+        return sorted(set(asked))
+    starts = [day for p in policies for _, day in policy_starts(p, base)]
+    first = min(starts, default=base.start)
+    shown = [y for y in available if dt.date(y, 3, 31) > first]
+    if not shown:
+        raise ValueError(
+            f"the first policy starts on {long_date(first)} and the run ({span}) has no "
+            "31 March after it to compare: run for longer (--years)"
+        )
+    return shown
+
+
 def format_differences(diff: pd.DataFrame, years: list[int] | None = None) -> str:
     """A readable table: difference [95% CI] and P(better), by outcome and year."""
     if years is not None:
@@ -169,10 +201,13 @@ def format_differences(diff: pd.DataFrame, years: list[int] | None = None) -> st
     return table.to_string()
 
 
-def difference_chart(diff: pd.DataFrame, policy: str) -> plt.Figure:
-    """Small multiples: each outcome's paired difference by year with its 95% interval."""
+def difference_chart(
+    diff: pd.DataFrame, policy: str, years: Sequence[int] | None = None
+) -> plt.Figure:
+    """Small multiples: each outcome's paired difference by year with its 95% interval, for
+    ``years`` (default: every year after the first, which may be the shared start date)."""
     d = diff[diff["policy"] == policy]
-    d = d[d["year"] > d["year"].min()]  # the start date is shared: no difference to show
+    d = d[d["year"].isin(years)] if years is not None else d[d["year"] > d["year"].min()]
     outcomes = list(dict.fromkeys(d["outcome"]))
     cols = 2
     rows = math.ceil(len(outcomes) / cols)

@@ -433,9 +433,7 @@ class CapacityResponse(_Base):
     Demand is the occupied places, plus, for residential, the children in unregistered
     placements. ``response_years = None``: fixed capacity."""
 
-    response_years: (
-        Annotated[float, _NUMBER, Field(gt=0, le=50, allow_inf_nan=False)] | None
-    ) = None
+    response_years: Annotated[float, _NUMBER, Field(gt=0, le=50, allow_inf_nan=False)] | None = None
     target_occupancy: Annotated[float, _NUMBER, Field(gt=0, le=1, allow_inf_nan=False)] = 0.9
     review_days: Annotated[float, _NUMBER, Field(ge=1, le=365, allow_inf_nan=False)] = 30.0
     kinds: list[Literal["residential", "supported"]] = ["residential", "supported"]
@@ -713,6 +711,13 @@ class Initial(_Base):
     age_weights: list[Weight] = [0.05, 0.14, 0.18, 0.38, 0.25]
     mean_years_in_care: CappedMean = 2.8
     households: HouseholdCount = 638
+    #: Connected (family or friends) households the ``connected`` children live in; None
+    #: gives each connected child a household of its own.
+    connected_households: HouseholdCount | None = None
+    #: True: every ``in_house`` child starts with a council carer (the figure is an observed
+    #: count), one who must be placed alone taking an empty household on exemption; False:
+    #: those without a matching carer start with IFA spot carers (initial_overflow_to_ifa).
+    place_all_in_house: StrictBool = False
     places_weights: PlacesWeights = [0.28, 0.43, 0.28, 0.01]
     on_hold_share: Prob = 0.08
     mean_years_approved: CappedMean = 7.0
@@ -913,12 +918,7 @@ class Scenario(_Base):
     @property
     def end(self) -> dt.date:
         """The last day simulated."""
-        whole = int(self.years)
-        try:
-            anniversary = self.start.replace(year=self.start.year + whole)
-        except ValueError:  # 29 February
-            anniversary = self.start.replace(year=self.start.year + whole, day=28)
-        return anniversary + dt.timedelta(days=round((self.years - whole) * 365.25))
+        return horizon_end(self.start, self.years)
 
     @property
     def n_bands(self) -> int:
@@ -1039,10 +1039,13 @@ class Scenario(_Base):
                         )
                     )
         areas = set(self.areas)
+        dated = self.interventions.dated()
+        starts = [(f"interventions.{k}[{i}]", item.start) for k, i, item in dated]
+        problems += policy_start_problems(self.start, self.years, starts)
         for kind, i, item in self.interventions.dated():
             field = f"interventions.{kind}[{i}]"
             end = getattr(item, "end", None)
-            if not self.start <= item.start <= self.end or (end is not None and end > self.end):
+            if end is not None and end > self.end:
                 problems.append((field, f"dates fall outside the horizon {self.start}..{self.end}"))
             area = getattr(item, "area", None)
             if area is not None and area not in areas:
@@ -1189,6 +1192,17 @@ class Scenario(_Base):
                     "mainstream share of recruitment.household.type_weights give none",
                 )
             )
+        kin, kin_households = ini.placements.get("connected", 0), ini.connected_households
+        if kin_households is not None and not (
+            kin_households <= kin and (kin > 0) == (kin_households > 0)
+        ):
+            problems.append(
+                (
+                    "initial.connected_households",
+                    f"{kin_households} connected households for initial.placements.connected = "
+                    f"{kin} children: each household needs at least one of them",
+                )
+            )
         edges = self.age_band_edges
         if ini.placements.get("residential", 0) > 0 and not any(
             w > 0 for i, w in enumerate(ini.age_weights[: len(edges) - 1]) if edges[i] >= edges[-3]
@@ -1204,6 +1218,94 @@ class Scenario(_Base):
 
 
 Span = tuple[dt.date, dt.date, float]  # a multiplier in force from start (inclusive) to end
+
+
+def horizon_end(start: dt.date, years: float) -> dt.date:
+    """The last day simulated by a run of ``years`` from ``start``."""
+    whole = int(years)
+    try:
+        anniversary = start.replace(year=start.year + whole)
+    except ValueError:  # 29 February
+        anniversary = start.replace(year=start.year + whole, day=28)
+    return anniversary + dt.timedelta(days=round((years - whole) * 365.25))
+
+
+def long_date(day: dt.date) -> str:
+    """A date as a reader writes it: 1 November 2024."""
+    return f"{day.day} {day:%B %Y}"
+
+
+def policy_start_problems(
+    start: dt.date, years: float, policies: Iterable[tuple[str, dt.date]]
+) -> list[tuple[str, str]]:
+    """(name, message) for each policy that a run of ``years`` from ``start`` cannot show:
+    one starting before the run starts, or on or after its horizon ends.
+
+    The one rule for every place that dates a policy: scenario files, the command line's
+    ``--years`` and ``--starts``, and the web app's levers. ``policies`` are (name, start).
+    """
+    end = horizon_end(start, years)
+    problems = []
+    for name, day in policies:
+        if day < start:
+            problems.append(
+                (
+                    name,
+                    f"the policy starts on {long_date(day)}, before the scenario starts "
+                    f"({long_date(start)}); start it on {long_date(start)} or later",
+                )
+            )
+        elif day >= end:
+            tenths = math.floor((day - start).days / 36.525)  # the shortest run that shows it
+            while horizon_end(start, tenths / 10) <= day:
+                tenths += 1
+            problems.append(
+                (
+                    name,
+                    f"the policy starts on {long_date(day)}, but the horizon ends on "
+                    f"{long_date(end)}, so nothing of it would be simulated: run for at least "
+                    f"{tenths / 10:.1f} years, or start it earlier",
+                )
+            )
+    return problems
+
+
+def policy_starts(scenario: Scenario, base: Scenario | None = None) -> list[tuple[str, dt.date]]:
+    """Each dated policy of ``scenario`` as (what it is, start), earliest first; with ``base``,
+    only those the base does not have (what a comparison with the base shows)."""
+    known = base.interventions.model_dump() if base is not None else {}
+    out = []
+    for kind, _, item in scenario.interventions.dated():
+        if item.model_dump() in known.get(kind, []):
+            continue
+        area = getattr(item, "area", None)
+        out.append((POLICY_TITLES[kind] + (f" ({area})" if area else ""), item.start))
+    for field, kind in WINDOW_TITLES.items():
+        section, name = field.split(".")
+        windows = getattr(getattr(scenario, section), name)
+        before = getattr(getattr(base, section), name) if base is not None else []
+        out += [(kind, w.start) for w in windows if w not in before]
+    return sorted(out, key=lambda p: p[1])
+
+
+#: The dated policies as a reader names them.
+POLICY_TITLES = {
+    "hub_families": "Hub families",
+    "mockingbird": "Mockingbird constellation",
+    "recruitment_targets": "Recruitment target",
+    "assessment_capacity": "Assessment capacity",
+    "retention_offers": "Retention offer",
+    "uasc_ring_fence": "UASC ring-fence",
+    "step_across": "Step-across from residential care",
+    "provider_changes": "Change of external capacity or price",
+    "nts_changes": "National Transfer Scheme change",
+}
+#: Dated changes to a rate (:class:`Window`), as a reader names them.
+WINDOW_TITLES = {
+    "recruitment.campaigns": "Recruitment campaign",
+    "children.arrival_changes": "Change in arrivals into care",
+    "uasc.surges": "Change in UASC arrivals",
+}
 
 
 def level_at(base: float, windows: Iterable[Window], day: dt.date) -> float:

@@ -12,6 +12,7 @@ bootstrap interval. The answer is then checked by running every replication at i
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import operator
 import re
@@ -22,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sim.config import Scenario, with_overrides
+from sim.config import Scenario, long_date, policy_start_problems, with_overrides
 from sim.model import simulate
 
 OPS: dict[str, Callable[[float, float], bool]] = {
@@ -84,21 +85,33 @@ class Goal:
         return not math.isnan(value) and OPS[self.op](value, self.value)
 
 
-def apply_lever(scenario: Scenario, lever: str, value: float) -> Scenario:
-    """``scenario`` with the lever set to ``value``.
+def apply_lever(
+    scenario: Scenario, lever: str, value: float, start: dt.date | None = None
+) -> Scenario:
+    """``scenario`` with the lever set to ``value`` from ``start`` (default: the scenario's).
 
-    ``approvals``: a recruitment target of ``value`` new households a year from the start;
-    ``enquiries``: ``value`` enquiries a year; any other name is a dotted scenario field.
+    ``approvals``: a recruitment target of ``value`` new households a year; ``enquiries``:
+    ``value`` enquiries a year (from a later ``start``, an observed level to the horizon); any
+    other name is a dotted scenario field, which holds from the start.
     """
     if lever == "approvals":
         ivs = scenario.interventions.model_dump()
         ivs["recruitment_targets"] = [
             *ivs["recruitment_targets"],
-            {"start": scenario.start, "approvals_per_year": value},
+            {"start": start or scenario.start, "approvals_per_year": value},
         ]
         return with_overrides(scenario, {"interventions": ivs})
     if lever == "enquiries":
-        return with_overrides(scenario, {"recruitment": {"enquiries_per_year": value}})
+        if start is None or start == scenario.start:
+            return with_overrides(scenario, {"recruitment": {"enquiries_per_year": value}})
+        window = {"start": start, "end": scenario.end, "per_year": value}
+        campaigns = [*scenario.recruitment.model_dump()["campaigns"], window]
+        return with_overrides(scenario, {"recruitment": {"campaigns": campaigns}})
+    if start is not None:
+        raise ValueError(
+            f"--starts applies to the approvals and enquiries levers; {lever!r} is a scenario "
+            "field, which holds from the start"
+        )
     nested: dict[str, Any] = {}
     cur = nested
     parts = lever.split(".")
@@ -164,14 +177,20 @@ def solve(
     seed: int = 0,
     step: float = 1,
     progress: Callable[[int], object] | None = None,
+    start: dt.date | None = None,
 ) -> TargetResult:
-    """The smallest lever value (a multiple of ``step``) meeting ``goal`` w.p. ``confidence``."""
+    """The smallest lever value (a multiple of ``step``) meeting ``goal`` w.p. ``confidence``,
+    the lever applied from ``start`` (default: the scenario's start)."""
     if not 0 < confidence <= 1:
         raise ValueError("confidence must be in (0, 1]")
     if not low < high:
         raise ValueError(f"--low ({low:g}) must be below --high ({high:g})")
     years = max(scenario.years, goal.year - scenario.start.year + (scenario.start.month > 3))
     scenario = with_overrides(scenario, {"years": years})
+    if start is not None:
+        if lever not in LEVERS:
+            apply_lever(scenario, lever, low, start)  # refuses a date for a scenario field
+        _check_start(scenario, goal, start)
     runs = 0
 
     def holds(value: float, rep: int) -> bool:
@@ -179,7 +198,7 @@ def solve(
         runs += 1
         if progress:
             progress(runs)
-        res = simulate(apply_lever(scenario, lever, value), seed=seed, replication=rep)
+        res = simulate(apply_lever(scenario, lever, value, start), seed=seed, replication=rep)
         return goal.holds(res.tables())
 
     thresholds = []
@@ -213,6 +232,22 @@ def solve(
     return TargetResult(
         lever, goal, confidence, answer, interval, thresholds, achieved, runs, funnel
     )
+
+
+def _check_start(scenario: Scenario, goal: Goal, start: dt.date) -> None:
+    """A ValueError in plain words if a lever from ``start`` cannot count toward ``goal``."""
+    problems = policy_start_problems(scenario.start, scenario.years, [("--starts", start)])
+    goal_day = dt.date(goal.year, 3, 31)
+    if not problems and start >= goal_day:
+        problems = [
+            (
+                "--starts",
+                f"the lever starts on {long_date(start)}, on or after the goal's date "
+                f"({long_date(goal_day)}), so it cannot help to meet it",
+            )
+        ]
+    if problems:
+        raise ValueError("; ".join(f"{name}: {message}" for name, message in problems))
 
 
 def _quantile(t: np.ndarray, p: float) -> float:

@@ -370,7 +370,7 @@ def test_browser_run_compare_and_download_report(app_url, chromium, tmp_path):
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(app_url)
     page.wait_for_selector("body[data-ready=true]")
-    assert page.locator("#scenario-select").input_value() == "kent_baseline"
+    assert page.locator("#scenario-select").input_value() == "kent_2024"
     assert "up to 2,000 simulated years" in page.inner_text("#run-limit")
     # Every lever is on the page; those in the model are enabled.
     for lever in LEVERS:

@@ -74,6 +74,7 @@ def _children(world: World) -> None:
     uasc_cum = cumulative(list(u.area_weights.values()))
     ages = list(u.age_weights)
     exemptions = _Exemptions(world)
+    kin = _Kin(ini.connected_households)
     for _ in range(ini.uasc):
         age = ages[world.pick(rng, u.age_weights)] + rng.random() * 0.999
         if age >= sc.age_band_edges[-1] - 2 and remaining.get("supported", 0) > 0:
@@ -85,11 +86,15 @@ def _children(world: World) -> None:
             else:
                 kind = FOSTER_KINDS[rng.choice(cumulative(weights))]
         remaining[kind] = max(remaining.get(kind, 0) - 1, 0)
-        _place_initial(world, rng, age, uasc_areas[rng.choice(uasc_cum)], True, kind, exemptions)
+        _place_initial(
+            world, rng, age, uasc_areas[rng.choice(uasc_cum)], True, kind, exemptions, kin
+        )
     for kind, n in remaining.items():
         for _ in range(n):
             age = _age_for(world, kind, rng)
-            _place_initial(world, rng, age, areas[rng.choice(area_cum)], False, kind, exemptions)
+            _place_initial(
+                world, rng, age, areas[rng.choice(area_cum)], False, kind, exemptions, kin
+            )
     if ini.three_plus_share is not None:
         _recent_moves(world, rng, ini.three_plus_share)
 
@@ -147,10 +152,12 @@ class _Exemptions:
             h for h in world.households.values() if h.kind == "mainstream" and not h.solo
         ]
         self.i = 0
+        self.solo = world.scenario.initial.place_all_in_house
+        self.j = 0
 
     def take(self, child: Child) -> Household | None:
         if child.solo:
-            return None
+            return self._empty() if self.solo else None
         while self.i < len(self.candidates):
             h = self.candidates[self.i]
             if h.free > 0:
@@ -158,12 +165,49 @@ class _Exemptions:
             self.i += 1
         return None
 
+    def _empty(self) -> Household | None:
+        """A household with no child and a place free, for a child placed alone."""
+        while self.j < len(self.candidates):
+            h = self.candidates[self.j]
+            self.j += 1
+            if not h.children and h.free > 0:
+                return h
+        return None
+
+
+class _Kin:
+    """Connected households for the initial connected children: once ``households`` of them
+    are formed, further children join them in turn (brothers and sisters with the same
+    relative). ``None``: a household for each child."""
+
+    def __init__(self, households: int | None) -> None:
+        self.households = households
+        self.formed: list[Household] = []
+        self.turn = 0
+
+    def join(self) -> Household | None:
+        if self.households is None or len(self.formed) < self.households:
+            return None
+        h = self.formed[self.turn % len(self.formed)]
+        self.turn += 1
+        return h
+
 
 def _place_initial(
-    world: World, rng, age: float, area: str, uasc: bool, kind: str, exemptions: _Exemptions
+    world: World,
+    rng,
+    age: float,
+    area: str,
+    uasc: bool,
+    kind: str,
+    exemptions: _Exemptions,
+    kin: _Kin,
 ) -> None:
     sc = world.scenario
     ini = sc.initial
+    joined = kin.join() if kind == "connected" else None
+    if joined is not None:
+        area = joined.area  # the child lives with the relative
     child = new_child(
         world, age, area, uasc, section20=uasc or rng.bernoulli(sc.children.section20_share)
     )
@@ -175,8 +219,13 @@ def _place_initial(
         if h is None:
             kind = "ifa_spot"
             world.recorder.initial_overflow += 1
+    elif joined is not None:
+        h = joined
+        h.places += 1
+        h.refresh()
     elif kind == "connected":
         h = carers.approve_connected(world, area, [child])
+        kin.formed.append(h)
     if h is None and kind in world.providers.occupied:
         world.providers.take(kind, child, force=True)
     world.recorder.initial(child)
@@ -189,7 +238,7 @@ def _place_initial(
     in_placement = min(rng.hazard_time(rate) * YEAR, in_care, _since_supported_age(child, kind))
     child.placed_at = -in_placement
     if h is not None and h.kind == "connected":
-        h.approved = -in_placement
+        h.approved = min(h.approved, -in_placement)  # approved for the first child placed
     window = max(0.0, min(in_care, YEAR) - in_placement)
     n_prior = rng.poisson(rate * window / YEAR) if window > 0 else 0
     prior = sorted(-in_placement - rng.random() * window for _ in range(n_prior))

@@ -241,7 +241,7 @@ LEVERS: tuple[Lever, ...] = (
         "175 a year before 2020, many more in 2022-24).",
         "uasc.arrivals_per_year",
         0,
-        2000,
+        5000,  # Kent: 2,228 arrivals in 2023, 2,330 a year in early 2024
         5,
         "children a year",
     ),

@@ -469,7 +469,7 @@ async function init() {
                   problems: [] });
       state.options.push({ name: "Option A", scenario: "", levers: {}, info: [] });
     } else {
-      const first = state.scenarios.find((s) => s.id === "kent_baseline") || state.scenarios[0];
+      const first = state.scenarios.find((s) => s.id === "kent_2024") || state.scenarios[0];
       const option = { name: "Option A", scenario: first.id };
       await loadLevers(option);
       state.options.push(option);
