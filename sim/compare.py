@@ -21,7 +21,7 @@ from scipy import stats
 from sim.analysis import year_end
 from sim.config import Scenario
 from sim.experiment import run
-from sim.outputs import fmt, output, title
+from sim.outputs import fmt, format_money, output, title
 
 #: The outcomes compared by default (titles and better directions from the catalogue).
 OUTCOMES: tuple[str, ...] = (
@@ -195,7 +195,9 @@ def difference_chart(diff: pd.DataFrame, policy: str) -> plt.Figure:
         if kind == "share":
             ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v * 100:+.1f} pts"))
         elif kind == "money":
-            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"£{v / 1000:+,.0f}k"))
+            ax.yaxis.set_major_formatter(
+                FuncFormatter(lambda v, _: "+" * (v > 0) + format_money(v))
+            )
         ax.set_xticks(list(g["year"]))
         ax.set_title(f"{label}: change vs base", loc="left", fontsize=10)
         ax.spines[["top", "right"]].set_visible(False)

@@ -74,7 +74,10 @@ def test_report_shows_scenario_assumptions_and_kpi_targets(single_html):
     assert "590" in single_html
     for target in KPI_TARGETS:
         assert target.name in single_html
-        assert "E11" in target.source and target.source.split(",")[0] in single_html
+        assert "E11" in target.source and html.escape(target.quote) in single_html
+        # Sources by document title, never by file name.
+        assert target.source.split()[0] not in single_html
+    assert "Corporate Parenting Annual Report 2024" in single_html
     assert "at most 10%" in single_html
     assert "at least 70%" in single_html
     assert "at least 80%" in single_html
@@ -94,7 +97,7 @@ def test_kpi_targets_are_data_with_sources():
     assert by_column["kpi_same_placement_2y"].target == 0.70
     assert by_column["kpi_within_20_miles"].target == 0.80
     assert all(t.better == "higher" for t in KPI_TARGETS if t.column != "kpi_3plus_placements")
-    assert all(t.column in CATALOGUE["snapshots"] and "seed" in t.source for t in KPI_TARGETS)
+    assert all(t.column in CATALOGUE["snapshots"] and ".txt E" in t.source for t in KPI_TARGETS)
     assert by_column["kpi_3plus_placements"].met(0.09)
     assert not by_column["kpi_within_20_miles"].met(0.79)
 
@@ -219,7 +222,8 @@ def test_values_are_formatted_for_readers():
     assert fmt("kpi_3plus_placements", 0.106) == "10.6%"
     assert fmt("kpi_3plus_placements", -0.02, signed=True) == "-2.0 points"
     assert fmt("weekly_cost", 2_850_000) == "£2.85m"
-    assert fmt("weekly_cost", -47_000, signed=True) == "-£47,000"
+    assert fmt("weekly_cost", -47_000, signed=True) == "-£47k"
+    assert fmt("weekly_cost", 1_234_567, signed=True) == "+£1.23m"
     assert fmt("in_house", 1234.4) == "1,234"
     assert fmt("in_house", 12, signed=True) == "+12"
     assert fmt("in_house", float("nan")) == "–"
