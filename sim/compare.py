@@ -196,7 +196,7 @@ def difference_chart(diff: pd.DataFrame, policy: str) -> plt.Figure:
             ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v * 100:+.1f} pts"))
         elif kind == "money":
             ax.yaxis.set_major_formatter(
-                FuncFormatter(lambda v, _: "+" * (v > 0) + format_money(v))
+                FuncFormatter(lambda v, _: ("+" if v > 0 else "") + format_money(v))
             )
         ax.set_xticks(list(g["year"]))
         ax.set_title(f"{label}: change vs base", loc="left", fontsize=10)

@@ -56,6 +56,7 @@ _WORDS: dict[str, str] = {
     "weekly": "per week",
     "initial": "at the start",
     "interventions": "policy",
+    "mockingbird": "Mockingbird",
     "in_house": "in-house foster care",
     "in_house_home": "in-house in the home area",
     "in_house_other": "in-house elsewhere",
@@ -124,8 +125,6 @@ def _unit_of(name: str) -> str:
         return "times"
     if name.startswith("weekly_cost") or name == "weekly":
         return "money_week"
-    if name.startswith("cost_per_year"):
-        return "money_year"
     if name.startswith("cost_per"):
         return "money"
     if name.endswith("days"):
@@ -160,7 +159,7 @@ def _scalar(value: Any, unit: str) -> str:
     if unit == "times":
         return f"×{value:.3g}"
     if unit.startswith("money"):
-        tail = {"money_week": " a week", "money_year": " a year"}.get(unit, "")
+        tail = " a week" if unit == "money_week" else ""
         return format_money(value) + tail
     if unit in ("days", "years"):
         return f"{_number(value)} {unit.removesuffix('s') if value == 1 else unit}"
