@@ -376,6 +376,13 @@ def accuracy_html(acc: Accuracy) -> str:
             f"fell inside the forecast's 90% range</b> (a forecast whose ranges are right "
             f"would hold about 9 in 10){'; ' + _e(skill) if skill else ''}.</p>"
         )
+        if exercise == "held out":
+            low = int((scored["observed"] > scored["simulated_p95"]).sum())
+            high = int((scored["observed"] < scored["simulated_p05"]).sum())
+            parts.append(
+                f"<p>Of the figures outside the range, the forecast was too low for {low} and "
+                f"too high for {high}.</p>"
+            )
     first = acc.scores.iloc[0]
     commit = str(first.get("commit", ""))[:7]
     ran = f" on {day_text(acc.date)}" if acc.date else ""

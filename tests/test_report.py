@@ -396,6 +396,14 @@ def test_accuracy_section_reads_the_committed_validation(tmp_path):
     skill = float(persistence["skill"].iloc[0])
     assert f"{abs(skill):.0%} {'smaller' if skill > 0 else 'larger'}" in text
     assert str(held["commit"])[:7] in text
+    table = pd.read_csv(ROOT / "calibration" / "validation_table.csv")
+    scored = table[table["scored"]]
+    low = (scored["observed"] > scored["simulated_p95"]).sum()
+    assert f"too low for {low} and" in text
+    assert (
+        low + (scored["observed"] < scored["simulated_p05"]).sum() + held["inside_90"]
+        == (held["figures"])
+    )
     # Another result gives other words: nothing is written in by hand.
     for name in ("validation_scores.csv", "validation_table.csv"):
         (tmp_path / name).write_bytes((ROOT / "calibration" / name).read_bytes())
