@@ -61,12 +61,17 @@ def _single(result: ScenarioResult) -> list[str]:
                 f"{hi} {NINE_IN_TEN})."
             )
         else:
-            counts.append(f"{now} {noun} ({was} at the start; between {lo} and {hi})")
+            spread = f"exactly {lo} {NINE_IN_TEN}" if lo == hi else f"between {lo} and {hi}"
+            counts.append(f"{now} {noun} ({was} at the start; {spread})")
     sentences = [first] if first else []
     if counts:
         sentences.append(f"It has {_and(counts)}.")
     n = int(result.snapshots["replication"].nunique())
-    return [*sentences, *money, f"Each figure is the middle one of {n} simulated futures."]
+    return [
+        *sentences,
+        *money,
+        f"Each figure is the median of {n} simulated futures: half lie above it, half below.",
+    ]
 
 
 def _change(col: str, difference: float) -> str:
@@ -111,13 +116,20 @@ def _option(base: ScenarioResult, other: ScenarioResult) -> list[str]:
         + (f"; {'; '.join(money)}" if money else "")
         + "."
     ]
+
+    def same(col: str) -> bool:  # no difference in any run
+        return mean(col, "difference") == 0 and mean(col, "ci_low") == mean(col, "ci_high")
+
     better = [
         f"on {MEASURES[c][1]} in {round(mean(c, 'prob_better') * n)} of {n} runs"
         for c in cols
-        if output(c).better
+        if output(c).better and not same(c)
     ]
     if better and n > 1:
         sentences.append(f"It does better than the base, {base.label}, {_and(better)}.")
+    unchanged = [MEASURES[c][1] for c in cols if output(c).better and same(c)]
+    if unchanged:
+        sentences.append(f"It is the same as the base in every run on {_and(unchanged)}.")
     return sentences
 
 
