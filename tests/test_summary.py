@@ -137,3 +137,12 @@ def test_summary_heads_the_report_and_the_web_app(results, tmp_path):
     text = save_report(ReportData(results), tmp_path / "r.html").read_text(encoding="utf-8")
     assert text.index("plain-summary") < text.index("<main>")
     assert block in text
+
+
+def test_an_option_no_run_changes_is_the_same_not_better_in_half(results):
+    base = results[0]
+    again = ScenarioResult(base.tables, base.manifest, label="Base again")
+    text = " ".join(summary_sentences([base, again]))
+    assert "does better" not in text
+    assert "the same as the base in every run on IFA spot placements" in text
+    assert "the weekly cost of placements and programmes is the same" in text
