@@ -571,9 +571,12 @@ def option_differences(
     after the start: the options share the start, so there is nothing to compare there."""
     cols = [c for c in columns if c in base.snapshots and c in other.snapshots]
     d = paired_differences(base.snapshots, other.snapshots, cols)
-    start = pd.Timestamp(pd.to_datetime(base.snapshots["date"]).min())
-    after = d["year"] > start.year if (start.month, start.day) == (3, 31) else d["year"] > 0
-    return d[after | (d["year"] == d["year"].max())].reset_index(drop=True)
+    if d.empty:
+        return d
+    start = pd.to_datetime(base.snapshots["date"]).min()
+    march = pd.to_datetime(pd.DataFrame({"year": d["year"], "month": 3, "day": 31}))
+    # A run shorter than a year has only its start to show.
+    return d[(march > start) | (d["year"] == d["year"].max())].reset_index(drop=True)
 
 
 def differences_html(
