@@ -30,6 +30,7 @@ from sim.report import (
     load_accuracy,
     load_results,
     observed_figures,
+    option_differences,
     option_sets,
     paired_differences,
     panel_observed,
@@ -419,3 +420,15 @@ def test_report_has_a_summary_accuracy_and_folded_tables(single_html):
     assert "How accurate has this been?" in single_html
     assert single_html.index("plain-summary") < single_html.index("<main>")
     assert "<details><summary>The table of headline figures</summary>" in single_html
+
+
+def test_differences_start_at_the_first_31_march_after_the_start():
+    dates = pd.date_range("2024-09-30", "2026-03-31", freq="ME")
+    snaps = pd.DataFrame(
+        [{"date": d, "replication": r, "ifa_spot": 100 + r} for r in (0, 1) for d in dates]
+    )
+    base, other = (ScenarioResult({"snapshots": snaps}, {"seed": 1}, label=x) for x in "ab")
+    assert set(option_differences(base, other, ["ifa_spot"])["year"]) == {2025, 2026}
+    from_march = snaps[pd.to_datetime(snaps["date"]) >= "2025-03-31"]
+    base, other = (ScenarioResult({"snapshots": from_march}, {"seed": 1}, label=x) for x in "ab")
+    assert set(option_differences(base, other, ["ifa_spot"])["year"]) == {2026}
