@@ -971,6 +971,8 @@ def render_report(data: ReportData) -> str:
             "How accurate has this been?",
             accuracy_html(accuracy)
             if accuracy is not None
+            else "<p>The model's validation result is not included in this installation.</p>"
+            if kent
             else "<p>No validation of forecasts for this council has been recorded: the "
             "model's accuracy is tested against Kent's published figures only.</p>",
         )
