@@ -22,7 +22,7 @@ from scipy import stats
 from sim.analysis import year_end
 from sim.config import Scenario, long_date, policy_starts
 from sim.experiment import run
-from sim.outputs import fmt, output, title
+from sim.outputs import fmt, format_money, output, title
 
 #: The outcomes compared by default (titles and better directions from the catalogue).
 OUTCOMES: tuple[str, ...] = (
@@ -230,7 +230,9 @@ def difference_chart(
         if kind == "share":
             ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v * 100:+.1f} pts"))
         elif kind == "money":
-            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"£{v / 1000:+,.0f}k"))
+            ax.yaxis.set_major_formatter(
+                FuncFormatter(lambda v, _: ("+" if v > 0 else "") + format_money(v))
+            )
         ax.set_xticks(list(g["year"]))
         ax.set_title(f"{label}: change vs base", loc="left", fontsize=10)
         ax.spines[["top", "right"]].set_visible(False)

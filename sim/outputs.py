@@ -36,12 +36,23 @@ class Output:
         if self.kind == "share":
             return f"{sign}{value * 100:.1f}{' points' if signed else '%'}"
         if self.kind == "money":
-            if abs(value) >= 1e6:
-                return f"{sign}£{value / 1e6:.2f}m".replace("£-", "-£")
-            return f"{sign}£{value:,.0f}".replace("£-", "-£")
+            return sign + format_money(value)
         if self.kind == "months":
             return f"{sign}{value:,.2f}"
         return f"{sign}{value:,.0f}"
+
+
+def format_money(value: float) -> str:
+    """Pounds as a reader writes them: £550, £47.3k, £1.2m, £2.85m, £1.1bn (3 figures)."""
+    if not math.isfinite(value):
+        return "–"
+    sign = "-" if value < 0 else ""
+    size = abs(value)
+    if round(size) < 10_000:
+        return f"{sign}£{size:,.0f}"
+    size = float(f"{size:.3g}")  # round first, so 999,950 reads £1m and not £1000k
+    unit, scale = ("bn", 1e9) if size >= 1e9 else ("m", 1e6) if size >= 1e6 else ("k", 1e3)
+    return f"{sign}£{size / scale:.3g}{unit}"
 
 
 _CHILDREN = "children"

@@ -17,6 +17,8 @@ import html
 import io
 import json
 import math
+import subprocess
+import textwrap
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -32,10 +34,12 @@ from matplotlib.patches import Patch
 
 from sim import compare
 from sim import results as results_layout
-from sim.analysis import COLOURS, year_end, yearly_summary
+from sim.analysis import COLOURS, quantiles, year_end
 from sim.config import Scenario
-from sim.outputs import fmt, output, title
-from sim.plots import fan_chart
+from sim.outputs import CATALOGUE, fmt, output, title
+from sim.plots import OBSERVED_COLOUR, fan_chart, forecast_start, observed_points
+from sim.wording import LABELS, describe, source_title
+from sim.wording import label as setting_label
 
 # ----------------------------------------------------------------------------- what is shown
 
@@ -95,11 +99,13 @@ HEADLINE_COLUMNS: tuple[str, ...] = tuple(c for g in CHART_GROUPS for c in g.col
 
 @dataclass(frozen=True)
 class KpiTarget:
-    """A council target for a KPI, with the document it comes from."""
+    """A council target for a KPI, with the document it comes from (a reference as the
+    calibration files write it, file and figure id) and the document's words."""
 
     column: str
     target: float
     source: str
+    quote: str
 
     @property
     def name(self) -> str:
@@ -114,47 +120,11 @@ class KpiTarget:
         return value <= self.target if self.better == "lower" else value >= self.target
 
 
-_KCC_2024 = "Kent Corporate Parenting Annual Report 2024 (seed 004_7ff32ea817a1971a.txt)"
-
 #: Kent's published KPI targets (figure ids from shared/reference/seed_figures.md).
 KPI_TARGETS: tuple[KpiTarget, ...] = (
-    KpiTarget(
-        "kpi_3plus_placements",
-        0.10,
-        f"{_KCC_2024}, figure E113: 'The target is 10%.'",
-    ),
-    KpiTarget(
-        "kpi_same_placement_2y",
-        0.70,
-        f"{_KCC_2024}, figure E116: 'Our target is 70%'",
-    ),
-    KpiTarget(
-        "kpi_within_20_miles",
-        0.80,
-        f"{_KCC_2024}, figure E117: 'The target is 80%'",
-    ),
-)
-
-#: Assumptions every reader should see, as (dotted parameter path, plain label).
-KEY_ASSUMPTIONS: tuple[tuple[str, str], ...] = (
-    ("start", "Start date"),
-    ("years", "Years simulated"),
-    ("children.arrivals_per_year", "Children coming into care each year (not UASC)"),
-    ("uasc.arrivals_per_year", "Unaccompanied asylum-seeking children (UASC) arriving each year"),
-    ("uasc.nts.transfer_prob", "Share of UASC transferred to other councils when over quota"),
-    ("recruitment.enquiries_per_year", "Fostering enquiries each year"),
-    ("recruitment.campaigns", "Recruitment campaigns (enquiries multiplied while they run)"),
-    ("recruitment.application_prob", "Share of enquiries that become applications"),
-    ("recruitment.approval_prob", "Share of assessments that end in approval"),
-    ("initial.households", "The council's fostering households at the start"),
-    ("providers.ifa_framework_places", "Places on the IFA framework"),
-    ("providers.residential_places", "Residential places the council can use"),
-    ("providers.supported_places", "Supported accommodation places"),
-    ("costs.weekly.in_house.central", "Weekly cost of an in-house foster placement (£)"),
-    ("costs.weekly.ifa_framework.central", "Weekly cost of an IFA framework placement (£)"),
-    ("costs.weekly.ifa_spot.central", "Weekly cost of an IFA spot placement (£)"),
-    ("costs.weekly.residential.central", "Weekly cost of a residential placement (£)"),
-    ("costs.weekly.unregistered.central", "Weekly cost of an unregistered placement (£)"),
+    KpiTarget("kpi_3plus_placements", 0.10, "004_7ff32ea817a1971a.txt E113", "The target is 10%."),
+    KpiTarget("kpi_same_placement_2y", 0.70, "004_7ff32ea817a1971a.txt E116", "Our target is 70%"),
+    KpiTarget("kpi_within_20_miles", 0.80, "004_7ff32ea817a1971a.txt E117", "The target is 80%"),
 )
 
 
@@ -186,6 +156,10 @@ class ReportData:
     calibration: pd.DataFrame | None = None
     validation: pd.DataFrame | None = None
     notes: list[str] = field(default_factory=list)
+    #: Published figures drawn on the charts (:func:`observed_figures`) and the validation
+    #: result (:func:`load_accuracy`); by default the repository's own for Kent's options.
+    observed: pd.DataFrame | None = None
+    accuracy: Accuracy | None = None
 
 
 # File names (parquet or csv) of the tables `sufficiency calibrate` and `validate` write.
@@ -249,6 +223,202 @@ def load_results(folder: str | Path) -> ReportData:
     return data
 
 
+# ----------------------------------------------------------------------------- observed figures
+
+#: The repository's calibration folder: targets, and the committed validation result.
+CALIBRATION = Path(__file__).resolve().parents[1] / "calibration"
+#: Calibration measures drawn on the monthly charts, by the snapshot column they compare with.
+_MEASURE_COLUMNS = {"children_connected": "connected"}
+
+
+def _targets(folder: Path) -> list[Any]:
+    from sim.calibrate import load_targets
+
+    path = folder / "targets_history.toml"  # extends targets.toml: every Kent figure
+    if not path.is_file():
+        return []
+    targets = load_targets(path)
+    return [*targets.target, *targets.holdout]
+
+
+def observed_figures(folder: Path = CALIBRATION) -> pd.DataFrame:
+    """The council's published figures that a monthly chart can show: one row per figure with
+    the snapshot ``column`` it compares with, ``date``, ``value``, ``tolerance``, ``use``
+    ("fit", "check" or "validate", the held-out figures) and ``source``."""
+    snapshot_columns = set(CATALOGUE["snapshots"])
+    rows = [
+        {
+            "column": _MEASURE_COLUMNS.get(t.measure, t.measure),
+            "date": pd.Timestamp(t.date),
+            "value": t.value,
+            "tolerance": t.tolerance,
+            "use": t.use,
+            "source": f"{t.source_file} {t.source_section}",
+        }
+        for t in _targets(folder)
+        if t.statistic in ("stock", "ratio")
+        and _MEASURE_COLUMNS.get(t.measure, t.measure) in snapshot_columns
+    ]
+    cols = ["column", "date", "value", "tolerance", "use", "source"]
+    return pd.DataFrame(rows, columns=cols).drop_duplicates(["column", "date"])
+
+
+def describes_kent(results: Sequence[ScenarioResult]) -> bool:
+    """Whether the options are Kent's, whose published figures the calibration folder holds
+    (the shipped Kent scenarios all name Kent)."""
+    names = ("scenario", "scenario_file")
+    return any(
+        "kent" in " ".join([r.label, *(str(r.manifest.get(k, "")) for k in names)]).lower()
+        for r in results
+    )
+
+
+# ----------------------------------------------------------------------------- accuracy
+
+
+@dataclass
+class Accuracy:
+    """The committed validation result: scores per forecast and exercise, the scored figures,
+    and the date of the commit the validation ran on (None when unknown)."""
+
+    scores: pd.DataFrame
+    table: pd.DataFrame
+    date: str | None = None
+
+
+def _commit_date(commit: str, folder: Path) -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(folder), "show", "-s", "--format=%cs", commit],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def load_accuracy(folder: Path = CALIBRATION) -> Accuracy | None:
+    """``validation_scores.csv`` and ``validation_table.csv`` of ``folder``, as written by
+    ``sufficiency validate``; None if either is missing."""
+    scores_path, table_path = folder / "validation_scores.csv", folder / "validation_table.csv"
+    if not (scores_path.is_file() and table_path.is_file()):
+        return None
+    scores, table = pd.read_csv(scores_path), pd.read_csv(table_path)
+    commits = scores["commit"].dropna().astype(str)
+    date = _commit_date(commits.iloc[0].removesuffix("-dirty"), folder) if len(commits) else None
+    return Accuracy(scores, table, date)
+
+
+def _skill_words(skill: float, reference: str) -> str:
+    size = f"{abs(skill):.0%}"
+    if abs(skill) < 0.005:
+        return f"the same as that of {reference}"
+    return f"{size} {'smaller' if skill > 0 else 'larger'} than that of {reference}"
+
+
+_REFERENCE_WORDS = {
+    "persistence": "assuming the last published figures stay as they were",
+    "trend": "continuing the trend of the years before",
+}
+
+
+#: Titles of the validation measures that are not one column of the output catalogue.
+_MEASURE_TITLES = {
+    "children_in_house": "Children with the council's own carers, family and friends included",
+    "children_connected": title("connected"),
+    "enquiry_to_application_ratio": "Share of fostering enquiries that become applications",
+}
+
+
+def _measure_title(measure: str) -> str:
+    if measure in CATALOGUE["snapshots"] or measure in CATALOGUE["flows"]:
+        return title(measure)
+    return _MEASURE_TITLES.get(measure) or setting_label(measure)
+
+
+def _figure_text(measure: str, value: float) -> str:
+    if measure in CATALOGUE["snapshots"] or measure in CATALOGUE["flows"]:
+        return fmt(measure, value)
+    return f"{value:.1%}" if abs(value) <= 1 else f"{value:,.0f}"
+
+
+def accuracy_html(acc: Accuracy) -> str:
+    """How well past forecasts did, in words, with the scored figures folded away."""
+    parts = []
+    scored = acc.table[acc.table["scored"].astype(bool)]
+    for exercise, g in acc.scores.groupby("exercise", sort=False):
+        model = g[g["forecast"] == "model"].iloc[0]
+        refs = g[g["forecast"] != "model"]
+        if exercise == "held out":
+            years = sorted(pd.to_datetime(scored["date"]).dt.year.unique())
+            when = f"{years[0]}" if len(years) == 1 else f"{years[0]} to {years[-1]}"
+            lead = (
+                f"The model forecast from the last figures it was fitted to, without refitting, "
+                f"and its forecast was compared with {int(model['figures'])} figures published "
+                f"for {when} that were kept back from fitting"
+            )
+        else:
+            lead = (
+                f"A second test ({_e(exercise)}) forecast from an earlier date and scored "
+                f"{int(model['figures'])} figures of the years that followed"
+            )
+        skill = "; ".join(
+            "its average error (CRPS) was "
+            + _skill_words(float(r["skill"]), _REFERENCE_WORDS.get(r["forecast"], r["forecast"]))
+            for _, r in refs.iterrows()
+            if not pd.isna(r["skill"])
+        )
+        parts.append(
+            f"<p>{_e(lead)}: <b>{int(model['inside_90'])} of {int(model['figures'])} figures "
+            f"fell inside the forecast's 90% range</b> (a forecast whose ranges are right "
+            f"would hold about 9 in 10){'; ' + _e(skill) if skill else ''}.</p>"
+        )
+        if exercise == "held out":
+            low = int((scored["observed"] > scored["simulated_p95"]).sum())
+            high = int((scored["observed"] < scored["simulated_p05"]).sum())
+            parts.append(
+                f"<p>Of the figures outside the range, the forecast was too low for {low} and "
+                f"too high for {high}.</p>"
+            )
+    first = acc.scores.iloc[0]
+    commit = str(first.get("commit", ""))[:7]
+    ran = f" on {day_text(acc.date)}" if acc.date else ""
+    parts.append(
+        f"<p class='note'>Validation of '{_e(first.get('scenario', ''))}' with "
+        f"{int(first.get('replications', 0))} runs, model version {_e(first.get('version', ''))} "
+        f"(commit {_e(commit)}){_e(ran)}. CRPS, the continuous ranked probability score, "
+        "measures how far a forecast's whole range is from what happened: smaller is better. "
+        "A forecast with wide ranges can hold more figures and still score worse.</p>"
+    )
+    rows = []
+    for _, r in scored.iterrows():
+        m = r["measure"]
+        rows.append(
+            [
+                _e(_measure_title(m)),
+                _e(day_text(r["date"])),
+                _e(_figure_text(m, r["observed"])),
+                _e(
+                    f"{_figure_text(m, r['simulated_median'])} ("
+                    f"{_figure_text(m, r['simulated_p05'])} to "
+                    f"{_figure_text(m, r['simulated_p95'])})"
+                ),
+                "inside" if r["inside_90_interval"] else "<b>outside</b>",
+                _e(source_title(r["source"])),
+            ]
+        )
+    head = ["Figure", "Date", "Published", "Forecast (90% range)", "Result", "Source"]
+    parts.append(
+        "<details><summary>The figures scored</summary>"
+        + _table(head, rows, "accuracy")
+        + "</details>"
+    )
+    return "".join(parts)
+
+
 # ----------------------------------------------------------------------------- numbers
 
 
@@ -302,22 +472,47 @@ def _table(head: Sequence[str], rows: Iterable[Sequence[str]], cls: str = "") ->
     return _table_of(head, body, cls)
 
 
+def day_text(date: Any) -> str:
+    """A date as a reader writes it: 31 March 2027."""
+    d = pd.Timestamp(date)
+    return f"{d.day} {d:%B %Y}"
+
+
+def headline_table(
+    snapshots: pd.DataFrame, columns: Sequence[str] = HEADLINE_COLUMNS
+) -> pd.DataFrame:
+    """The figures at the start, at each 31 March and at the end of the run: the median over
+    runs and the range 90% of runs fall in.
+
+    One row per date; columns ``(measure, p05|median|p95)``. The start and the end are
+    included whatever the day, so a run from 30 September shows where it began.
+    """
+    cols = [c for c in columns if c in snapshots]
+    dates = pd.to_datetime(snapshots["date"])
+    keep = (dates.dt.month.eq(3) & dates.dt.day.eq(31)) | dates.eq(dates.min())
+    keep |= dates.eq(dates.max())
+    q = quantiles(snapshots[keep].assign(date=dates[keep]), ["date"], cols)
+    wide = q.pivot(index="date", columns="measure", values=["p05", "median", "p95"])
+    wide = wide.swaplevel(axis=1)
+    return wide.reindex(columns=[(c, s) for c in cols for s in ("p05", "median", "p95")])
+
+
 def summary_table_html(result: ScenarioResult, columns: Sequence[str] = HEADLINE_COLUMNS) -> str:
-    """Headline figures at each 31 March: median and the range 90% of runs fall in."""
-    cols = [c for c in columns if c in result.snapshots]
-    q = yearly_summary(result.snapshots, cols)
-    years = list(q.index)
+    """Headline figures at the start, each 31 March and the end: median and the range 90% of
+    runs fall in (:func:`headline_table`)."""
+    q = headline_table(result.snapshots, columns)
+    cols = list(dict.fromkeys(q.columns.get_level_values(0)))
     rows = []
     for col in cols:
         cells = [_e(title(col))]
-        for y in years:
-            med, lo, hi = q.loc[y, (col, "median")], q.loc[y, (col, "p05")], q.loc[y, (col, "p95")]
+        for d in q.index:
+            med, lo, hi = q.loc[d, (col, "median")], q.loc[d, (col, "p05")], q.loc[d, (col, "p95")]
             cells.append(
                 f"<b>{_e(fmt(col, med))}</b><br><small>{_e(fmt(col, lo))} to "
                 f"{_e(fmt(col, hi))}</small>"
             )
         rows.append(cells)
-    return _table(["31 March", *[str(y) for y in years]], rows, "summary")
+    return _table(["", *[f"{d.day} {d:%b %Y}" for d in q.index]], rows, "summary")
 
 
 def _kpi_cell(target: KpiTarget, values: pd.Series) -> str:
@@ -358,12 +553,30 @@ def kpi_table_html(results: Sequence[ScenarioResult]) -> str:
             ]
             body.append("<tr>" + "".join(cells) + "</tr>")
     table = _table_of(head, "".join(body), "kpis")
-    sources = "".join(f"<li>{_e(t.name)}: {_e(t.source)}</li>" for t in KPI_TARGETS)
+    sources = "".join(
+        f"<li>{_e(t.name)}: {_e(source_title(t.source))}: &lsquo;{_e(t.quote)}&rsquo;</li>"
+        for t in KPI_TARGETS
+    )
     return (
         f"{table}<p class='note'>Each cell: the median over runs (✓ meets the target, ✗ does "
         f"not) and the share of runs that meet it.</p>"
         f"<details><summary>Where the targets come from</summary><ul>{sources}</ul></details>"
     )
+
+
+def option_differences(
+    base: ScenarioResult, other: ScenarioResult, columns: Sequence[str] = HEADLINE_COLUMNS
+) -> pd.DataFrame:
+    """The paired differences the report shows (:func:`paired_differences`) at each 31 March
+    after the start: the options share the start, so there is nothing to compare there."""
+    cols = [c for c in columns if c in base.snapshots and c in other.snapshots]
+    d = paired_differences(base.snapshots, other.snapshots, cols)
+    if d.empty:
+        return d
+    start = pd.to_datetime(base.snapshots["date"]).min()
+    march = pd.to_datetime(pd.DataFrame({"year": d["year"], "month": 3, "day": 31}))
+    # A run shorter than a year has only its start to show.
+    return d[(march > start) | (d["year"] == d["year"].max())].reset_index(drop=True)
 
 
 def differences_html(
@@ -380,10 +593,9 @@ def differences_html(
         if problem:
             parts.append(f"{heading}<p class='warning'>Not compared: {_e(problem)}.</p>")
             continue
-        cols = [c for c in columns if c in base.snapshots and c in other.snapshots]
-        d = paired_differences(base.snapshots, other.snapshots, cols)
-        # The start date is shared by every option: nothing to compare there.
-        years = sorted(d["year"].unique())[1:] or sorted(d["year"].unique())
+        d = option_differences(base, other, columns)
+        years = sorted(d["year"].unique())
+        cols = list(dict.fromkeys(d["outcome"]))
         n = int(d["replications"].max()) if len(d) else 0
         rows = []
         for col in cols:
@@ -395,8 +607,12 @@ def differences_html(
                     continue
                 row = match.iloc[0]
                 val = _e(fmt(col, row["difference"], signed=True))
+                means = (
+                    f"<br><small>{_e(fmt(col, row['policy_mean']))}, base "
+                    f"{_e(fmt(col, row['base_mean']))}</small>"
+                )
                 if math.isnan(row["ci_low"]):
-                    cells.append(val)
+                    cells.append(val + means)
                     continue
                 clear = row["ci_low"] > 0 or row["ci_high"] < 0
                 better = output(col).better
@@ -408,14 +624,16 @@ def differences_html(
                 cells.append(
                     f"{'<b>' + val + '</b>' if clear else val}<br><small>"
                     f"{_e(fmt(col, row['ci_low'], signed=True))} to "
-                    f"{_e(fmt(col, row['ci_high'], signed=True))}</small>{odds}"
+                    f"{_e(fmt(col, row['ci_high'], signed=True))}</small>{means}{odds}"
                 )
             rows.append(cells)
         table = _table(["31 March", *[str(y) for y in years]], rows, "differences")
         few = " With fewer than 2 runs there is no interval." if n < 2 else ""
         parts.append(
             f"{heading}{table}<p class='note'>Each cell: the mean difference over {n} paired "
-            f"runs ({_e(other.label)} minus {_e(base.label)}) and its 95% confidence interval. "
+            f"runs ({_e(other.label)} minus {_e(base.label)}), its 95% confidence interval, "
+            f"the mean of each option and the share of runs in which {_e(other.label)} does "
+            f"better (a tie counts half). "
             f"Bold: the interval does not include zero, so the difference is unlikely to be "
             f"chance.{few}</p>"
         )
@@ -431,64 +649,37 @@ def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix: data}
 
 
-def _describe_value(path: str, value: Any) -> str:
-    if path == "recruitment.campaigns":
-        if not value:
-            return "none"
-        return "; ".join(
-            (
-                f"×{c['multiplier']:g}"
-                if c.get("multiplier") is not None
-                else f"{c['per_year']:g} a year"
-            )
-            + f" from {c['start']} to {c['end']}"
-            for c in value
-        )
-    if isinstance(value, float) and path.rsplit(".", 1)[-1].endswith(("_prob", "_share")):
-        return f"{value:.0%}"
-    if isinstance(value, float):
-        return f"{value:,.3g}" if abs(value) < 1 else f"{value:,.4g}"
-    if isinstance(value, int) and not isinstance(value, bool):
-        return f"{value:,}"
-    if isinstance(value, list | dict):
-        return json.dumps(value)
-    return str(value)
-
-
 def _defaults() -> dict[str, Any]:
     return _flatten(json.loads(Scenario().model_dump_json()))
 
 
 def assumptions_html(results: Sequence[ScenarioResult]) -> str:
-    """The main assumptions of each option, then every other setting not at its default."""
+    """The main assumptions of each option, then every other setting not at its default, in
+    plain words (:mod:`sim.wording`)."""
     params = [_flatten(r.manifest.get("parameters") or {}) for r in results]
     labels = [r.label for r in results]
-    rows = []
-    shown = set()
-    for path, label in KEY_ASSUMPTIONS:
-        if not any(path in p for p in params):
-            continue
-        shown.add(path)
-        rows.append([_e(label), *[_e(_describe_value(path, p.get(path, "–"))) for p in params]])
-    main = _table(["Assumption", *labels], rows, "assumptions")
+
+    def row(path: str) -> list[str]:
+        cells = [_e(describe(path, p[path]) if path in p else "–") for p in params]
+        return [_e(setting_label(path)), *cells]
+
+    shown = [path for path in LABELS if any(path in p for p in params)]
+    main = _table(["Assumption", *labels], [row(path) for path in shown], "assumptions")
     defaults = _defaults()
     changed = sorted(
-        {k for p in params for k, v in p.items() if k not in shown and defaults.get(k) != v}
+        {k for p in params for k, v in p.items() if defaults.get(k) != v}
+        - set(shown)
         - {"name", "description"}
     )
-    other = ""
-    if changed:
-        other_rows = [
-            [f"<code>{_e(k)}</code>", *[_e(_describe_value(k, p.get(k, "–"))) for p in params]]
-            for k in changed
-        ]
-        other = (
-            "<h3>Other settings that differ from the model's defaults</h3>"
-            + _table(["Setting", *labels], other_rows, "assumptions")
-            + "<p class='note'>Every setting, with its source and range, is described in "
-            "docs/MODEL.md in the model's repository.</p>"
-        )
-    return main + other
+    if not changed:
+        return main
+    return (
+        main + f"<details><summary>{len(changed)} other settings that differ from the model's "
+        "defaults</summary>"
+        + _table(["Setting", *labels], [row(path) for path in changed], "assumptions")
+        + "<p class='note'>Every setting, with its source and range, is described in the "
+        "model's documentation (docs/MODEL.md).</p></details>"
+    )
 
 
 def _run_facts(results: Sequence[ScenarioResult]) -> str:
@@ -521,6 +712,8 @@ def frame_html(df: pd.DataFrame) -> str:
             return _e(f"{v:,.4g}")
         return _e(v)
 
+    if "source" in df:
+        df = df.assign(source=df["source"].map(source_title))
     rows = [[cell(v) for v in row] for row in df.itertuples(index=False)]
     return _table([str(c) for c in df.columns], rows, "frame")
 
@@ -545,46 +738,111 @@ def _date_axis(ax: plt.Axes, first: pd.Timestamp, last: pd.Timestamp) -> None:
     ax.set_xlim(first, last)  # type: ignore[arg-type]
 
 
-def chart_group_figure(group: ChartGroup, results: Sequence[ScenarioResult]) -> plt.Figure:
-    """One figure of fan charts for ``group``: a panel per measure, a fan per option."""
-    columns = [c for c in group.columns if any(c in r.snapshots for r in results)]
+#: The most options one chart shows; more are drawn as small multiples, each with the base.
+MAX_OPTIONS_PER_CHART = 3
+#: Published figures up to this many years before the start are drawn as history (at most
+#: as many years as the run forecasts, so the forecast keeps most of the chart).
+HISTORY_YEARS = 5
+
+
+def option_sets(results: Sequence[ScenarioResult]) -> list[list[int]]:
+    """The options (by position) each chart shows: all of them, or the base with one or two
+    others per chart when there are more than :data:`MAX_OPTIONS_PER_CHART`."""
+    n = len(results)
+    if n <= MAX_OPTIONS_PER_CHART:
+        return [list(range(n))]
+    step = MAX_OPTIONS_PER_CHART - 1
+    return [[0, *range(i, min(i + step, n))] for i in range(1, n, step)]
+
+
+def panel_observed(
+    observed: pd.DataFrame | None, column: str, first: pd.Timestamp, last: pd.Timestamp
+) -> pd.DataFrame:
+    """The published figures of ``column`` a chart from ``first`` to ``last`` shows, with
+    those of up to :data:`HISTORY_YEARS` before it."""
+    if observed is None or observed.empty:
+        return pd.DataFrame(columns=["column", "date", "value", "tolerance", "use", "source"])
+    dates = pd.to_datetime(observed["date"])
+    since = first - min(pd.Timedelta(days=round(365.25 * HISTORY_YEARS)), last - first)
+    return observed[observed["column"].eq(column) & dates.between(since, last)]
+
+
+def chart_group_figure(
+    group: ChartGroup,
+    results: Sequence[ScenarioResult],
+    observed: pd.DataFrame | None = None,
+    shown: Sequence[int] | None = None,
+) -> plt.Figure:
+    """One figure of fan charts for ``group``: a panel per measure, a fan per option (those at
+    positions ``shown``, all by default), the published figures in ``observed`` as points."""
+    shown = list(range(len(results))) if shown is None else list(shown)
+    options = [(i, results[i]) for i in shown]
+    columns = [c for c in group.columns if any(c in r.snapshots for _, r in options)]
     ncols = 3 if len(columns) > 2 else len(columns)
     nrows = math.ceil(len(columns) / ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.1 * nrows + 0.6), squeeze=False)
     dates = pd.to_datetime(results[0].snapshots["date"])
+    start, end = dates.min(), dates.max()
     targets = {t.column: t for t in KPI_TARGETS}
+    thin = len(options) > 1
+    points = {c: panel_observed(observed, c, start, end) for c in columns}
+    history = False
     for ax, col in zip(axes.flat, columns, strict=False):
-        for i, r in enumerate(results):
+        for i, r in options:
             if col in r.snapshots:
                 ax.set_autoscaley_on(True)  # fan_chart fixes the limits; let each fan widen them
-                fan_chart(r.snapshots, col, ax, colour=COLOURS[i % len(COLOURS)], label=r.label)
+                colour = COLOURS[i % len(COLOURS)]
+                fan_chart(r.snapshots, col, ax, colour=colour, label=r.label, thin=thin)
+        pts = points[col]
+        if len(pts):
+            observed_points(ax, pts)
         ax.relim()
         ax.autoscale_view(scalex=False)
-        ax.set_ylim(bottom=0)
+        top = float((pts["value"] + pts["tolerance"]).max()) * 1.05 if len(pts) else 0
+        ax.set_ylim(0, max(ax.get_ylim()[1], top))
         m = output(col)
-        ax.set_title(m.title, loc="left", fontsize=10, wrap=True)
+        ax.set_title("\n".join(textwrap.wrap(m.title, 48)), loc="left", fontsize=10)
         ax.set_ylabel(m.unit, fontsize=9)
         ax.tick_params(labelsize=8)
         if col in targets:
             ax.axhline(targets[col].target, color="#333", ls="--", lw=1.2)
             ax.set_ylim(0, min(1.0, max(ax.get_ylim()[1], targets[col].target * 1.15)))
-        _date_axis(ax, dates.min(), dates.max())
+        first = start
+        if len(pts):  # a margin, so that a point on the edge is not cut in half
+            first = min(start, pd.to_datetime(pts["date"]).min()) - pd.Timedelta(days=45)
+        if first < start:
+            history = True
+            forecast_start(ax, start)
+        _date_axis(ax, first, end)
     for ax in axes.flat[len(columns) :]:
         ax.set_visible(False)
     handles: list[Any] = [
         Line2D([], [], color=COLOURS[i % len(COLOURS)], lw=2, label=f"Median: {r.label}")
-        for i, r in enumerate(results)
+        for i, r in options
     ]
-    handles += [
-        Patch(color="#777", alpha=0.45, label="Half of runs"),
-        Patch(color="#777", alpha=0.2, label="90% of runs"),
-    ]
+    if thin:
+        handles += [
+            Patch(color="#777", alpha=0.3, label="Half of runs"),
+            Line2D([], [], color="#777", lw=0.7, ls=(0, (3, 2)), label="90% of runs"),
+        ]
+    else:
+        handles += [
+            Patch(color="#777", alpha=0.45, label="Half of runs"),
+            Patch(color="#777", alpha=0.2, label="90% of runs"),
+        ]
+    if any(len(p) for p in points.values()):
+        handles.append(
+            Line2D([], [], color=OBSERVED_COLOUR, marker="o", ls="", label="Published figure")
+        )
+        if history:
+            handles.append(Line2D([], [], color="#555", lw=1, ls=":", label="Forecast starts"))
     if any(c in targets for c in columns):
         handles.append(Line2D([], [], color="#333", ls="--", lw=1.2, label="Council target"))
     fig.legend(
         handles=handles, loc="upper center", ncol=min(len(handles), 4), frameon=False, fontsize=9
     )
-    fig.tight_layout(rect=(0, 0, 1, 1 - 0.55 / fig.get_figheight()))
+    legend = 0.25 + 0.3 * math.ceil(len(handles) / 4)
+    fig.tight_layout(rect=(0, 0, 1, 1 - legend / fig.get_figheight()))
     return fig
 
 
@@ -595,10 +853,19 @@ def _png(fig: plt.Figure) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def chart_images(results: Sequence[ScenarioResult]) -> dict[str, str]:
-    """Each chart group as a base64 PNG, keyed by the group's key."""
+def chart_images(
+    results: Sequence[ScenarioResult], observed: pd.DataFrame | None = None
+) -> dict[str, list[str]]:
+    """Each chart group as base64 PNGs, keyed by the group's key: one image, or one per set
+    of options (:func:`option_sets`)."""
     with _PLOT_LOCK:
-        return {g.key: _png(chart_group_figure(g, results)) for g in CHART_GROUPS}
+        return {
+            g.key: [
+                _png(chart_group_figure(g, results, observed, shown))
+                for shown in option_sets(results)
+            ]
+            for g in CHART_GROUPS
+        }
 
 
 # ----------------------------------------------------------------------------- the report
@@ -614,6 +881,8 @@ tbody th{text-align:left;font-weight:600;background:#fafafa;max-width:22em}
 small{color:#555}.meets{color:#1d6b2f;font-weight:600}.misses{color:#a3321f;font-weight:600}
 .note{font-size:.85em;color:#444}.warning{color:#a3321f}img{max-width:100%;height:auto}
 nav ul{columns:2;font-size:.9em}code{font-size:.9em}
+.plain-summary{background:#eef2f7;border-left:4px solid #1f5f99;padding:.2em 1em;margin:1em 0}
+.plain-summary h2{border:0;margin:.4em 0 .2em}details summary{cursor:pointer;color:#1f5f99}
 """
 
 
@@ -625,7 +894,10 @@ def render_report(data: ReportData) -> str:
         if len(results) == 1
         else f"{results[0].label} compared with {', '.join(r.label for r in results[1:])}"
     )
-    images = chart_images(results)
+    kent = describes_kent(results)
+    observed = data.observed if data.observed is not None or not kent else observed_figures()
+    accuracy = data.accuracy if data.accuracy is not None or not kent else load_accuracy()
+    images = chart_images(results, observed)
     reps = ", ".join(str(r.manifest.get("replications", "?")) for r in results)
     sections: list[tuple[str, str, str]] = []
     sections.append(
@@ -652,21 +924,32 @@ def render_report(data: ReportData) -> str:
         alt = (
             f"{g.title}: "
             + "; ".join(title(c) for c in g.columns)
-            + ". Fan charts by month: median line, shaded half and 90% of runs."
+            + ". Fan charts by month: median line, shaded half and 90% of runs"
+            + (", published figures as points." if observed is not None else ".")
+        )
+        imgs = "".join(
+            f"<img alt='{_e(alt)}' src='data:image/png;base64,{png}'>" for png in images[g.key]
         )
         charts.append(
-            f"<figure id='chart-{g.key}'><h3>{_e(g.title)}</h3>"
-            f"<img alt='{_e(alt)}' src='data:image/png;base64,{images[g.key]}'>"
+            f"<figure id='chart-{g.key}'><h3>{_e(g.title)}</h3>{imgs}"
             f"<figcaption class='note'>{_e(g.note)}</figcaption></figure>"
         )
+    points = (
+        " Dots are the council's published figures, with the margin each is known to; hollow "
+        "dots were kept back from fitting the model, so they test its forecast. The dotted "
+        "line marks where the history ends and the forecast starts."
+        if observed is not None and len(observed)
+        else ""
+    )
     sections.append(
         (
             "charts",
             "How the figures develop",
             "<p>Each chart shows the month-end figure over the years simulated. The solid line "
             "is the median of all runs; the darker band holds half of the runs and the lighter "
-            "band 90% of them. Wide bands mean the future is uncertain, not that the model is "
-            "wrong.</p>" + "".join(charts),
+            "band 90% of them (with several options, the 90% range is drawn as fine dashed "
+            "lines). Wide bands mean the future is uncertain, not that the model is "
+            f"wrong.{points}</p>" + "".join(charts),
         )
     )
     summary = "".join(
@@ -678,7 +961,20 @@ def render_report(data: ReportData) -> str:
             "summary",
             "Headline figures at each 31 March",
             "<p>Each cell: the median over runs (bold) and the range that 90% of runs fall "
-            "in.</p>" + summary,
+            "in, at the start, at each 31 March and at the end of the run.</p>"
+            f"<details><summary>The table of headline figures</summary>{summary}</details>",
+        )
+    )
+    sections.append(
+        (
+            "accuracy",
+            "How accurate has this been?",
+            accuracy_html(accuracy)
+            if accuracy is not None
+            else "<p>The model's validation result is not included in this installation.</p>"
+            if kent
+            else "<p>No validation of forecasts for this council has been recorded: the "
+            "model's accuracy is tested against Kent's published figures only.</p>",
         )
     )
     if data.calibration is not None:
@@ -687,7 +983,9 @@ def render_report(data: ReportData) -> str:
                 "calibration",
                 "Calibration: fit to the council's figures",
                 "<p>How closely the model reproduces the figures it was fitted to.</p>"
-                + frame_html(data.calibration),
+                "<details><summary>The fit table</summary>"
+                + frame_html(data.calibration)
+                + "</details>",
             )
         )
     if data.validation is not None:
@@ -696,9 +994,13 @@ def render_report(data: ReportData) -> str:
                 "validation",
                 "Validation: forecasts against later figures",
                 "<p>Figures kept back from fitting, compared with the model's forecast.</p>"
-                + frame_html(data.validation),
+                "<details><summary>The validation table</summary>"
+                + frame_html(data.validation)
+                + "</details>",
             )
         )
+    from sim.summary import summary_html  # the summary reads this module's tables
+
     notes = "".join(f"<p class='note'>{_e(n)}</p>" for n in data.notes)
     nav = "".join(f"<li><a href='#{k}'>{_e(h)}</a></li>" for k, h, _ in sections)
     body = "".join(f"<section id='{k}'><h2>{_e(h)}</h2>{c}</section>" for k, h, c in sections)
@@ -711,6 +1013,7 @@ def render_report(data: ReportData) -> str:
 <p>Will there be enough placements for the children in our care? A simulation of children
 coming into care, foster carers recruited and lost, and the placements bought when the council's
 own carers are full. Runs: {_e(reps)}. Report written {_e(written)}.</p>{notes}
+{summary_html(results)}
 <nav><ul>{nav}</ul></nav></header>
 <main>{body}</main>
 <footer class="note"><p>Made by the placement-sufficiency model. Every figure is a simulation

@@ -24,6 +24,7 @@ from sim.report import (
     kpi_table_html,
     summary_table_html,
 )
+from sim.summary import summary_html
 
 
 def _rgba(hex_colour: str, alpha: float) -> str:
@@ -140,7 +141,8 @@ def build_view(results: Sequence[ScenarioResult]) -> dict[str, Any]:
         "options": [
             {"label": r.label, "colour": COLOURS[i % len(COLOURS)]} for i, r in enumerate(results)
         ],
-        "kpis": kpi_table_html(results),
+        # The plain-English summary (sim.summary) heads the first card of results.
+        "kpis": summary_html(results) + kpi_table_html(results),
         "differences": differences_html(results) if several else "",
         "summary": "".join(
             (f"<h3>{html.escape(r.label)}</h3>" if several else "") + summary_table_html(r)
