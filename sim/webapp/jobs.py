@@ -13,7 +13,9 @@ until the user deletes them.
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 import os
 import queue
 import re
@@ -36,8 +38,9 @@ from sim.batch import add_results
 from sim.config import Scenario, ScenarioError
 from sim.experiment import provenance
 from sim.report import HEADLINE_COLUMNS, ReportData, ScenarioResult, save_report
+from sim.target import Goal, TargetResult
 from sim.webapp.scenarios import scenario_to_toml
-from sim.webapp.worker import work
+from sim.webapp.worker import seek, work
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +75,36 @@ class Option:
     upload: str | None = None  # the id of the uploaded scenario it came from, if any
 
 
+@dataclass(frozen=True)
+class Seek:
+    """A goal-seek: the smallest ``lever`` value (a multiple of ``step`` in ``low..high``)
+    meeting ``goal`` with probability ``confidence``, found by :func:`sim.target.solve`."""
+
+    goal: Goal
+    confidence: float
+    lever: str = "approvals"
+    low: float = 0.0
+    high: float = 300.0
+    step: float = 5.0
+
+    def runs(self, reps: int) -> int:
+        """The most simulations the solver makes: per replication the two ends, the
+        bisection between them, and the check of the answer."""
+        steps = max(2, round((self.high - self.low) / self.step))
+        return reps * (3 + math.ceil(math.log2(steps)))
+
+    def settings(self, reps: int, seed: int) -> dict[str, Any]:
+        return {
+            "confidence": self.confidence,
+            "lever": self.lever,
+            "low": self.low,
+            "high": self.high,
+            "step": self.step,
+            "reps": reps,
+            "seed": seed,
+        }
+
+
 @dataclass
 class Job:
     id: str
@@ -79,6 +112,7 @@ class Job:
     reps: int
     seed: int
     folder: Path
+    seek: Seek | None = None
     status: str = "queued"  # queued, running, done, failed, cancelled
     done: int = 0
     message: str = "Waiting to start"
@@ -88,17 +122,23 @@ class Job:
     results: list[ScenarioResult] = field(default_factory=list)
     scenario_files: list[str] = field(default_factory=list)
     view: dict[str, Any] | None = None
+    answer: TargetResult | None = None
     cancel: threading.Event = field(default_factory=threading.Event)
     deleted: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def total(self) -> int:
+        if self.seek is not None:
+            return self.seek.runs(self.reps)
         return self.reps * len(self.options)
 
     @property
     def years(self) -> float:
-        """Simulated years the job asks for: replications x years, summed over options."""
+        """Simulated years the job asks for: replications x years, summed over options (for
+        a goal-seek, every simulation the solver may make)."""
+        if self.seek is not None:
+            return self.total * self.options[0].scenario.years
         return sum(self.reps * o.scenario.years for o in self.options)
 
     @property
@@ -139,6 +179,32 @@ def _stop(processes: list[Any]) -> None:
             p.join(timeout=3)
 
 
+_LEVER_WORDS = {"approvals": "approvals a year", "enquiries": "enquiries a year"}
+
+
+def _finite(value: float) -> float | None:
+    """A number for JSON: None where the goal was never met (infinity)."""
+    return value if math.isfinite(value) else None
+
+
+def _receive(job: Job, processes: list[Any], out: Any) -> Any:
+    """The next message of the job's worker processes, or None after a short wait; Cancelled
+    if the job was cancelled, WorkerFailed if a worker stopped."""
+    if job.cancel.is_set():
+        raise Cancelled
+    try:
+        return out.get(timeout=0.2)
+    except queue.Empty:
+        stopped = [p.exitcode for p in processes if p.exitcode not in (None, 0)]
+        if stopped:
+            # Ctrl+C reaches a worker still starting before it ignores SIGINT; the app's
+            # shutdown then cancels the job within moments: not a failure.
+            if job.cancel.wait(2.0):
+                raise Cancelled from None
+            raise WorkerFailed(f"a worker stopped (exit code {stopped[0]})") from None
+        return None
+
+
 def folder_bytes(folder: Path) -> int:
     """Bytes of the files under ``folder`` (links are not followed)."""
     total = 0
@@ -162,7 +228,7 @@ class JobManager:
         self,
         workdir: Path,
         workers: int = 1,
-        make_view: Callable[[list[ScenarioResult]], dict[str, Any]] | None = None,
+        make_view: Callable[[Job], dict[str, Any]] | None = None,
         limits: Limits | None = None,
     ) -> None:
         self.workdir = workdir
@@ -187,10 +253,11 @@ class JobManager:
             threading.Thread(target=forkserver.ensure_running, daemon=True).start()
 
     # -- public
-    def submit(self, options: list[Option], reps: int, seed: int) -> Job:
-        """Queue a job; RunRefused if it is too large, the queue is full or the disk quota used."""
+    def submit(self, options: list[Option], reps: int, seed: int, seek: Seek | None = None) -> Job:
+        """Queue a job (a goal-seek on the one option if ``seek`` is given); RunRefused if it
+        is too large, the queue is full or the disk quota used."""
         job_id = secrets.token_hex(16)
-        job = Job(job_id, options, reps, seed, self.workdir / "runs" / job_id)
+        job = Job(job_id, options, reps, seed, self.workdir / "runs" / job_id, seek)
         if job.years > self.limits.run_years:
             raise RunRefused(self._too_large(job), 413)
         self.check_disk()
@@ -264,6 +331,11 @@ class JobManager:
         """Download name -> description, for a finished job."""
         if job.status != "done":
             return {}
+        if job.seek is not None:
+            return {
+                "target.json": "The answer, each run's threshold and how it was made (JSON)",
+                "scenario-1.toml": f"Scenario: {job.options[0].label} (TOML)",
+            }
         out = {
             "report.html": "Report (HTML, one file to share)",
             "snapshots.csv": "Monthly figures, every run (CSV)",
@@ -290,18 +362,29 @@ class JobManager:
     # -- internals
     def _too_large(self, job: Job) -> str:
         n, years = len(job.options), job.options[0].scenario.years
-        cli = (
-            f"sufficiency run scenario-1.toml --reps {job.reps} --years {years:g}"
-            if n == 1
-            else (
-                "sufficiency compare "
-                + " ".join(f"scenario-{i}.toml" for i in range(1, n + 1))
-                + f" --reps {job.reps} --years {years:g}"
+        if job.seek is not None:
+            g = job.seek.goal
+            cli = (
+                f"sufficiency target scenario-1.toml --goal '{g.column} {g.op} {g.value:g}' "
+                f"--by {g.year} --confidence {job.seek.confidence:g} --lever {job.seek.lever} "
+                f"--low {job.seek.low:g} --high {job.seek.high:g} --step {job.seek.step:g} "
+                f"--reps {job.reps}"
             )
-        )
+            size = f"up to {job.total} simulations × {years:g} years"
+        else:
+            cli = (
+                f"sufficiency run scenario-1.toml --reps {job.reps} --years {years:g}"
+                if n == 1
+                else (
+                    "sufficiency compare "
+                    + " ".join(f"scenario-{i}.toml" for i in range(1, n + 1))
+                    + f" --reps {job.reps} --years {years:g}"
+                )
+            )
+            size = f"{n} option{'s' if n > 1 else ''} × {job.reps} runs × {years:g} years"
         return (
-            f"This run is too large for the app: {n} option{'s' if n > 1 else ''} × {job.reps} "
-            f"runs × {years:g} years = {job.years:,.0f} simulated years, and the app runs at "
+            f"This run is too large for the app: {size} = {job.years:,.0f} simulated years, "
+            "and the app runs at "
             f"most {self.limits.run_years:,} at a time. Use fewer runs, years or options; or "
             "download the scenario files from a smaller run and run it from the command line, "
             f"which has no such limit: {cli}"
@@ -314,12 +397,15 @@ class JobManager:
                 job.status, job.message = "cancelled", "Cancelled before it started"
                 return
             job.status = "running"
-            self._simulate(job, started)
+            if job.seek is not None:
+                self._seek(job, started)
+            else:
+                self._simulate(job, started)
             job.message = "Drawing the charts"
             if self.make_view is not None:
-                job.view = self.make_view(job.results)
+                job.view = self.make_view(job)
             secs = time.perf_counter() - started
-            job.status, job.message = "done", f"Finished {job.total} runs in {secs:.0f} s"
+            job.status, job.message = "done", f"Finished {job.done} runs in {secs:.0f} s"
         except Cancelled:
             job.status, job.message = "cancelled", "Cancelled"
         except ScenarioError as exc:
@@ -366,19 +452,10 @@ class JobManager:
                 first = min(set(range(len(scenarios))) - set(written))
                 label = job.options[first].label
                 job.message = f"Running {label} ({first + 1} of {len(scenarios)})"
-                if job.cancel.is_set():
-                    raise Cancelled
-                try:
-                    i, rep, tables, error = out.get(timeout=0.2)
-                except queue.Empty:
-                    stopped = [p.exitcode for p in processes if p.exitcode not in (None, 0)]
-                    if stopped:
-                        # Ctrl+C reaches a worker still starting before it ignores SIGINT; the
-                        # app's shutdown then cancels the job within moments: not a failure.
-                        if job.cancel.wait(2.0):
-                            raise Cancelled from None
-                        raise WorkerFailed(f"a worker stopped (exit code {stopped[0]})") from None
+                message = _receive(job, processes, out)
+                if message is None:
                     continue
+                i, rep, tables, error = message
                 if error is not None:
                     kind, text = error
                     raise ScenarioError(text) if kind == "scenario" else WorkerFailed(text)
@@ -393,6 +470,76 @@ class JobManager:
             out.close()
         job.scenario_files = [written[i][0] for i in range(len(scenarios))]
         job.results = [written[i][1] for i in range(len(scenarios))]
+
+    def _seek(self, job: Job, started: float) -> None:
+        """Run the goal-seek in one worker process of the job; keep its answer and write it
+        with its provenance and the scenario it was found for."""
+        assert job.seek is not None
+        option = job.options[0]
+        out = self._context.Queue()
+        process = self._context.Process(
+            target=seek,
+            args=(
+                os.getpid(),
+                option.scenario,
+                job.seek.goal,
+                job.seek.settings(job.reps, job.seed),
+                out,
+            ),
+            daemon=True,
+        )
+        job.message = f"Searching for the smallest {_LEVER_WORDS[job.seek.lever]}"
+        process.start()
+        try:
+            while job.answer is None:
+                message = _receive(job, [process], out)
+                if message is None:
+                    continue
+                kind, payload = message
+                if kind == "progress":
+                    job.done = min(payload, job.total)
+                elif kind == "error":
+                    what, text = payload
+                    raise ScenarioError(text) if what == "scenario" else WorkerFailed(text)
+                else:
+                    job.answer = payload
+        finally:
+            _stop([process])
+            out.close()
+        answer = job.answer
+        job.done = answer.runs
+        job.folder.mkdir(parents=True, exist_ok=True)
+        g = answer.goal
+        record = provenance(
+            option.scenario,
+            job.seed,
+            job.reps,
+            label=option.label,
+            scenario_file=option.source,
+            seconds=round(time.perf_counter() - started, 2),
+            goal={
+                "measure": g.column,
+                "table": g.table,
+                "op": g.op,
+                "value": g.value,
+                "by": g.year,
+            },
+            lever=answer.lever,
+            confidence=answer.confidence,
+            range={"low": job.seek.low, "high": job.seek.high, "step": job.seek.step},
+            answer=_finite(answer.answer),
+            interval=[_finite(v) for v in answer.interval],
+            thresholds=[_finite(v) for v in answer.thresholds],
+            achieved=answer.achieved,
+            runs=answer.runs,
+            funnel=answer.funnel,
+        )
+        (job.folder / "target.json").write_text(json.dumps(record, indent=2), encoding="utf-8")
+        (job.folder / "scenario-1.toml").write_text(
+            scenario_to_toml(option.scenario, f"Goal-seek '{option.label}' of a web-app run"),
+            encoding="utf-8",
+        )
+        job.scenario_files = ["scenario-1.toml"]
 
     def _write_option(
         self, job: Job, i: int, outs: list[dict[str, pd.DataFrame]], started: float
@@ -437,6 +584,8 @@ class JobManager:
                 for f in sorted(job.folder.rglob("*")):
                     if f.is_file() and "downloads" not in f.relative_to(job.folder).parts:
                         zf.write(f, f.relative_to(job.folder).as_posix())
+        elif name == "target.json":
+            shutil.copyfile(job.folder / name, path)
         elif name.startswith("scenario-"):
             i = int(name.removeprefix("scenario-").removesuffix(".toml")) - 1
             shutil.copyfile(job.folder / job.scenario_files[i], path)
