@@ -452,7 +452,7 @@ def create_app(
         seed = _setting(body, "seed", 2019, problems)
         options = _options(body.get("options"), years, problems)
         _refuse(problems)
-        job = jobs.submit(options, int(reps), int(seed))
+        job = jobs.submit(options, int(reps), int(seed), inputs=body)
         return job.state(jobs.position(job))
 
     @app.post("/api/targets")
@@ -506,7 +506,7 @@ def create_app(
         table, column = ALIASES[name]
         goal = Goal(table, column, op, value / 100 if share else value, year)
         seek = Seek(goal, confidence / 100, lever, 0.0, high, SEEK_LEVERS[lever].step)
-        job = jobs.submit(options, int(reps), int(seed), seek)
+        job = jobs.submit(options, int(reps), int(seed), seek, inputs=body)
         return job.state(jobs.position(job))
 
     def _seek_start(item: Any) -> Any:
@@ -552,6 +552,7 @@ def create_app(
             raise UserError("The run has not finished.", status=409)
         return {
             **job.view,
+            "inputs": job.inputs,
             "files": [
                 {"name": n, "label": label, "url": f"/api/runs/{job.id}/download/{n}"}
                 for n, label in jobs.files(job).items()

@@ -113,6 +113,7 @@ class Job:
     seed: int
     folder: Path
     seek: Seek | None = None
+    inputs: dict[str, Any] = field(default_factory=dict)  # as the page sent them, to restore
     status: str = "queued"  # queued, running, done, failed, cancelled
     done: int = 0
     message: str = "Waiting to start"
@@ -253,11 +254,19 @@ class JobManager:
             threading.Thread(target=forkserver.ensure_running, daemon=True).start()
 
     # -- public
-    def submit(self, options: list[Option], reps: int, seed: int, seek: Seek | None = None) -> Job:
+    def submit(
+        self,
+        options: list[Option],
+        reps: int,
+        seed: int,
+        seek: Seek | None = None,
+        inputs: dict[str, Any] | None = None,
+    ) -> Job:
         """Queue a job (a goal-seek on the one option if ``seek`` is given); RunRefused if it
         is too large, the queue is full or the disk quota used."""
         job_id = secrets.token_hex(16)
-        job = Job(job_id, options, reps, seed, self.workdir / "runs" / job_id, seek)
+        folder = self.workdir / "runs" / job_id
+        job = Job(job_id, options, reps, seed, folder, seek, inputs or {})
         if job.years > self.limits.run_years:
             raise RunRefused(self._too_large(job), 413)
         self.check_disk()

@@ -541,8 +541,6 @@ def apply_levers(
             problems.append(problem)
         else:
             days[key] = day  # type: ignore[assignment]
-    if problems:
-        raise LeverError(problems)
     years = float(extra.get("years", scenario.years))
     end = scenario.model_copy(update={"years": years}).end
     changes = []
@@ -552,6 +550,11 @@ def apply_levers(
         moved = lever.write is not None and start != lever.start(scenario)
         if moved or not math.isclose(value, lever.value(scenario), rel_tol=1e-12, abs_tol=1e-12):
             changes.append((lever, value, start))
+            # A lever at its minimum sets no policy (no hubs, no campaign).
+            if start > end and (lever.write is None or value > lever.minimum):
+                problems.append(late_start(lever.label, start, scenario.start, end))
+    if problems:
+        raise LeverError(problems)
     # Worked out over a horizon long enough for every policy, so that one starting after the
     # horizon asked for is refused in plain words below rather than by the schema.
     latest = max([end, *(start for _, _, start in changes)])
@@ -560,7 +563,9 @@ def apply_levers(
         wide = with_overrides(scenario, {"years": (latest - scenario.start).days / 365.25 + 1})
     result = wide
     for lever, value, start in changes:
-        overrides = lever.overrides(wide, value, checked, start, end)
+        # From the result so far: two levers may add to one list (campaigns and a later
+        # level of enquiries).
+        overrides = lever.overrides(result, value, checked, start, end)
         if overrides:
             result = with_overrides(result, overrides)
     late = starts_after_horizon(result, end)
@@ -652,15 +657,21 @@ def starts_after_horizon(scenario: Scenario, end: dt.date) -> list[str]:
     One home for this rule in the app, so that a shared rule of the scenario schema can take
     its place.
     """
-    problems = []
-    for name, start in policy_starts(scenario):
-        if start > end:
-            years = math.floor((start - scenario.start).days / 365.25) + 1
-            problems.append(
-                f"{name} starts on {long_date(start)}, after the simulation ends on "
-                f"{long_date(end)}: simulate at least {years} years, or start it earlier"
-            )
-    return problems
+    return [
+        late_start(name, start, scenario.start, end)
+        for name, start in policy_starts(scenario)
+        if start > end
+    ]
+
+
+def late_start(name: str, start: dt.date, first: dt.date, end: dt.date) -> str:
+    """Why policy ``name`` starting on ``start`` cannot run in a simulation from ``first``
+    to ``end``, and what to do."""
+    years = math.floor((start - first).days / 365.25) + 1
+    return (
+        f"{name} starts on {long_date(start)}, after the simulation ends on "
+        f"{long_date(end)}: simulate at least {years} years, or start it earlier"
+    )
 
 
 __all__ = [

@@ -384,6 +384,7 @@ async function startSeek() {
 
 async function submit(path, body, title) {
   clearError();
+  state.job = null;  // Cancel before the server answers must not reach the previous run
   setRunning(true);
   try {
     const job = await api(path, {
@@ -640,11 +641,55 @@ async function openRun(id, push) {
     setRunning(true);
     poll();
   } else if (s.status === "done") {
-    showResult(id, await api(`/api/runs/${id}/result`));
+    const view = await api(`/api/runs/${id}/result`);
+    await restoreInputs(view.inputs, view.kind);
+    showResult(id, view);
     $("results").scrollIntoView({ block: "start" });
   } else if (s.status === "failed") {
     showError({ message: s.error || "The run failed.", problems: [] });
   }
+}
+
+// The inputs a run was started with, back in the editor (after a reload or from a shared
+// address), so the user can change one thing and run again.
+async function restoreInputs(inputs, kind) {
+  if (!inputs) return;
+  const list = kind === "seek" ? [inputs.option] : inputs.options;
+  if (!Array.isArray(list) || !list.length) return;
+  const options = [];
+  for (const item of list) {
+    // An uploaded scenario is not offered after a restart of the page: keep the editor as is.
+    if (!item || !state.scenarios.some((s) => s.id === item.scenario)) return;
+    const option = {
+      name: item.name || `Option ${String.fromCharCode(65 + options.length)}`,
+      scenario: item.scenario,
+    };
+    await loadLevers(option);
+    for (const [k, v] of Object.entries(item.levers || {})) {
+      if (k in option.levers) option.levers[k] = String(v);
+    }
+    for (const [k, v] of Object.entries(item.starts || {})) {
+      if (k in option.starts) option.starts[k] = String(v);
+    }
+    options.push(option);
+  }
+  state.options = options;
+  state.current = 0;
+  for (const k of ["years", "replications", "seed"]) {
+    if (inputs[k] !== undefined) state.settings[k] = String(inputs[k]);
+  }
+  if (kind === "seek") {
+    for (const [field, event] of [["lever", "change"], ["indicator", "change"], ["op", ""],
+                                  ["value", ""], ["year", ""], ["confidence", ""], ["high", ""]]) {
+      if (inputs[field] === undefined) continue;
+      $(`seek-${field}`).value = String(inputs[field]);
+      if (event) $(`seek-${field}`).dispatchEvent(new Event(event));
+    }
+    if (inputs.op !== undefined) $("seek-op").value = String(inputs.op);
+    if (inputs.high !== undefined) $("seek-high").value = String(inputs.high);
+  }
+  renderSettings();
+  renderEditor();
 }
 
 // ---------------------------------------------------------------- goal-seek form
