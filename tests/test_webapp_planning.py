@@ -459,7 +459,8 @@ def test_browser_planner_goal_seek(app_url, chromium):
         assert f"{stage['stage']}\t{stage['per_year']:,.0f}" in shown
     assert page.locator("#kpi-card").is_hidden()
     ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "app_goal_seek.png"), full_page=True)
+    page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=str(ARTIFACTS / "app_goal_seek.png"))
 
     # A longer search can be cancelled.
     page.fill("#seek-year", "2027")
@@ -500,3 +501,24 @@ def test_browser_page_fits_a_phone(app_url, chromium):
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "app_mobile.png"))
     assert errors == []
+
+
+def test_finished_runs_come_back_after_a_restart_until_deleted(scenario_folder, tmp_path):
+    work = tmp_path / "work"
+    option = {"name": "Hubs", "scenario": "small_council", "levers": {"hub_families": 1}}
+    with _client(create_app(scenario_folder, work, workers=1)) as c:
+        run = c.post("/api/runs", json={"options": [option], "years": 1, "replications": 1})
+        seek = c.post("/api/targets", json=_seek_body(replications=1, high=20))
+        ids = [run.json()["id"], seek.json()["id"]]
+        assert all(_wait(c, i)["status"] == "done" for i in ids)
+        before = [c.get(f"/api/runs/{i}/result").json() for i in ids]
+    with _client(create_app(scenario_folder, work, workers=1)) as c:
+        after = [c.get(f"/api/runs/{i}/result").json() for i in ids]
+        for old, new in zip(before, after, strict=True):
+            assert new == old
+        assert c.get(f"/api/runs/{ids[0]}/download/report.html").status_code == 200
+        assert c.delete(f"/api/runs/{ids[0]}").status_code == 200
+        assert not (work / "runs" / ids[0]).exists()
+    with _client(create_app(scenario_folder, work, workers=1)) as c:
+        assert c.get(f"/api/runs/{ids[0]}").status_code == 404
+        assert c.get(f"/api/runs/{ids[1]}").json()["status"] == "done"

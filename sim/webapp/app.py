@@ -548,10 +548,11 @@ def create_app(
     @app.get("/api/runs/{job_id}/result")
     def result(job_id: str) -> dict[str, Any]:
         job = _job(job_id)
-        if job.status != "done" or job.view is None:
+        view = jobs.view(job)
+        if view is None:
             raise UserError("The run has not finished.", status=409)
         return {
-            **job.view,
+            **view,
             "inputs": job.inputs,
             "files": [
                 {"name": n, "label": label, "url": f"/api/runs/{job.id}/download/{n}"}

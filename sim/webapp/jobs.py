@@ -23,6 +23,7 @@ import secrets
 import shutil
 import threading
 import time
+import tomllib
 import zipfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -35,9 +36,10 @@ import pandas as pd
 
 from sim.analysis import quantiles, year_end
 from sim.batch import add_results
-from sim.config import Scenario, ScenarioError
+from sim.config import Scenario, ScenarioError, scenario_from_dict
 from sim.experiment import provenance
-from sim.report import HEADLINE_COLUMNS, ReportData, ScenarioResult, save_report
+from sim.report import HEADLINE_COLUMNS, ReportData, ScenarioResult, load_results, save_report
+from sim.results import write_json
 from sim.target import Goal, TargetResult
 from sim.webapp.scenarios import scenario_to_toml
 from sim.webapp.worker import seek, work
@@ -45,6 +47,8 @@ from sim.webapp.worker import seek, work
 log = logging.getLogger(__name__)
 
 JOB_ID = re.compile(r"^[0-9a-f]{32}$")
+#: What a finished job was, in its folder, so that the app finds it again after a restart.
+JOB_FILE = "job.json"
 
 
 @dataclass(frozen=True)
@@ -188,6 +192,11 @@ def _finite(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
+def _infinite(value: float | None) -> float:
+    """A number from JSON, None back to infinity."""
+    return math.inf if value is None else float(value)
+
+
 def _receive(job: Job, processes: list[Any], out: Any) -> Any:
     """The next message of the job's worker processes, or None after a short wait; Cancelled
     if the job was cancelled, WorkerFailed if a worker stopped."""
@@ -240,6 +249,7 @@ class JobManager:
         self._order: list[str] = []
         self._lock = threading.Lock()
         self._runner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sufficiency-job")
+        self._restore()
         # Workers are forked from a small server process that has already imported the model,
         # so a job's processes start in milliseconds and share nothing with the web server.
         self._forkserver = "forkserver" in get_all_start_methods()  # not on Windows
@@ -310,6 +320,16 @@ class JobManager:
             ]
         return sum(j.active for j in ahead)
 
+    def view(self, job: Job) -> dict[str, Any] | None:
+        """What the page shows for a finished job (built on first request after a restart)."""
+        if job.status != "done" or self.make_view is None:
+            return None
+        with job.lock:
+            if job.view is None and not job.deleted:
+                self._results(job)
+                job.view = self.make_view(job)
+        return job.view
+
     def delete(self, job: Job) -> None:
         """Forget the job and remove its folder, stopping it first if it is queued or running."""
         with self._lock:
@@ -365,8 +385,98 @@ class JobManager:
                 return None
             if not path.is_file():
                 path.parent.mkdir(parents=True, exist_ok=True)
+                self._results(job)
                 self._build_file(job, name, path)
         return path
+
+    # -- kept across restarts
+    def _save(self, job: Job) -> None:
+        """Write what the finished job was into its folder (a failure only logs: the job is
+        still shown until the app stops)."""
+        seek = job.seek
+        record = {
+            "id": job.id,
+            "reps": job.reps,
+            "seed": job.seed,
+            "done": job.done,
+            "message": job.message,
+            "created": job.created,
+            "finished": job.finished or time.time(),
+            "inputs": job.inputs,
+            "options": [
+                {"label": o.label, "source": o.source, "upload": o.upload} for o in job.options
+            ],
+            "scenario_files": job.scenario_files,
+            "seek": None
+            if seek is None
+            else {
+                "goal": vars(seek.goal),
+                "confidence": seek.confidence,
+                "lever": seek.lever,
+                "low": seek.low,
+                "high": seek.high,
+                "step": seek.step,
+            },
+        }
+        try:
+            write_json(job.folder / JOB_FILE, record)
+        except OSError as exc:
+            log.warning("run %s: could not keep it for the next start: %s", job.id, exc)
+
+    def _restore(self) -> None:
+        """Take back the finished jobs kept in the working folder, oldest first."""
+        found = []
+        for path in (self.workdir / "runs").glob(f"*/{JOB_FILE}"):
+            try:
+                found.append(self._load(path))
+            except (OSError, ValueError, KeyError, TypeError, ScenarioError) as exc:
+                log.warning("run folder %s could not be read back: %s", path.parent, exc)
+        for job in sorted(found, key=lambda j: j.created):
+            self._jobs[job.id] = job
+            self._order.append(job.id)
+
+    def _load(self, path: Path) -> Job:
+        r = json.loads(path.read_text(encoding="utf-8"))
+        folder = path.parent
+        if r["id"] != folder.name or not JOB_ID.match(r["id"]):
+            raise ValueError("the folder's name is not its run's id")
+        scenarios = [
+            scenario_from_dict(tomllib.loads((folder / f).read_text(encoding="utf-8")), f)
+            for f in r["scenario_files"]
+        ]
+        options = [
+            Option(o["label"], sc, o["source"], o["upload"])
+            for o, sc in zip(r["options"], scenarios, strict=True)
+        ]
+        seek = None
+        if r["seek"] is not None:
+            s = r["seek"]
+            seek = Seek(
+                Goal(**s["goal"]), s["confidence"], s["lever"], s["low"], s["high"], s["step"]
+            )
+        job = Job(r["id"], options, r["reps"], r["seed"], folder, seek, r["inputs"])
+        job.status, job.done, job.message = "done", r["done"], r["message"]
+        job.created, job.finished = r["created"], r["finished"]
+        job.scenario_files = r["scenario_files"]
+        if seek is not None:
+            t = json.loads((folder / "target.json").read_text(encoding="utf-8"))
+            job.answer = TargetResult(
+                t["lever"],
+                seek.goal,
+                t["confidence"],
+                _infinite(t["answer"]),
+                (_infinite(t["interval"][0]), _infinite(t["interval"][1])),
+                [_infinite(v) for v in t["thresholds"]],
+                t["achieved"],
+                t["runs"],
+                t["funnel"],
+            )
+        return job
+
+    def _results(self, job: Job) -> None:
+        """Read a comparison's results back from its folder if the app was restarted."""
+        if job.seek is None and not job.results:
+            job.results = load_results(job.folder).results
 
     # -- internals
     def _too_large(self, job: Job) -> str:
@@ -415,6 +525,7 @@ class JobManager:
                 job.view = self.make_view(job)
             secs = time.perf_counter() - started
             job.status, job.message = "done", f"Finished {job.done} runs in {secs:.0f} s"
+            self._save(job)
         except Cancelled:
             job.status, job.message = "cancelled", "Cancelled"
         except ScenarioError as exc:
