@@ -482,6 +482,7 @@ def test_browser_page_fits_a_phone(app_url, chromium):
         return page.evaluate("document.documentElement.scrollWidth")
 
     assert width() <= 390
+    ARTIFACTS.mkdir(exist_ok=True)
     # The Run button stays in view while the levers scroll past.
     page.locator("#lever-uasc_ring_fenced_beds").scroll_into_view_if_needed()
     box = page.locator("#run-button").bounding_box()
@@ -495,11 +496,13 @@ def test_browser_page_fits_a_phone(app_url, chromium):
     page.click("#run-button")
     _result(page)
     page.wait_for_selector("#charts .plot .main-svg")
+    page.wait_for_function(
+        "Math.abs(document.querySelector('#results').getBoundingClientRect().top) < 50"
+    )
+    page.screenshot(path=str(ARTIFACTS / "app_mobile.png"))
     for details in page.locator("details").all():
         details.evaluate("d => d.open = true")  # the widest tables, unfolded
     assert width() <= 390
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "app_mobile.png"))
     assert errors == []
 
 

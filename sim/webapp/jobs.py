@@ -8,7 +8,9 @@ cores); each has an unguessable id, so one user's results never show up for anot
 Replications run in worker processes that belong to the job, so cancelling a job, deleting it
 or stopping the app terminates them: a stuck or oversized run cannot hold the app. The queue,
 each run's size and the disk space of kept results are bounded (``Limits``); results are kept
-until the user deletes them.
+until the user deletes them, also across restarts of the app (each finished job's folder holds
+``job.json``). A goal-seek job (``Seek``) runs the recruitment-target solver of
+``sufficiency target`` in one worker process of its own, with progress and Cancel.
 """
 
 from __future__ import annotations

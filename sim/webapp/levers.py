@@ -1,9 +1,12 @@
 """The policy levers the web app offers, and how each maps to scenario overrides.
 
 One table, :data:`LEVERS`, says for every control what it is called, its bounds and the
-scenario field it sets. A lever whose field is not (yet) in :class:`sim.config.Scenario` is
-shown disabled with a note; it becomes available by itself once the field exists, because the
-schema is checked when the app asks (:func:`lever_status`), not when this file was written.
+scenario field it sets. Every policy a lever sets starts on a date the user can move (default:
+the scenario's own policy start, else its start); a policy that would start after the horizon
+is refused in plain words (:func:`starts_after_horizon`). A lever whose field is not (yet)
+in :class:`sim.config.Scenario` is shown disabled with a note; it becomes available by itself
+once the field exists, because the schema is checked when the app asks (:func:`lever_status`),
+not when this file was written.
 """
 
 from __future__ import annotations
@@ -128,7 +131,9 @@ def _level_from(path: str) -> Later:
     return later
 
 
-def _framework_from(scenario: Scenario, value: float, start: dt.date, end: dt.date):
+def _framework_from(
+    scenario: Scenario, value: float, start: dt.date, end: dt.date
+) -> dict[str, Any]:
     items = [c.model_dump() for c in scenario.interventions.provider_changes]
     change = {"start": start, "kind": "ifa_framework", "places": int(value)}
     return _interventions("provider_changes", [*items, change])

@@ -215,6 +215,7 @@ def build_view(results: Sequence[ScenarioResult]) -> dict[str, Any]:
 
 
 _LEVER_NAMES = {"approvals": "approvals a year", "enquiries": "enquiries a year"}
+_OP_WORDS = {">=": "at least", "<=": "at most", ">": "more than", "<": "less than"}
 _FUNNEL = (
     ("enquiries", "Enquiries"),
     ("applications", "Applications"),
@@ -238,7 +239,8 @@ def seek_view(job: Job) -> dict[str, Any]:
     measure = output(g.column, g.table or None)
     lever = _LEVER_NAMES.get(answer.lever, answer.lever)
     question = (
-        f"The smallest number of {lever} so that “{measure.title}” is {g.op} "
+        f"The smallest number of {lever} so that “{measure.title}” is "
+        f"{_OP_WORDS.get(g.op, g.op)} "
         f"{measure.format(g.value)} on 31 March {g.year}, in at least {answer.confidence:.0%} "
         "of runs"
     )

@@ -342,7 +342,7 @@ function optionBody(o) {
 function showProgress(s) {
   const bar = $("progress");
   bar.max = Math.max(1, s.total);
-  bar.value = s.done;
+  bar.value = s.status === "done" ? bar.max : s.done;  // the solver may need fewer runs
   const pct = s.total ? Math.round((100 * s.done) / s.total) : 0;
   $("progress-text").textContent =
     s.status === "running" ? `${s.message}: ${s.done} of ${s.total} runs (${pct}%)` : s.message;
