@@ -525,3 +525,17 @@ def test_finished_runs_come_back_after_a_restart_until_deleted(scenario_folder, 
     with _client(create_app(scenario_folder, work, workers=1)) as c:
         assert c.get(f"/api/runs/{ids[0]}").status_code == 404
         assert c.get(f"/api/runs/{ids[1]}").json()["status"] == "done"
+
+
+def test_an_upload_kept_from_before_a_restart_goes_with_its_last_run(scenario_folder, tmp_path):
+    work = tmp_path / "work"
+    plan = b'extends = "small_council.toml"\nname = "Plan"\nyears = 1\n'
+    with _client(create_app(scenario_folder, work, workers=1)) as c:
+        upload = c.post("/api/scenarios/upload", files={"file": ("plan.toml", plan)}).json()
+        option = {"name": "Plan", "scenario": upload["id"], "levers": {}}
+        job = c.post("/api/runs", json={"options": [option], "years": 1, "replications": 1})
+        assert _wait(c, job.json()["id"])["status"] == "done"
+    with _client(create_app(scenario_folder, work, workers=1)) as c:
+        r = c.delete(f"/api/runs/{job.json()['id']}")
+        assert r.json()["removed_uploads"] == [upload["id"]]
+    assert list((work / "uploads").iterdir()) == []
