@@ -340,6 +340,9 @@ def test_a_run_has_its_own_address(client):
     assert 'name="sufficiency-token"' in page.text
     r = client.get(f"/runs/{'a' * 32}", headers={"host": "evil.example"})
     assert r.status_code == 421
+    # The page then asks for the run, which this app does not know: it says why.
+    r = client.get(f"/api/runs/{'a' * 32}")
+    assert r.status_code == 404 and "it was deleted" in r.json()["error"]
 
 
 # ----------------------------------------------------------------------------- in a browser

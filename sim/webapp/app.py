@@ -520,7 +520,9 @@ def create_app(
         job = jobs.get(job_id)
         if job is None:
             raise UserError(
-                "This run is not known here (the app may have been restarted).", status=404
+                "This run is not known here: it was deleted, or the app was started with "
+                "another working folder (sufficiency serve --workdir).",
+                status=404,
             )
         return job
 
