@@ -41,6 +41,10 @@ ALIASES = {
     "ifa_spot": ("snapshots", "ifa_spot"),
     "waiting": ("snapshots", "waiting"),
     "within_20_miles": ("snapshots", "kpi_within_20_miles"),
+    "in_house_fostered_share": ("snapshots", "kpi_in_house_share"),
+    "approvals": ("flows", "approvals"),
+    "deregistrations": ("flows", "deregistrations"),
+    "enquiries": ("flows", "enquiries"),
 }
 LEVERS = ("approvals", "enquiries")
 
@@ -153,11 +157,12 @@ class TargetResult:
 
 
 def funnel_needs(scenario: Scenario, approvals: float) -> dict[str, float]:
-    """Enquiries, applications and assessments a year that ``approvals`` imply."""
+    """Enquiries, applications and assessments a year that ``approvals`` imply at the start."""
     r = scenario.recruitment
-    assessments = approvals / r.approval_prob if r.approval_prob > 0 else math.inf
-    applications = assessments / r.assessment_start_prob if r.assessment_start_prob else math.inf
-    enquiries = applications / r.application_prob if r.application_prob > 0 else math.inf
+    per_enquiry = scenario.approvals_per_enquiry(scenario.start)
+    enquiries = approvals / per_enquiry if per_enquiry > 0 else math.inf
+    applications = enquiries * r.application_prob
+    assessments = applications * r.assessment_start_prob
     return {
         "enquiries": enquiries,
         "applications": applications,
@@ -226,9 +231,12 @@ def solve(
     achieved = 0.0
     if math.isfinite(answer):  # check the answer directly: sample paths need not be monotone
         achieved = float(np.mean([holds(answer, r) for r in range(reps)]))
-    funnel = (
-        funnel_needs(scenario, answer) if lever == "approvals" and math.isfinite(answer) else {}
-    )
+    funnel = {}
+    if math.isfinite(answer) and lever in LEVERS:
+        per_enquiry = (
+            1.0 if lever == "approvals" else scenario.approvals_per_enquiry(scenario.start)
+        )
+        funnel = funnel_needs(scenario, answer * per_enquiry)
     return TargetResult(
         lever, goal, confidence, answer, interval, thresholds, achieved, runs, funnel
     )

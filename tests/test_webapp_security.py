@@ -228,6 +228,10 @@ def test_cross_origin_writes_are_refused(server):
         server.request("POST", "/api/scenarios/upload", upload, {"Origin": EVIL, **multipart})[0]
         == 403
     )
+    # The goal-seek starts runs too: the same checks.
+    seek = {"option": _run()["options"][0], "indicator": "waiting", "op": "<=", "value": 9}
+    assert server.write("POST", "/api/targets", seek, Origin=EVIL)[0] == 403
+    assert server.write("POST", "/api/targets", seek, **{"X-Sufficiency-Token": None})[0] == 403
     assert _no_run_started(server)
     assert not (server.workdir / "uploads").exists()
 

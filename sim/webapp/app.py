@@ -30,18 +30,20 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import sim
 from sim.config import ScenarioError
-from sim.webapp.jobs import Job, JobManager, Limits, Option, RunRefused
+from sim.target import ALIASES, Goal
+from sim.webapp.jobs import Job, JobManager, Limits, Option, RunRefused, Seek, folder_bytes
 from sim.webapp.levers import (
     LEVERS,
     RUN_SETTINGS,
     SETTINGS_BY_ID,
+    Lever,
     LeverError,
     apply_levers,
     check_number,
     levers_for,
 )
 from sim.webapp.scenarios import MAX_UPLOAD_BYTES, ScenarioLibrary
-from sim.webapp.view import build_view
+from sim.webapp.view import indicator, job_view
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +58,19 @@ _STATIC_FILES = {
     "app.js": "text/javascript",
     "style.css": "text/css",
 }
+#: The goal-seek's levers: what the solver varies, and the range and step it searches.
+SEEK_LEVERS = {
+    "approvals": Lever(
+        "approvals", "Approvals a year: search up to", "", "", 10, 500, 5, "approvals a year"
+    ),
+    "enquiries": Lever(
+        "enquiries", "Enquiries a year: search up to", "", "", 100, 5000, 50, "enquiries a year"
+    ),
+}
+SEEK_DEFAULT_HIGH = {"approvals": 300, "enquiries": 3000}
+SEEK_OPS = (">=", "<=")
+_CONFIDENCE = Lever("confidence", "Confidence", "", "", 50, 99, 1, "% of runs")
+_GOAL_YEARS = 20  # the furthest goal year after the scenario's start
 
 
 def default_scenario_folder() -> Path:
@@ -161,7 +176,7 @@ def create_app(
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     library = ScenarioLibrary(scenario_folder, workdir / "uploads")
-    jobs = JobManager(workdir, workers=workers, make_view=build_view, limits=limits)
+    jobs = JobManager(workdir, workers=workers, make_view=job_view, limits=limits)
     token = secrets.token_urlsafe(24)  # one per start of the app, given to its page
     host_names = {_hostname(h) for h in hosts}
 
@@ -229,6 +244,11 @@ def create_app(
             page, media_type="text/html; charset=utf-8", headers={"Cache-Control": "no-store"}
         )
 
+    @app.get("/runs/{job_id}", include_in_schema=False)
+    def run_page(job_id: str) -> Response:
+        """A run's own address: the page, which loads the run named in it (reload, share)."""
+        return index()
+
     @app.get("/static/{name}", include_in_schema=False)
     def static(name: str) -> Response:
         if name == "plotly.min.js":
@@ -252,6 +272,8 @@ def create_app(
             "max_options": MAX_OPTIONS,
             "max_upload_kb": MAX_UPLOAD_BYTES // 1024,
             "max_run_years": jobs.limits.run_years,
+            "disk_used_mb": round(folder_bytes(workdir) / 1024**2),
+            "disk_limit_mb": round(jobs.limits.disk_bytes / 1024**2),
             "settings": [
                 {
                     "id": s.id,
@@ -265,6 +287,32 @@ def create_app(
                 for s in RUN_SETTINGS
             ],
             "levers": [lever.id for lever in LEVERS],
+            "seek": {
+                "levers": [
+                    {
+                        "id": k,
+                        "label": lv.label,
+                        "unit": lv.unit,
+                        "min": lv.minimum,
+                        "max": lv.maximum,
+                        "step": lv.step,
+                        "high": SEEK_DEFAULT_HIGH[k],
+                    }
+                    for k, lv in SEEK_LEVERS.items()
+                ],
+                "indicators": [
+                    {
+                        "id": name,
+                        "title": indicator(name).title,
+                        "unit": "%" if indicator(name).kind == "share" else indicator(name).unit,
+                        "share": indicator(name).kind == "share",
+                        "op": "<=" if indicator(name).better < 0 else ">=",
+                    }
+                    for name in ALIASES
+                ],
+                "ops": list(SEEK_OPS),
+                "max_years": _GOAL_YEARS,
+            },
         }
 
     @app.get("/api/scenarios")
@@ -311,14 +359,17 @@ def create_app(
         }
 
     # -- runs
-    def _options(body: dict[str, Any], years: float) -> list[Option]:
-        raw = body.get("options")
+    def _options(
+        raw: Any, years: float | None, problems: list[str], goal_year: int | None = None
+    ) -> list[Option]:
+        """Each option with its levers applied, adding every input problem to ``problems``.
+        ``years`` None keeps each scenario's horizon; ``goal_year`` sets it to reach 31 March
+        of that year."""
         if not isinstance(raw, list) or not raw:
             raise UserError("Add at least one option to run.")
         if len(raw) > MAX_OPTIONS:
             raise UserError(f"Compare at most {MAX_OPTIONS} options at a time.")
         options: list[Option] = []
-        problems: list[str] = []
         seen: set[str] = set()
         for i, item in enumerate(raw):
             item = item if isinstance(item, dict) else {}
@@ -332,16 +383,25 @@ def create_app(
                 problems.append(f"{label}: choose a scenario from the list")
                 continue
             levers = item.get("levers") or {}
-            if not isinstance(levers, dict):
+            starts = item.get("starts") or {}
+            if not isinstance(levers, dict) or not isinstance(starts, dict):
                 problems.append(f"{label}: the controls could not be read")
                 continue
+            extra: dict[str, Any] = {"name": ""}
+            if goal_year is not None:
+                start = entry.scenario.start
+                # Whole years from the start to reach 31 March of the goal's year.
+                extra["years"] = goal_year - start.year + ((start.month, start.day) < (3, 31))
+            elif years is not None:
+                extra["years"] = years
             name = (
                 entry.scenario.name
                 if label == entry.scenario.name
                 else (f"{entry.scenario.name} ({label})")
             )
+            extra["name"] = name
             try:
-                scenario = apply_levers(entry.scenario, levers, {"years": years, "name": name})
+                scenario = apply_levers(entry.scenario, levers, extra, starts)
             except LeverError as exc:
                 problems += [f"{label}, {p}" for p in exc.problems]
                 continue
@@ -356,18 +416,18 @@ def create_app(
             )
             upload = entry.id if entry.source == "uploaded" else None
             options.append(Option(label, scenario, source, upload))
-        if problems:
-            raise UserError("Please correct these inputs:", problems)
         return options
 
-    def _setting(body: dict[str, Any], key: str, default: float) -> float:
-        value, problem = check_number(SETTINGS_BY_ID[key], body.get(key, default))
+    def _number(lever: Lever, raw: Any, problems: list[str]) -> float | None:
+        value, problem = check_number(lever, raw)
         if problem:
-            raise UserError("Please correct these inputs:", [problem])
-        return value  # type: ignore[return-value]
+            problems.append(problem)
+        return value
 
-    @app.post("/api/runs")
-    async def start_run(request: Request) -> dict[str, Any]:
+    def _setting(body: dict[str, Any], key: str, default: float, problems: list[str]) -> Any:
+        return _number(SETTINGS_BY_ID[key], body.get(key, default), problems)
+
+    async def _body(request: Request) -> dict[str, Any]:
         kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if kind != "application/json":
             raise UserError("Send the run as JSON (Content-Type: application/json).", status=415)
@@ -377,18 +437,92 @@ def create_app(
             raise UserError("The request could not be read; please reload the page.") from None
         if not isinstance(body, dict):
             raise UserError("The request could not be read; please reload the page.")
-        years = _setting(body, "years", 10)
-        reps = int(_setting(body, "replications", 20))
-        seed = int(_setting(body, "seed", 2019))
-        options = _options(body, years)
-        job = jobs.submit(options, reps, seed)
+        return body
+
+    def _refuse(problems: list[str]) -> None:
+        if problems:
+            raise UserError("Please correct these inputs:", problems)
+
+    @app.post("/api/runs")
+    async def start_run(request: Request) -> dict[str, Any]:
+        body = await _body(request)
+        problems: list[str] = []  # every input problem, listed at once
+        years = _setting(body, "years", 10, problems)
+        reps = _setting(body, "replications", 20, problems)
+        seed = _setting(body, "seed", 2019, problems)
+        options = _options(body.get("options"), years, problems)
+        _refuse(problems)
+        job = jobs.submit(options, int(reps), int(seed), inputs=body)
         return job.state(jobs.position(job))
+
+    @app.post("/api/targets")
+    async def start_target(request: Request) -> dict[str, Any]:
+        """Goal-seek: the smallest approvals (or enquiries) a year meeting a goal by a year
+        with a given confidence, by the solver of `sufficiency target`."""
+        body = await _body(request)
+        problems: list[str] = []
+        reps = _setting(body, "replications", 10, problems)
+        seed = _setting(body, "seed", 2019, problems)
+        lever = body.get("lever", "approvals")
+        if lever not in SEEK_LEVERS:
+            problems.append("Recruit by: choose approvals a year or enquiries a year")
+            lever = "approvals"
+        high = _number(SEEK_LEVERS[lever], body.get("high", SEEK_DEFAULT_HIGH[lever]), problems)
+        name = str(body.get("indicator"))
+        if name not in ALIASES:
+            problems.append("Indicator: choose one from the list")
+        op = str(body.get("op"))
+        if op not in SEEK_OPS:
+            problems.append("Goal: choose 'at least' (>=) or 'at most' (<=)")
+        share = name in ALIASES and indicator(name).kind == "share"
+        value = _number(
+            Lever("value", "Goal value", "", "", 0, 100 if share else 100_000, 0),
+            body.get("value"),
+            problems,
+        )
+        confidence = _number(_CONFIDENCE, body.get("confidence", 80), problems)
+        entry_start = _seek_start(body.get("option"))
+        # The first 31 March after the scenario's start.
+        first = (
+            entry_start.year + ((entry_start.month, entry_start.day) >= (3, 31))
+            if entry_start
+            else 2000
+        )
+        year = body.get("year")
+        if isinstance(year, str) and year.strip().isdigit():
+            year = int(year)
+        if not isinstance(year, int) or isinstance(year, bool):
+            problems.append("By 31 March of: enter a year, such as 2027")
+            year = None
+        elif not first <= year <= first + _GOAL_YEARS:
+            problems.append(
+                f"By 31 March of: must be a year from {first} to {first + _GOAL_YEARS} "
+                f"(you entered {year})"
+            )
+            year = None
+        options = _options([body.get("option")], None, problems, year or first)
+        _refuse(problems)
+        assert value is not None and confidence is not None and high is not None and year
+        table, column = ALIASES[name]
+        goal = Goal(table, column, op, value / 100 if share else value, year)
+        seek = Seek(goal, confidence / 100, lever, 0.0, high, SEEK_LEVERS[lever].step)
+        job = jobs.submit(options, int(reps), int(seed), seek, inputs=body)
+        return job.state(jobs.position(job))
+
+    def _seek_start(item: Any) -> Any:
+        """The start date of the goal-seek's scenario, or None if it is not known."""
+        try:
+            return library.get(str(item.get("scenario", ""))).scenario.start
+        except (KeyError, AttributeError):
+            return None
 
     def _job(job_id: str) -> Job:
         job = jobs.get(job_id)
         if job is None:
             raise UserError(
-                "This run is not known here (the app may have been restarted).", status=404
+                "This run is not known here: it was deleted, or the app was started with "
+                "another working folder (sufficiency serve --workdir).",
+                status=404,
             )
         return job
 
@@ -416,10 +550,12 @@ def create_app(
     @app.get("/api/runs/{job_id}/result")
     def result(job_id: str) -> dict[str, Any]:
         job = _job(job_id)
-        if job.status != "done" or job.view is None:
+        view = jobs.view(job)
+        if view is None:
             raise UserError("The run has not finished.", status=409)
         return {
-            **job.view,
+            **view,
+            "inputs": job.inputs,
             "files": [
                 {"name": n, "label": label, "url": f"/api/runs/{job.id}/download/{n}"}
                 for n, label in jobs.files(job).items()

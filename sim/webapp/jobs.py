@@ -8,12 +8,16 @@ cores); each has an unguessable id, so one user's results never show up for anot
 Replications run in worker processes that belong to the job, so cancelling a job, deleting it
 or stopping the app terminates them: a stuck or oversized run cannot hold the app. The queue,
 each run's size and the disk space of kept results are bounded (``Limits``); results are kept
-until the user deletes them.
+until the user deletes them, also across restarts of the app (each finished job's folder holds
+``job.json``). A goal-seek job (``Seek``) runs the recruitment-target solver of
+``sufficiency target`` in one worker process of its own, with progress and Cancel.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 import os
 import queue
 import re
@@ -21,6 +25,7 @@ import secrets
 import shutil
 import threading
 import time
+import tomllib
 import zipfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -33,15 +38,19 @@ import pandas as pd
 
 from sim.analysis import quantiles, year_end
 from sim.batch import add_results
-from sim.config import Scenario, ScenarioError
+from sim.config import Scenario, ScenarioError, scenario_from_dict
 from sim.experiment import provenance
-from sim.report import HEADLINE_COLUMNS, ReportData, ScenarioResult, save_report
+from sim.report import HEADLINE_COLUMNS, ReportData, ScenarioResult, load_results, save_report
+from sim.results import write_json
+from sim.target import Goal, TargetResult
 from sim.webapp.scenarios import scenario_to_toml
-from sim.webapp.worker import work
+from sim.webapp.worker import seek, work
 
 log = logging.getLogger(__name__)
 
 JOB_ID = re.compile(r"^[0-9a-f]{32}$")
+#: What a finished job was, in its folder, so that the app finds it again after a restart.
+JOB_FILE = "job.json"
 
 
 @dataclass(frozen=True)
@@ -72,6 +81,36 @@ class Option:
     upload: str | None = None  # the id of the uploaded scenario it came from, if any
 
 
+@dataclass(frozen=True)
+class Seek:
+    """A goal-seek: the smallest ``lever`` value (a multiple of ``step`` in ``low..high``)
+    meeting ``goal`` with probability ``confidence``, found by :func:`sim.target.solve`."""
+
+    goal: Goal
+    confidence: float
+    lever: str = "approvals"
+    low: float = 0.0
+    high: float = 300.0
+    step: float = 5.0
+
+    def runs(self, reps: int) -> int:
+        """The most simulations the solver makes: per replication the two ends, the
+        bisection between them, and the check of the answer."""
+        steps = max(2, round((self.high - self.low) / self.step))
+        return reps * (3 + math.ceil(math.log2(steps)))
+
+    def settings(self, reps: int, seed: int) -> dict[str, Any]:
+        return {
+            "confidence": self.confidence,
+            "lever": self.lever,
+            "low": self.low,
+            "high": self.high,
+            "step": self.step,
+            "reps": reps,
+            "seed": seed,
+        }
+
+
 @dataclass
 class Job:
     id: str
@@ -79,6 +118,8 @@ class Job:
     reps: int
     seed: int
     folder: Path
+    seek: Seek | None = None
+    inputs: dict[str, Any] = field(default_factory=dict)  # as the page sent them, to restore
     status: str = "queued"  # queued, running, done, failed, cancelled
     done: int = 0
     message: str = "Waiting to start"
@@ -88,17 +129,23 @@ class Job:
     results: list[ScenarioResult] = field(default_factory=list)
     scenario_files: list[str] = field(default_factory=list)
     view: dict[str, Any] | None = None
+    answer: TargetResult | None = None
     cancel: threading.Event = field(default_factory=threading.Event)
     deleted: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def total(self) -> int:
+        if self.seek is not None:
+            return self.seek.runs(self.reps)
         return self.reps * len(self.options)
 
     @property
     def years(self) -> float:
-        """Simulated years the job asks for: replications x years, summed over options."""
+        """Simulated years the job asks for: replications x years, summed over options (for
+        a goal-seek, every simulation the solver may make)."""
+        if self.seek is not None:
+            return self.total * self.options[0].scenario.years
         return sum(self.reps * o.scenario.years for o in self.options)
 
     @property
@@ -139,6 +186,37 @@ def _stop(processes: list[Any]) -> None:
             p.join(timeout=3)
 
 
+_LEVER_WORDS = {"approvals": "approvals a year", "enquiries": "enquiries a year"}
+
+
+def _finite(value: float) -> float | None:
+    """A number for JSON: None where the goal was never met (infinity)."""
+    return value if math.isfinite(value) else None
+
+
+def _infinite(value: float | None) -> float:
+    """A number from JSON, None back to infinity."""
+    return math.inf if value is None else float(value)
+
+
+def _receive(job: Job, processes: list[Any], out: Any) -> Any:
+    """The next message of the job's worker processes, or None after a short wait; Cancelled
+    if the job was cancelled, WorkerFailed if a worker stopped."""
+    if job.cancel.is_set():
+        raise Cancelled
+    try:
+        return out.get(timeout=0.2)
+    except queue.Empty:
+        stopped = [p.exitcode for p in processes if p.exitcode not in (None, 0)]
+        if stopped:
+            # Ctrl+C reaches a worker still starting before it ignores SIGINT; the app's
+            # shutdown then cancels the job within moments: not a failure.
+            if job.cancel.wait(2.0):
+                raise Cancelled from None
+            raise WorkerFailed(f"a worker stopped (exit code {stopped[0]})") from None
+        return None
+
+
 def folder_bytes(folder: Path) -> int:
     """Bytes of the files under ``folder`` (links are not followed)."""
     total = 0
@@ -162,7 +240,7 @@ class JobManager:
         self,
         workdir: Path,
         workers: int = 1,
-        make_view: Callable[[list[ScenarioResult]], dict[str, Any]] | None = None,
+        make_view: Callable[[Job], dict[str, Any]] | None = None,
         limits: Limits | None = None,
     ) -> None:
         self.workdir = workdir
@@ -173,6 +251,7 @@ class JobManager:
         self._order: list[str] = []
         self._lock = threading.Lock()
         self._runner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sufficiency-job")
+        self._restore()
         # Workers are forked from a small server process that has already imported the model,
         # so a job's processes start in milliseconds and share nothing with the web server.
         self._forkserver = "forkserver" in get_all_start_methods()  # not on Windows
@@ -187,10 +266,19 @@ class JobManager:
             threading.Thread(target=forkserver.ensure_running, daemon=True).start()
 
     # -- public
-    def submit(self, options: list[Option], reps: int, seed: int) -> Job:
-        """Queue a job; RunRefused if it is too large, the queue is full or the disk quota used."""
+    def submit(
+        self,
+        options: list[Option],
+        reps: int,
+        seed: int,
+        seek: Seek | None = None,
+        inputs: dict[str, Any] | None = None,
+    ) -> Job:
+        """Queue a job (a goal-seek on the one option if ``seek`` is given); RunRefused if it
+        is too large, the queue is full or the disk quota used."""
         job_id = secrets.token_hex(16)
-        job = Job(job_id, options, reps, seed, self.workdir / "runs" / job_id)
+        folder = self.workdir / "runs" / job_id
+        job = Job(job_id, options, reps, seed, folder, seek, inputs or {})
         if job.years > self.limits.run_years:
             raise RunRefused(self._too_large(job), 413)
         self.check_disk()
@@ -234,6 +322,16 @@ class JobManager:
             ]
         return sum(j.active for j in ahead)
 
+    def view(self, job: Job) -> dict[str, Any] | None:
+        """What the page shows for a finished job (built on first request after a restart)."""
+        if job.status != "done" or self.make_view is None:
+            return None
+        with job.lock:
+            if job.view is None and not job.deleted:
+                self._results(job)
+                job.view = self.make_view(job)
+        return job.view
+
     def delete(self, job: Job) -> None:
         """Forget the job and remove its folder, stopping it first if it is queued or running."""
         with self._lock:
@@ -264,6 +362,11 @@ class JobManager:
         """Download name -> description, for a finished job."""
         if job.status != "done":
             return {}
+        if job.seek is not None:
+            return {
+                "target.json": "The answer, each run's threshold and how it was made (JSON)",
+                "scenario-1.toml": f"Scenario: {job.options[0].label} (TOML)",
+            }
         out = {
             "report.html": "Report (HTML, one file to share)",
             "snapshots.csv": "Monthly figures, every run (CSV)",
@@ -284,24 +387,125 @@ class JobManager:
                 return None
             if not path.is_file():
                 path.parent.mkdir(parents=True, exist_ok=True)
+                self._results(job)
                 self._build_file(job, name, path)
         return path
+
+    # -- kept across restarts
+    def _save(self, job: Job) -> None:
+        """Write what the finished job was into its folder (a failure only logs: the job is
+        still shown until the app stops)."""
+        seek = job.seek
+        record = {
+            "id": job.id,
+            "reps": job.reps,
+            "seed": job.seed,
+            "done": job.done,
+            "message": job.message,
+            "created": job.created,
+            "finished": job.finished or time.time(),
+            "inputs": job.inputs,
+            "options": [
+                {"label": o.label, "source": o.source, "upload": o.upload} for o in job.options
+            ],
+            "scenario_files": job.scenario_files,
+            "seek": None
+            if seek is None
+            else {
+                "goal": vars(seek.goal),
+                "confidence": seek.confidence,
+                "lever": seek.lever,
+                "low": seek.low,
+                "high": seek.high,
+                "step": seek.step,
+            },
+        }
+        try:
+            write_json(job.folder / JOB_FILE, record)
+        except OSError as exc:
+            log.warning("run %s: could not keep it for the next start: %s", job.id, exc)
+
+    def _restore(self) -> None:
+        """Take back the finished jobs kept in the working folder, oldest first."""
+        found = []
+        for path in (self.workdir / "runs").glob(f"*/{JOB_FILE}"):
+            try:
+                found.append(self._load(path))
+            except (OSError, ValueError, KeyError, TypeError, ScenarioError) as exc:
+                log.warning("run folder %s could not be read back: %s", path.parent, exc)
+        for job in sorted(found, key=lambda j: j.created):
+            self._jobs[job.id] = job
+            self._order.append(job.id)
+
+    def _load(self, path: Path) -> Job:
+        r = json.loads(path.read_text(encoding="utf-8"))
+        folder = path.parent
+        if r["id"] != folder.name or not JOB_ID.match(r["id"]):
+            raise ValueError("the folder's name is not its run's id")
+        scenarios = [
+            scenario_from_dict(tomllib.loads((folder / f).read_text(encoding="utf-8")), f)
+            for f in r["scenario_files"]
+        ]
+        options = [
+            Option(o["label"], sc, o["source"], o["upload"])
+            for o, sc in zip(r["options"], scenarios, strict=True)
+        ]
+        seek = None
+        if r["seek"] is not None:
+            s = r["seek"]
+            seek = Seek(
+                Goal(**s["goal"]), s["confidence"], s["lever"], s["low"], s["high"], s["step"]
+            )
+        job = Job(r["id"], options, r["reps"], r["seed"], folder, seek, r["inputs"])
+        job.status, job.done, job.message = "done", r["done"], r["message"]
+        job.created, job.finished = r["created"], r["finished"]
+        job.scenario_files = r["scenario_files"]
+        if seek is not None:
+            t = json.loads((folder / "target.json").read_text(encoding="utf-8"))
+            job.answer = TargetResult(
+                t["lever"],
+                seek.goal,
+                t["confidence"],
+                _infinite(t["answer"]),
+                (_infinite(t["interval"][0]), _infinite(t["interval"][1])),
+                [_infinite(v) for v in t["thresholds"]],
+                t["achieved"],
+                t["runs"],
+                t["funnel"],
+            )
+        return job
+
+    def _results(self, job: Job) -> None:
+        """Read a comparison's results back from its folder if the app was restarted."""
+        if job.seek is None and not job.results:
+            job.results = load_results(job.folder).results
 
     # -- internals
     def _too_large(self, job: Job) -> str:
         n, years = len(job.options), job.options[0].scenario.years
-        cli = (
-            f"sufficiency run scenario-1.toml --reps {job.reps} --years {years:g}"
-            if n == 1
-            else (
-                "sufficiency compare "
-                + " ".join(f"scenario-{i}.toml" for i in range(1, n + 1))
-                + f" --reps {job.reps} --years {years:g}"
+        if job.seek is not None:
+            g = job.seek.goal
+            cli = (
+                f"sufficiency target scenario-1.toml --goal '{g.column} {g.op} {g.value:g}' "
+                f"--by {g.year} --confidence {job.seek.confidence:g} --lever {job.seek.lever} "
+                f"--low {job.seek.low:g} --high {job.seek.high:g} --step {job.seek.step:g} "
+                f"--reps {job.reps}"
             )
-        )
+            size = f"up to {job.total} simulations × {years:g} years"
+        else:
+            cli = (
+                f"sufficiency run scenario-1.toml --reps {job.reps} --years {years:g}"
+                if n == 1
+                else (
+                    "sufficiency compare "
+                    + " ".join(f"scenario-{i}.toml" for i in range(1, n + 1))
+                    + f" --reps {job.reps} --years {years:g}"
+                )
+            )
+            size = f"{n} option{'s' if n > 1 else ''} × {job.reps} runs × {years:g} years"
         return (
-            f"This run is too large for the app: {n} option{'s' if n > 1 else ''} × {job.reps} "
-            f"runs × {years:g} years = {job.years:,.0f} simulated years, and the app runs at "
+            f"This run is too large for the app: {size} = {job.years:,.0f} simulated years, "
+            "and the app runs at "
             f"most {self.limits.run_years:,} at a time. Use fewer runs, years or options; or "
             "download the scenario files from a smaller run and run it from the command line, "
             f"which has no such limit: {cli}"
@@ -314,12 +518,16 @@ class JobManager:
                 job.status, job.message = "cancelled", "Cancelled before it started"
                 return
             job.status = "running"
-            self._simulate(job, started)
+            if job.seek is not None:
+                self._seek(job, started)
+            else:
+                self._simulate(job, started)
             job.message = "Drawing the charts"
             if self.make_view is not None:
-                job.view = self.make_view(job.results)
+                job.view = self.make_view(job)
             secs = time.perf_counter() - started
-            job.status, job.message = "done", f"Finished {job.total} runs in {secs:.0f} s"
+            job.status, job.message = "done", f"Finished {job.done} runs in {secs:.0f} s"
+            self._save(job)
         except Cancelled:
             job.status, job.message = "cancelled", "Cancelled"
         except ScenarioError as exc:
@@ -366,19 +574,10 @@ class JobManager:
                 first = min(set(range(len(scenarios))) - set(written))
                 label = job.options[first].label
                 job.message = f"Running {label} ({first + 1} of {len(scenarios)})"
-                if job.cancel.is_set():
-                    raise Cancelled
-                try:
-                    i, rep, tables, error = out.get(timeout=0.2)
-                except queue.Empty:
-                    stopped = [p.exitcode for p in processes if p.exitcode not in (None, 0)]
-                    if stopped:
-                        # Ctrl+C reaches a worker still starting before it ignores SIGINT; the
-                        # app's shutdown then cancels the job within moments: not a failure.
-                        if job.cancel.wait(2.0):
-                            raise Cancelled from None
-                        raise WorkerFailed(f"a worker stopped (exit code {stopped[0]})") from None
+                message = _receive(job, processes, out)
+                if message is None:
                     continue
+                i, rep, tables, error = message
                 if error is not None:
                     kind, text = error
                     raise ScenarioError(text) if kind == "scenario" else WorkerFailed(text)
@@ -393,6 +592,76 @@ class JobManager:
             out.close()
         job.scenario_files = [written[i][0] for i in range(len(scenarios))]
         job.results = [written[i][1] for i in range(len(scenarios))]
+
+    def _seek(self, job: Job, started: float) -> None:
+        """Run the goal-seek in one worker process of the job; keep its answer and write it
+        with its provenance and the scenario it was found for."""
+        assert job.seek is not None
+        option = job.options[0]
+        out = self._context.Queue()
+        process = self._context.Process(
+            target=seek,
+            args=(
+                os.getpid(),
+                option.scenario,
+                job.seek.goal,
+                job.seek.settings(job.reps, job.seed),
+                out,
+            ),
+            daemon=True,
+        )
+        job.message = f"Searching for the smallest {_LEVER_WORDS[job.seek.lever]}"
+        process.start()
+        try:
+            while job.answer is None:
+                message = _receive(job, [process], out)
+                if message is None:
+                    continue
+                kind, payload = message
+                if kind == "progress":
+                    job.done = min(payload, job.total)
+                elif kind == "error":
+                    what, text = payload
+                    raise ScenarioError(text) if what == "scenario" else WorkerFailed(text)
+                else:
+                    job.answer = payload
+        finally:
+            _stop([process])
+            out.close()
+        answer = job.answer
+        job.done = answer.runs
+        job.folder.mkdir(parents=True, exist_ok=True)
+        g = answer.goal
+        record = provenance(
+            option.scenario,
+            job.seed,
+            job.reps,
+            label=option.label,
+            scenario_file=option.source,
+            seconds=round(time.perf_counter() - started, 2),
+            goal={
+                "measure": g.column,
+                "table": g.table,
+                "op": g.op,
+                "value": g.value,
+                "by": g.year,
+            },
+            lever=answer.lever,
+            confidence=answer.confidence,
+            range={"low": job.seek.low, "high": job.seek.high, "step": job.seek.step},
+            answer=_finite(answer.answer),
+            interval=[_finite(v) for v in answer.interval],
+            thresholds=[_finite(v) for v in answer.thresholds],
+            achieved=answer.achieved,
+            runs=answer.runs,
+            funnel=answer.funnel,
+        )
+        (job.folder / "target.json").write_text(json.dumps(record, indent=2), encoding="utf-8")
+        (job.folder / "scenario-1.toml").write_text(
+            scenario_to_toml(option.scenario, f"Goal-seek '{option.label}' of a web-app run"),
+            encoding="utf-8",
+        )
+        job.scenario_files = ["scenario-1.toml"]
 
     def _write_option(
         self, job: Job, i: int, outs: list[dict[str, pd.DataFrame]], started: float
@@ -437,6 +706,8 @@ class JobManager:
                 for f in sorted(job.folder.rglob("*")):
                     if f.is_file() and "downloads" not in f.relative_to(job.folder).parts:
                         zf.write(f, f.relative_to(job.folder).as_posix())
+        elif name == "target.json":
+            shutil.copyfile(job.folder / name, path)
         elif name.startswith("scenario-"):
             i = int(name.removeprefix("scenario-").removesuffix(".toml")) - 1
             shutil.copyfile(job.folder / job.scenario_files[i], path)

@@ -1,9 +1,12 @@
 """The policy levers the web app offers, and how each maps to scenario overrides.
 
 One table, :data:`LEVERS`, says for every control what it is called, its bounds and the
-scenario field it sets. A lever whose field is not (yet) in :class:`sim.config.Scenario` is
-shown disabled with a note; it becomes available by itself once the field exists, because the
-schema is checked when the app asks (:func:`lever_status`), not when this file was written.
+scenario field it sets. Every policy a lever sets starts on a date the user can move (default:
+the scenario's own policy start, else its start); a policy that would start after the horizon
+is refused in plain words (:func:`starts_after_horizon`). A lever whose field is not (yet)
+in :class:`sim.config.Scenario` is shown disabled with a note; it becomes available by itself
+once the field exists, because the schema is checked when the app asks (:func:`lever_status`),
+not when this file was written.
 """
 
 from __future__ import annotations
@@ -33,6 +36,10 @@ def _months_later(date: dt.date, months: int) -> dt.date:
     raise AssertionError("unreachable")
 
 
+Write = Callable[[Scenario, float, Mapping[str, float], dt.date, dt.date], dict[str, Any]]
+Later = Callable[[Scenario, float, dt.date, dt.date], dict[str, Any]]
+
+
 @dataclass(frozen=True)
 class Lever:
     """A control on the page and the scenario field it sets.
@@ -40,7 +47,10 @@ class Lever:
     ``path`` is the dotted scenario field; the lever is enabled only while that field exists
     and holds a number. ``read`` gives the value the chosen scenario already has and ``write``
     the overrides for a new value (both default to the field at ``path``); ``write`` also sees
-    every lever's value, for levers that work together.
+    every lever's value, for levers that work together, and the day the policy starts and the
+    horizon's end. A lever that sets a plain field and starts after the scenario's start is
+    written by ``later`` instead (a dated window or change). ``dated`` levers have their own
+    "starts on" date, read by ``read_start`` (default: the scenario's start).
     """
 
     id: str
@@ -53,7 +63,14 @@ class Lever:
     unit: str = ""
     integer: bool = False
     read: Callable[[Scenario], float] | None = None
-    write: Callable[[Scenario, float, Mapping[str, float]], dict[str, Any]] | None = None
+    write: Write | None = None
+    later: Later | None = None
+    dated: bool = True
+    read_start: Callable[[Scenario], dt.date] | None = None
+
+    def start(self, scenario: Scenario) -> dt.date:
+        """The day the scenario's own policy for this lever starts (else the scenario's start)."""
+        return self.read_start(scenario) if self.read_start is not None else scenario.start
 
     def value(self, scenario: Scenario) -> float:
         if self.read is not None:
@@ -64,10 +81,17 @@ class Lever:
         return float(current)
 
     def overrides(
-        self, scenario: Scenario, value: float, values: Mapping[str, float]
+        self,
+        scenario: Scenario,
+        value: float,
+        values: Mapping[str, float],
+        start: dt.date,
+        end: dt.date,
     ) -> dict[str, Any]:
         if self.write is not None:
-            return self.write(scenario, value, values)
+            return self.write(scenario, value, values, start, end)
+        if start > scenario.start and self.later is not None:
+            return self.later(scenario, round(value) if self.integer else float(value), start, end)
         out: dict[str, Any] = {}
         node = out
         parts = self.path.split(".")
@@ -77,41 +101,74 @@ class Lever:
         return out
 
 
-def _add_campaign(scenario: Scenario, size: float, values: Mapping[str, float]) -> dict[str, Any]:
+def _add_campaign(
+    scenario: Scenario, size: float, values: Mapping[str, float], start: dt.date, end: dt.date
+) -> dict[str, Any]:
     months = int(values.get("campaign_months", 0) or 0)
     if size <= 1 or months <= 0:
         return {}
-    window = {
-        "start": scenario.start,
-        "end": _months_later(scenario.start, months),
-        "multiplier": float(size),
-    }
+    window = {"start": start, "end": _months_later(start, months), "multiplier": float(size)}
     existing = [w.model_dump() for w in scenario.recruitment.campaigns]
     return {"recruitment": {"campaigns": [*existing, window]}}
 
 
-def _no_write(scenario: Scenario, value: float, values: Mapping[str, float]) -> dict[str, Any]:
+def _no_write(
+    scenario: Scenario, value: float, values: Mapping[str, float], start: dt.date, end: dt.date
+) -> dict[str, Any]:
     return {}  # campaign_months is applied together with campaign_size
+
+
+def _level_from(path: str) -> Later:
+    """From ``start`` to the horizon, a level ``per_year`` replacing the rate at ``path``
+    (a window added to the scenario's own)."""
+
+    def later(scenario: Scenario, value: float, start: dt.date, end: dt.date) -> dict[str, Any]:
+        section, windows = path.split(".")
+        existing = [w.model_dump() for w in getattr(getattr(scenario, section), windows)]
+        window = {"start": start, "end": end, "per_year": float(value)}
+        return {section: {windows: [*existing, window]}}
+
+    return later
+
+
+def _framework_from(
+    scenario: Scenario, value: float, start: dt.date, end: dt.date
+) -> dict[str, Any]:
+    items = [c.model_dump() for c in scenario.interventions.provider_changes]
+    change = {"start": start, "kind": "ifa_framework", "places": int(value)}
+    return _interventions("provider_changes", [*items, change])
 
 
 def _interventions(kind: str, items: list[Any]) -> dict[str, Any]:
     return {"interventions": {kind: items}}
 
 
-def _first_item(kind: str, field: str, cast: type) -> tuple[Callable, Callable]:
-    """Read and write ``field`` of the first ``interventions.<kind>`` item; 0 removes them all,
-    and other items keep their own values."""
+def _first_start(kind: str) -> Callable[[Scenario], dt.date]:
+    """The start of the first ``interventions.<kind>`` item, else the scenario's start."""
+
+    def read_start(scenario: Scenario) -> dt.date:
+        items = getattr(scenario.interventions, kind)
+        return items[0].start if items else scenario.start
+
+    return read_start
+
+
+def _first_item(kind: str, field: str, cast: type) -> tuple[Callable, Write]:
+    """Read and write ``field`` and the start of the first ``interventions.<kind>`` item; 0
+    removes them all, and other items keep their own values."""
 
     def read(scenario: Scenario) -> float:
         items = getattr(scenario.interventions, kind)
         return float(getattr(items[0], field)) if items else 0.0
 
-    def write(scenario: Scenario, value: float, values: Mapping[str, float]) -> dict[str, Any]:
+    def write(
+        scenario: Scenario, value: float, values: Mapping[str, float], start: dt.date, end: dt.date
+    ) -> dict[str, Any]:
         items = [i.model_dump() for i in getattr(scenario.interventions, kind)]
         if value <= 0:
             return _interventions(kind, [])
-        first = items[0] if items else {"start": scenario.start}
-        return _interventions(kind, [{**first, field: cast(value)}, *items[1:]])
+        first = items[0] if items else {}
+        return _interventions(kind, [{**first, "start": start, field: cast(value)}, *items[1:]])
 
     return read, write
 
@@ -121,12 +178,16 @@ _read_hubs, _write_hubs = _first_item("hub_families", "hubs_per_area", int)
 
 
 def _write_mockingbird(
-    scenario: Scenario, value: float, values: Mapping[str, float]
+    scenario: Scenario, value: float, values: Mapping[str, float], start: dt.date, end: dt.date
 ) -> dict[str, Any]:
+    """Constellations the scenario has are kept first (with their own dates unless the start
+    was moved); new ones open on ``start``, one area after another."""
     items = [m.model_dump() for m in scenario.interventions.mockingbird][: int(value)]
+    if items and start != items[0]["start"]:
+        items = [{**m, "start": start} for m in items]
     areas = scenario.areas
     while len(items) < int(value):
-        items.append({"start": scenario.start, "area": areas[len(items) % len(areas)]})
+        items.append({"start": start, "area": areas[len(items) % len(areas)]})
     return _interventions("mockingbird", items)
 
 
@@ -140,7 +201,7 @@ def _read_ring_fence(scenario: Scenario) -> float:
 
 
 def _write_ring_fence(
-    scenario: Scenario, value: float, values: Mapping[str, float]
+    scenario: Scenario, value: float, values: Mapping[str, float], start: dt.date, end: dt.date
 ) -> dict[str, Any]:
     items = [f.model_dump() for f in scenario.interventions.uasc_ring_fence]
     total = int(value)
@@ -149,8 +210,8 @@ def _write_ring_fence(
     whole = sum(_RING_FENCE_SPLIT.values())
     beds = {k: total * v // whole for k, v in _RING_FENCE_SPLIT.items()}
     beds["in_house"] += total - sum(beds.values())
-    first = items[0] if items else {"start": scenario.start}
-    return _interventions("uasc_ring_fence", [{**first, **beds}, *items[1:]])
+    first = items[0] if items else {}
+    return _interventions("uasc_ring_fence", [{**first, "start": start, **beds}, *items[1:]])
 
 
 LEVERS: tuple[Lever, ...] = (
@@ -164,11 +225,12 @@ LEVERS: tuple[Lever, ...] = (
         5000,
         10,
         "enquiries a year",
+        later=_level_from("recruitment.campaigns"),
     ),
     Lever(
         "campaign_size",
         "Recruitment campaign: enquiries multiplied by",
-        "A campaign from the start date that multiplies enquiries while it runs (1 = no "
+        "A campaign from its start date that multiplies enquiries while it runs (1 = no "
         "campaign). Added to any campaigns the scenario already has.",
         "recruitment.campaigns",
         1,
@@ -181,7 +243,7 @@ LEVERS: tuple[Lever, ...] = (
     Lever(
         "campaign_months",
         "Recruitment campaign: length",
-        "How many months the campaign runs, from the start date.",
+        "How many months the campaign runs, from its start date.",
         "recruitment.campaigns",
         0,
         24,
@@ -190,11 +252,12 @@ LEVERS: tuple[Lever, ...] = (
         integer=True,
         read=lambda sc: 3.0,
         write=_no_write,
+        dated=False,
     ),
     Lever(
         "approvals_target",
         "Recruitment target: new households approved per year",
-        "Recruit for this many approvals a year from the start date: enquiries are raised "
+        "Recruit for this many approvals a year from its start date: enquiries are raised "
         "until the funnel is expected to deliver them (0 = no target; Kent's plan for 2019-20 "
         "was 120, and 78 were approved in 2018-19).",
         "interventions.recruitment_targets",
@@ -204,6 +267,7 @@ LEVERS: tuple[Lever, ...] = (
         "households a year",
         read=_read_target,
         write=_write_target,
+        read_start=_first_start("recruitment_targets"),
     ),
     Lever(
         "hub_families",
@@ -218,13 +282,15 @@ LEVERS: tuple[Lever, ...] = (
         integer=True,
         read=_read_hubs,
         write=_write_hubs,
+        read_start=_first_start("hub_families"),
     ),
     Lever(
         "mockingbird_constellations",
         "Mockingbird constellations",
         "A hub home with two beds for sleepovers and emergencies, supporting 6-10 satellite "
-        "fostering households. New constellations open at the start date, one area after "
-        "another; those the scenario already has are kept first.",
+        "fostering households. New constellations open on the start date, one area after "
+        "another; those the scenario already has are kept first, with their own dates unless "
+        "the start date is moved.",
         "interventions.mockingbird",
         0,
         20,
@@ -233,6 +299,7 @@ LEVERS: tuple[Lever, ...] = (
         integer=True,
         read=lambda sc: float(len(sc.interventions.mockingbird)),
         write=_write_mockingbird,
+        read_start=_first_start("mockingbird"),
     ),
     Lever(
         "uasc_arrivals_per_year",
@@ -244,6 +311,7 @@ LEVERS: tuple[Lever, ...] = (
         5000,  # Kent: 2,228 arrivals in 2023, 2,330 a year in early 2024
         5,
         "children a year",
+        later=_level_from("uasc.surges"),
     ),
     Lever(
         "uasc_ring_fenced_beds",
@@ -259,6 +327,7 @@ LEVERS: tuple[Lever, ...] = (
         integer=True,
         read=_read_ring_fence,
         write=_write_ring_fence,
+        read_start=_first_start("uasc_ring_fence"),
     ),
     Lever(
         "ifa_framework_places",
@@ -271,6 +340,7 @@ LEVERS: tuple[Lever, ...] = (
         5,
         "places",
         integer=True,
+        later=_framework_from,
     ),
 )
 
@@ -373,6 +443,8 @@ def levers_for(scenario: Scenario) -> list[dict[str, Any]]:
                 "step": lever.step,
                 "integer": lever.integer,
                 "value": lever.value(scenario) if enabled else None,
+                "dated": lever.dated,
+                "start": lever.start(scenario).isoformat() if enabled else None,
                 "enabled": enabled,
                 "note": note,
             }
@@ -413,16 +485,39 @@ def check_number(lever: Lever, raw: Any) -> tuple[float | None, str | None]:
     return value, None
 
 
-def apply_levers(
-    scenario: Scenario, values: Mapping[str, Any], extra: Mapping[str, Any] | None = None
-) -> Scenario:
-    """The scenario with every lever the user moved away from its value applied.
+def check_start(lever: Lever, raw: Any, first: dt.date) -> tuple[dt.date | None, str | None]:
+    """``raw`` (YYYY-MM-DD) as the day ``lever``'s policy starts, on or after the scenario's
+    start ``first``, or a message saying what is wrong."""
+    name = f"{lever.label}, starts on"
+    try:
+        day = dt.date.fromisoformat(str(raw).strip())
+    except ValueError:
+        return None, f"{name}: '{raw}' is not a date (use the date picker, or YYYY-MM-DD)"
+    last = first.replace(year=first.year + MAX_START_YEARS)
+    if not first <= day <= last:
+        return None, (
+            f"{name}: must be between {long_date(first)} (the scenario's start) and "
+            f"{long_date(last)} (you entered {long_date(day)})"
+        )
+    return day, None
 
-    Levers left at the scenario's own value change nothing (so a campaign the scenario already
-    has is kept). ``extra`` overrides (e.g. the horizon) are applied with them. Raises
-    :class:`LeverError` for values out of bounds or for disabled levers set away from their
-    value, and :class:`sim.config.ScenarioError` if the result is not a valid scenario.
+
+def apply_levers(
+    scenario: Scenario,
+    values: Mapping[str, Any],
+    extra: Mapping[str, Any] | None = None,
+    starts: Mapping[str, Any] | None = None,
+) -> Scenario:
+    """The scenario with every lever the user moved away from its value or start applied.
+
+    Levers left at the scenario's own value and start change nothing (so a campaign the
+    scenario already has is kept). ``starts`` gives the day a lever's policy starts (default:
+    the scenario's own, else its start). ``extra`` overrides (e.g. the horizon) are applied
+    with them. Raises :class:`LeverError` listing every value out of bounds, disabled lever set
+    away from its value, bad start date and policy that would start after the horizon, and
+    :class:`sim.config.ScenarioError` if the result is not a valid scenario.
     """
+    extra = dict(extra or {})
     problems = []
     checked: dict[str, float] = {}
     for key, raw in values.items():
@@ -440,19 +535,148 @@ def apply_levers(
             problems.append(problem)
         else:
             checked[key] = value  # type: ignore[assignment]
-    if problems:
-        raise LeverError(problems)
-    # Each lever's overrides are worked out from the scenario as given, then applied in turn.
-    steps = [dict(extra or {})]
+    days: dict[str, dt.date] = {}
+    for key, raw in (starts or {}).items():
+        lever = LEVERS_BY_ID.get(key)
+        if lever is None or not lever.dated:
+            problems.append(f"'{key}' is not a control with a start date")
+            continue
+        day, problem = check_start(lever, raw, scenario.start)
+        if problem:
+            problems.append(problem)
+        else:
+            days[key] = day  # type: ignore[assignment]
+    years = float(extra.get("years", scenario.years))
+    end = scenario.model_copy(update={"years": years}).end
+    changes = []
     for key, value in checked.items():
         lever = LEVERS_BY_ID[key]
-        if not math.isclose(value, lever.value(scenario), rel_tol=1e-12, abs_tol=1e-12):
-            steps.append(lever.overrides(scenario, value, checked))
-    result = scenario
-    for overrides in steps:
+        start = days.get(key, lever.start(scenario))
+        moved = lever.write is not None and start != lever.start(scenario)
+        if moved or not math.isclose(value, lever.value(scenario), rel_tol=1e-12, abs_tol=1e-12):
+            changes.append((lever, value, start))
+            # A lever at its minimum sets no policy (no hubs, no campaign).
+            if start > end and (lever.write is None or value > lever.minimum):
+                problems.append(late_start(lever.label, start, scenario.start, end))
+    if problems:
+        raise LeverError(problems)
+    # Worked out over a horizon long enough for every policy, so that one starting after the
+    # horizon asked for is refused in plain words below rather than by the schema.
+    latest = max([end, *(start for _, _, start in changes)])
+    wide = scenario
+    if latest > scenario.end:
+        wide = with_overrides(scenario, {"years": (latest - scenario.start).days / 365.25 + 1})
+    result = wide
+    for lever, value, start in changes:
+        # From the result so far: two levers may add to one list (campaigns and a later
+        # level of enquiries).
+        overrides = lever.overrides(result, value, checked, start, end)
         if overrides:
             result = with_overrides(result, overrides)
+    late = starts_after_horizon(result, end)
+    if late:
+        raise LeverError(late)
+    if changes or extra:
+        result = with_overrides(result, {**extra, "years": years})
     return result
+
+
+# ----------------------------------------------------------------------------- policy dates
+
+#: How far after the scenario's start a lever's policy may start.
+MAX_START_YEARS = 40
+
+POLICY_TITLES = {
+    "hub_families": "Hub families",
+    "mockingbird": "Mockingbird constellation",
+    "recruitment_targets": "Recruitment target",
+    "assessment_capacity": "Extra assessment capacity",
+    "retention_offers": "Retention offer",
+    "uasc_ring_fence": "Beds ring-fenced for asylum-seeking children",
+    "step_across": "Step-across from residential care",
+    "provider_changes": "Change to external places",
+    "nts_changes": "Change to the National Transfer Scheme",
+}
+
+
+_PROVIDERS = {
+    "ifa_framework": "IFA framework",
+    "residential": "Residential",
+    "supported": "Supported accommodation",
+    "unregistered": "Unregistered",
+}
+
+
+def long_date(day: dt.date) -> str:
+    """A date as a reader writes it: 1 November 2024."""
+    return f"{day.day} {day:%B %Y}"
+
+
+def _policy_name(kind: str, item: Any) -> str:
+    name = POLICY_TITLES.get(kind, kind.replace("_", " ").capitalize())
+    if kind == "mockingbird":
+        return f"{name} in {item.area}"
+    if kind == "hub_families":
+        return f"{name} ({item.hubs_per_area} per area)"
+    if kind == "recruitment_targets":
+        return f"{name} of {item.approvals_per_year:,.0f} approvals a year"
+    if kind == "uasc_ring_fence":
+        return f"{item.in_house + item.ifa_framework + item.supported} {name.lower()}"
+    if kind == "provider_changes":
+        what = _PROVIDERS.get(item.kind, item.kind)
+        if item.places is not None:
+            return f"{what} places: {item.places:,}"
+        return f"{what} weekly price: £{item.weekly_cost:,.0f}"
+    return name
+
+
+def policy_starts(scenario: Scenario) -> list[tuple[str, dt.date]]:
+    """Every dated policy and change of the scenario, named in plain words, with its start."""
+    out = [
+        (_policy_name(kind, item), item.start) for kind, _, item in scenario.interventions.dated()
+    ]
+    for w in scenario.recruitment.campaigns:
+        out.append(
+            (
+                "Recruitment campaign"
+                if w.per_year is None
+                else f"Fostering enquiries of {w.per_year:,.0f} a year",
+                w.start,
+            )
+        )
+    for w in scenario.uasc.surges:
+        out.append(
+            (
+                "Change in asylum-seeking children's arrivals"
+                if w.per_year is None
+                else f"{w.per_year:,.0f} asylum-seeking children arriving a year",
+                w.start,
+            )
+        )
+    return sorted(out, key=lambda item: item[1])
+
+
+def starts_after_horizon(scenario: Scenario, end: dt.date) -> list[str]:
+    """A plain message for each policy of ``scenario`` that starts after the horizon ``end``.
+
+    One home for this rule in the app, so that a shared rule of the scenario schema can take
+    its place.
+    """
+    return [
+        late_start(name, start, scenario.start, end)
+        for name, start in policy_starts(scenario)
+        if start > end
+    ]
+
+
+def late_start(name: str, start: dt.date, first: dt.date, end: dt.date) -> str:
+    """Why policy ``name`` starting on ``start`` cannot run in a simulation from ``first``
+    to ``end``, and what to do."""
+    years = math.floor((start - first).days / 365.25) + 1
+    return (
+        f"{name} starts on {long_date(start)}, after the simulation ends on "
+        f"{long_date(end)}: simulate at least {years} years, or start it earlier"
+    )
 
 
 __all__ = [
@@ -463,7 +687,11 @@ __all__ = [
     "ScenarioError",
     "apply_levers",
     "check_number",
+    "check_start",
     "lever_status",
     "levers_for",
+    "long_date",
+    "policy_starts",
     "schema_field",
+    "starts_after_horizon",
 ]

@@ -167,9 +167,11 @@ class ScenarioLibrary:
         return entry
 
     def remove(self, sid: str) -> None:
-        """Forget an uploaded scenario and delete its file."""
+        """Forget an uploaded scenario and delete its file (also one kept from before the
+        app restarted, which the library no longer lists)."""
         with self._lock:
-            if self._uploads.pop(sid, None) is not None:
+            self._uploads.pop(sid, None)
+            if _ID.match(sid) and sid.startswith("upload-"):
                 (self.upload_dir / f"{sid}.toml").unlink(missing_ok=True)
 
     def _scenario(self, shown: str, data: dict[str, Any]) -> Scenario:

@@ -10,11 +10,12 @@ from __future__ import annotations
 import html
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from sim.analysis import COLOURS, quantiles
+from sim.config import Scenario
 from sim.outputs import Output, output, title
 from sim.report import (
     CHART_GROUPS,
@@ -25,6 +26,15 @@ from sim.report import (
     summary_table_html,
 )
 from sim.summary import summary_html
+from sim.target import ALIASES
+from sim.webapp.levers import long_date, policy_starts
+
+if TYPE_CHECKING:
+    from sim.webapp.jobs import Job
+
+#: At most this many options share a chart; more are drawn as small multiples, each with
+#: the base option, so that lines and bands stay apart.
+PER_CHART = 3
 
 
 def _rgba(hex_colour: str, alpha: float) -> str:
@@ -53,11 +63,20 @@ def _hover(measure: Output, label: str) -> str:
     )
 
 
-def panel_figure(column: str, results: Sequence[ScenarioResult]) -> dict[str, Any]:
-    """A Plotly figure (data and layout) of ``column``: a fan per option, target if any."""
+def panel_figure(
+    column: str, results: Sequence[ScenarioResult], indices: Sequence[int] | None = None
+) -> dict[str, Any]:
+    """A Plotly figure (data and layout) of ``column``: a fan per option, target if any.
+
+    ``indices`` are the options' places in the run (for their colours). One option gets
+    both bands (half and 90% of runs); several get only the half band, lighter, so that
+    their fans stay apart.
+    """
     measure = output(column)
     data: list[dict[str, Any]] = []
-    for i, r in enumerate(results):
+    several = len(results) > 1
+    bands = (("p25", "p75", 0.16),) if several else (("p05", "p95", 0.15), ("p25", "p75", 0.3))
+    for i, r in zip(indices or range(len(results)), results, strict=True):
         if column not in r.snapshots:
             continue
         q = quantiles(r.snapshots, ["date"], [column])
@@ -65,7 +84,7 @@ def panel_figure(column: str, results: Sequence[ScenarioResult]) -> dict[str, An
         colour = COLOURS[i % len(COLOURS)]
         common = {"type": "scatter", "x": x, "mode": "lines", "legendgroup": r.label}
         quiet = {"line": {"width": 0}, "hoverinfo": "skip", "showlegend": False}
-        for lo, hi, alpha in (("p05", "p95", 0.15), ("p25", "p75", 0.3)):
+        for lo, hi, alpha in bands:
             data.append({**common, **quiet, "y": _round(q[lo])})
             data.append(
                 {
@@ -86,7 +105,7 @@ def panel_figure(column: str, results: Sequence[ScenarioResult]) -> dict[str, An
                     list(p) for p in zip(_round(q["p05"]), _round(q["p95"]), strict=True)
                 ],
                 "hovertemplate": _hover(measure, r.label),
-                "showlegend": len(results) > 1,
+                "showlegend": several,
             }
         )
     yaxis: dict[str, Any] = {"title": {"text": measure.unit}, "rangemode": "tozero"}
@@ -101,7 +120,7 @@ def panel_figure(column: str, results: Sequence[ScenarioResult]) -> dict[str, An
         "xaxis": {"type": "date", "tickformat": "%b %Y", "hoverformat": "%d %b %Y"},
         "yaxis": yaxis,
         "hovermode": "closest",
-        "showlegend": len(results) > 1,
+        "showlegend": several,
         "legend": {"orientation": "h", "y": -0.25},
         "paper_bgcolor": "white",
         "plot_bgcolor": "white",
@@ -134,17 +153,42 @@ def panel_figure(column: str, results: Sequence[ScenarioResult]) -> dict[str, An
     return {"data": data, "layout": layout}
 
 
+def chart_sets(n: int) -> list[list[int]]:
+    """The options drawn together: all of them if at most :data:`PER_CHART`, else the base
+    with each next pair (small multiples)."""
+    if n <= PER_CHART:
+        return [list(range(n))]
+    rest = list(range(1, n))
+    step = PER_CHART - 1
+    return [[0, *rest[k : k + step]] for k in range(0, len(rest), step)]
+
+
+def policies(result: ScenarioResult) -> list[str]:
+    """When each policy of the option starts, in plain words."""
+    scenario = Scenario.model_validate(result.manifest["parameters"])
+    return [f"{name}: from {long_date(day)}" for name, day in policy_starts(scenario)]
+
+
 def build_view(results: Sequence[ScenarioResult]) -> dict[str, Any]:
     """Everything the page shows for a finished run."""
     several = len(results) > 1
+    sets = chart_sets(len(results))
     return {
+        "kind": "compare",
+        # A few plain-English sentences about the results (sim.summary), shown first.
+        "summary": summary_html(results),
         "options": [
-            {"label": r.label, "colour": COLOURS[i % len(COLOURS)]} for i, r in enumerate(results)
+            {
+                "label": r.label,
+                "colour": COLOURS[i % len(COLOURS)],
+                "start": long_date(pd.Timestamp(r.snapshots["date"].min()).date()),
+                "policies": policies(r),
+            }
+            for i, r in enumerate(results)
         ],
-        # The plain-English summary (sim.summary) heads the first card of results.
-        "kpis": summary_html(results) + kpi_table_html(results),
+        "kpis": kpi_table_html(results),
         "differences": differences_html(results) if several else "",
-        "summary": "".join(
+        "figures": "".join(
             (f"<h3>{html.escape(r.label)}</h3>" if several else "") + summary_table_html(r)
             for r in results
         ),
@@ -155,14 +199,111 @@ def build_view(results: Sequence[ScenarioResult]) -> dict[str, Any]:
                 "note": g.note,
                 "panels": [
                     {
-                        "column": c,
-                        "title": title(c),
-                        "figure": panel_figure(c, results),
+                        "column": c if len(sets) == 1 else f"{c}-{k}",
+                        "title": title(c)
+                        if len(sets) == 1
+                        else f"{title(c)}: {', '.join(results[i].label for i in idx)}",
+                        "figure": panel_figure(c, [results[i] for i in idx], idx),
                     }
                     for c in g.columns
                     if any(c in r.snapshots for r in results)
+                    for k, idx in enumerate(sets)
                 ],
             }
             for g in CHART_GROUPS
         ],
     }
+
+
+_LEVER_NAMES = {"approvals": "approvals a year", "enquiries": "enquiries a year"}
+_OP_WORDS = {">=": "at least", "<=": "at most", ">": "more than", "<": "less than"}
+_FUNNEL = (
+    ("enquiries", "Enquiries"),
+    ("applications", "Applications"),
+    ("assessments", "Assessments started"),
+    ("approvals", "Approvals"),
+)
+
+
+def indicator(name: str) -> Output:
+    """The catalogue entry of a goal-seek indicator (an alias of ``sim.target``)."""
+    table, column = ALIASES.get(name, ("", name))
+    return output(column, table or None)
+
+
+def seek_view(job: Job) -> dict[str, Any]:
+    """What the page shows for a finished goal-seek: the answer, its interval, how often it
+    met the goal, and the funnel it implies."""
+    answer = job.answer
+    assert answer is not None and job.seek is not None
+    g = answer.goal
+    measure = output(g.column, g.table or None)
+    lever = _LEVER_NAMES.get(answer.lever, answer.lever)
+    question = (
+        f"The smallest number of {lever} so that “{measure.title}” is "
+        f"{_OP_WORDS.get(g.op, g.op)} "
+        f"{measure.format(g.value)} on 31 March {g.year}, in at least {answer.confidence:.0%} "
+        "of runs"
+    )
+    found = math.isfinite(answer.answer)
+    lo, hi = answer.interval
+    reached = sum(math.isfinite(t) for t in answer.thresholds)
+    funnel: list[dict[str, Any]] = [
+        {"stage": label, "per_year": round(answer.funnel[key], 1)}
+        for key, label in _FUNNEL
+        if key in answer.funnel
+    ]
+    if found:
+        headline = f"{answer.answer:,.0f} {lever}"
+        interval = (
+            f"90% interval {lo:,.0f} to {hi:,.0f}"
+            if math.isfinite(hi)
+            else (f"90% interval from {lo:,.0f}; the upper end is beyond {job.seek.high:,.0f}")
+        )
+        rows = "".join(
+            f"<tr><th>{html.escape(str(f['stage']))}</th><td>{f['per_year']:,.0f}</td></tr>"
+            for f in funnel
+        )
+        body = (
+            f"<p class='answer'><b>{html.escape(headline)}</b> "
+            f"<span class='interval'>({html.escape(interval)})</span></p>"
+            f"<p>At that value the goal was met in {answer.achieved:.0%} of the "
+            f"{len(answer.thresholds)} runs.</p>"
+            "<h3>What that asks of the recruitment funnel each year</h3>"
+            "<table class='funnel'><thead><tr><th>Stage</th><th>a year</th></tr></thead>"
+            f"<tbody>{rows}</tbody></table>"
+            "<p class='hint'>From the scenario's conversion rates at its start: enquiries to "
+            "applications to assessments to approvals.</p>"
+        )
+    else:
+        headline = "Not reached"
+        interval = ""
+        body = (
+            f"<p class='answer'><b>Not reached</b> with up to {job.seek.high:,.0f} {lever}: "
+            f"the goal was met in {reached} of {len(answer.thresholds)} runs at that value, "
+            f"fewer than the {answer.confidence:.0%} asked for. Raise the upper end of the "
+            "search, lower the confidence, or change the goal.</p>"
+        )
+    return {
+        "kind": "seek",
+        "summary": "",
+        "option": job.options[0].label,
+        "question": question,
+        "answer": answer.answer if found else None,
+        "headline": headline,
+        "interval": [lo if math.isfinite(lo) else None, hi if math.isfinite(hi) else None],
+        "interval_text": interval,
+        "achieved": answer.achieved,
+        "runs": answer.runs,
+        "thresholds": [t if math.isfinite(t) else None for t in answer.thresholds],
+        "funnel": funnel,
+        "policies": [
+            f"{name}: from {long_date(day)}" for name, day in policy_starts(job.options[0].scenario)
+        ],
+        "html": f"<p class='question'>{html.escape(question)}.</p>{body}",
+    }
+
+
+def job_view(job: Job) -> dict[str, Any]:
+    """The view of a finished job: a comparison's results or a goal-seek's answer."""
+    return seek_view(job) if job.seek is not None else build_view(job.results)

@@ -49,3 +49,22 @@ def _watch(app: int) -> None:
             os.kill(app, 0)
         except (ProcessLookupError, PermissionError):  # gone, or its id taken by another user
             os._exit(1)
+
+
+def seek(app: int, scenario: Scenario, goal: Any, settings: dict[str, Any], out: Any) -> None:
+    """Run the recruitment-target solver (``sim.target.solve``) on ``scenario``; put
+    ``("progress", runs)`` on ``out`` after each simulation and then ``("done", result)``, or
+    ``("error", (kind, text))``; stop when process ``app`` ends."""
+    from sim.target import solve
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if os.name == "posix":
+        threading.Thread(target=_watch, args=(app,), daemon=True).start()
+    try:
+        result = solve(scenario, goal, progress=lambda n: out.put(("progress", n)), **settings)
+    except ScenarioError as exc:
+        out.put(("error", ("scenario", str(exc))))
+    except Exception:
+        out.put(("error", ("error", traceback.format_exc())))
+    else:
+        out.put(("done", result))

@@ -6,12 +6,14 @@ const COLOURS = ["#1f5f99", "#c0504d", "#4f8a3c", "#8064a2", "#d08a1a", "#3b9ab2
 const state = {
   config: null,
   scenarios: [],        // {id, name, description, source}
-  options: [],          // {name, scenario, levers: {id: text}, info: [lever info from server]}
+  options: [],          // {name, scenario, levers: {id: text}, starts: {id: date}, info}
   current: 0,
   settings: {},         // years, replications, seed (as typed)
   job: null,
   polling: null,
+  start: "",            // the start date of the base option's scenario
 };
+const RUNS_KEY = "sufficiency-runs";  // the runs this browser started: [{id, title, when}]
 
 const $ = (id) => document.getElementById(id);
 
@@ -65,6 +67,12 @@ function showError(err) {
   box.scrollIntoView({ block: "nearest" });
 }
 
+function longDate(iso) {
+  const d = new Date(`${iso}T00:00:00Z`);
+  return d.toLocaleDateString("en-GB", { day: "numeric", month: "long", year: "numeric",
+                                         timeZone: "UTC" });
+}
+
 function clearError() {
   $("error").hidden = true;
   $("error").replaceChildren();
@@ -80,9 +88,12 @@ async function loadLevers(option) {
   const info = await api(`/api/scenarios/${encodeURIComponent(option.scenario)}/levers`);
   option.info = info.levers;
   option.description = info.description;
+  option.start = info.start;
   option.levers = {};
+  option.starts = {};
   for (const lever of info.levers) {
     if (lever.enabled) option.levers[lever.id] = String(lever.value);
+    if (lever.enabled && lever.dated) option.starts[lever.id] = lever.start;
   }
   if (!state.settings.years) state.settings.years = String(info.years);
 }
@@ -177,7 +188,30 @@ function renderLevers() {
     const help = document.createElement("p");
     help.className = "help";
     help.textContent = lever.help;
-    div.append(label, row, help);
+    div.append(label, row);
+    if (lever.dated) {
+      // Every policy starts on a date: the scenario's own, else its start (shown).
+      const when = document.createElement("label");
+      when.className = "starts";
+      when.textContent = "starts on ";
+      const date = document.createElement("input");
+      date.type = "date";
+      date.id = `start-${lever.id}`;
+      date.name = `start-${lever.id}`;
+      date.disabled = !lever.enabled;
+      date.min = option.start || "";
+      if (lever.enabled) {
+        date.value = option.starts[lever.id] || lever.start;
+        date.addEventListener("input", () => {
+          option.starts[lever.id] = date.value;
+          div.classList.toggle("changed", date.value !== lever.start ||
+                               Number(option.levers[lever.id]) !== Number(lever.value));
+        });
+      }
+      when.appendChild(date);
+      div.appendChild(when);
+    }
+    div.appendChild(help);
     if (!lever.enabled) {
       const note = document.createElement("p");
       note.className = "note";
@@ -243,7 +277,9 @@ async function addOption() {
     scenario: from.scenario,
     description: from.description,
     info: from.info,
+    start: from.start,
     levers: { ...from.levers },
+    starts: { ...from.starts },
   });
   state.current = state.options.length - 1;
   renderEditor();
@@ -293,36 +329,72 @@ async function uploadScenario(file) {
 
 function setRunning(running) {
   $("run-button").disabled = running;
+  $("seek-button").disabled = running;
   $("run-button").textContent = running ? "Running…" : "Run";
   $("cancel-button").hidden = !running;
   $("progress-box").hidden = false;
 }
 
+function optionBody(o) {
+  return { name: o.name, scenario: o.scenario, levers: o.levers, starts: o.starts || {} };
+}
+
 function showProgress(s) {
   const bar = $("progress");
   bar.max = Math.max(1, s.total);
-  bar.value = s.done;
+  bar.value = s.status === "done" ? bar.max : s.done;  // the solver may need fewer runs
   const pct = s.total ? Math.round((100 * s.done) / s.total) : 0;
   $("progress-text").textContent =
     s.status === "running" ? `${s.message}: ${s.done} of ${s.total} runs (${pct}%)` : s.message;
 }
 
+function runTitle() {
+  return state.options.map((o) => o.name).join(" vs ");
+}
+
+function seekTitle() {
+  const ind = state.config.seek.indicators.find((i) => i.id === $("seek-indicator").value);
+  return `Smallest ${$("seek-lever").value} a year: ${ind ? ind.title : ""} ` +
+         `${$("seek-op").value} ${$("seek-value").value} by ${$("seek-year").value}`;
+}
+
 async function startRun() {
-  clearError();
-  const body = {
-    options: state.options.map((o) => ({ name: o.name, scenario: o.scenario, levers: o.levers })),
+  await submit("/api/runs", {
+    options: state.options.map(optionBody),
     years: state.settings.years,
     replications: state.settings.replications,
     seed: state.settings.seed,
-  };
+  }, runTitle());
+}
+
+async function startSeek() {
+  await submit("/api/targets", {
+    option: optionBody(currentOption()),
+    lever: $("seek-lever").value,
+    indicator: $("seek-indicator").value,
+    op: $("seek-op").value,
+    value: $("seek-value").value,
+    year: $("seek-year").value,
+    confidence: $("seek-confidence").value,
+    high: $("seek-high").value,
+    replications: state.settings.replications,
+    seed: state.settings.seed,
+  }, seekTitle());
+}
+
+async function submit(path, body, title) {
+  clearError();
+  state.job = null;  // Cancel before the server answers must not reach the previous run
   setRunning(true);
   try {
-    const job = await api("/api/runs", {
+    const job = await api(path, {
       method: "POST",
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify(body),
     });
     state.job = job.id;
+    remember(job.id, title);
+    history.pushState({ run: job.id }, "", `/runs/${job.id}`);
     showProgress(job);
     poll();
   } catch (err) {
@@ -354,6 +426,7 @@ function poll() {
     if (s.status === "done") {
       try {
         showResult(id, await api(`/api/runs/${id}/result`));
+        $("results").scrollIntoView({ behavior: "smooth", block: "start" });
       } catch (err) {
         showError(err);
       }
@@ -387,6 +460,8 @@ async function deleteRun() {
   $("result-body").hidden = true;
   $("placeholder").hidden = false;
   $("progress-box").hidden = true;
+  forget(id);
+  history.pushState({}, "", "/");
   // Uploads that only this run used were deleted with it.
   state.scenarios = state.scenarios.filter((s) => !gone.removed_uploads.includes(s.id));
   renderEditor();
@@ -394,17 +469,63 @@ async function deleteRun() {
 
 // ---------------------------------------------------------------- results
 
+function policyList(options) {
+  const box = $("policies");
+  box.replaceChildren();
+  for (const o of options) {
+    const h = document.createElement("h3");
+    h.textContent = o.label;
+    const p = document.createElement("p");
+    p.className = "hint";
+    p.textContent = o.start ? `From ${o.start}. ` : "";
+    p.textContent += o.policies.length ? "Policies and their start dates:" : "No dated policies.";
+    const ul = document.createElement("ul");
+    for (const text of o.policies) {
+      const li = document.createElement("li");
+      li.textContent = text;
+      ul.appendChild(li);
+    }
+    box.append(h, p, ul);
+  }
+}
+
 function showResult(id, view) {
   $("placeholder").hidden = true;
   $("result-body").hidden = false;
+  const seek = view.kind === "seek";
+  // A slot for a few plain-English sentences about the results (built by the server).
+  $("summary").innerHTML = view.summary || "";
+  $("summary-card").hidden = !view.summary;
+  $("seek-result-card").hidden = !seek;
+  for (const card of ["jump", "kpi-card", "charts-card", "figures-card"]) $(card).hidden = seek;
+  const files = view.files;
+  renderDownloads(files);
+  $("results").dataset.run = id;
+  $("results").dataset.kind = view.kind;
+  if (seek) {
+    $("seek-result").innerHTML = view.html;      // HTML built and escaped by the server
+    $("differences-card").hidden = true;
+    policyList([{ label: view.option, start: "", policies: view.policies }]);
+    return;
+  }
+  policyList(view.options);
   $("kpi-table").innerHTML = view.kpis;          // HTML built and escaped by the server
-  $("summary").innerHTML = view.summary;
+  $("figures").innerHTML = view.figures;
   $("differences").innerHTML = view.differences;
   $("differences-card").hidden = !view.differences;
   $("jump-differences").hidden = !view.differences;
+  $("chart-hint").textContent = view.options.length > 1
+    ? "Line: the median of all runs. Band: the middle half of the runs. Hover over a line " +
+      "to read the figures and the range 90% of runs fall in."
+    : "Line: the median of all runs. Darker band: half of the runs. Lighter band: 90% of " +
+      "them. Hover over a line to read the figures.";
+  drawCharts(view.charts);
+}
+
+function renderDownloads(files) {
   const list = $("downloads");
   list.replaceChildren();
-  for (const f of view.files) {
+  for (const f of files) {
     const li = document.createElement("li");
     const a = document.createElement("a");
     a.href = f.url;
@@ -414,10 +535,13 @@ function showResult(id, view) {
     li.appendChild(a);
     list.appendChild(li);
   }
+}
+
+function drawCharts(groups) {
   const charts = $("charts");
   if (window.Plotly) for (const div of charts.querySelectorAll(".plot")) Plotly.purge(div);
   charts.replaceChildren();
-  for (const group of view.charts) {
+  for (const group of groups) {
     const section = document.createElement("section");
     section.className = "chart-group";
     section.id = `group-${group.key}`;
@@ -451,7 +575,172 @@ function showResult(id, view) {
       }
     }
   }
-  $("results").dataset.run = id;
+}
+
+// ---------------------------------------------------------------- runs kept, and their address
+
+function myRuns() {
+  try {
+    return JSON.parse(localStorage.getItem(RUNS_KEY) || "[]");
+  } catch (err) {
+    return [];
+  }
+}
+
+function saveRuns(runs) {
+  try {
+    localStorage.setItem(RUNS_KEY, JSON.stringify(runs.slice(0, 50)));
+  } catch (err) { /* private browsing: the list is not kept */ }
+  renderRuns();
+}
+
+function remember(id, title) {
+  saveRuns([{ id, title, when: new Date().toISOString() }, ...myRuns().filter((r) => r.id !== id)]);
+}
+
+function forget(id) {
+  saveRuns(myRuns().filter((r) => r.id !== id));
+}
+
+function renderRuns() {
+  const list = $("my-runs");
+  list.replaceChildren();
+  for (const r of myRuns()) {
+    const li = document.createElement("li");
+    const a = document.createElement("a");
+    a.href = `/runs/${r.id}`;
+    a.textContent = r.title || r.id;
+    a.addEventListener("click", (e) => { e.preventDefault(); openRun(r.id, true); });
+    const when = document.createElement("small");
+    when.textContent = ` ${new Date(r.when).toLocaleString("en-GB")}`;
+    li.append(a, when);
+    list.appendChild(li);
+  }
+  $("my-runs-card").hidden = !list.children.length;
+}
+
+function runFromAddress() {
+  const m = location.pathname.match(/^\/runs\/([0-9a-f]{32})$/);
+  return m ? m[1] : null;
+}
+
+async function openRun(id, push) {
+  clearError();
+  if (push) history.pushState({ run: id }, "", `/runs/${id}`);
+  let s;
+  try {
+    s = await api(`/api/runs/${id}`);
+  } catch (err) {
+    forget(id);
+    showError({ message: err.message, problems: [] });
+    return;
+  }
+  state.job = id;
+  showProgress(s);
+  if (s.status === "queued" || s.status === "running") {
+    setRunning(true);
+    poll();
+  } else if (s.status === "done") {
+    const view = await api(`/api/runs/${id}/result`);
+    await restoreInputs(view.inputs, view.kind);
+    showResult(id, view);
+    $("results").scrollIntoView({ block: "start" });
+  } else if (s.status === "failed") {
+    showError({ message: s.error || "The run failed.", problems: [] });
+  }
+}
+
+// The inputs a run was started with, back in the editor (after a reload or from a shared
+// address), so the user can change one thing and run again.
+async function restoreInputs(inputs, kind) {
+  if (!inputs) return;
+  const list = kind === "seek" ? [inputs.option] : inputs.options;
+  if (!Array.isArray(list) || !list.length) return;
+  const options = [];
+  for (const item of list) {
+    // An uploaded scenario is not offered after a restart of the page: keep the editor as is.
+    if (!item || !state.scenarios.some((s) => s.id === item.scenario)) return;
+    const option = {
+      name: item.name || `Option ${String.fromCharCode(65 + options.length)}`,
+      scenario: item.scenario,
+    };
+    await loadLevers(option);
+    for (const [k, v] of Object.entries(item.levers || {})) {
+      if (k in option.levers) option.levers[k] = String(v);
+    }
+    for (const [k, v] of Object.entries(item.starts || {})) {
+      if (k in option.starts) option.starts[k] = String(v);
+    }
+    options.push(option);
+  }
+  state.options = options;
+  state.current = 0;
+  for (const k of ["years", "replications", "seed"]) {
+    if (inputs[k] !== undefined) state.settings[k] = String(inputs[k]);
+  }
+  if (kind === "seek") {
+    for (const [field, event] of [["lever", "change"], ["indicator", "change"], ["op", ""],
+                                  ["value", ""], ["year", ""], ["confidence", ""], ["high", ""]]) {
+      if (inputs[field] === undefined) continue;
+      $(`seek-${field}`).value = String(inputs[field]);
+      if (event) $(`seek-${field}`).dispatchEvent(new Event(event));
+    }
+    if (inputs.op !== undefined) $("seek-op").value = String(inputs.op);
+    if (inputs.high !== undefined) $("seek-high").value = String(inputs.high);
+  }
+  renderSettings();
+  renderEditor();
+}
+
+// ---------------------------------------------------------------- goal-seek form
+
+function renderSeek() {
+  const cfg = state.config.seek;
+  const lever = $("seek-lever");
+  for (const l of cfg.levers) {
+    const o = document.createElement("option");
+    o.value = l.id;
+    o.textContent = l.unit;
+    lever.appendChild(o);
+  }
+  const ind = $("seek-indicator");
+  for (const i of cfg.indicators) {
+    const o = document.createElement("option");
+    o.value = i.id;
+    o.textContent = i.title;
+    ind.appendChild(o);
+  }
+  for (const op of cfg.ops) {
+    const o = document.createElement("option");
+    o.value = op;
+    o.textContent = op === ">=" ? "at least (>=)" : "at most (<=)";
+    $("seek-op").appendChild(o);
+  }
+  const onLever = () => {
+    const l = cfg.levers.find((x) => x.id === lever.value);
+    $("seek-high-label").textContent = `Search from 0 up to (${l.unit}, in steps of ${l.step})`;
+    $("seek-high").min = l.min;
+    $("seek-high").max = l.max;
+    $("seek-high").step = l.step;
+    $("seek-high").value = l.high;
+  };
+  const onIndicator = () => {
+    const i = cfg.indicators.find((x) => x.id === ind.value);
+    $("seek-op").value = i.op;
+    $("seek-value-label").textContent = `value (${i.unit})`;
+  };
+  lever.addEventListener("change", onLever);
+  ind.addEventListener("change", onIndicator);
+  ind.value = "in_house_share";
+  $("seek-value").value = "90";
+  onLever();
+  onIndicator();
+}
+
+function seekYear() {
+  // The default goal year: five years after the base option's start.
+  const start = currentOption().start;
+  if (start && !$("seek-year").value) $("seek-year").value = String(Number(start.slice(0, 4)) + 5);
 }
 
 // ---------------------------------------------------------------- start
@@ -475,7 +764,16 @@ async function init() {
       state.options.push(option);
     }
     renderSettings();
+    renderSeek();
     renderEditor();
+    seekYear();
+    renderRuns();
+    $("disk-use").textContent =
+      `they use ${state.config.disk_used_mb.toLocaleString("en-GB")} MB of the ` +
+      `${state.config.disk_limit_mb.toLocaleString("en-GB")} MB it may use. When that is full, ` +
+      "new runs are refused until you delete some; no run is ever deleted for you.";
+    const id = runFromAddress();
+    if (id) await openRun(id, false);
   } catch (err) {
     showError(err);
   }
@@ -490,6 +788,11 @@ async function init() {
     if (e.target.files.length) uploadScenario(e.target.files[0]);
   });
   $("run-button").addEventListener("click", startRun);
+  $("seek-button").addEventListener("click", startSeek);
+  window.addEventListener("popstate", () => {
+    const id = runFromAddress();
+    if (id) openRun(id, false);
+  });
   $("cancel-button").addEventListener("click", cancelRun);
   $("delete-button").addEventListener("click", deleteRun);
   document.body.dataset.ready = "true";
