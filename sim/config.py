@@ -1293,12 +1293,12 @@ POLICY_TITLES = {
     "hub_families": "Hub families",
     "mockingbird": "Mockingbird constellation",
     "recruitment_targets": "Recruitment target",
-    "assessment_capacity": "Assessment capacity",
+    "assessment_capacity": "Extra assessment capacity",
     "retention_offers": "Retention offer",
-    "uasc_ring_fence": "UASC ring-fence",
+    "uasc_ring_fence": "Beds ring-fenced for asylum-seeking children",
     "step_across": "Step-across from residential care",
-    "provider_changes": "Change of external capacity or price",
-    "nts_changes": "National Transfer Scheme change",
+    "provider_changes": "Change to external places",
+    "nts_changes": "Change to the National Transfer Scheme",
 }
 #: Dated changes to a rate (:class:`Window`), as a reader names them.
 WINDOW_TITLES = {

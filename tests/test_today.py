@@ -106,7 +106,7 @@ def test_policy_scenarios_for_today_start_on_the_seed_dates(name, capsys):
     for title, day in SEED_STARTS[name]:
         assert f"{title} from {long_date(day)}" in out
     # the ring-fence is part of the 2024 position, not of the policy
-    assert ("UASC ring-fence", base.start) in policy_starts(policy)
+    assert ("Beds ring-fenced for asylum-seeking children", base.start) in policy_starts(policy)
 
 
 # ----------------------------------------------------------------------------- horizons

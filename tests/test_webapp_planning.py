@@ -167,15 +167,16 @@ def test_a_policy_starting_after_the_horizon_is_refused_in_plain_words(scenario_
             {"mockingbird_constellations": "2024-11-01"},
         )
     assert err.value.problems == [
-        "Mockingbird constellations starts on 1 November 2024, after the simulation ends on "
-        "31 March 2021: simulate at least 6 years, or start it earlier"
+        "Mockingbird constellations: the policy starts on 1 November 2024, but the horizon "
+        "ends on 31 March 2021, so nothing of it would be simulated: run for at least 5.6 "
+        "years, or start it earlier"
     ]
     # The scenario's own policy too: never silently zero.
     own = load_scenario(scenario_folder / "small_mockingbird.toml")
     with pytest.raises(LeverError) as err:
         apply_levers(own, {}, {"years": 1})
-    assert "starts on 1 November 2020, after the simulation ends on 31 March 2020" in str(err.value)
-    assert starts_after_horizon(own, own.end) == []
+    assert "starts on 1 November 2020, but the horizon ends on 31 March 2020" in str(err.value)
+    assert starts_after_horizon(own, own.years) == []
 
 
 def test_the_app_refuses_a_late_start_and_lists_every_problem_at_once(client):
@@ -202,8 +203,9 @@ def test_the_app_refuses_a_late_start_and_lists_every_problem_at_once(client):
         "Base, Fostering enquiries per year: must be between 0 and 5,000 (you entered -1)",
         "Base, Hub families per area, starts on: must be between 31 March 2019 (the "
         "scenario's start) and 31 March 2059 (you entered 1 January 2001)",
-        "Late, Mockingbird constellation in North starts on 1 November 2020, after the "
-        "simulation ends on 31 March 2020: simulate at least 2 years, or start it earlier",
+        "Late, Mockingbird constellation in North: the policy starts on 1 November 2020, but "
+        "the horizon ends on 31 March 2020, so nothing of it would be simulated: run for at "
+        "least 1.6 years, or start it earlier",
         "Lost: choose a scenario from the list",
     ]
 
@@ -221,7 +223,7 @@ def test_a_dated_lever_reaches_the_run_and_its_results(client):
     assert _wait(client, job["id"])["status"] == "done"
     view = client.get(f"/api/runs/{job['id']}/result").json()
     assert view["options"][0]["policies"] == ["Hub families (1 per area): from 1 June 2020"]
-    assert view["summary"] == ""  # the place for the plain-English summary
+    assert "plain-summary" in view["summary"]  # the plain-English summary comes first
     toml = client.get(f"/api/runs/{job['id']}/download/scenario-1.toml").text
     assert "2020-06-01" in toml
 
@@ -432,7 +434,7 @@ def test_browser_commissioner_compares_dated_levers(app_url, chromium):
     error.wait_for(state="visible")
     text = error.inner_text()
     assert "Fostering enquiries per year: must be between 0 and 5,000" in text
-    assert "starts on 1 January 2023, after the simulation ends on 31 March 2022" in text
+    assert "starts on 1 January 2023, but the horizon ends on 31 March 2022" in text
     assert page.locator("#results").get_attribute("data-run") == run  # results kept
     assert errors == []
 

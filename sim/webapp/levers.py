@@ -21,7 +21,15 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from sim.config import Scenario, ScenarioError, with_overrides
+from sim.config import (
+    POLICY_TITLES,
+    Scenario,
+    ScenarioError,
+    horizon_end,
+    long_date,
+    policy_start_problems,
+    with_overrides,
+)
 
 
 def _months_later(date: dt.date, months: int) -> dt.date:
@@ -556,8 +564,8 @@ def apply_levers(
         if moved or not math.isclose(value, lever.value(scenario), rel_tol=1e-12, abs_tol=1e-12):
             changes.append((lever, value, start))
             # A lever at its minimum sets no policy (no hubs, no campaign).
-            if start > end and (lever.write is None or value > lever.minimum):
-                problems.append(late_start(lever.label, start, scenario.start, end))
+            if lever.write is None or value > lever.minimum:
+                problems += late_starts([(lever.label, start)], scenario.start, years)
     if problems:
         raise LeverError(problems)
     # Worked out over a horizon long enough for every policy, so that one starting after the
@@ -573,7 +581,7 @@ def apply_levers(
         overrides = lever.overrides(result, value, checked, start, end)
         if overrides:
             result = with_overrides(result, overrides)
-    late = starts_after_horizon(result, end)
+    late = starts_after_horizon(result, years)
     if late:
         raise LeverError(late)
     if changes or extra:
@@ -586,18 +594,6 @@ def apply_levers(
 #: How far after the scenario's start a lever's policy may start.
 MAX_START_YEARS = 40
 
-POLICY_TITLES = {
-    "hub_families": "Hub families",
-    "mockingbird": "Mockingbird constellation",
-    "recruitment_targets": "Recruitment target",
-    "assessment_capacity": "Extra assessment capacity",
-    "retention_offers": "Retention offer",
-    "uasc_ring_fence": "Beds ring-fenced for asylum-seeking children",
-    "step_across": "Step-across from residential care",
-    "provider_changes": "Change to external places",
-    "nts_changes": "Change to the National Transfer Scheme",
-}
-
 
 _PROVIDERS = {
     "ifa_framework": "IFA framework",
@@ -605,11 +601,6 @@ _PROVIDERS = {
     "supported": "Supported accommodation",
     "unregistered": "Unregistered",
 }
-
-
-def long_date(day: dt.date) -> str:
-    """A date as a reader writes it: 1 November 2024."""
-    return f"{day.day} {day:%B %Y}"
 
 
 def _policy_name(kind: str, item: Any) -> str:
@@ -656,27 +647,17 @@ def policy_starts(scenario: Scenario) -> list[tuple[str, dt.date]]:
     return sorted(out, key=lambda item: item[1])
 
 
-def starts_after_horizon(scenario: Scenario, end: dt.date) -> list[str]:
-    """A plain message for each policy of ``scenario`` that starts after the horizon ``end``.
-
-    One home for this rule in the app, so that a shared rule of the scenario schema can take
-    its place.
-    """
-    return [
-        late_start(name, start, scenario.start, end)
-        for name, start in policy_starts(scenario)
-        if start > end
-    ]
+def starts_after_horizon(scenario: Scenario, years: float) -> list[str]:
+    """A plain message for each policy of ``scenario`` that starts after a horizon of
+    ``years`` (the scenario schema's rule, :func:`sim.config.policy_start_problems`)."""
+    return late_starts(policy_starts(scenario), scenario.start, years)
 
 
-def late_start(name: str, start: dt.date, first: dt.date, end: dt.date) -> str:
-    """Why policy ``name`` starting on ``start`` cannot run in a simulation from ``first``
-    to ``end``, and what to do."""
-    years = math.floor((start - first).days / 365.25) + 1
-    return (
-        f"{name} starts on {long_date(start)}, after the simulation ends on "
-        f"{long_date(end)}: simulate at least {years} years, or start it earlier"
-    )
+def late_starts(policies: list[tuple[str, dt.date]], first: dt.date, years: float) -> list[str]:
+    """Why each of ``policies`` (name, start) cannot run in a simulation of ``years`` from
+    ``first``, and what to do; only those that start after the horizon."""
+    late = [(name, day) for name, day in policies if day >= horizon_end(first, years)]
+    return [f"{name}: {message}" for name, message in policy_start_problems(first, years, late)]
 
 
 __all__ = [
