@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from sim.config import ScenarioError, load_scenario
+from sim.config import ScenarioError, load_any, load_scenario
 from sim.results import check_out
 
 
@@ -53,7 +53,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     failed = 0
     for path in args.scenarios:  # every file is checked, not only up to the first bad one
         try:
-            sc = load_scenario(path)
+            sc = load_any(path)
         except ScenarioError as exc:
             print(f"error: {exc}", file=sys.stderr)
             failed += 1
@@ -70,7 +70,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from sim.report import load_results, save_report
 
     check_out(args.out)
-    scenario = load_scenario(args.scenario, _overrides(args))
+    scenario = load_any(args.scenario, _overrides(args))
     # One run per folder: results of other inputs there are replaced, never mixed.
     summary = run_batch(
         [scenario],
@@ -94,8 +94,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"\n{scenario.name}: {args.reps} replications, seed {args.seed}, {summary.seconds:.1f} s")
     print("Median [90% interval] over replications\n")
     print(format_summary(yearly_summary(data.results[0].snapshots)))
+    _by_council(out)
     print(f"\nTables ({args.format}) and manifest in {out}/; report: {report}")
     return 0
+
+
+def _by_council(folder: Path) -> None:
+    """Print each member's summary after a region's totals."""
+    from sim.analysis import format_summary, yearly_summary
+    from sim.results import load
+
+    for council in load(folder).councils:
+        print(f"\n{council} (of the region above)\n")
+        print(format_summary(yearly_summary(load(folder, council).snapshots)))
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -105,8 +116,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from sim.report import load_results, save_report
 
     check_out(args.out)
-    base = load_scenario(args.base, _overrides(args))
-    policies = [load_scenario(p, _overrides(args)) for p in args.policies]
+    base = load_any(args.base, _overrides(args))
+    policies = [load_any(p, _overrides(args)) for p in args.policies]
     names = [sc.name for sc in [base, *policies]]
     if len(set(names)) != len(names):
         raise ValueError(f"scenario names must differ to be compared: {names}")
@@ -146,9 +157,29 @@ def cmd_compare(args: argparse.Namespace) -> int:
             f"\n{p.name}: pairing needs {ratio:.0%} of the replications independent runs would "
             f"need for the same precision (in-house placements, final year). Chart: {path}"
         )
+    _differences_by_council(out, shown)
     report = save_report(data, out / "report.html")
     print(f"\nTables of every scenario and manifest in {out}/; report: {report}")
     return 0
+
+
+def _differences_by_council(folder: Path, shown: list) -> None:
+    """A comparison of regions: each member council's paired differences too."""
+    import pandas as pd
+
+    from sim.compare import differences, format_differences
+    from sim.results import COUNCIL, load
+
+    res = load(folder)
+    frames = []
+    for council in res.councils:
+        by = load(folder, council)
+        diff = differences({label: by.of(label, "snapshots") for label in by.scenarios})
+        print(f"\n{council}: paired differences from the base\n")
+        print(format_differences(diff, shown))
+        frames.append(diff.assign(**{COUNCIL: council}))
+    if frames:
+        pd.concat(frames).to_csv(folder / "paired_differences_by_council.csv", index=False)
 
 
 def cmd_target(args: argparse.Namespace) -> int:
@@ -307,7 +338,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     folder = Path(args.results)
     try:
-        data = load_results(folder)
+        data = load_results(folder, args.council)
         if args.calibration:
             data.calibration = read_any_table(Path(args.calibration))
         if args.validation:
@@ -319,8 +350,32 @@ def cmd_report(args: argparse.Namespace) -> int:
         check_out(Path(args.out).parent)
     out = save_report(data, Path(args.out) if args.out else folder / "report.html")
     labels = ", ".join(r.label for r in data.results)
-    print(f"Report on {labels}: {out}")
+    print(f"Report on {labels}{f' ({args.council})' if args.council else ''}: {out}")
+    if args.sex or args.uasc or args.age:
+        _filtered(folder, args)
     return 0
+
+
+def _filtered(folder: Path, args: argparse.Namespace) -> None:
+    """Children in care by placement type for the filtered group, at each 31 March."""
+    from sim.analysis import format_summary, yearly_summary
+    from sim.experiment import slug
+    from sim.results import Filter, in_care, load
+
+    where = Filter(
+        council=args.council,
+        sex=args.sex,
+        uasc=None if args.uasc is None else args.uasc == "yes",
+        age=Filter.parse_age(args.age) if args.age else None,
+    )
+    res = load(folder)
+    table = in_care(res, where)
+    path = folder / f"in_care-{slug(where.label())}.csv"
+    table.to_csv(path, index=False)
+    for label in res.scenarios:
+        print(f"\n{label}: {where.label()}, median [90% interval] over replications\n")
+        print(format_summary(yearly_summary(table[table["scenario"] == label])))
+    print(f"\nTable: {path}")
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -342,7 +397,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
     from sim.results import load
 
     check_out(args.out)
-    scenarios = [load_scenario(path, _overrides(args)) for path in args.scenarios]
+    scenarios = [load_any(path, _overrides(args)) for path in args.scenarios]
     try:
         summary = run_batch(
             scenarios,
@@ -560,6 +615,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--validation",
         help="validation table to include (e.g. results/validation/validation_table.csv)",
     )
+    report.add_argument("--council", help="of a region: one member council's report")
+    report.add_argument("--sex", choices=("F", "M"), help="also count only girls or boys")
+    report.add_argument("--uasc", choices=("yes", "no"), help="also count only (or no) UASC")
+    report.add_argument("--age", help="also count only these years of age, e.g. 16-17")
     report.set_defaults(func=cmd_report)
 
     serve = sub.add_parser("serve", help="start the web app and open it in your browser")

@@ -208,14 +208,14 @@ def _read_table(folder: Path, name: str) -> pd.DataFrame | None:
     return None
 
 
-def load_results(folder: str | Path) -> ReportData:
+def load_results(folder: str | Path, council: str | None = None) -> ReportData:
     """Read a results folder (:mod:`sim.results`), each of its scenarios an option of the
-    report, the first the base of the comparison.
+    report, the first the base of the comparison (of a region: its totals, or ``council``'s).
 
     The calibration fit table (``fit_table``) and the validation table
     (``validation_table``), parquet or csv, are shown where present in ``folder``.
     """
-    res = results_layout.load(folder)
+    res = results_layout.load(folder, council)
     m = res.manifest
     options = []
     for label in res.scenarios:
