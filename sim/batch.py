@@ -153,7 +153,8 @@ def _keyed(
 def _simulate(scenario: Scenario | Region, seed: int, rep: int) -> dict[str | None, Any]:
     """One replication's results: of the scenario (keyed None), or of each region member."""
     if isinstance(scenario, Region):
-        return dict(simulate_region(scenario, seed=seed, replication=rep))
+        runs = simulate_region(scenario, seed=seed, replication=rep)
+        return {council: res for council, res in runs.items()}
     return {None: simulate(scenario, seed=seed, replication=rep)}
 
 

@@ -1445,7 +1445,8 @@ def with_overrides(scenario: Scenario, overrides: dict[str, Any]) -> Scenario:
 # -------------------------------------------------------------------------------- regions
 
 #: The placement types whose places a region's councils may share (``[shared] markets``).
-SHARED_MARKETS = ("ifa_spot", "residential", "supported")
+SharedMarket = Literal["ifa_spot", "residential", "supported"]
+SHARED_MARKETS: tuple[SharedMarket, ...] = ("ifa_spot", "residential", "supported")
 MAX_MEMBERS = 50
 
 
@@ -1457,9 +1458,7 @@ class Shared(_Base):
     pool (``market.spot.other_councils_*``) that comes from outside the region: the rest were
     the other members' children, who are now simulated as themselves."""
 
-    markets: Annotated[
-        list[Literal["ifa_spot", "residential", "supported"]], Field(max_length=3)
-    ] = list(SHARED_MARKETS)
+    markets: Annotated[list[SharedMarket], Field(max_length=3)] = list(SHARED_MARKETS)
     outside_share: Annotated[float, _NUMBER, Field(ge=0, le=1, allow_inf_nan=False)] = 1.0
 
     @field_validator("markets")

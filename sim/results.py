@@ -36,6 +36,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
@@ -288,6 +289,7 @@ class Results:
     folder: Path
     manifest: dict[str, Any] = field(repr=False)
     council: str | None = None
+    _read: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         if self.council is not None and self.council not in self.councils:
@@ -304,7 +306,11 @@ class Results:
 
     def by_council(self, name: str, columns: Sequence[str] | None = None) -> pd.DataFrame:
         """Table ``name`` with one row per member council (its ``council`` column)."""
-        return read_table(self.folder, name, columns, self.manifest)
+        if columns is not None:
+            return read_table(self.folder, name, columns, self.manifest)
+        if name not in self._read:  # filters read the detail tables many times
+            self._read[name] = read_table(self.folder, name, None, self.manifest)
+        return self._read[name]
 
     @cached_property
     def snapshots(self) -> pd.DataFrame:
@@ -391,7 +397,7 @@ def keys(table: str) -> list[str]:
 
 # The snapshot shares and what each is a share of, so that a region's share is the ratio of
 # its members' sums: (share, numerator columns or None, denominator columns).
-_SHARES = {
+_SHARES: dict[str, tuple[tuple[str, ...] | None, tuple[str, ...] | None]] = {
     "kpi_3plus_placements": (None, ("children_in_care",)),
     "kpi_same_placement_2y": (None, ("long_term_group",)),
     "kpi_within_20_miles": (None, None),  # of the children placed: every placement type
@@ -412,9 +418,8 @@ def region_total(table: str, df: pd.DataFrame) -> pd.DataFrame:
     shares = [c for c in _SHARES if c in df.columns] if table == "snapshots" else []
     for share in shares:
         num, den = _SHARES[share]
-        den = den or PLACEMENT_TYPES
         if num is None:  # share x its denominator is the count it was made of
-            df[share] = (df[share] * df[list(den)].sum(axis=1)).fillna(0.0)
+            df[share] = (df[share] * df[list(den or PLACEMENT_TYPES)].sum(axis=1)).fillna(0.0)
     first = [c for c in ("day", "days_simulated") if c in df.columns]
     counts = [
         c
@@ -547,31 +552,47 @@ def in_care(res: Results, where: Filter, dates: Sequence[Any] | None = None) -> 
     reps = snaps[["scenario", "replication"]].drop_duplicates()
     if dates is not None:
         days = days[days["date"].isin(pd.to_datetime(list(dates)))]
-    rows = []
-    for date, day in zip(days["date"], days["day"].astype(float), strict=True):
-        ep = _open_at(episodes, "start_day", "end_day", day)
-        ch = _open_at(kids, "entry_day", "exit_day", day)
-        if where.age is not None:
-            ep = ep[_years(day, ep["dob_day"]).between(*where.age)]
-            ch = ch[_years(day, ch["dob_day"]).between(*where.age)]
-        by = ["scenario", "replication"]
-        counts = ep.groupby([*by, "placement"], observed=True).size().unstack(fill_value=0)
-        total = ch.groupby(by, observed=True).size().rename("children_in_care")
-        table = counts.reindex(columns=list(PLACEMENT_TYPES), fill_value=0).join(total, how="outer")
-        # A replication with no such child at this date counts zero, not missing.
-        table = reps.merge(table.reset_index(), on=by, how="left")
-        table[table.columns[2:]] = table[table.columns[2:]].fillna(0).astype(int)
-        table.insert(2, "date", date)
-        rows.append(table)
-    out = pd.concat(rows, ignore_index=True)
-    return out.sort_values(["scenario", "replication", "date"], kind="stable").reset_index(
-        drop=True
+    day_values = days["day"].to_numpy(dtype=float)
+    by = ["scenario", "replication"]
+    ep = _at_dates(
+        episodes[[*by, "placement", "start_day", "end_day", "dob_day"]],
+        "start_day",
+        "end_day",
+        day_values,
+        where.age,
     )
+    ch = _at_dates(
+        kids[[*by, "entry_day", "exit_day", "dob_day"]],
+        "entry_day",
+        "exit_day",
+        day_values,
+        where.age,
+    )
+    counts = ep.groupby([*by, "at", "placement"], observed=True).size().unstack(fill_value=0)
+    total = ch.groupby([*by, "at"], observed=True).size().rename("children_in_care")
+    table = counts.reindex(columns=list(PLACEMENT_TYPES), fill_value=0).join(total, how="outer")
+    # A replication with no such child at a date counts zero, not missing.
+    grid = reps.merge(pd.DataFrame({"at": range(len(days))}), how="cross")
+    out = grid.merge(table.reset_index(), on=[*by, "at"], how="left")
+    out[out.columns[3:]] = out[out.columns[3:]].fillna(0).astype(int)
+    out.insert(2, "date", days["date"].to_numpy()[out.pop("at").to_numpy()])
+    return out.sort_values([*by, "date"], kind="stable").reset_index(drop=True)
 
 
-def _open_at(df: pd.DataFrame, start: str, end: str, day: float) -> pd.DataFrame:
-    return df[(df[start] <= day) & ~(df[end] <= day)]
-
-
-def _years(day: float, dob_day: pd.Series) -> pd.Series:
-    return ((day - dob_day) / 365.25).astype(float).apply(int)
+def _at_dates(
+    df: pd.DataFrame, start: str, end: str, days: Any, age: tuple[int, int] | None
+) -> pd.DataFrame:
+    """One row per row of ``df`` open at each of the sorted ``days`` (column ``at``: the
+    index of the day), kept if the child's whole years of age then lie within ``age``."""
+    first = np.searchsorted(days, df[start].to_numpy(dtype=float), side="left")
+    ends = df[end].to_numpy(dtype=float)
+    last = np.where(np.isnan(ends), len(days), np.searchsorted(days, ends, side="left"))
+    n = np.maximum(last - first, 0)
+    rows = np.repeat(np.arange(len(df)), n)
+    at = np.repeat(first, n) + (np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n))
+    out = df.iloc[rows].reset_index(drop=True)
+    out["at"] = at
+    if age is not None:
+        years = np.floor((days[at] - out["dob_day"].to_numpy(dtype=float)) / 365.25)
+        out = out[(years >= age[0]) & (years <= age[1])]
+    return out
