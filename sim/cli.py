@@ -460,7 +460,7 @@ def cmd_export_903(args: argparse.Namespace) -> int:
     from sim import ssda903
 
     check_out(args.out)
-    paths = ssda903.export(args.results, args.out, rep=args.rep)
+    paths = ssda903.export(args.results, args.out, rep=args.rep, council=args.council)
     years = sorted({p.parent.name for p in paths})
     print(f"SSDA903 files for collection years {', '.join(years)} in {args.out}/")
     if args.validate:
@@ -675,6 +675,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     x903.add_argument("results", help="a results folder (`sufficiency run --out`)")
     x903.add_argument("--rep", type=int, default=0, help="replication to export (default 0)")
+    x903.add_argument("--council", help="of a region: the member council to export")
     x903.add_argument(
         "--out", required=True, help="output folder: OUT/<year>/{header,episodes,uasc}.csv"
     )

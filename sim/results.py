@@ -442,12 +442,21 @@ def region_total(table: str, df: pd.DataFrame) -> pd.DataFrame:
     return out[order].sort_values(by, kind="stable").reset_index(drop=True)
 
 
-def replication(folder: str | Path, rep: int = 0, label: str | None = None) -> dict[str, Any]:
+def replication(
+    folder: str | Path, rep: int = 0, label: str | None = None, council: str | None = None
+) -> dict[str, Any]:
     """One replication of one scenario (default: the first): its episodes, children and
-    snapshots, the scenario's start and end dates and the folder's manifest."""
-    res = load(folder)
+    snapshots, the scenario's start and end dates and the folder's manifest. Of a region,
+    one ``council``'s (child ids are a council's own)."""
+    res = load(folder, council)
+    if res.councils and council is None:
+        raise ResultsError(
+            f"{res.folder}: holds a region; name one council ({', '.join(res.councils)})"
+        )
     label = label or res.scenarios[0]
     params = res.entry(label).get("parameters")
+    if council is not None and isinstance(params, dict):
+        params = next(m for m in params.get("members", []) if m.get("name") == council)
     if not isinstance(params, dict) or "start" not in params:
         raise ResultsError(
             f"{res.folder}/manifest.json: scenario {label!r} has no parameters (start date); "

@@ -156,6 +156,21 @@ def test_an_unknown_council_is_refused(region_run: Path) -> None:
         load(region_run, "Kent")
 
 
+def test_export_903_is_per_council(region_run: Path, tmp_path: Path) -> None:
+    """A return is one council's: its open episodes at 31 March are that council's children
+    in care then (placed or waiting between placements)."""
+    from sim import ssda903
+
+    for council in ("Medway", "East Sussex"):
+        out = tmp_path / council
+        ssda903.export(region_run, out, rep=0, council=council)
+        snap = load(region_run, council).snapshots
+        snap = snap[(snap["replication"] == 0) & (snap["date"] == "2020-03-31")].iloc[0]
+        assert ssda903.in_care_at_31_march(out / "2020").sum() == snap["children_in_care"]
+    with pytest.raises(ValueError, match="holds a region; name one council"):
+        ssda903.export(region_run, tmp_path / "all", rep=0)
+
+
 # ------------------------------------------------------------------------------ sharing
 
 
