@@ -490,7 +490,10 @@ def cmd_init_council(args: argparse.Namespace) -> int:
         if not args.name:
             print("error: --903 needs --name NAME (the council's name)", file=sys.stderr)
             return 2
-        built = build.from_return(args.ssda903, args.fostering, args.name)
+        built = build.from_return(args.ssda903, args.fostering, args.name, args.areas)
+    elif args.areas is not None:
+        print("error: --areas maps the postcodes of a return: it needs --903", file=sys.stderr)
+        return 2
     else:
         built = dfe.from_la(args.la, args.fostering, args.name)
     stem = built.name if args.out is None else Path(args.out).stem
@@ -693,6 +696,9 @@ def build_parser() -> argparse.ArgumentParser:
     ini.add_argument("--903", dest="ssda903", help="folder of SSDA903 returns, one per year")
     ini.add_argument("--la", help="a council in the bundled DfE 2019 tables, e.g. 'Essex'")
     ini.add_argument("--fostering", help="TOML of the council's Ofsted fostering figures")
+    ini.add_argument(
+        "--areas", help="CSV of postcode_district,area: the council's areas from the postcodes"
+    )
     ini.add_argument("--name", help="the council's name (default with --la: its DfE name)")
     ini.add_argument("--out", help="scenario file to write (default scenarios/<name>.toml)")
     ini.add_argument("--report", help="fit report folder (default results/init-council-<name>)")
