@@ -13,7 +13,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from sim.config import ScenarioError, load_any, load_scenario
-from sim.results import check_out
+from sim.results import Filter, check_out
 
 
 def _positive(kind: Callable[[str], float]) -> Callable[[str], float]:
@@ -337,7 +337,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     from sim.report import load_results, read_any_table, save_report
 
     folder = Path(args.results)
+    filtered = args.sex or args.uasc or args.age
     try:
+        where = Filter(
+            council=args.council,
+            sex=args.sex,
+            uasc=None if args.uasc is None else args.uasc == "yes",
+            age=Filter.parse_age(args.age) if args.age else None,
+        )
         data = load_results(folder, args.council)
         if args.calibration:
             data.calibration = read_any_table(Path(args.calibration))
@@ -351,23 +358,17 @@ def cmd_report(args: argparse.Namespace) -> int:
     out = save_report(data, Path(args.out) if args.out else folder / "report.html")
     labels = ", ".join(r.label for r in data.results)
     print(f"Report on {labels}{f' ({args.council})' if args.council else ''}: {out}")
-    if args.sex or args.uasc or args.age:
-        _filtered(folder, args)
+    if filtered:
+        _filtered(folder, where)
     return 0
 
 
-def _filtered(folder: Path, args: argparse.Namespace) -> None:
+def _filtered(folder: Path, where: Filter) -> None:
     """Children in care by placement type for the filtered group, at each 31 March."""
     from sim.analysis import format_summary, yearly_summary
     from sim.experiment import slug
-    from sim.results import Filter, in_care, load
+    from sim.results import in_care, load
 
-    where = Filter(
-        council=args.council,
-        sex=args.sex,
-        uasc=None if args.uasc is None else args.uasc == "yes",
-        age=Filter.parse_age(args.age) if args.age else None,
-    )
     res = load(folder)
     table = in_care(res, where)
     path = folder / f"in_care-{slug(where.label())}.csv"

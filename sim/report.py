@@ -186,6 +186,8 @@ class ReportData:
     calibration: pd.DataFrame | None = None
     validation: pd.DataFrame | None = None
     notes: list[str] = field(default_factory=list)
+    #: Of a region (its totals are ``results``): each member council's results, by name.
+    councils: dict[str, list[ScenarioResult]] = field(default_factory=dict)
 
 
 # File names (parquet or csv) of the tables `sufficiency calibrate` and `validate` write.
@@ -240,6 +242,9 @@ def load_results(folder: str | Path, council: str | None = None) -> ReportData:
             ScenarioResult({"snapshots": snaps}, {k: v for k, v in manifest.items() if v})
         )
     data = ReportData(options)
+    if council is None:
+        for name in res.councils:
+            data.councils[name] = load_results(folder, name).results
     for attr, names in _EXTRA_TABLES.items():
         for name in names:
             table = _read_table(res.folder, name)
@@ -681,6 +686,21 @@ def render_report(data: ReportData) -> str:
             "in.</p>" + summary,
         )
     )
+    if data.councils:
+        sections.append(
+            (
+                "councils",
+                "Each council of the region",
+                "<p>The figures above are the region's totals; these are each council's own "
+                "(median and the range 90% of runs fall in).</p>"
+                + "".join(
+                    f"<h3>{_e(name)}{_e(f': {r.label}') if len(rs) > 1 else ''}</h3>"
+                    + summary_table_html(r)
+                    for name, rs in data.councils.items()
+                    for r in rs
+                ),
+            )
+        )
     if data.calibration is not None:
         sections.append(
             (

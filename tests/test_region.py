@@ -244,13 +244,17 @@ def test_filters_partition_the_children_in_care(region_run: Path) -> None:
 def test_report_with_filters_writes_the_filtered_table(
     region_run: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    args = ["report", str(region_run), "--council", "Medway", "--uasc", "no", "--age", "16-17"]
-    assert main(args) == 0
-    out = capsys.readouterr().out
-    assert "Medway, not UASC, aged 16-17" in out
-    assert (region_run / "in_care-medway-not-uasc-aged-16-17.csv").is_file()
-    assert main(["report", str(region_run), "--age", "sixteen"]) == 2
+    assert main(["report", str(region_run), "--age", "sixteen"]) == 2  # before any work
     assert "age must be FIRST-LAST" in capsys.readouterr().err
+    assert main(["report", str(region_run), "--council", "Kent"]) == 2
+    assert "no council 'Kent'" in capsys.readouterr().err
+    assert main(["report", str(region_run), "--uasc", "no", "--age", "16-17"]) == 0
+    assert "not UASC, aged 16-17, median" in capsys.readouterr().out
+    table = pd.read_csv(region_run / "in_care-not-uasc-aged-16-17.csv")
+    assert table["children_in_care"].gt(0).all()
+    # The region's totals, then each council's own figures.
+    html = (region_run / "report.html").read_text(encoding="utf-8")
+    assert "Each council of the region" in html and "<h3>East Sussex</h3>" in html
 
 
 # --------------------------------------------------------------------------- bad input
