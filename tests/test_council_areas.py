@@ -92,3 +92,19 @@ def test_cli_areas_needs_a_return_and_a_matching_table(
     args = ["init-council", "--903", str(exported / "903"), "--name", "T", "--areas", str(other)]
     assert main([*args, "--out", str(tmp_path / "t.toml"), "--no-report"]) == 2
     assert "no child's home postcode district is in the areas file" in capsys.readouterr().err
+
+
+def test_a_return_without_home_postcodes_keeps_one_area(exported: Path, tmp_path: Path) -> None:
+    import shutil
+
+    import pandas as pd
+
+    copy = tmp_path / "903"
+    shutil.copytree(exported / "903", copy)
+    for path in copy.glob("*/episodes.csv"):
+        eps = pd.read_csv(path, dtype=str, keep_default_na=False)
+        eps["HOME_POST"] = ""
+        eps.to_csv(path, index=False)
+    built = build.from_return(copy, None, "Test", exported / "areas.csv")
+    area = next(e for e in built.entries if e.path == "areas")
+    assert area.value == ["All"] and "no home postcodes" in area.comment

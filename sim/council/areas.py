@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from sim.council.read903 import Return, ReturnError
-from sim.council.scenario import Entry
+from sim.council.scenario import Entry, area_entries
 
 COLUMNS = ("postcode_district", "area")
 IN_HOUSE_PROVIDERS = ("PR1", "PR2", "PR3")  # the council's own provision (SSDA903)
@@ -76,6 +76,10 @@ def area_entries_from(
         episodes["PLACE"].isin(FOSTER_PLACES) & episodes["PLACE_PROVIDER"].isin(IN_HOUSE_PROVIDERS)
     ]
     carers = _shares(own["PL_POST"].map(district), lookup, areas, "in-house placement", notes)
+    if children is None and not (homes != "").any():
+        return area_entries(
+            f"one area: the return has no home postcodes to place in the areas of {source}"
+        ), notes
     if children is None:
         raise ReturnError(
             f"{source}: no child's home postcode district is in the areas file; "
