@@ -4,7 +4,7 @@ Functional: a region of one council is that council's own run, bit for bit; a re
 small councils runs through the batch; every child belongs to one council and the region's
 totals are the sums of its councils. Sharing: a council with no spot places of its own
 places children in another's, the pool is never over-filled, and a second council's demand
-lowers the first one's spot placements (paired replications, a sampling-error bound).
+lowers the first one's spot placements (paired replications, a 95% confidence bound).
 Filters by council, sex, UASC and age partition the children in care. Bad region files fail
 with the file and the field.
 """
@@ -190,18 +190,20 @@ def test_a_council_without_spot_places_uses_the_pool_and_the_pool_is_never_overf
 
 
 def test_another_councils_demand_lowers_a_councils_spot_placements() -> None:
-    medway, sussex = _spot_only("medway", 20), _spot_only("east_sussex", 0)
-    alone, together = [], []
-    for rep in range(4):
+    from scipy.stats import t
+
+    medway, sussex = _spot_only("medway", 10), _spot_only("east_sussex", 0)
+    diff = []
+    for rep in range(5):
         one = simulate_region(Region(name="a", members=[medway]), seed=7, replication=rep)
         two = simulate_region(Region(name="b", members=[medway, sussex]), seed=7, replication=rep)
-        alone.append(one["Medway"].snapshots["ifa_spot"].iloc[1:].mean())
-        together.append(two["Medway"].snapshots["ifa_spot"].iloc[1:].mean())
-    diff = np.array(together) - np.array(alone)
+        alone, together = (r["Medway"].snapshots["ifa_spot"].iloc[1:].mean() for r in (one, two))
+        diff.append(together - alone)
     # Medway's replication r uses the same random numbers in both runs (common random
-    # numbers): the paired difference is negative beyond two standard errors.
-    se = diff.std(ddof=1) / math.sqrt(len(diff))
-    assert diff.mean() + 2 * se < 0, (diff, se)
+    # numbers): the paired difference is below zero beyond its 95% confidence interval.
+    d = np.array(diff)
+    half = t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / math.sqrt(len(d))
+    assert d.mean() + half < 0, (d, half)
 
 
 def test_outside_share_scales_the_other_councils_demand() -> None:
