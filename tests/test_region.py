@@ -69,6 +69,20 @@ def test_a_region_of_one_council_is_its_own_run() -> None:
         pd.testing.assert_frame_equal(got, df)
 
 
+def test_a_region_runs_in_memory_with_a_council_column() -> None:
+    from sim.experiment import run
+
+    region = Region(name="two", members=[_member("medway"), _member("east_sussex")])
+    tables = run(region, reps=1, seed=3)
+    direct = simulate_region(region, seed=3, replication=0)
+    for council in ("Medway", "East Sussex"):
+        got = tables["snapshots"][tables["snapshots"][COUNCIL] == council]
+        want = direct[council].snapshots
+        got = got.drop(columns=["replication", COUNCIL]).reset_index(drop=True)
+        pd.testing.assert_frame_equal(got, want)
+    assert list(tables["meta"][COUNCIL]) == ["Medway", "East Sussex"]
+
+
 @pytest.fixture(scope="module")
 def region_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Two replications of a region of two small councils, with the episode log."""
