@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from sim.config import ScenarioError, load_any, load_scenario
+from sim.config import Region, ScenarioError, load_any, load_scenario
 from sim.results import Filter, check_out
 
 
@@ -59,6 +59,9 @@ def cmd_check(args: argparse.Namespace) -> int:
             failed += 1
             continue
         print(f"{path}: OK ({sc.name}, {sc.start} to {sc.end})")
+        if isinstance(sc, Region):
+            shared = ", ".join(sc.shared.markets) or "none"
+            print(f"  region of {', '.join(sc.councils)}; shared markets: {shared}")
         for note in sc.notes():
             print(f"note: {path}: {note}")
     return 2 if failed else 0

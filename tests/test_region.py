@@ -278,7 +278,9 @@ def test_report_with_filters_writes_the_filtered_table(
 
 def test_check_accepts_the_bundled_region(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", str(SCENARIOS / "region_south_east.toml")]) == 0
-    assert "OK (South East" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "OK (South East" in out
+    assert "region of Kent baseline, Medway, East Sussex; shared markets: ifa_spot" in out
 
 
 def test_check_names_a_missing_member(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
