@@ -177,7 +177,11 @@ def _differences_by_council(folder: Path, shown: list) -> None:
     frames = []
     for council in res.councils:
         by = load(folder, council)
-        diff = differences({label: by.of(label, "snapshots") for label in by.scenarios})
+        snapshots = {label: by.of(label, "snapshots") for label in by.scenarios}
+        snapshots = {label: df for label, df in snapshots.items() if not df.empty}
+        if res.scenarios[0] not in snapshots or len(snapshots) < 2:
+            continue  # the council is in the base, or in one option, only
+        diff = differences(snapshots)
         print(f"\n{council}: paired differences from the base\n")
         print(format_differences(diff, shown))
         frames.append(diff.assign(**{COUNCIL: council}))

@@ -404,9 +404,7 @@ class CapacityResponse(_Base):
     Demand is the occupied places, plus, for residential, the children in unregistered
     placements. ``response_years = None``: fixed capacity."""
 
-    response_years: (
-        Annotated[float, _NUMBER, Field(gt=0, le=50, allow_inf_nan=False)] | None
-    ) = None
+    response_years: Annotated[float, _NUMBER, Field(gt=0, le=50, allow_inf_nan=False)] | None = None
     target_occupancy: Annotated[float, _NUMBER, Field(gt=0, le=1, allow_inf_nan=False)] = 0.9
     review_days: Annotated[float, _NUMBER, Field(ge=1, le=365, allow_inf_nan=False)] = 30.0
     kinds: list[Literal["residential", "supported"]] = ["residential", "supported"]

@@ -223,6 +223,8 @@ def load_results(folder: str | Path, council: str | None = None) -> ReportData:
     for label in res.scenarios:
         entry = res.entry(label)
         snaps = res.of(label, "snapshots")
+        if snaps.empty and council is not None and not entry.get("councils"):
+            continue  # a single council's run, compared with a region, is not this council
         if snaps.empty:
             raise results_layout.ResultsError(
                 f"{res.folder}: no finished replication of {label!r} yet"
@@ -231,7 +233,7 @@ def load_results(folder: str | Path, council: str | None = None) -> ReportData:
             "scenario": entry.get("name", label),
             "label": label,
             "scenario_file": entry.get("file"),
-            "parameters": entry.get("parameters") or {},
+            "parameters": _parameters(entry, council),
             "seed": m.get("seed"),
             "replications": int(snaps["replication"].nunique()),
             "version": m.get("version"),
@@ -252,6 +254,17 @@ def load_results(folder: str | Path, council: str | None = None) -> ReportData:
                 setattr(data, attr, table)
                 break
     return data
+
+
+def _parameters(entry: dict[str, Any], council: str | None) -> dict[str, Any]:
+    """An option's parameters; of a region, each member's by council (or one council's)."""
+    params = entry.get("parameters") or {}
+    if not entry.get("councils"):
+        return params
+    members = {m["name"]: m for m in params.get("members", [])}
+    if council is not None:
+        return members.get(council, {})
+    return {"shared": params.get("shared", {}), **members}
 
 
 # ----------------------------------------------------------------------------- numbers
@@ -437,7 +450,7 @@ def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def _describe_value(path: str, value: Any) -> str:
-    if path == "recruitment.campaigns":
+    if path == "recruitment.campaigns" and isinstance(value, list):
         if not value:
             return "none"
         return "; ".join(

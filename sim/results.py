@@ -282,8 +282,9 @@ def read_table(
 class Results:
     """A results folder; each table is read from disk the first time it is used.
 
-    In a region's folder the tables are the region's totals, or one member's rows if
-    ``council`` names it.
+    In a region's folder the snapshots, flows and KPIs are the region's totals, or one
+    member's rows if ``council`` names it; the episodes and children are every member's rows
+    (a child is identified by its council and id), or one member's.
     """
 
     folder: Path
@@ -307,10 +308,19 @@ class Results:
     def by_council(self, name: str, columns: Sequence[str] | None = None) -> pd.DataFrame:
         """Table ``name`` with one row per member council (its ``council`` column)."""
         if columns is not None:
-            return read_table(self.folder, name, columns, self.manifest)
+            return self._named(read_table(self.folder, name, columns, self.manifest))
         if name not in self._read:  # filters read the detail tables many times
-            self._read[name] = read_table(self.folder, name, None, self.manifest)
+            self._read[name] = self._named(read_table(self.folder, name, None, self.manifest))
         return self._read[name]
+
+    def _named(self, df: pd.DataFrame) -> pd.DataFrame:
+        """A single council's rows beside a region's (a comparison of the two) take the
+        council's name, so that a council's rows of both can be compared."""
+        if COUNCIL not in df.columns or not df[COUNCIL].isna().any():
+            return df
+        names = {s["label"]: s.get("name", s["label"]) for s in self.manifest["scenarios"]}
+        own = df["scenario"].astype(str).map(names)
+        return df.assign(**{COUNCIL: df[COUNCIL].fillna(own)})
 
     @cached_property
     def snapshots(self) -> pd.DataFrame:
@@ -354,23 +364,34 @@ class Results:
         elif name == "kpis":
             df = self._total_kpis(df)
         elif name in ("snapshots", "flows"):
-            df = region_total(name, df)
+            regions = [s["label"] for s in self.manifest["scenarios"] if s.get("councils")]
+            region = df["scenario"].isin(regions)
+            single = df[~region].drop(columns=COUNCIL)
+            df = pd.concat([single, region_total(name, df[region])], ignore_index=True)
+            df = df.sort_values(keys(name), kind="stable").reset_index(drop=True)
         wanted = None if columns is None else {*keys(name), *columns}
         return df if wanted is None else df[[c for c in df.columns if c in wanted]]
 
     def _total_kpis(self, kpis: pd.DataFrame) -> pd.DataFrame:
-        """The region's KPIs, computed from its total snapshots and flows as a member's are."""
+        """The region's KPIs, computed from its total snapshots and flows as a member's are
+        (the rows of a single council, compared with a region, as they are)."""
         from sim.batch import replication_kpis
         from sim.config import Region
 
         snapshots, flows = self.snapshots, self.flows
-        rows = []
+        regions: dict[str, Region] = {}
+        rows: list[dict[Any, Any]] = []
         for (label, rep), part in kpis.groupby(["scenario", "replication"], observed=True):
-            region = Region.model_validate(self.entry(str(label))["parameters"])
+            entry = self.entry(str(label))
+            if not entry.get("councils"):
+                rows += part.drop(columns=COUNCIL).to_dict("records")
+                continue
+            if str(label) not in regions:
+                regions[str(label)] = Region.model_validate(entry["parameters"])
             snap = snapshots[(snapshots["scenario"] == label) & (snapshots["replication"] == rep)]
             flow = flows[(flows["scenario"] == label) & (flows["replication"] == rep)]
             row = {"scenario": label, "replication": rep, "seed": part["seed"].iloc[0]}
-            row.update(replication_kpis(snap.reset_index(drop=True), flow, region))
+            row.update(replication_kpis(snap.reset_index(drop=True), flow, regions[str(label)]))
             rows.append({**row, "events": part["events"].sum()})
         df = pd.DataFrame(rows)
         df["scenario"] = df["scenario"].astype(kpis["scenario"].dtype)

@@ -105,18 +105,30 @@ def region_compare(tmp_path_factory: pytest.TempPathFactory) -> Path:
         + '[shared]\nmarkets = ["ifa_spot"]\n',
         encoding="utf-8",
     )
+    alone = folder / "medway.toml"  # Medway on its own: the same random numbers as in both
     out = folder / "out"
-    args = ["compare", str(base), str(other), "--reps", "2", "--out", str(out), "--quiet"]
-    assert main([*args, "--workers", "1"]) == 0
+    args = ["compare", str(base), str(other), str(alone), "--reps", "2", "--out", str(out)]
+    assert main([*args, "--workers", "1", "--quiet"]) == 0
     return out
 
 
 def test_compare_gives_each_councils_paired_differences(region_compare: Path) -> None:
-    assert load(region_compare).scenarios == ["Test region", "Spot pool only"]
+    res = load(region_compare)
+    assert res.scenarios == ["Test region", "Spot pool only", "Medway"]
     diff = pd.read_csv(region_compare / "paired_differences_by_council.csv")
-    assert set(diff[COUNCIL]) == {"Medway", "East Sussex"}
     total = pd.read_csv(region_compare / "paired_differences.csv")
-    assert len(diff) == 2 * len(total)
+    per_policy = len(total) // 2
+    # Medway in the other region and alone; East Sussex in the other region only.
+    assert (diff[COUNCIL] == "Medway").sum() == 2 * per_policy
+    assert set(diff.loc[diff[COUNCIL] == "East Sussex", "policy"]) == {"Spot pool only"}
+    # Medway alone keeps its own rows, beside the regions' totals and councils.
+    alone = res.of("Medway", "snapshots")
+    assert COUNCIL not in alone.columns and alone["long_term_group"].isna().all()
+    assert (alone["children_in_care"] > 0).all()
+    medway = load(region_compare, "Medway")
+    assert set(medway.snapshots["scenario"]) == set(res.scenarios)
+    kpis = res.kpis
+    assert len(kpis) == 6 and COUNCIL not in kpis.columns
 
 
 def test_the_manifest_records_the_region_file_and_members(region_run: Path) -> None:
