@@ -52,11 +52,13 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 import sim
-from sim.config import Scenario, load_scenario
+from sim.config import Region, Scenario, load_scenario
 from sim.experiment import git_commit
 from sim.model import simulate
 from sim.outputs import CATALOGUE
+from sim.region import simulate_region
 from sim.results import (
+    COUNCIL,
     DETAIL_TABLES,
     FORMAT,
     TABLE_FORMATS,
@@ -88,7 +90,7 @@ class BatchError(ResultsError):
 
 
 def replication_kpis(
-    snapshots: pd.DataFrame, flows: pd.DataFrame, scenario: Scenario
+    snapshots: pd.DataFrame, flows: pd.DataFrame, scenario: Scenario | Region
 ) -> dict[str, float]:
     """One replication's headline outcomes from its snapshot and flow tables.
 
@@ -134,18 +136,30 @@ def replication_kpis(
     return out
 
 
-def _keyed(df: pd.DataFrame, label: str, replication: int | pd.Series) -> pd.DataFrame:
+def _keyed(
+    df: pd.DataFrame, label: str, replication: int | pd.Series, council: str | None = None
+) -> pd.DataFrame:
     df = df.copy()
     for col in df.columns:
         if df[col].dtype == object and len(df) and isinstance(df[col].iloc[0], dt.date):
             df[col] = pd.to_datetime(df[col])
+    if council is not None:  # a region's member
+        df.insert(0, COUNCIL, council)
     df.insert(0, "replication", replication)
     df.insert(0, "scenario", label)
     return df
 
 
+def _simulate(scenario: Scenario | Region, seed: int, rep: int) -> dict[str | None, Any]:
+    """One replication's results: of the scenario (keyed None), or of each region member."""
+    if isinstance(scenario, Region):
+        runs = simulate_region(scenario, seed=seed, replication=rep)
+        return {council: res for council, res in runs.items()}
+    return {None: simulate(scenario, seed=seed, replication=rep)}
+
+
 def run_chunk(
-    scenario: Scenario,
+    scenario: Scenario | Region,
     label: str,
     seed: int,
     replications: Sequence[int],
@@ -162,9 +176,15 @@ def run_chunk(
     started = time.perf_counter()
     for rep in replications:
         try:
-            res = simulate(scenario, seed=seed, replication=rep)
-            tables = res.tables()
-            kpis = replication_kpis(tables["snapshots"], tables["flows"], scenario)
+            runs = _simulate(scenario, seed, rep)
+            councils = {
+                council: (res.tables(), float(res.meta.get("events", math.nan)))
+                for council, res in runs.items()
+            }
+            kpis = {
+                council: replication_kpis(tables["snapshots"], tables["flows"], scenario)
+                for council, (tables, _) in councils.items()
+            }
         except Exception as exc:  # a bad replication must not lose the rest of the chunk
             failures.append(
                 {
@@ -176,12 +196,14 @@ def run_chunk(
                 }
             )
             continue
-        for name in TABLES[:2] + (DETAIL_TABLES if detail else ()):
-            parts.setdefault(name, []).append(_keyed(tables[name], label, rep))
-        events = float(res.meta.get("events", math.nan))
-        row = {"scenario": label, "replication": int(rep), "seed": int(seed)}
-        kpi_rows.append({**row, **kpis, "events": events})
-        del res, tables
+        for council, (tables, events) in councils.items():
+            for name in TABLES[:2] + (DETAIL_TABLES if detail else ()):
+                parts.setdefault(name, []).append(_keyed(tables[name], label, rep, council))
+            row: dict[str, Any] = {"scenario": label, "replication": int(rep)}
+            if council is not None:
+                row[COUNCIL] = council
+            kpi_rows.append({**row, "seed": int(seed), **kpis[council], "events": events})
+        del runs, councils
         # A replication's world is full of reference cycles: collect it now, or several
         # replications' worth of garbage can wait for the next full collection.
         gc.collect()
@@ -206,7 +228,7 @@ def replay(scenario: Scenario | str | Path, seed: int, replication: int, **overr
 # ----------------------------------------------------------------------------- the folder
 
 
-def fingerprint(scenario: Scenario) -> str:
+def fingerprint(scenario: Scenario | Region) -> str:
     """A hash of every resolved parameter: two scenarios with equal content share it."""
     text = json.dumps(scenario.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -236,7 +258,7 @@ def done_replications(folder: Path, fmt: str = "parquet") -> dict[str, set[int]]
     return done
 
 
-def _labels(scenarios: Sequence[Scenario]) -> list[str]:
+def _labels(scenarios: Sequence[Scenario | Region]) -> list[str]:
     labels: list[str] = []
     for sc in scenarios:
         label, k = sc.name, 2
@@ -449,7 +471,7 @@ class BatchSummary:
 
 
 def run_batch(
-    scenarios: Sequence[Scenario],
+    scenarios: Sequence[Scenario | Region],
     reps: int,
     out: str | Path,
     seed: int = 0,
@@ -546,13 +568,18 @@ def run_batch(
         )
 
 
-def _entry(sc: Scenario, label: str, file: str | None, store_parameters: bool) -> dict[str, Any]:
+def _entry(
+    sc: Scenario | Region, label: str, file: str | None, store_parameters: bool
+) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "label": label,
         "name": sc.name,
         "file": file,
         "fingerprint": fingerprint(sc),
     }
+    if isinstance(sc, Region):
+        entry["councils"] = sc.councils
+        entry["member_files"] = sc.files
     if store_parameters:
         entry["parameters"] = sc.model_dump(mode="json")
     return entry
@@ -636,7 +663,7 @@ def results_manifest(folder: Path) -> dict[str, Any]:
 def _run(
     folder: Path,
     manifest: dict[str, Any],
-    scenarios: Sequence[Scenario],
+    scenarios: Sequence[Scenario | Region],
     labels: list[str],
     files: list[str | None],
     reps: int,
@@ -748,7 +775,8 @@ def _run(
                 _write_chunk(folder, chunk, result["tables"], fmt)
                 failures.extend(result["failures"])
                 compute += result["seconds"]
-                counts[label] += len(result["tables"].get("kpis", ()))
+                kpis = result["tables"].get("kpis")
+                counts[label] += 0 if kpis is None else kpis["replication"].nunique()
             ran += len(chunk.replications)
             bar.update(len(chunk.replications))
             if failures:

@@ -14,8 +14,16 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from sim.config import Scenario, ScenarioError, load_scenario, long_date, policy_starts
-from sim.results import check_out
+from sim.config import (
+    Region,
+    Scenario,
+    ScenarioError,
+    load_any,
+    load_scenario,
+    long_date,
+    policy_starts,
+)
+from sim.results import Filter, check_out
 from sim.terminal import WIDTH
 
 
@@ -73,7 +81,7 @@ def _workers(args: argparse.Namespace) -> int:
     return max(1, min(args.workers or cores, cores, args.reps))
 
 
-def _starts(scenario: Scenario, base: Scenario | None = None) -> list[str]:
+def _starts(scenario: Scenario | Region, base: Scenario | Region | None = None) -> list[str]:
     """When each of the scenario's policies starts (those not in ``base``), one a line."""
     return [f"{title} from {long_date(day)}" for title, day in policy_starts(scenario, base)]
 
@@ -88,7 +96,7 @@ def _say(text: str) -> None:
     )
 
 
-def _say_starts(scenario: Scenario, base: Scenario | None = None) -> None:
+def _say_starts(scenario: Scenario | Region, base: Scenario | Region | None = None) -> None:
     """When the policies start: all of ``scenario``'s, or those it adds to ``base``."""
     starts = "; ".join(_starts(scenario, base))
     if base is None:
@@ -101,12 +109,15 @@ def cmd_check(args: argparse.Namespace) -> int:
     failed = 0
     for path in args.scenarios:  # every file is checked, not only up to the first bad one
         try:
-            sc = load_scenario(path)
+            sc = load_any(path)
         except ScenarioError as exc:
             print(f"error: {exc}", file=sys.stderr)
             failed += 1
             continue
         print(f"{path}: OK ({sc.name}, {sc.start} to {sc.end})")
+        if isinstance(sc, Region):
+            shared = ", ".join(sc.shared.markets) or "none"
+            print(f"  region of {', '.join(sc.councils)}; shared markets: {shared}")
         for line in _starts(sc):
             print(f"  {line}")
         for note in sc.notes():
@@ -121,7 +132,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from sim.terminal import summary_table
 
     check_out(args.out)
-    scenario = load_scenario(args.scenario, _overrides(args))
+    scenario = load_any(args.scenario, _overrides(args))
     # One run per folder: results of other inputs there are replaced, never mixed.
     summary = run_batch(
         [scenario],
@@ -151,8 +162,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         _say("At 31 March of each year: median (the range of 90% of replications)\n")
         print(summary_table(table))
+    _by_council(out, args.wide)
     _say(f"\nTables ({args.format}) and manifest in {out}/; report: {report}")
     return 0
+
+
+def _by_council(folder: Path, wide: bool) -> None:
+    """Print each member's summary after a region's totals."""
+    from sim.analysis import format_summary, yearly_summary
+    from sim.results import load
+    from sim.terminal import summary_table
+
+    for council in load(folder).councils:
+        _say(f"\n{council} (of the region above)\n")
+        table = yearly_summary(load(folder, council).snapshots)
+        print(format_summary(table) if wide else summary_table(table))
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -169,8 +193,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from sim.terminal import differences_table
 
     check_out(args.out)
-    base = load_scenario(args.base, _overrides(args))
-    policies = [load_scenario(p, _overrides(args)) for p in args.policies]
+    base = load_any(args.base, _overrides(args))
+    policies = [load_any(p, _overrides(args)) for p in args.policies]
     names = [sc.name for sc in [base, *policies]]
     if len(set(names)) != len(names):
         raise ValueError(f"scenario names must differ to be compared: {names}")
@@ -219,9 +243,33 @@ def cmd_compare(args: argparse.Namespace) -> int:
             f"\n{p.name}: pairing needs {ratio:.0%} of the replications independent runs would "
             f"need for the same precision (in-house placements, final year). Chart: {path}"
         )
+    _differences_by_council(out, shown)
     report = save_report(data, out / "report.html")
     _say(f"\nTables of every scenario and manifest in {out}/; report: {report}")
     return 0
+
+
+def _differences_by_council(folder: Path, shown: list) -> None:
+    """A comparison of regions: each member council's paired differences too."""
+    import pandas as pd
+
+    from sim.compare import differences, format_differences
+    from sim.results import COUNCIL, load
+
+    res = load(folder)
+    frames = []
+    for council in res.councils:
+        by = load(folder, council)
+        snapshots = {label: by.of(label, "snapshots") for label in by.scenarios}
+        snapshots = {label: df for label, df in snapshots.items() if not df.empty}
+        if res.scenarios[0] not in snapshots or len(snapshots) < 2:
+            continue  # the council is in the base, or in one option, only
+        diff = differences(snapshots)
+        print(f"\n{council}: paired differences from the base\n")
+        print(format_differences(diff, shown))
+        frames.append(diff.assign(**{COUNCIL: council}))
+    if frames:
+        pd.concat(frames).to_csv(folder / "paired_differences_by_council.csv", index=False)
 
 
 def cmd_target(args: argparse.Namespace) -> int:
@@ -383,8 +431,15 @@ def cmd_report(args: argparse.Namespace) -> int:
     from sim.report import load_results, read_any_table, save_report
 
     folder = Path(args.results)
+    filtered = args.sex or args.uasc or args.age
     try:
-        data = load_results(folder)
+        where = Filter(
+            council=args.council,
+            sex=args.sex,
+            uasc=None if args.uasc is None else args.uasc == "yes",
+            age=Filter.parse_age(args.age) if args.age else None,
+        )
+        data = load_results(folder, args.council)
         if args.calibration:
             data.calibration = read_any_table(Path(args.calibration))
         if args.validation:
@@ -396,8 +451,26 @@ def cmd_report(args: argparse.Namespace) -> int:
         check_out(Path(args.out).parent)
     out = save_report(data, Path(args.out) if args.out else folder / "report.html")
     labels = ", ".join(r.label for r in data.results)
-    print(f"Report on {labels}: {out}")
+    print(f"Report on {labels}{f' ({args.council})' if args.council else ''}: {out}")
+    if filtered:
+        _filtered(folder, where)
     return 0
+
+
+def _filtered(folder: Path, where: Filter) -> None:
+    """Children in care by placement type for the filtered group, at each 31 March."""
+    from sim.analysis import format_summary, yearly_summary
+    from sim.experiment import slug
+    from sim.results import in_care, load
+
+    res = load(folder)
+    table = in_care(res, where)
+    path = folder / f"in_care-{slug(where.label())}.csv"
+    table.to_csv(path, index=False)
+    for label in res.scenarios:
+        print(f"\n{label}: {where.label()}, median [90% interval] over replications\n")
+        print(format_summary(yearly_summary(table[table["scenario"] == label])))
+    print(f"\nTable: {path}")
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -419,7 +492,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
     from sim.results import load
 
     check_out(args.out)
-    scenarios = [load_scenario(path, _overrides(args)) for path in args.scenarios]
+    scenarios = [load_any(path, _overrides(args)) for path in args.scenarios]
     try:
         summary = run_batch(
             scenarios,
@@ -482,7 +555,7 @@ def cmd_export_903(args: argparse.Namespace) -> int:
     from sim import ssda903
 
     check_out(args.out)
-    paths = ssda903.export(args.results, args.out, rep=args.rep)
+    paths = ssda903.export(args.results, args.out, rep=args.rep, council=args.council)
     years = sorted({p.parent.name for p in paths})
     print(f"SSDA903 files for collection years {', '.join(years)} in {args.out}/")
     if args.validate:
@@ -512,7 +585,10 @@ def cmd_init_council(args: argparse.Namespace) -> int:
         if not args.name:
             print("error: --903 needs --name NAME (the council's name)", file=sys.stderr)
             return 2
-        built = build.from_return(args.ssda903, args.fostering, args.name)
+        built = build.from_return(args.ssda903, args.fostering, args.name, args.areas)
+    elif args.areas is not None:
+        print("error: --areas maps the postcodes of a return: it needs --903", file=sys.stderr)
+        return 2
     else:
         built = dfe.from_la(args.la, args.fostering, args.name)
     stem = built.name if args.out is None else Path(args.out).stem
@@ -655,6 +731,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--validation",
         help="validation table to include (e.g. results/validation/validation_table.csv)",
     )
+    report.add_argument("--council", help="of a region: one member council's report")
+    report.add_argument("--sex", choices=("F", "M"), help="also count only girls or boys")
+    report.add_argument("--uasc", choices=("yes", "no"), help="also count only (or no) UASC")
+    report.add_argument("--age", help="also count only these years of age, e.g. 16-17")
     report.set_defaults(func=cmd_report)
 
     serve = sub.add_parser("serve", help="start the web app and open it in your browser")
@@ -711,6 +791,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     x903.add_argument("results", help="a results folder (`sufficiency run --out`)")
     x903.add_argument("--rep", type=int, default=0, help="replication to export (default 0)")
+    x903.add_argument("--council", help="of a region: the member council to export")
     x903.add_argument(
         "--out", required=True, help="output folder: OUT/<year>/{header,episodes,uasc}.csv"
     )
@@ -728,6 +809,9 @@ def build_parser() -> argparse.ArgumentParser:
     ini.add_argument("--903", dest="ssda903", help="folder of SSDA903 returns, one per year")
     ini.add_argument("--la", help="a council in the bundled DfE 2019 tables, e.g. 'Essex'")
     ini.add_argument("--fostering", help="TOML of the council's Ofsted fostering figures")
+    ini.add_argument(
+        "--areas", help="CSV of postcode_district,area: the council's areas from the postcodes"
+    )
     ini.add_argument("--name", help="the council's name (default with --la: its DfE name)")
     ini.add_argument("--out", help="scenario file to write (default scenarios/<name>.toml)")
     ini.add_argument("--report", help="fit report folder (default results/init-council-<name>)")

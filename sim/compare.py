@@ -20,7 +20,7 @@ from matplotlib.ticker import FuncFormatter
 from scipy import stats
 
 from sim.analysis import year_end
-from sim.config import Scenario, long_date, policy_starts
+from sim.config import Region, Scenario, long_date, policy_starts
 from sim.experiment import run
 from sim.outputs import fmt, format_money, output, title
 
@@ -148,7 +148,9 @@ def differences(snapshots: dict[str, pd.DataFrame]) -> pd.DataFrame:
 
 
 def years_shown(
-    base: Scenario, policies: Sequence[Scenario], asked: Sequence[int] | None = None
+    base: Scenario | Region,
+    policies: Sequence[Scenario | Region],
+    asked: Sequence[int] | None = None,
 ) -> list[int]:
     """The years (31 March) a comparison reports: ``asked``, or every year from the first
     policy start to the horizon. A ValueError says why there is none to show."""

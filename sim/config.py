@@ -1270,9 +1270,23 @@ def policy_start_problems(
     return problems
 
 
-def policy_starts(scenario: Scenario, base: Scenario | None = None) -> list[tuple[str, dt.date]]:
+def policy_starts(
+    scenario: Scenario | Region, base: Scenario | Region | None = None
+) -> list[tuple[str, dt.date]]:
     """Each dated policy of ``scenario`` as (what it is, start), earliest first; with ``base``,
-    only those the base does not have (what a comparison with the base shows)."""
+    only those the base does not have (what a comparison with the base shows). A region's are
+    its members', each named with its council."""
+    if isinstance(scenario, Region):
+        bases = {m.name: m for m in base.members} if isinstance(base, Region) else {}
+        single = base if isinstance(base, Scenario) else None
+        out = [
+            (f"{m.name}: {title}", day)
+            for m in scenario.members
+            for title, day in policy_starts(m, bases.get(m.name, single))
+        ]
+        return sorted(out, key=lambda p: p[1])
+    if isinstance(base, Region):
+        base = next((m for m in base.members if m.name == scenario.name), None)
     known = base.interventions.model_dump() if base is not None else {}
     out = []
     for kind, _, item in scenario.interventions.dated():
@@ -1511,13 +1525,15 @@ def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str] | N
     return sorted(current.model_fields) if current is not None else None
 
 
-def _describe(exc: ValidationError, source: str) -> str:
-    lines = [f"{source}: invalid scenario"]
+def _describe(
+    exc: ValidationError, source: str, model: type[BaseModel] | None = None, what: str = "scenario"
+) -> str:
+    lines = [f"{source}: invalid {what}"]
     for err in exc.errors():
         loc = tuple(err["loc"])
         field = ".".join(str(p) for p in loc) or "(top level)"
         if err["type"] == "extra_forbidden":
-            allowed = _allowed_keys(Scenario, loc) or []
+            allowed = _allowed_keys(model or Scenario, loc) or []
             close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
             guess = f" (did you mean '{close[0]}'?)" if close else ""
             hint = f"; allowed keys here: {', '.join(allowed)}" if allowed else ""
@@ -1571,3 +1587,131 @@ def with_overrides(scenario: Scenario, overrides: dict[str, Any]) -> Scenario:
     """A copy of ``scenario`` with nested ``overrides`` applied and validated again."""
     data = _merge(scenario.model_dump(), overrides)
     return scenario_from_dict(data, scenario.name)
+
+
+# -------------------------------------------------------------------------------- regions
+
+#: The placement types whose places a region's councils may share (``[shared] markets``).
+SharedMarket = Literal["ifa_spot", "residential", "supported"]
+SHARED_MARKETS: tuple[SharedMarket, ...] = ("ifa_spot", "residential", "supported")
+MAX_MEMBERS = 50
+
+
+class Shared(_Base):
+    """The markets a region's councils share: the places of each listed type form one pool
+    (the sum of the members' own capacities) that every member's children compete for. Each
+    member keeps its own in-house carers, IFA framework contracts, unregistered provision and
+    demand. ``outside_share`` is the share of each member's other-councils demand on the spot
+    pool (``market.spot.other_councils_*``) that comes from outside the region: the rest were
+    the other members' children, who are now simulated as themselves."""
+
+    markets: Annotated[list[SharedMarket], Field(max_length=3)] = list(SHARED_MARKETS)
+    outside_share: Annotated[float, _NUMBER, Field(ge=0, le=1, allow_inf_nan=False)] = 1.0
+
+    @field_validator("markets")
+    @classmethod
+    def _once(cls, markets: list[str]) -> list[str]:
+        if len(set(markets)) != len(markets):
+            raise ValueError(f"a market is listed twice: {markets}")
+        return markets
+
+
+class Region(_Base):
+    """Several councils simulated together, sharing the markets of ``shared``."""
+
+    name: Annotated[str, Field(max_length=200)] = "unnamed region"
+    description: Annotated[str, Field(max_length=10_000)] = ""
+    members: Annotated[list[Scenario], Field(min_length=1, max_length=MAX_MEMBERS)]
+    files: list[str] = []  # the member scenario files as the region file names them
+    shared: Shared = Shared()
+
+    @model_validator(mode="after")
+    def _together(self) -> Region:
+        names = [m.name for m in self.members]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"members must be different councils; named twice: {twice}")
+        first = self.members[0]
+        for m in self.members[1:]:
+            if (m.start, m.end) != (first.start, first.end):
+                raise ValueError(
+                    f"members must share one start and horizon: {first.name!r} runs "
+                    f"{first.start} to {first.end}, {m.name!r} {m.start} to {m.end}"
+                )
+        return self
+
+    @property
+    def councils(self) -> list[str]:
+        """The members' names, in the order of the region file."""
+        return [m.name for m in self.members]
+
+    @property
+    def start(self) -> dt.date:
+        return self.members[0].start
+
+    @property
+    def end(self) -> dt.date:
+        return self.members[0].end
+
+    @property
+    def years(self) -> float:
+        return self.members[0].years
+
+    def notes(self) -> list[str]:
+        """The members' notes, each named by its council."""
+        return [f"{m.name}: {note}" for m in self.members for note in m.notes()]
+
+
+def is_region(path: str | Path) -> bool:
+    """Whether the TOML file at ``path`` is a region (it lists ``members``)."""
+    return "members" in read_toml(Path(path), "scenario file not found")
+
+
+def load_region(path: str | Path, overrides: dict[str, Any] | None = None) -> Region:
+    """Load a region file: its member scenarios (paths relative to it), each with
+    ``overrides`` applied, and its ``[shared]`` markets."""
+    path = Path(path)
+    data = read_toml(path, "region file not found")
+    allowed = ("name", "description", "members", "shared")
+    unknown = sorted(set(data) - set(allowed))
+    if unknown:
+        raise ScenarioError(
+            f"{path}: invalid region\n  unknown keys {unknown}; allowed: {list(allowed)}"
+        )
+    files = data.get("members")
+    if not isinstance(files, list) or not files or not all(isinstance(f, str) for f in files):
+        raise ScenarioError(
+            f"{path}: invalid region\n  field 'members': a list of scenario files "
+            f"(paths relative to the region file), got {files!r}"
+        )
+    members = []
+    for i, file in enumerate(files):
+        member = path.parent / file
+        if not member.is_file():
+            raise ScenarioError(
+                f"{path}: invalid region\n  field 'members[{i}]': {file}: scenario file not found"
+                f" (looked for {member})"
+            )
+        try:
+            members.append(load_scenario(member, overrides))
+        except ScenarioError as exc:
+            raise ScenarioError(f"{exc}\n  (field 'members[{i}]' of region {path})") from None
+    try:
+        return Region.model_validate(
+            {
+                "name": data.get("name", path.stem),
+                "description": data.get("description", ""),
+                "members": members,
+                "files": files,
+                "shared": data.get("shared", {}),
+            }
+        )
+    except ValidationError as exc:
+        raise ScenarioError(_describe(exc, str(path), Region, "region")) from None
+
+
+def load_any(path: str | Path, overrides: dict[str, Any] | None = None) -> Scenario | Region:
+    """A scenario file, or a region file (one that lists ``members``)."""
+    if is_region(path):
+        return load_region(path, overrides)
+    return load_scenario(path, overrides)

@@ -21,24 +21,36 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 import sim
-from sim.config import Scenario
+from sim.config import Region, Scenario
 from sim.model import simulate
+from sim.region import simulate_region
 
 
-def _one(args: tuple[Scenario, int, int]) -> dict[str, pd.DataFrame]:
+def _one(args: tuple[Scenario | Region, int, int]) -> dict[str, pd.DataFrame]:
     scenario, seed, rep = args
-    res = simulate(scenario, seed=seed, replication=rep)
-    out = {}
-    for name, df in res.tables().items():
-        df = df.copy()
-        df.insert(0, "replication", rep)
-        out[name] = df
-    out["meta"] = pd.DataFrame([{"replication": rep, **res.meta}])
-    return out
+    if not isinstance(scenario, Region):
+        res = simulate(scenario, seed=seed, replication=rep)
+        out = {}
+        for name, df in res.tables().items():
+            df = df.copy()
+            df.insert(0, "replication", rep)
+            out[name] = df
+        out["meta"] = pd.DataFrame([{"replication": rep, **res.meta}])
+        return out
+    # A region: each member's rows, with its council (sim.results.COUNCIL).
+    parts: dict[str, list[pd.DataFrame]] = {}
+    for council, res in simulate_region(scenario, seed=seed, replication=rep).items():
+        tables = {**res.tables(), "meta": pd.DataFrame([res.meta])}
+        for name, df in tables.items():
+            df = df.copy()
+            df.insert(0, "council", council)
+            df.insert(0, "replication", rep)
+            parts.setdefault(name, []).append(df)
+    return {name: pd.concat(dfs, ignore_index=True) for name, dfs in parts.items()}
 
 
 def iter_replications(
-    scenario: Scenario,
+    scenario: Scenario | Region,
     reps: Iterable[int],
     seed: int,
     workers: int = 1,
@@ -64,9 +76,10 @@ def iter_replications(
 
 
 def run(
-    scenario: Scenario, reps: int, seed: int = 0, workers: int = 1, progress: bool = False
+    scenario: Scenario | Region, reps: int, seed: int = 0, workers: int = 1, progress: bool = False
 ) -> dict[str, pd.DataFrame]:
-    """Run ``reps`` replications and stack their tables (with a ``replication`` column).
+    """Run ``reps`` replications and stack their tables (with a ``replication`` column and,
+    of a region, a ``council`` column).
 
     The result does not depend on ``workers``: replication ``r`` always uses the streams of
     ``(seed, r)``.

@@ -160,6 +160,8 @@ class ReportData:
     #: result (:func:`load_accuracy`); by default the repository's own for Kent's options.
     observed: pd.DataFrame | None = None
     accuracy: Accuracy | None = None
+    #: Of a region (its totals are ``results``): each member council's results, by name.
+    councils: dict[str, list[ScenarioResult]] = field(default_factory=dict)
 
 
 # File names (parquet or csv) of the tables `sufficiency calibrate` and `validate` write.
@@ -182,19 +184,21 @@ def _read_table(folder: Path, name: str) -> pd.DataFrame | None:
     return None
 
 
-def load_results(folder: str | Path) -> ReportData:
+def load_results(folder: str | Path, council: str | None = None) -> ReportData:
     """Read a results folder (:mod:`sim.results`), each of its scenarios an option of the
-    report, the first the base of the comparison.
+    report, the first the base of the comparison (of a region: its totals, or ``council``'s).
 
     The calibration fit table (``fit_table``) and the validation table
     (``validation_table``), parquet or csv, are shown where present in ``folder``.
     """
-    res = results_layout.load(folder)
+    res = results_layout.load(folder, council)
     m = res.manifest
     options = []
     for label in res.scenarios:
         entry = res.entry(label)
         snaps = res.of(label, "snapshots")
+        if snaps.empty and council is not None and not entry.get("councils"):
+            continue  # a single council's run, compared with a region, is not this council
         if snaps.empty:
             raise results_layout.ResultsError(
                 f"{res.folder}: no finished replication of {label!r} yet"
@@ -203,7 +207,7 @@ def load_results(folder: str | Path) -> ReportData:
             "scenario": entry.get("name", label),
             "label": label,
             "scenario_file": entry.get("file"),
-            "parameters": entry.get("parameters") or {},
+            "parameters": _parameters(entry, council),
             "seed": m.get("seed"),
             "replications": int(snaps["replication"].nunique()),
             "version": m.get("version"),
@@ -214,6 +218,9 @@ def load_results(folder: str | Path) -> ReportData:
             ScenarioResult({"snapshots": snaps}, {k: v for k, v in manifest.items() if v})
         )
     data = ReportData(options)
+    if council is None:
+        for name in res.councils:
+            data.councils[name] = load_results(folder, name).results
     for attr, names in _EXTRA_TABLES.items():
         for name in names:
             table = _read_table(res.folder, name)
@@ -417,6 +424,17 @@ def accuracy_html(acc: Accuracy) -> str:
         + "</details>"
     )
     return "".join(parts)
+
+
+def _parameters(entry: dict[str, Any], council: str | None) -> dict[str, Any]:
+    """An option's parameters; of a region, each member's by council (or one council's)."""
+    params = entry.get("parameters") or {}
+    if not entry.get("councils"):
+        return params
+    members = {m["name"]: m for m in params.get("members", [])}
+    if council is not None:
+        return members.get(council, {})
+    return {"shared": params.get("shared", {}), **members}
 
 
 # ----------------------------------------------------------------------------- numbers
@@ -977,6 +995,21 @@ def render_report(data: ReportData) -> str:
             "model's accuracy is tested against Kent's published figures only.</p>",
         )
     )
+    if data.councils:
+        sections.append(
+            (
+                "councils",
+                "Each council of the region",
+                "<p>The figures above are the region's totals; these are each council's own "
+                "(median and the range 90% of runs fall in).</p>"
+                + "".join(
+                    f"<h3>{_e(name)}{_e(f': {r.label}') if len(rs) > 1 else ''}</h3>"
+                    + summary_table_html(r)
+                    for name, rs in data.councils.items()
+                    for r in rs
+                ),
+            )
+        )
     if data.calibration is not None:
         sections.append(
             (

@@ -12,6 +12,10 @@ same way (:mod:`sim.batch` writes it)::
     DIR/failures.json                 replications that raised, each with its seed
     DIR/.lock                         while a command writes the folder: its pid, host, time
 
+A region's tables (:mod:`sim.region`) have a ``council`` column after ``replication``: one
+row per member council. The reader returns the region's totals unless asked for one council
+(``load(folder, council=...)``); :meth:`Results.by_council` gives every council's rows.
+
 With ``--format csv`` the parts are ``part-*.csv``. A chunk of replications counts as
 written once its ``kpis`` part exists (it is written last). The report, the analysis
 functions, the SSDA903 export and the web app read the folder through :func:`load`, which
@@ -32,6 +36,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
@@ -50,6 +55,8 @@ ROW_KEYS: dict[str, tuple[str, ...]] = {
 #: Columns holding dates (read back as dates from CSV parts).
 DATE_COLUMNS = ("date", "start_date", "end_date", "entry_date", "exit_date", "dob")
 LOCK = ".lock"
+#: The column naming a region's member council.
+COUNCIL = "council"
 
 
 class ResultsError(ValueError):
@@ -273,10 +280,47 @@ def read_table(
 
 @dataclass
 class Results:
-    """A results folder; each table is read from disk the first time it is used."""
+    """A results folder; each table is read from disk the first time it is used.
+
+    In a region's folder the snapshots, flows and KPIs are the region's totals, or one
+    member's rows if ``council`` names it; the episodes and children are every member's rows
+    (a child is identified by its council and id), or one member's.
+    """
 
     folder: Path
     manifest: dict[str, Any] = field(repr=False)
+    council: str | None = None
+    _read: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.council is not None and self.council not in self.councils:
+            held = f"its councils are {self.councils}" if self.councils else "it is no region"
+            raise ResultsError(f"{self.folder}: no council {self.council!r}; {held}")
+
+    @property
+    def councils(self) -> list[str]:
+        """A region's member councils, in the order of its region file (else empty)."""
+        names: list[str] = []
+        for s in self.manifest["scenarios"]:
+            names += [c for c in s.get("councils", []) if c not in names]
+        return names
+
+    def by_council(self, name: str, columns: Sequence[str] | None = None) -> pd.DataFrame:
+        """Table ``name`` with one row per member council (its ``council`` column)."""
+        if columns is not None:
+            return self._named(read_table(self.folder, name, columns, self.manifest))
+        if name not in self._read:  # filters read the detail tables many times
+            self._read[name] = self._named(read_table(self.folder, name, None, self.manifest))
+        return self._read[name]
+
+    def _named(self, df: pd.DataFrame) -> pd.DataFrame:
+        """A single council's rows beside a region's (a comparison of the two) take the
+        council's name, so that a council's rows of both can be compared."""
+        if COUNCIL not in df.columns or not df[COUNCIL].isna().any():
+            return df
+        names = {s["label"]: s.get("name", s["label"]) for s in self.manifest["scenarios"]}
+        own = df["scenario"].astype(str).map(names)
+        return df.assign(**{COUNCIL: df[COUNCIL].fillna(own)})
 
     @cached_property
     def snapshots(self) -> pd.DataFrame:
@@ -312,7 +356,46 @@ class Results:
 
     def table(self, name: str, columns: Sequence[str] | None = None) -> pd.DataFrame:
         """Any table, optionally only some columns (to keep memory down on big batches)."""
-        return read_table(self.folder, name, columns, self.manifest)
+        if not self.councils:
+            return read_table(self.folder, name, columns, self.manifest)
+        df = self.by_council(name)
+        if self.council is not None:
+            df = df[df[COUNCIL] == self.council].drop(columns=COUNCIL).reset_index(drop=True)
+        elif name == "kpis":
+            df = self._total_kpis(df)
+        elif name in ("snapshots", "flows"):
+            regions = [s["label"] for s in self.manifest["scenarios"] if s.get("councils")]
+            region = df["scenario"].isin(regions)
+            single = df[~region].drop(columns=COUNCIL)
+            df = pd.concat([single, region_total(name, df[region])], ignore_index=True)
+            df = df.sort_values(keys(name), kind="stable").reset_index(drop=True)
+        wanted = None if columns is None else {*keys(name), *columns}
+        return df if wanted is None else df[[c for c in df.columns if c in wanted]]
+
+    def _total_kpis(self, kpis: pd.DataFrame) -> pd.DataFrame:
+        """The region's KPIs, computed from its total snapshots and flows as a member's are
+        (the rows of a single council, compared with a region, as they are)."""
+        from sim.batch import replication_kpis
+        from sim.config import Region
+
+        snapshots, flows = self.snapshots, self.flows
+        regions: dict[str, Region] = {}
+        rows: list[dict[Any, Any]] = []
+        for (label, rep), part in kpis.groupby(["scenario", "replication"], observed=True):
+            entry = self.entry(str(label))
+            if not entry.get("councils"):
+                rows += part.drop(columns=COUNCIL).to_dict("records")
+                continue
+            if str(label) not in regions:
+                regions[str(label)] = Region.model_validate(entry["parameters"])
+            snap = snapshots[(snapshots["scenario"] == label) & (snapshots["replication"] == rep)]
+            flow = flows[(flows["scenario"] == label) & (flows["replication"] == rep)]
+            row = {"scenario": label, "replication": rep, "seed": part["seed"].iloc[0]}
+            row.update(replication_kpis(snap.reset_index(drop=True), flow, regions[str(label)]))
+            rows.append({**row, "events": part["events"].sum()})
+        df = pd.DataFrame(rows)
+        df["scenario"] = df["scenario"].astype(kpis["scenario"].dtype)
+        return df
 
     def of(self, label: str, name: str) -> pd.DataFrame:
         """One scenario's rows of table ``name`` (its ``scenario`` column as text)."""
@@ -321,18 +404,80 @@ class Results:
         return part.assign(scenario=part["scenario"].astype(str))
 
 
-def load(folder: str | Path) -> Results:
-    """Open a results folder (its manifest is read and checked now, its tables when used)."""
+def load(folder: str | Path, council: str | None = None) -> Results:
+    """Open a results folder (its manifest is read and checked now, its tables when used);
+    of a region, its totals or one ``council``'s rows."""
     folder = Path(folder)
-    return Results(folder, read_manifest(folder))
+    return Results(folder, read_manifest(folder), council)
 
 
-def replication(folder: str | Path, rep: int = 0, label: str | None = None) -> dict[str, Any]:
+def keys(table: str) -> list[str]:
+    """The columns that identify a row of ``table``."""
+    return ["scenario", "replication", *ROW_KEYS.get(table, ())]
+
+
+# The snapshot shares and what each is a share of, so that a region's share is the ratio of
+# its members' sums: (share, numerator columns or None, denominator columns).
+_SHARES: dict[str, tuple[tuple[str, ...] | None, tuple[str, ...] | None]] = {
+    "kpi_3plus_placements": (None, ("children_in_care",)),
+    "kpi_same_placement_2y": (None, ("long_term_group",)),
+    "kpi_within_20_miles": (None, None),  # of the children placed: every placement type
+    "kpi_in_house_share": (
+        ("in_house", "connected"),
+        ("in_house", "connected", "ifa_framework", "ifa_spot"),
+    ),
+}
+
+
+def region_total(table: str, df: pd.DataFrame) -> pd.DataFrame:
+    """A region's ``snapshots`` or ``flows`` summed over its councils, shares recomputed."""
+    from sim.config import PLACEMENT_TYPES
+    from sim.model.metrics import flow_ratios
+
+    by = keys(table)
+    df = df.copy()
+    shares = [c for c in _SHARES if c in df.columns] if table == "snapshots" else []
+    for share in shares:
+        num, den = _SHARES[share]
+        if num is None:  # share x its denominator is the count it was made of
+            df[share] = (df[share] * df[list(den or PLACEMENT_TYPES)].sum(axis=1)).fillna(0.0)
+    first = [c for c in ("day", "days_simulated") if c in df.columns]
+    counts = [
+        c
+        for c in df.columns
+        if c not in (*by, COUNCIL, *first) and pd.api.types.is_numeric_dtype(df[c])
+    ]
+    grouped = df.groupby(by, observed=True, sort=False)
+    out = grouped[counts].sum()
+    for c in first:
+        out[c] = grouped[c].first()
+    out = out.reset_index()
+    for share in shares:
+        num, den = _SHARES[share]
+        total = out[list(den or PLACEMENT_TYPES)].sum(axis=1)
+        top = out[share] if num is None else out[list(num)].sum(axis=1)
+        out[share] = top / total.where(total > 0)
+    if table == "flows":
+        out = flow_ratios(out)
+    order = [c for c in df.columns if c != COUNCIL]
+    return out[order].sort_values(by, kind="stable").reset_index(drop=True)
+
+
+def replication(
+    folder: str | Path, rep: int = 0, label: str | None = None, council: str | None = None
+) -> dict[str, Any]:
     """One replication of one scenario (default: the first): its episodes, children and
-    snapshots, the scenario's start and end dates and the folder's manifest."""
-    res = load(folder)
+    snapshots, the scenario's start and end dates and the folder's manifest. Of a region,
+    one ``council``'s (child ids are a council's own)."""
+    res = load(folder, council)
+    if res.councils and council is None:
+        raise ResultsError(
+            f"{res.folder}: holds a region; name one council ({', '.join(res.councils)})"
+        )
     label = label or res.scenarios[0]
     params = res.entry(label).get("parameters")
+    if council is not None and isinstance(params, dict):
+        params = next(m for m in params.get("members", []) if m.get("name") == council)
     if not isinstance(params, dict) or "start" not in params:
         raise ResultsError(
             f"{res.folder}/manifest.json: scenario {label!r} has no parameters (start date); "
@@ -357,3 +502,127 @@ def replication(folder: str | Path, rep: int = 0, label: str | None = None) -> d
     end = pd.to_datetime(tables["snapshots"]["date"]).max().date()
     manifest = {**res.manifest, "scenario": label, "parameters": params}
     return {**tables, "start": start, "end": end, "manifest": manifest}
+
+
+# ----------------------------------------------------------------------------- filters
+
+
+@dataclass(frozen=True)
+class Filter:
+    """Which children to count: the filters of a regional dashboard. ``None`` keeps all.
+
+    ``sex`` is ``"F"`` or ``"M"``; ``age`` the first and last whole year of age, inclusive.
+    """
+
+    council: str | None = None
+    sex: str | None = None
+    uasc: bool | None = None
+    age: tuple[int, int] | None = None
+
+    def __post_init__(self) -> None:
+        if self.sex not in (None, "F", "M"):
+            raise ResultsError(f"sex must be F or M, got {self.sex!r}")
+        if self.age is not None and not 0 <= self.age[0] <= self.age[1] <= 25:
+            raise ResultsError(f"age must be two years FIRST-LAST within 0-25, got {self.age}")
+
+    @classmethod
+    def parse_age(cls, text: str) -> tuple[int, int]:
+        """``"16-17"`` (or ``"16"``) as the years of age it covers."""
+        first, _, last = text.partition("-")
+        try:
+            return int(first), int(last or first)
+        except ValueError:
+            raise ResultsError(
+                f"age must be FIRST-LAST whole years, e.g. 16-17; got {text!r}"
+            ) from None
+
+    def label(self) -> str:
+        """The filter in words, e.g. ``Medway, girls, UASC, aged 16-17``."""
+        parts = [self.council] if self.council else []
+        if self.sex:
+            parts.append({"F": "girls", "M": "boys"}[self.sex])
+        if self.uasc is not None:
+            parts.append("UASC" if self.uasc else "not UASC")
+        if self.age:
+            parts.append(f"aged {self.age[0]}-{self.age[1]}")
+        return ", ".join(parts) or "all children"
+
+
+def in_care(res: Results, where: Filter, dates: Sequence[Any] | None = None) -> pd.DataFrame:
+    """Children in care matching ``where`` at each snapshot date (or ``dates``), by placement
+    type: one row per scenario x replication x date, in the columns of the snapshots.
+
+    Counted from the episode log and the child table (``run`` keeps them, or ``batch
+    --detail``), so every child-level filter applies; without filters the counts are the
+    snapshots' own.
+    """
+    from sim.config import PLACEMENT_TYPES
+
+    if not res.manifest.get("detail"):
+        raise ResultsError(
+            f"{res.folder}: has no episode log to filter; rerun with 'sufficiency run' "
+            "(or batch --detail)"
+        )
+    region = bool(res.councils)
+    if where.council is not None and where.council not in res.councils:
+        Results(res.folder, res.manifest, where.council)  # raises, naming the councils
+    kids = res.by_council("children")
+    episodes = res.by_council("episodes")
+    if region and where.council is not None:
+        kids = kids[kids[COUNCIL] == where.council]
+        episodes = episodes[episodes[COUNCIL] == where.council]
+    if where.sex is not None:
+        kids = kids[kids["male"].astype(bool) == (where.sex == "M")]
+    if where.uasc is not None:
+        kids = kids[kids["uasc"].astype(bool) == where.uasc]
+    child = ["scenario", "replication", "child", *([COUNCIL] if region else [])]
+    episodes = episodes.merge(kids[[*child, "dob_day"]], on=child, how="inner")
+    snaps = res.by_council("snapshots", ["day"])
+    days = snaps.drop_duplicates("date")[["date", "day"]]
+    reps = snaps[["scenario", "replication"]].drop_duplicates()
+    if dates is not None:
+        days = days[days["date"].isin(pd.to_datetime(list(dates)))]
+    day_values = days["day"].to_numpy(dtype=float)
+    by = ["scenario", "replication"]
+    ep = _at_dates(
+        episodes[[*by, "placement", "start_day", "end_day", "dob_day"]],
+        "start_day",
+        "end_day",
+        day_values,
+        where.age,
+    )
+    ch = _at_dates(
+        kids[[*by, "entry_day", "exit_day", "dob_day"]],
+        "entry_day",
+        "exit_day",
+        day_values,
+        where.age,
+    )
+    counts = ep.groupby([*by, "at", "placement"], observed=True).size().unstack(fill_value=0)
+    total = ch.groupby([*by, "at"], observed=True).size().rename("children_in_care")
+    table = counts.reindex(columns=list(PLACEMENT_TYPES), fill_value=0).join(total, how="outer")
+    # A replication with no such child at a date counts zero, not missing.
+    grid = reps.merge(pd.DataFrame({"at": range(len(days))}), how="cross")
+    out = grid.merge(table.reset_index(), on=[*by, "at"], how="left")
+    out[out.columns[3:]] = out[out.columns[3:]].fillna(0).astype(int)
+    out.insert(2, "date", days["date"].to_numpy()[out.pop("at").to_numpy()])
+    return out.sort_values([*by, "date"], kind="stable").reset_index(drop=True)
+
+
+def _at_dates(
+    df: pd.DataFrame, start: str, end: str, days: Any, age: tuple[int, int] | None
+) -> pd.DataFrame:
+    """One row per row of ``df`` open at each of the sorted ``days`` (column ``at``: the
+    index of the day), kept if the child's whole years of age then lie within ``age``."""
+    first = np.searchsorted(days, df[start].to_numpy(dtype=float), side="left")
+    ends = df[end].to_numpy(dtype=float)
+    last = np.where(np.isnan(ends), len(days), np.searchsorted(days, ends, side="left"))
+    n = np.maximum(last - first, 0)
+    rows = np.repeat(np.arange(len(df)), n)
+    at = np.repeat(first, n) + (np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n))
+    out = df.iloc[rows].reset_index(drop=True)
+    out["at"] = at
+    if age is not None:
+        years = np.floor((days[at] - out["dob_day"].to_numpy(dtype=float)) / 365.25)
+        out = out[(years >= age[0]) & (years <= age[1])]
+    return out

@@ -13,6 +13,7 @@ import pandas as pd
 import sim
 from sim.config import Scenario
 from sim.council import fit
+from sim.council.areas import area_entries_from, read_areas
 from sim.council.estimate import Estimates, estimate
 from sim.council.fostering import ENGLAND_SOURCE, read_fostering
 from sim.council.read903 import Return, read_return
@@ -65,8 +66,11 @@ def _provenance(what: str) -> list[str]:
     ]
 
 
-def from_return(root: Path | str, fostering: Path | str | None, name: str) -> Built:
-    """Build a council's scenario from its SSDA903 folder and fostering figures."""
+def from_return(
+    root: Path | str, fostering: Path | str | None, name: str, areas: Path | str | None = None
+) -> Built:
+    """Build a council's scenario from its SSDA903 folder and fostering figures; its areas
+    from the return's postcodes with the ``areas`` table of postcode districts, if given."""
     ret: Return = read_return(root)
     est: Estimates = estimate(ret, EDGES)
     first, last = ret.years[0], ret.years[-1]
@@ -74,6 +78,13 @@ def from_return(root: Path | str, fostering: Path | str | None, name: str) -> Bu
     stock = est.tables["stock"]
     in_house = int(stock["group"].isin(["in_house", "connected"]).sum())
     fost = read_fostering(fostering, in_house)
+    area_notes: list[str] = []
+    if areas is None:
+        area_rows = area_entries(
+            "no districts: the return's postcodes are not mapped to areas (no --areas), so one area"
+        )
+    else:
+        area_rows, area_notes = area_entries_from(ret, read_areas(areas), str(areas))
     entries = [
         Entry("name", name, "the council"),
         Entry(
@@ -82,12 +93,12 @@ def from_return(root: Path | str, fostering: Path | str | None, name: str) -> Bu
             "what the scenario is",
         ),
         Entry("start", est.start.date(), "the last 31 March observed: the stock date"),
-        *area_entries("no districts: the return's postcodes are not mapped to areas, so one area"),
+        *area_rows,
         *episode_entries(est, source),
         *fostering_entries(fost, int((stock["group"] == "connected").sum())),
     ]
     scenario = validate(entries, f"init-council {name}")
-    notes = [f"SSDA903 folders: {ret.convention}.", *est.notes]
+    notes = [f"SSDA903 folders: {ret.convention}.", *est.notes, *area_notes]
     england = sorted({k.split(".")[0] for k, (_, src) in fost.items() if src == ENGLAND_SOURCE})
     if england:
         notes.append(

@@ -487,19 +487,23 @@ class Recorder:
                 row[name] = self.flows.get((i, name), 0.0)
             rows.append(row)
         df = pd.DataFrame(rows)
-        df = df[df["days_simulated"] > 0].reset_index(drop=True)
-        approvals = df["approvals"].where(df["approvals"] > 0)
-        df["approval_time_mean_months"] = df["approval_months_sum"] / approvals
-        df["approval_within_6_months_share"] = df["approvals_within_6_months"] / approvals
-        foster = ("in_house", "connected", "ifa_framework", "ifa_spot")
-        entries = df[[f"entries_{k}" for k in foster]].sum(axis=1)
-        df["foster_entries_in_house_share"] = (
-            df["entries_in_house"] + df["entries_connected"]
-        ) / entries.where(entries > 0)
-        enquiries = df["enquiries"].where(df["enquiries"] > 0)
-        df["enquiry_to_application_ratio"] = df["applications"] / enquiries
-        df["enquiry_to_approval_ratio"] = df["approvals"] / enquiries
-        return df
+        return flow_ratios(df[df["days_simulated"] > 0].reset_index(drop=True))
+
+
+def flow_ratios(df: pd.DataFrame) -> pd.DataFrame:
+    """Add the ratio columns of a flow table to its counts (a region's totals use it too)."""
+    approvals = df["approvals"].where(df["approvals"] > 0)
+    df["approval_time_mean_months"] = df["approval_months_sum"] / approvals
+    df["approval_within_6_months_share"] = df["approvals_within_6_months"] / approvals
+    foster = ("in_house", "connected", "ifa_framework", "ifa_spot")
+    entries = df[[f"entries_{k}" for k in foster]].sum(axis=1)
+    df["foster_entries_in_house_share"] = (
+        df["entries_in_house"] + df["entries_connected"]
+    ) / entries.where(entries > 0)
+    enquiries = df["enquiries"].where(df["enquiries"] > 0)
+    df["enquiry_to_application_ratio"] = df["applications"] / enquiries
+    df["enquiry_to_approval_ratio"] = df["approvals"] / enquiries
+    return df
 
 
 def _to_dates(start: dt.date, days: pd.Series) -> pd.Series:

@@ -11,6 +11,10 @@ provider accepts the child at all. Two mechanisms make providers run out (``mark
   homes open when occupancy stays above the target.
 
 Without them (the schema's defaults) the spot market is unlimited and capacities are fixed.
+
+In a region (:mod:`sim.region`) the members' providers of a shared placement type form one
+pool (:meth:`Providers.share`): a place is free if the members' capacities together exceed
+what all of them occupy, hold ring-fenced and lose to outside councils.
 """
 
 from __future__ import annotations
@@ -55,9 +59,29 @@ class Providers:
         self.other_councils = OtherCouncils(world, self) if busy else None
         on = market.capacity_response.response_years is not None
         self.capacity_response = CapacityResponse(world, self) if on else None
+        self.pool: tuple[Providers, ...] = (self,)
+        self.shared: frozenset[str] = frozenset()
+
+    def share(self, pool: tuple[Providers, ...], kinds: frozenset[str]) -> None:
+        """Make the places of ``kinds`` one pool with the other members of ``pool``.
+
+        Each member keeps its own capacity, occupancy, ring-fenced places and outside
+        competitors, which policies and capacity responses change as before; only the test
+        of whether a place is free adds them up over the pool.
+        """
+        self.pool = pool
+        self.shared = kinds
 
     def free(self, kind: str, uasc: bool = False) -> float:
         """Places of ``kind`` open to a child (UASC children also see ring-fenced ones)."""
+        if kind in self.shared:
+            free = 0.0
+            for p in self.pool:
+                general = p.capacity[kind] - p.reserved[kind]
+                free += general - (p.occupied[kind] - p.reserved_used[kind]) - p.others[kind]
+            if uasc:
+                free += self.reserved[kind] - self.reserved_used[kind]
+            return free
         general = self.capacity[kind] - self.reserved[kind]
         free = general - (self.occupied[kind] - self.reserved_used[kind]) - self.others[kind]
         if uasc:

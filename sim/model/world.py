@@ -38,12 +38,19 @@ class World:
         Every parameter of the run.
     streams : dict of Stream
         One random stream per mechanism (see :func:`sim.rng.make_streams`).
+    env : simpy.Environment, optional
+        The clock and event queue; the councils of a region share one (:mod:`sim.region`).
     """
 
-    def __init__(self, scenario: Scenario, streams: dict[str, Stream]) -> None:
+    def __init__(
+        self,
+        scenario: Scenario,
+        streams: dict[str, Stream],
+        env: simpy.Environment | None = None,
+    ) -> None:
         self.scenario = scenario
         self.rng = streams
-        self.env = simpy.Environment()
+        self.env = simpy.Environment() if env is None else env
         self.horizon = float((scenario.end - scenario.start).days)
         self.children: dict[int, Child] = {}
         self.households: dict[int, Household] = {}
@@ -131,13 +138,17 @@ class World:
         self.env.schedule(_Call(self, fn, args), NORMAL, delay if delay > 0 else 0.0)  # type: ignore[arg-type]
 
     # -- running ---------------------------------------------------------------------------
-    def run(self) -> Results:
-        """Build the initial stock, start every mechanism and run to the horizon."""
+    def start(self) -> None:
+        """Build the initial stock and start every mechanism."""
         initial.build(self)
         children.start(self)
         carers.start(self)
         interventions.start(self)
         self.recorder.start()
+
+    def run(self) -> Results:
+        """Start the world and run it to the horizon."""
+        self.start()
         self.env.run(until=self.horizon + 1e-9)
         return self.recorder.results()
 

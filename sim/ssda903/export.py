@@ -99,11 +99,12 @@ def year_tables(eps: pd.DataFrame, kids: pd.DataFrame, year: int) -> dict[str, p
     return {"header": header, "episodes": episodes, "uasc": uasc}
 
 
-def load_run(results: Path | str, rep: int = 0) -> dict[str, Any]:
-    """One replication's episodes, children and snapshots, with its start and end dates."""
+def load_run(results: Path | str, rep: int = 0, council: str | None = None) -> dict[str, Any]:
+    """One replication's episodes, children and snapshots, with its start and end dates (of
+    a region, one ``council``'s)."""
     from sim.results import replication
 
-    return replication(results, rep)
+    return replication(results, rep, council=council)
 
 
 def export_tables(
@@ -128,9 +129,12 @@ def export_tables(
     return written
 
 
-def export(results: Path | str, out: Path | str, rep: int = 0) -> list[Path]:
-    """Export replication ``rep`` of a ``sufficiency run`` results folder as SSDA903 files."""
-    run = load_run(results, rep)
+def export(
+    results: Path | str, out: Path | str, rep: int = 0, council: str | None = None
+) -> list[Path]:
+    """Export replication ``rep`` of a ``sufficiency run`` results folder as SSDA903 files
+    (of a region, one ``council``'s: a return is a council's)."""
+    run = load_run(results, rep, council)
     years = collection_years(run["start"], run["end"])
     if not years:
         raise ValueError(

@@ -1,0 +1,85 @@
+"""A region: several councils simulated together, competing for shared placement markets.
+
+One SimPy environment runs one :class:`~sim.model.world.World` per member council, so every
+event of every council happens on one clock. Each world keeps its own children, carers,
+framework contracts, policies and recorder; the providers of the ``[shared] markets`` are
+joined into one pool (:meth:`sim.model.providers.Providers.share`), so a child of one council
+placed in a spot or residential place takes it from the others.
+
+Randomness: member ``i`` draws from ``SeedSequence([seed, replication, stream_id, i])``, and
+the first member from the single-council streams ``SeedSequence([seed, replication,
+stream_id])``. A region of one council is therefore that council's own run, bit for bit, and
+a region that adds members to a first one shares its random numbers (paired comparisons).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import simpy
+
+from sim.config import Region, Scenario, with_overrides
+from sim.model.metrics import Results, month_ends
+from sim.model.world import World
+from sim.rng import STREAM_IDS, Stream, make_streams
+
+#: The snapshot column a region adds so that the region's two-year stability share is the
+#: exact ratio of sums (``kpi_same_placement_2y`` is long-term settled / this).
+LONG_TERM = "long_term_group"
+
+
+def member_streams(seed: int, replication: int, member: int) -> dict[str, Stream]:
+    """The random streams of the region's member number ``member``."""
+    if member == 0:
+        return make_streams(seed, replication)
+    return {
+        name: Stream(np.random.SeedSequence([seed, replication, sid, member]))
+        for name, sid in STREAM_IDS.items()
+    }
+
+
+def member_scenario(region: Region, scenario: Scenario) -> Scenario:
+    """A member as the region runs it: only ``outside_share`` of its other-councils demand on
+    the spot pool comes from outside the region (the rest are the other members)."""
+    share = region.shared.outside_share
+    spot = scenario.market.spot
+    if share == 1.0 or len(region.members) == 1:
+        return scenario
+    return with_overrides(
+        scenario,
+        {
+            "market": {
+                "spot": {
+                    "other_councils_initial": round(spot.other_councils_initial * share),
+                    "other_councils_per_year": spot.other_councils_per_year * share,
+                }
+            }
+        },
+    )
+
+
+def simulate_region(region: Region, seed: int = 0, replication: int = 0) -> dict[str, Results]:
+    """Run one replication of ``region``: each member's tables, by council name."""
+    env = simpy.Environment()
+    worlds = [
+        World(member_scenario(region, sc), member_streams(seed, replication, i), env)
+        for i, sc in enumerate(region.members)
+    ]
+    pool = tuple(w.providers for w in worlds)
+    kinds = frozenset(region.shared.markets)
+    for w in worlds:
+        w.providers.share(pool, kinds)
+    for w in worlds:
+        w.start()
+    _count_long_term(worlds)
+    horizon = worlds[0].horizon
+    for d in month_ends(region.start, region.end):
+        day = float((d - region.start).days)
+        if day > 0:  # scheduled after every member's own snapshot of that day
+            worlds[-1].schedule(day, _count_long_term, worlds)
+    env.run(until=horizon + 1e-9)
+    return {w.scenario.name: w.recorder.results() for w in worlds}
+
+
+def _count_long_term(worlds: list[World]) -> None:
+    for w in worlds:
+        w.recorder.snapshot_rows[-1][LONG_TERM] = len(w.recorder.stocks.long_term)
