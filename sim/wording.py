@@ -25,7 +25,7 @@ LABELS: dict[str, str] = {
     "uasc.arrivals_per_year": "Unaccompanied asylum-seeking children (UASC) arriving each year",
     "uasc.nts.transfer_prob": "Share of UASC transferred to other councils when over quota",
     "recruitment.enquiries_per_year": "Fostering enquiries each year",
-    "recruitment.campaigns": "Recruitment campaigns (enquiries multiplied while they run)",
+    "recruitment.campaigns": "Recruitment campaigns (enquiries multiplied, or a level a year)",
     "recruitment.application_prob": "Share of enquiries that become applications",
     "recruitment.approval_prob": "Share of assessments that end in approval",
     "initial.households": "The council's fostering households at the start",
@@ -180,7 +180,9 @@ def _item(item: dict[str, Any]) -> str:
     for key, v in item.items():
         if key in ("start", "end") or v is None:
             continue
-        parts.append(f"{_words(key)} {describe(key, v)}")
+        # A level a year or a multiplier says what it is by its unit: "450 a year", "×1.3".
+        named = key not in ("per_year", "multiplier")
+        parts.append(f"{_words(key)} {describe(key, v)}" if named else describe(key, v))
     return ", ".join(parts)
 
 

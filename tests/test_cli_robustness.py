@@ -240,7 +240,7 @@ def test_the_report_describes_observed_campaign_levels():
     sc = load_scenario(ROOT / "scenarios" / "kent_2019_2024_observed.toml")
     params = json.loads(sc.model_dump_json())
     text = assumptions_html([ScenarioResult({}, {"scenario": sc.name, "parameters": params})])
-    assert "450 a year from 2020-04-01 to 2022-04-01" in text
+    assert "from 1 April 2020 to 1 April 2022, 450 a year" in text
 
 
 def test_a_batch_folder_from_before_table_formats_resumes_as_parquet(tmp_path, kent):

@@ -206,7 +206,7 @@ def test_run_summary_fits_80_columns_with_units(tmp_path, monkeypatch, capsys):
     assert cli.main(args) == 0
     out = capsys.readouterr().out
     assert max(len(line) for line in _lines(out)) <= 80, out
-    assert "Policies: UASC ring-fence from 30 September 2024." in out
+    assert "Policies: Beds ring-fenced for asylum-seeking children from 30 September 2024." in out
     lines = _lines(out)
     households = lines.index("The council's fostering households")
     assert lines[households + 1].startswith("  2025  ")
