@@ -65,7 +65,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from sim.analysis import format_summary, yearly_summary
+    from sim.analysis import ESTIMATOR, format_spend, format_summary, spend_summary, yearly_summary
     from sim.batch import run_batch
     from sim.report import load_results, save_report
 
@@ -92,15 +92,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     data = load_results(out)
     report = save_report(data, out / "report.html")
     print(f"\n{scenario.name}: {args.reps} replications, seed {args.seed}, {summary.seconds:.1f} s")
-    print("Median [90% interval] over replications\n")
+    print(ESTIMATOR + "\n")
     print(format_summary(yearly_summary(data.results[0].snapshots)))
+    print("\nSpend by financial year (£, mean [90% of runs])\n")
+    print(format_spend(spend_summary(data.results[0].tables["flows"])))
     print(f"\nTables ({args.format}) and manifest in {out}/; report: {report}")
     return 0
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    from sim.analysis import ESTIMATOR, format_spend_differences
     from sim.batch import run_batch
-    from sim.compare import difference_chart, differences, format_differences, variance_reduction
+    from sim.compare import (
+        difference_chart,
+        differences,
+        format_differences,
+        money,
+        variance_reduction,
+    )
     from sim.experiment import slug
     from sim.report import load_results, save_report
 
@@ -131,11 +140,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
     snapshots = {r.label: r.snapshots for r in data.results}
     diff = differences(snapshots)
     diff.to_csv(out / "paired_differences.csv", index=False)
+    spend = money({r.label: r.tables["flows"] for r in data.results})
+    spend.to_csv(out / "spend_differences.csv", index=False)
     years = sorted(diff["year"].unique())
     shown = years[1::2] if len(years) > 6 else years[1:]
     print(f"\nPaired differences from '{base.name}' ({args.reps} replications, seed {args.seed})")
-    print("Each cell: policy minus base [95% confidence interval], P(better)\n")
+    print(ESTIMATOR)
+    print("Each cell: policy minus base [90% confidence interval], P(better)\n")
     print(format_differences(diff, shown))
+    print("\nSpend, policy minus base, by financial year [90% confidence interval]\n")
+    print(format_spend_differences(spend))
     for p in policies:
         fig = difference_chart(diff, p.name)
         path = out / f"differences-{slug(p.name)}.png"

@@ -397,6 +397,71 @@ def _kpis() -> list[Output]:
     ]
 
 
+#: Spend categories per financial year (``spend_<category>`` in the flows table), each with
+#: its group and title; ``spend_total`` is their sum.
+SPEND_CATEGORIES: dict[str, tuple[str, str]] = {
+    **{k: ("placements", t) for k, t in _KINDS.items()},
+    "staying_put": ("placements", "Staying Put with former foster carers"),
+    "fostering_households": (
+        "placements",
+        "The council's fostering households, whatever their placements (retainers)",
+    ),
+    "hub_families": ("programmes", "Hub families"),
+    "mockingbird": ("programmes", "Mockingbird constellations"),
+    "assessment_capacity": ("programmes", "Extra assessing social workers"),
+    "retention_offers": ("programmes", "Retention offers to foster carers"),
+    "step_across": ("programmes", "Step-across moves from residential care"),
+    "recruitment_campaigns": ("recruitment", "Recruitment campaigns"),
+    "enquiries": ("recruitment", "Fostering enquiries handled"),
+    "assessments": ("recruitment", "Fostering assessments"),
+    "approvals": ("recruitment", "Fostering approvals (panel and training)"),
+}
+SPEND_GROUPS = ("placements", "programmes", "recruitment")
+
+
+def _spend() -> list[Output]:
+    f, unit = "flows", "£ a financial year"
+    out = [
+        Output(f"spend_{k}", f, f"Spend: {t[0].lower()}{t[1:]}", unit, "money", -1)
+        for k, (_, t) in SPEND_CATEGORIES.items()
+    ]
+    out.append(Output("spend_total", f, "Spend: total", unit, "money", -1))
+    out.append(
+        Output(
+            "price_index",
+            f,
+            "Price index applied to the year's spend (1 = first year's prices)",
+            "index",
+            "months",
+        )
+    )
+    return out
+
+
+#: What the spend figures count and what they leave out, in words a reader can check.
+COST_INCLUDES: tuple[str, ...] = (
+    "Placements: each child's days in each placement type times its weekly unit cost "
+    "(in-house fostering fees and allowances, connected persons, IFA framework and spot, "
+    "residential, supported accommodation, unregistered, placed for adoption, with parents)",
+    "Staying Put: each young person's days with their former foster carers",
+    "Programmes from the day they start: hub families, Mockingbird constellations, extra "
+    "assessing social workers, retention offers, step-across moves, recruitment campaigns",
+    "Recruitment: each enquiry handled, each assessment started and each approval",
+    "Approved fostering households whatever their placements (retainers), where a weekly "
+    "cost per household is set (none by default)",
+)
+COST_EXCLUDES: tuple[str, ...] = (
+    "Social work for the child (the child's social worker, reviews, independent reviewing "
+    "officers), education, health and legal costs",
+    "Assessments of connected persons (family and friends carers)",
+    "Leaving-care support after 18 other than Staying Put",
+    "Adoption, special guardianship and child arrangements allowances after a child leaves care",
+    "Capital costs (opening children's homes) and the council's overheads",
+    "Savings or costs outside children's services (e.g. fewer breakdowns in schools)",
+    "Any unit cost changing with a child's needs beyond the placement type: each type has one "
+    "weekly price",
+)
+
 _KEYS = [
     Output("financial_year", "flows", "Financial year", "1 April to 31 March", "key"),
     Output("days_simulated", "flows", "Days of the year simulated", "days", "key"),
@@ -405,7 +470,7 @@ _KEYS = [
 #: Every output, by table and column name (a stock and a flow may share a name, e.g.
 #: ``placed_for_adoption``).
 CATALOGUE: dict[str, dict[str, Output]] = {t: {} for t in TABLES}
-for _o in (*_snapshots(), *_KEYS, *_flow_counts(), *_flow_ratios(), *_kpis()):
+for _o in (*_snapshots(), *_KEYS, *_flow_counts(), *_flow_ratios(), *_spend(), *_kpis()):
     if _o.name in CATALOGUE[_o.table]:  # pragma: no cover - a mistake in this file
         raise AssertionError(f"{_o.table} column {_o.name!r} declared twice")
     CATALOGUE[_o.table][_o.name] = _o
@@ -414,6 +479,8 @@ for _o in (*_snapshots(), *_KEYS, *_flow_counts(), *_flow_ratios(), *_kpis()):
 FLOW_COUNTS: tuple[str, ...] = tuple(o.name for o in _flow_counts())
 #: Flows derived from the counts as ratios (missing, not zero, when undefined).
 FLOW_RATIOS: tuple[str, ...] = tuple(o.name for o in _flow_ratios())
+#: The spend columns of the flows table (one per category, then the total).
+SPEND_COLUMNS: tuple[str, ...] = (*(f"spend_{k}" for k in SPEND_CATEGORIES), "spend_total")
 
 
 def columns(table: str) -> tuple[str, ...]:
@@ -438,3 +505,21 @@ def title(name: str, table: str | None = None) -> str:
 def fmt(name: str, value: float | None, signed: bool = False, table: str | None = None) -> str:
     """A value of column ``name`` as a reader expects it (see :meth:`Output.format`)."""
     return output(name, table).format(value, signed)
+
+
+def format_money(value: float | None, signed: bool = False) -> str:
+    """Money as a committee reads it: ``£1.2m``, ``£340k``, ``£950`` (``-£1.2m``; ``+`` if
+    ``signed``)."""
+    if value is None or not math.isfinite(value):
+        return "–"
+    sign = "-" if value < 0 else ("+" if signed and value > 0 else "")
+    v = abs(value)
+    if round(v, -5) >= 1e6:
+        text = f"£{v / 1e6:,.1f}m"
+    elif round(v, -2) >= 1e4:
+        text = f"£{v / 1e3:,.0f}k"
+    elif v >= 1e3:
+        text = f"£{v / 1e3:,.1f}k"
+    else:
+        text = f"£{v:,.0f}"
+    return sign + text

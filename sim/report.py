@@ -25,16 +25,31 @@ from typing import Any
 
 import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from sim import compare
 from sim import results as results_layout
-from sim.analysis import COLOURS, year_end, yearly_summary
+from sim.analysis import (
+    COLOURS,
+    ESTIMATOR,
+    TOTAL,
+    spend_differences,
+    spend_summary,
+    target_chance,
+    year_end,
+    yearly_summary,
+)
 from sim.config import Scenario
-from sim.outputs import fmt, output, title
+from sim.outputs import (
+    COST_EXCLUDES,
+    COST_INCLUDES,
+    fmt,
+    format_money,
+    output,
+    title,
+)
 from sim.plots import fan_chart
 
 # ----------------------------------------------------------------------------- what is shown
@@ -177,6 +192,11 @@ class ScenarioResult:
     def snapshots(self) -> pd.DataFrame:
         return self.tables["snapshots"]
 
+    @property
+    def flows(self) -> pd.DataFrame | None:
+        """The flows and spend per financial year, if the result has them."""
+        return self.tables.get("flows")
+
 
 @dataclass
 class ReportData:
@@ -237,7 +257,10 @@ def load_results(folder: str | Path) -> ReportData:
             "written": m.get("updated") or m.get("started"),
         }
         options.append(
-            ScenarioResult({"snapshots": snaps}, {k: v for k, v in manifest.items() if v})
+            ScenarioResult(
+                {"snapshots": snaps, "flows": res.of(label, "flows")},
+                {k: v for k, v in manifest.items() if v},
+            )
         )
     data = ReportData(options)
     for attr, names in _EXTRA_TABLES.items():
@@ -255,7 +278,7 @@ def load_results(folder: str | Path) -> ReportData:
 def paired_differences(
     base: pd.DataFrame, other: pd.DataFrame, columns: Sequence[str]
 ) -> pd.DataFrame:
-    """Mean difference ``other - base`` at each 31 March, paired by replication, with its 95%
+    """Mean difference ``other - base`` at each 31 March, paired by replication, with its 90%
     confidence interval and the share of runs in which ``other`` does better
     (see :func:`sim.compare.paired_differences`)."""
     return compare.paired_differences(base, other, columns)
@@ -303,7 +326,7 @@ def _table(head: Sequence[str], rows: Iterable[Sequence[str]], cls: str = "") ->
 
 
 def summary_table_html(result: ScenarioResult, columns: Sequence[str] = HEADLINE_COLUMNS) -> str:
-    """Headline figures at each 31 March: median and the range 90% of runs fall in."""
+    """Headline figures at each 31 March: the mean and the range 90% of runs fall in."""
     cols = [c for c in columns if c in result.snapshots]
     q = yearly_summary(result.snapshots, cols)
     years = list(q.index)
@@ -311,25 +334,21 @@ def summary_table_html(result: ScenarioResult, columns: Sequence[str] = HEADLINE
     for col in cols:
         cells = [_e(title(col))]
         for y in years:
-            med, lo, hi = q.loc[y, (col, "median")], q.loc[y, (col, "p05")], q.loc[y, (col, "p95")]
+            mean, lo, hi = q.loc[y, (col, "mean")], q.loc[y, (col, "p05")], q.loc[y, (col, "p95")]
             cells.append(
-                f"<b>{_e(fmt(col, med))}</b><br><small>{_e(fmt(col, lo))} to "
+                f"<b>{_e(fmt(col, mean))}</b><br><small>{_e(fmt(col, lo))} to "
                 f"{_e(fmt(col, hi))}</small>"
             )
         rows.append(cells)
     return _table(["31 March", *[str(y) for y in years]], rows, "summary")
 
 
-def _kpi_cell(target: KpiTarget, values: pd.Series) -> str:
-    values = values.dropna()
-    if values.empty:
-        return "–"
-    med = float(values.median())
-    ok = target.met(med)
-    share = float(np.mean([target.met(v) for v in values]))
+def _kpi_cell(target: KpiTarget, row: pd.Series) -> str:
+    ok = target.met(float(row["mean"]))
     return (
-        f"<span class='{'meets' if ok else 'misses'}'>{_e(fmt(target.column, med))}"
-        f" {'✓' if ok else '✗'}</span><br><small>target met in {share:.0%} of runs</small>"
+        f"<span class='{'meets' if ok else 'misses'}'>{_e(fmt(target.column, row['mean']))}"
+        f" {'✓' if ok else '✗'}</span><br><small>{row['chance']:.0%} chance the target is "
+        f"met</small>"
     )
 
 
@@ -344,7 +363,8 @@ def kpi_table_html(results: Sequence[ScenarioResult]) -> str:
     for t in KPI_TARGETS:
         present = [(r, m) for r, m in zip(results, march, strict=True) if t.column in m]
         for i, (r, m) in enumerate(present):
-            by_year = dict(tuple(m.groupby("year")[t.column]))
+            chance = target_chance(m, t.column, t.target, t.better == "lower")
+            by_year = {int(row["year"]): row for _, row in chance.iterrows()}
             cells = []
             if i == 0:
                 span = f" rowspan='{len(present)}'" if len(present) > 1 else ""
@@ -360,8 +380,9 @@ def kpi_table_html(results: Sequence[ScenarioResult]) -> str:
     table = _table_of(head, "".join(body), "kpis")
     sources = "".join(f"<li>{_e(t.name)}: {_e(t.source)}</li>" for t in KPI_TARGETS)
     return (
-        f"{table}<p class='note'>Each cell: the median over runs (✓ meets the target, ✗ does "
-        f"not) and the share of runs that meet it.</p>"
+        f"{table}<p class='note'>Each cell: the mean over runs (✓ meets the target, ✗ does "
+        f"not) and the chance that the target is met on that 31 March (the share of runs that "
+        f"meet it).</p>"
         f"<details><summary>Where the targets come from</summary><ul>{sources}</ul></details>"
     )
 
@@ -415,10 +436,89 @@ def differences_html(
         few = " With fewer than 2 runs there is no interval." if n < 2 else ""
         parts.append(
             f"{heading}{table}<p class='note'>Each cell: the mean difference over {n} paired "
-            f"runs ({_e(other.label)} minus {_e(base.label)}) and its 95% confidence interval. "
+            f"runs ({_e(other.label)} minus {_e(base.label)}) and its 90% confidence interval. "
             f"Bold: the interval does not include zero, so the difference is unlikely to be "
             f"chance.{few}</p>"
         )
+    return "".join(parts)
+
+
+def prices_note(result: ScenarioResult) -> str:
+    """Which prices the spend is in: the first year's, or uprated each April."""
+    costs = (result.manifest.get("parameters") or {}).get("costs") or {}
+    rate = costs.get("inflation_per_year")
+    if not rate:
+        return "at the first financial year's prices throughout (no inflation index)"
+    return f"with prices rising by {rate:.1%} each 1 April after the first financial year"
+
+
+def _money_cell(mean: float, lo: float, hi: float, signed: bool = False) -> str:
+    if math.isnan(lo):
+        return _e(format_money(mean, signed))
+    return (
+        f"<b>{_e(format_money(mean, signed))}</b><br><small>{_e(format_money(lo, signed))} to "
+        f"{_e(format_money(hi, signed))}</small>"
+    )
+
+
+def _year_head(years: Sequence[str]) -> list[str]:
+    return [("Whole horizon" if y == TOTAL else str(y)) for y in years]
+
+
+def money_html(results: Sequence[ScenarioResult]) -> str:
+    """Spend per financial year and over the horizon by category, each option's difference
+    from the base with its interval, and what the cost includes and leaves out."""
+    have = [r for r in results if r.flows is not None and "spend_total" in r.flows]
+    if not have:
+        return "<p>These results hold no spend figures (written by an older version).</p>"
+    parts = [
+        f"<p>Spend by financial year (1 April to 31 March), {_e(prices_note(have[0]))}. "
+        f"{_e(ESTIMATOR)}</p>"
+    ]
+    for r in have:
+        q = spend_summary(r.tables["flows"].assign(scenario=r.label))
+        years = list(dict.fromkeys(q["financial_year"]))
+        shown = q[(q.groupby("category")["p95"].transform("max") > 0) | (q["category"] == "total")]
+        rows = []
+        for cat in dict.fromkeys(shown["category"]):  # the catalogue's order, by group
+            g = shown[shown["category"] == cat].set_index("financial_year")
+            head = g["title"].iloc[0]
+            cells = [f"<b>{_e(head)}</b>" if cat == "total" else _e(head)]
+            cells += [_money_cell(g.at[y, "mean"], g.at[y, "p05"], g.at[y, "p95"]) for y in years]
+            rows.append(cells)
+        heading = f"<h3>{_e(r.label)}</h3>" if len(results) > 1 else ""
+        parts.append(heading + _table(["Spend", *_year_head(years)], rows, "money"))
+    base = have[0]
+    for other in have[1:]:
+        if pairing_problem(base, other):
+            continue  # the differences section says why
+        d = spend_differences(base.tables["flows"], other.tables["flows"])
+        years = list(dict.fromkeys(d["financial_year"]))
+        moved = d.groupby("outcome")["difference"].transform(lambda x: x.abs().max()) > 0
+        d = d[moved | (d["outcome"] == "spend_total")]
+        rows = []
+        for col in dict.fromkeys(d["outcome"]):
+            g = d[d["outcome"] == col].set_index("financial_year")
+            cells = [f"<b>{_e(title(col))}</b>" if col == "spend_total" else _e(title(col))]
+            for y in years:
+                row = g.loc[y]
+                cell = _money_cell(row["difference"], row["ci_low"], row["ci_high"], signed=True)
+                if col == "spend_total":
+                    cell += f"<br><small>costs less in {row['prob_better']:.0%} of runs</small>"
+                cells.append(cell)
+            rows.append(cells)
+        parts.append(
+            f"<h3>{_e(other.label)} minus {_e(base.label)}</h3>"
+            + _table(["Difference in spend", *_year_head(years)], rows, "money")
+            + "<p class='note'>Each cell: the mean difference over paired runs and its 90% "
+            "confidence interval (bold figure: the mean). A negative figure is a saving.</p>"
+        )
+    includes = "".join(f"<li>{_e(x)}</li>" for x in COST_INCLUDES)
+    excludes = "".join(f"<li>{_e(x)}</li>" for x in COST_EXCLUDES)
+    parts.append(
+        f"<h3>What the cost includes</h3><ul>{includes}</ul>"
+        f"<h3>What it leaves out</h3><ul>{excludes}</ul>"
+    )
     return "".join(parts)
 
 
@@ -636,6 +736,7 @@ def render_report(data: ReportData) -> str:
         )
     )
     sections.append(("kpis", "Key performance indicators against targets", kpi_table_html(results)))
+    sections.append(("money", "Money", money_html(results)))
     if len(results) > 1:
         sections.append(
             (
@@ -677,8 +778,8 @@ def render_report(data: ReportData) -> str:
         (
             "summary",
             "Headline figures at each 31 March",
-            "<p>Each cell: the median over runs (bold) and the range that 90% of runs fall "
-            "in.</p>" + summary,
+            "<p>Each cell: the mean over runs (bold) and the range that 90% of runs fall "
+            f"in. {_e(ESTIMATOR)}</p>" + summary,
         )
     )
     if data.calibration is not None:
