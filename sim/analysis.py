@@ -237,10 +237,15 @@ def spend_summary(flows: pd.DataFrame) -> pd.DataFrame:
     Returns one row per scenario, ``financial_year`` and ``category`` (``total`` for the sum
     of the categories), with ``group, title, mean, p05, p95, n``.
     """
+    categories = {c.removeprefix("spend_"): i for i, c in enumerate(SPEND_COLUMNS)}
     parts = []
     for scenario, g in flows.groupby("scenario", observed=True, sort=False):
         long = spend_table(_with_total(g))
         q = quantiles(long, ["financial_year", "category"], ["spend"]).drop(columns="measure")
+        # The years in order with the total last, and the catalogue's order of categories.
+        years = {y: i for i, y in enumerate([*dict.fromkeys(g["financial_year"]), TOTAL])}
+        order = q["financial_year"].map(years) * len(categories) + q["category"].map(categories)
+        q = q.iloc[order.argsort(kind="stable")]
         parts.append(q.assign(scenario=str(scenario)))
     out = pd.concat(parts, ignore_index=True)
     groups = {k: grp for k, (grp, _) in SPEND_CATEGORIES.items()}

@@ -342,7 +342,7 @@ def _kpis() -> list[Output]:
         Output("places_vacant_y5", k, f"Vacant in-house places, {y5}", "places"),
         Output("ifa_spot_y5", k, f"IFA spot placements, {y5}", _CHILDREN, better=-1),
         Output("unregistered_mean", k, f"Unregistered placements, {mean}", _CHILDREN, better=-1),
-        Output("cost_total_m", k, "Total cost over the horizon", "£ million", "count", -1),
+        Output("cost_total_m", k, "Total spend over the horizon", "£ million", "count", -1),
         Output("children_in_care_final", k, f"Children in care, {final}", _CHILDREN),
         Output("in_house_final", k, f"With in-house foster carers, {final}", _CHILDREN, better=1),
         Output("ifa_spot_final", k, f"IFA spot placements, {final}", _CHILDREN, better=-1),
@@ -398,23 +398,23 @@ def _kpis() -> list[Output]:
 
 
 #: Spend categories per financial year (``spend_<category>`` in the flows table), each with
-#: its group and title; ``spend_total`` is their sum.
+#: its group and what it pays for (after "Spend: "); ``spend_total`` is their sum.
 SPEND_CATEGORIES: dict[str, tuple[str, str]] = {
-    **{k: ("placements", t) for k, t in _KINDS.items()},
-    "staying_put": ("placements", "Staying Put with former foster carers"),
+    **{k: ("placements", t[0].lower() + t[1:]) for k, t in _KINDS.items()},
+    "staying_put": ("placements", "Staying Put after 18 with their foster carers"),
     "fostering_households": (
         "placements",
-        "The council's fostering households, whatever their placements (retainers)",
+        "the council's fostering households, whatever their placements (retainers)",
     ),
-    "hub_families": ("programmes", "Hub families"),
+    "hub_families": ("programmes", "hub families"),
     "mockingbird": ("programmes", "Mockingbird constellations"),
-    "assessment_capacity": ("programmes", "Extra assessing social workers"),
-    "retention_offers": ("programmes", "Retention offers to foster carers"),
-    "step_across": ("programmes", "Step-across moves from residential care"),
-    "recruitment_campaigns": ("recruitment", "Recruitment campaigns"),
-    "enquiries": ("recruitment", "Fostering enquiries handled"),
-    "assessments": ("recruitment", "Fostering assessments"),
-    "approvals": ("recruitment", "Fostering approvals (panel and training)"),
+    "assessment_capacity": ("programmes", "extra assessing social workers"),
+    "retention_offers": ("programmes", "retention offers to foster carers"),
+    "step_across": ("programmes", "step-across moves from residential care"),
+    "recruitment_campaigns": ("recruitment", "recruitment campaigns"),
+    "enquiries": ("recruitment", "fostering enquiries handled"),
+    "assessments": ("recruitment", "fostering assessments"),
+    "approvals": ("recruitment", "fostering approvals (panel and training)"),
 }
 SPEND_GROUPS = ("placements", "programmes", "recruitment")
 
@@ -422,7 +422,7 @@ SPEND_GROUPS = ("placements", "programmes", "recruitment")
 def _spend() -> list[Output]:
     f, unit = "flows", "£ a financial year"
     out = [
-        Output(f"spend_{k}", f, f"Spend: {t[0].lower()}{t[1:]}", unit, "money", -1)
+        Output(f"spend_{k}", f, f"Spend: {t}", unit, "money", -1)
         for k, (_, t) in SPEND_CATEGORIES.items()
     ]
     out.append(Output("spend_total", f, "Spend: total", unit, "money", -1))
