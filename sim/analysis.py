@@ -278,6 +278,7 @@ def format_spend(summary: pd.DataFrame, scenario: str | None = None) -> str:
     table = cells.pivot_table(
         index="title", columns="financial_year", values="value", aggfunc="first", sort=False
     )
+    table.index.name = table.columns.name = None
     return table.to_string()
 
 

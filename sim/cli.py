@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import textwrap
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -67,6 +68,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from sim.analysis import ESTIMATOR, format_spend, format_summary, spend_summary, yearly_summary
     from sim.batch import run_batch
+    from sim.outputs import COST_EXCLUDES, COST_INCLUDES, prices_note
     from sim.report import load_results, save_report
 
     check_out(args.out)
@@ -94,8 +96,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"\n{scenario.name}: {args.reps} replications, seed {args.seed}, {summary.seconds:.1f} s")
     print(ESTIMATOR + "\n")
     print(format_summary(yearly_summary(data.results[0].snapshots)))
-    print("\nSpend by financial year (£, mean [90% of runs])\n")
+    prices = prices_note(scenario.costs.inflation_per_year)
+    print(f"\nSpend by financial year, {prices}: mean [90% of runs]\n")
     print(format_spend(spend_summary(data.results[0].tables["flows"])))
+    for heading, items in (("includes", COST_INCLUDES), ("leaves out", COST_EXCLUDES)):
+        print(f"\nThe spend {heading}:")
+        print(
+            "\n".join(
+                textwrap.fill(x, 78, initial_indent="- ", subsequent_indent="  ") for x in items
+            )
+        )
     print(f"\nTables ({args.format}) and manifest in {out}/; report: {report}")
     return 0
 

@@ -443,7 +443,7 @@ COST_INCLUDES: tuple[str, ...] = (
     "Placements: each child's days in each placement type times its weekly unit cost "
     "(in-house fostering fees and allowances, connected persons, IFA framework and spot, "
     "residential, supported accommodation, unregistered, placed for adoption, with parents)",
-    "Staying Put: each young person's days with their former foster carers",
+    "Staying Put: each young person's days with their foster carers after 18",
     "Programmes from the day they start: hub families, Mockingbird constellations, extra "
     "assessing social workers, retention offers, step-across moves, recruitment campaigns",
     "Recruitment: each enquiry handled, each assessment started and each approval",
@@ -461,6 +461,14 @@ COST_EXCLUDES: tuple[str, ...] = (
     "Any unit cost changing with a child's needs beyond the placement type: each type has one "
     "weekly price",
 )
+
+
+def prices_note(inflation_per_year: float | None) -> str:
+    """Which prices the spend is in (``costs.inflation_per_year``), in words."""
+    if not inflation_per_year:
+        return "at the first financial year's prices throughout (no inflation index)"
+    return f"with prices rising by {inflation_per_year:.1%} each 1 April after the first year"
+
 
 _KEYS = [
     Output("financial_year", "flows", "Financial year", "1 April to 31 March", "key"),

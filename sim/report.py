@@ -48,6 +48,7 @@ from sim.outputs import (
     fmt,
     format_money,
     output,
+    prices_note,
     title,
 )
 from sim.plots import fan_chart
@@ -443,13 +444,9 @@ def differences_html(
     return "".join(parts)
 
 
-def prices_note(result: ScenarioResult) -> str:
-    """Which prices the spend is in: the first year's, or uprated each April."""
+def _prices(result: ScenarioResult) -> str:
     costs = (result.manifest.get("parameters") or {}).get("costs") or {}
-    rate = costs.get("inflation_per_year")
-    if not rate:
-        return "at the first financial year's prices throughout (no inflation index)"
-    return f"with prices rising by {rate:.1%} each 1 April after the first financial year"
+    return prices_note(costs.get("inflation_per_year"))
 
 
 def _money_cell(mean: float, lo: float, hi: float, signed: bool = False) -> str:
@@ -472,7 +469,7 @@ def money_html(results: Sequence[ScenarioResult]) -> str:
     if not have:
         return "<p>These results hold no spend figures (written by an older version).</p>"
     parts = [
-        f"<p>Spend by financial year (1 April to 31 March), {_e(prices_note(have[0]))}. "
+        f"<p>Spend by financial year (1 April to 31 March), {_e(_prices(have[0]))}. "
         f"{_e(ESTIMATOR)}</p>"
     ]
     for r in have:
