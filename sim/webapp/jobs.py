@@ -414,7 +414,10 @@ class JobManager:
             scenario_to_toml(option.scenario, f"Option '{option.label}' of a web-app run"),
             encoding="utf-8",
         )
-        return name, ScenarioResult({"snapshots": tables["snapshots"]}, manifest)
+        kept: dict[str, pd.DataFrame] = {
+            k: tables[k] for k in ("snapshots", "flows") if k in tables
+        }
+        return name, ScenarioResult(kept, manifest)
 
     def _build_file(self, job: Job, name: str, path: Path) -> None:
         if name == "report.html":
