@@ -10,6 +10,7 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import heapq
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -236,12 +237,22 @@ class Spend:
         self.rate: dict[str, float] = {}
         self.since: dict[str, float] = {}
         self.total: dict[tuple[int, str], float] = defaultdict(float)
+        self._year, self._from, self._to = -1, 1.0, 0.0  # the year of the last call (none yet)
 
     def set(self, category: str, weekly: float, now: float) -> None:
         """From ``now`` on, ``category`` costs ``weekly`` pounds a week."""
         rate = self.rate.get(category, 0.0)
         if rate:
-            self._accrue(category, rate, self.since[category], now)
+            since = self.since[category]
+            if not self._from <= now < self._to:
+                starts = self.year_starts
+                i = self._year = bisect.bisect_right(starts, now) - 1
+                self._from = starts[i]
+                self._to = starts[i + 1] if i + 1 < len(starts) else math.inf
+            if since >= self._from:  # most calls: the rate held within the current year
+                self.total[(self._year, category)] += rate * (now - since) / 7.0
+            else:
+                self._accrue(category, rate, since, now)
         self.rate[category] = weekly
         self.since[category] = now
 
