@@ -2,7 +2,7 @@
 
 * :func:`load` opens a results folder (:mod:`sim.results`; written by ``sufficiency run``,
   ``compare``, ``batch`` or the web app);
-* :func:`monthly_quantiles` and :func:`yearly_quantiles` give the median with 50% and 90%
+* :func:`monthly_quantiles` and :func:`yearly_quantiles` give the mean and median with 50% and 90%
   intervals over replications per month end and per financial year; :func:`yearly_summary`
   the figures at each 31 March, which :func:`format_summary` prints;
 * :func:`fan_charts` draws the headline figures as fan charts;
@@ -342,7 +342,7 @@ def fan_charts(
     scenarios: Sequence[str] | None = None,
     ncols: int = 2,
 ) -> plt.Figure:
-    """Fan charts (median, 50% and 90% of replications) of monthly figures, one panel each.
+    """Fan charts (mean, 50% and 90% of replications) of monthly figures, one panel each.
 
     Several scenarios are overlaid in different colours.
     """
@@ -361,7 +361,7 @@ def fan_charts(
         handles = [
             Patch(color=COLOURS[k % len(COLOURS)], label=name) for k, name in enumerate(scenarios)
         ]
-        note = "line: median; shading: 50% and 90% of replications"
+        note = "line: mean; shading: 50% and 90% of replications"
         fig.legend(handles=handles, loc="upper right", ncol=len(scenarios), frameon=False)
         fig.suptitle(note, x=0.01, ha="left", fontsize=9)
     else:

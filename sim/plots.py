@@ -1,4 +1,5 @@
-"""Fan charts a commissioner can read: median line, shaded 50% and 90% intervals, dated axes."""
+"""Fan charts a commissioner can read: the mean line (:data:`sim.analysis.ESTIMATOR`), shaded
+50% and 90% of runs, dated axes."""
 
 from __future__ import annotations
 
@@ -24,10 +25,11 @@ def fan_chart(
     ax = ax or plt.subplots(figsize=(7, 3.5))[1]
     df = snapshots.assign(date=pd.to_datetime(snapshots["date"]))
     # pandas takes any array-like of quantiles; its stubs list arrays only.
-    q = df.groupby("date")[column].quantile([0.05, 0.25, 0.5, 0.75, 0.95]).unstack()  # type: ignore[arg-type]
+    q = df.groupby("date")[column].quantile([0.05, 0.25, 0.75, 0.95]).unstack()  # type: ignore[arg-type]
     ax.fill_between(q.index, q[0.05], q[0.95], color=colour, alpha=0.15, lw=0, label="90% of runs")
     ax.fill_between(q.index, q[0.25], q[0.75], color=colour, alpha=0.3, lw=0, label="50% of runs")
-    ax.plot(q.index, q[0.5], color=colour, lw=2, label=label or "Median")
+    mean = df.groupby("date")[column].mean()
+    ax.plot(mean.index, mean, color=colour, lw=2, label=label or "Mean")
     kind = output(column).kind
     ax.set_title(output(column).title, loc="left", fontsize=11)
     ax.xaxis.set_major_locator(mdates.YearLocator(base=2, month=4, day=1))

@@ -669,7 +669,7 @@ def chart_group_figure(group: ChartGroup, results: Sequence[ScenarioResult]) -> 
     for ax in axes.flat[len(columns) :]:
         ax.set_visible(False)
     handles: list[Any] = [
-        Line2D([], [], color=COLOURS[i % len(COLOURS)], lw=2, label=f"Median: {r.label}")
+        Line2D([], [], color=COLOURS[i % len(COLOURS)], lw=2, label=f"Mean: {r.label}")
         for i, r in enumerate(results)
     ]
     handles += [
@@ -750,7 +750,7 @@ def render_report(data: ReportData) -> str:
         alt = (
             f"{g.title}: "
             + "; ".join(title(c) for c in g.columns)
-            + ". Fan charts by month: median line, shaded half and 90% of runs."
+            + ". Fan charts by month: mean line, shaded half and 90% of runs."
         )
         charts.append(
             f"<figure id='chart-{g.key}'><h3>{_e(g.title)}</h3>"
@@ -762,7 +762,7 @@ def render_report(data: ReportData) -> str:
             "charts",
             "How the figures develop",
             "<p>Each chart shows the month-end figure over the years simulated. The solid line "
-            "is the median of all runs; the darker band holds half of the runs and the lighter "
+            "is the mean of all runs; the darker band holds half of the runs and the lighter "
             "band 90% of them. Wide bands mean the future is uncertain, not that the model is "
             "wrong.</p>" + "".join(charts),
         )

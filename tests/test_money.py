@@ -259,3 +259,18 @@ def test_money_is_formatted_for_a_committee():
     assert format_money(950) == "£950"
     assert format_money(12_000, signed=True) == "+£12k"
     assert format_money(float("nan")) == "–"
+
+
+def test_fan_charts_draw_the_mean(base_run):
+    from sim.plots import fan_chart
+
+    one = base_run.snapshots
+    snaps = pd.concat(
+        [one.assign(replication=r, unregistered=one["unregistered"] * r**3) for r in range(3)],
+        ignore_index=True,
+    )
+    line = fan_chart(snaps, "unregistered").lines[0]
+    mean = snaps.groupby("date")["unregistered"].mean()
+    assert np.allclose(line.get_ydata(), mean) and not np.allclose(
+        line.get_ydata(), snaps.groupby("date")["unregistered"].median()
+    )

@@ -78,7 +78,7 @@ def panel_figure(column: str, results: Sequence[ScenarioResult]) -> dict[str, An
         data.append(
             {
                 **common,
-                "y": _round(q["median"]),
+                "y": _round(q["mean"]),
                 "name": r.label,
                 "line": {"color": colour, "width": 2},
                 "customdata": [
