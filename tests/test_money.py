@@ -114,9 +114,12 @@ def test_programme_costs_are_counted_from_their_start_date():
             "assessment_capacity": [
                 {"start": start, "end": dt.date(2020, 10, 1), "cost_per_year": 36_525}
             ],
+            "step_across": [{"start": start, "per_year": 1.0, "cost_per_move": 2_000}],
         }
     )
     f = simulate(sc, seed=1).flows.set_index("financial_year")
+    assert (f["step_across"] > 0).all()
+    assert (f["spend_step_across"] == f["step_across"] * 2_000).all()
     days_2019 = float((dt.date(2020, 4, 1) - start).days)
     (_, a, b) = _fy_bounds(sc)[1]
     # 73,050 a year is 200 a day (365.25 days a year), 36,525 is 100 a day.
