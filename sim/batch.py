@@ -95,16 +95,15 @@ def replication_kpis(
     """One replication's headline outcomes from its snapshot and flow tables.
 
     "Year 5" is the last month end at most five years after the start (the final month if
-    the horizon is shorter); costs integrate the weekly cost at each month end over the days
-    since the previous one.
+    the horizon is shorter); the total cost is the spend of every financial year (placements,
+    programmes and recruitment, accrued exactly by the recorder).
     """
     days = snapshots["day"].to_numpy(dtype=float)
     y5_date = scenario.start.replace(year=scenario.start.year + 5)
     y5_day = float((y5_date - scenario.start).days)
     i5 = max(int((days <= y5_day + 0.5).sum()) - 1, 0)
     last = snapshots.iloc[-1]
-    weekly = snapshots["total_weekly_cost"].to_numpy(dtype=float)
-    cost = float((weekly[1:] * (days[1:] - days[:-1]) / 7.0).sum())
+    cost = float(flows["spend_total"].sum())
     years = max(float(flows["days_simulated"].sum()) / 365.25, 1e-9)
     out = {
         "places_vacant_y5": float(snapshots["places_vacant"].iloc[i5]),

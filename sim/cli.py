@@ -126,8 +126,9 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from sim.analysis import format_summary, yearly_summary
+    from sim.analysis import ESTIMATOR, format_spend, format_summary, spend_summary, yearly_summary
     from sim.batch import run_batch
+    from sim.outputs import COST_EXCLUDES, COST_INCLUDES, prices_note
     from sim.report import load_results, save_report
     from sim.terminal import summary_table
 
@@ -156,13 +157,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     table = yearly_summary(data.results[0].snapshots)
     _say(f"\n{scenario.name}: {args.reps} replications, seed {args.seed}, {summary.seconds:.1f} s")
     _say_starts(scenario)
-    if args.wide:
-        print("Median [90% interval] over replications\n")
-        print(format_summary(table))
-    else:
-        _say("At 31 March of each year: median (the range of 90% of replications)\n")
-        print(summary_table(table))
+    _say(ESTIMATOR + "\n")
+    print(format_summary(table) if args.wide else summary_table(table))
     _by_council(out, args.wide)
+    first = scenario.members[0] if isinstance(scenario, Region) else scenario
+    prices = prices_note(first.costs.inflation_per_year)
+    _say(f"\nSpend by financial year, {prices}: mean (the range of 90% of runs)\n")
+    print(format_spend(spend_summary(data.results[0].tables["flows"])))
+    for heading, items in (("includes", COST_INCLUDES), ("leaves out", COST_EXCLUDES)):
+        print(f"\nThe spend {heading}:")
+        print(
+            "\n".join(
+                textwrap.fill(x, WIDTH - 2, initial_indent="- ", subsequent_indent="  ")
+                for x in items
+            )
+        )
     _say(f"\nTables ({args.format}) and manifest in {out}/; report: {report}")
     return 0
 
@@ -180,11 +189,13 @@ def _by_council(folder: Path, wide: bool) -> None:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    from sim.analysis import ESTIMATOR, format_spend_differences
     from sim.batch import run_batch
     from sim.compare import (
         difference_chart,
         differences,
         format_differences,
+        money,
         variance_reduction,
         years_shown,
     )
@@ -220,19 +231,24 @@ def cmd_compare(args: argparse.Namespace) -> int:
     snapshots = {r.label: r.snapshots for r in data.results}
     diff = differences(snapshots)
     diff.to_csv(out / "paired_differences.csv", index=False)
+    spend = money({r.label: r.tables["flows"] for r in data.results})
+    spend.to_csv(out / "spend_differences.csv", index=False)
     _say(f"\nPaired differences from '{base.name}' ({args.reps} replications, seed {args.seed})")
+    _say(ESTIMATOR)
     for p in policies:
         _say_starts(p, base)
     if args.wide:
-        print("Each cell: policy minus base [95% confidence interval], P(better)\n")
+        print("Each cell: policy minus base [90% confidence interval], P(better)\n")
         print(format_differences(diff, shown))
     else:
         _say(
-            "At 31 March of each year: policy minus base, the mean over replications (95% "
+            "At 31 March of each year: policy minus base, the mean over replications (90% "
             "confidence interval), and the share of replications in which the policy does "
             "better\n"
         )
         print(differences_table(diff[diff["year"].isin(shown)]))
+    _say("\nSpend, policy minus base, by financial year (90% confidence interval)\n")
+    print(format_spend_differences(spend))
     for p in policies:
         fig = difference_chart(diff, p.name, shown)
         path = out / f"differences-{slug(p.name)}.png"
@@ -459,18 +475,19 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def _filtered(folder: Path, where: Filter) -> None:
     """Children in care by placement type for the filtered group, at each 31 March."""
-    from sim.analysis import format_summary, yearly_summary
+    from sim.analysis import ESTIMATOR, yearly_summary
     from sim.experiment import slug
     from sim.results import in_care, load
+    from sim.terminal import summary_table
 
     res = load(folder)
     table = in_care(res, where)
     path = folder / f"in_care-{slug(where.label())}.csv"
     table.to_csv(path, index=False)
     for label in res.scenarios:
-        print(f"\n{label}: {where.label()}, median [90% interval] over replications\n")
-        print(format_summary(yearly_summary(table[table["scenario"] == label])))
-    print(f"\nTable: {path}")
+        _say(f"\n{label}: {where.label()}. {ESTIMATOR}\n")
+        print(summary_table(yearly_summary(table[table["scenario"] == label])))
+    _say(f"\nTable: {path}")
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

@@ -2,8 +2,10 @@
 
 Replication ``r`` of every scenario uses the random streams of ``(seed, r)``, so the difference
 between a policy and the base in the same replication removes most of the noise that two
-independent runs would carry. Differences are reported per 31 March with a 95% confidence
-interval and the share of replications in which the policy does better.
+independent runs would carry. Differences are reported per 31 March, and the spend per
+financial year and over the horizon, with the estimator of :data:`sim.analysis.ESTIMATOR`
+(mean paired difference, 90% confidence interval) and the share of replications in which the
+policy does better.
 """
 
 from __future__ import annotations
@@ -14,12 +16,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 from matplotlib.ticker import FuncFormatter
-from scipy import stats
 
-from sim.analysis import year_end
+from sim import analysis
+from sim.analysis import spend_differences, year_end
 from sim.config import Region, Scenario, long_date, policy_starts
 from sim.experiment import run
 from sim.outputs import fmt, format_money, output, title
@@ -42,48 +43,8 @@ OUTCOMES: tuple[str, ...] = (
 def paired_differences(
     base: pd.DataFrame, policy: pd.DataFrame, outcomes: Sequence[str] = OUTCOMES
 ) -> pd.DataFrame:
-    """Per 31 March and outcome: mean paired difference (policy - base), its 95% CI and the
-    share of replications in which the policy is better.
-
-    Parameters
-    ----------
-    base, policy : DataFrame
-        Snapshot tables with a ``replication`` column, from runs with the same seed.
-    outcomes : sequence of str
-        Snapshot columns to compare.
-    """
-    a, b = year_end(base), year_end(policy)
-    merged = a.merge(b, on=["replication", "year"], suffixes=("_base", "_policy"))
-    rows = []
-    for year, g in merged.groupby("year"):
-        n = len(g)
-        t = stats.t.ppf(0.975, n - 1) if n > 1 else math.nan
-        for col in outcomes:
-            sign = output(col).better
-            if f"{col}_base" not in g:
-                continue
-            d = (g[f"{col}_policy"] - g[f"{col}_base"]).to_numpy(dtype=float)
-            d = d[~np.isnan(d)]
-            if len(d) == 0:
-                continue
-            mean = d.mean()
-            se = d.std(ddof=1) / math.sqrt(len(d)) if len(d) > 1 else math.nan
-            rows.append(
-                {
-                    "year": year,
-                    "outcome": col,
-                    "label": title(col),
-                    "base_mean": g[f"{col}_base"].mean(),
-                    "policy_mean": g[f"{col}_policy"].mean(),
-                    "difference": mean,
-                    "ci_low": mean - t * se,
-                    "ci_high": mean + t * se,
-                    # ties (no difference in a replication) count half each way
-                    "prob_better": float(np.mean(sign * d > 0) + 0.5 * np.mean(d == 0)),
-                    "replications": len(d),
-                }
-            )
-    return pd.DataFrame(rows)
+    """:func:`sim.analysis.paired_differences` of the outcomes compared by default."""
+    return analysis.paired_differences(base, policy, outcomes)
 
 
 def variance_reduction(base: pd.DataFrame, policy: pd.DataFrame, column: str) -> pd.DataFrame:
@@ -119,6 +80,7 @@ class Comparison:
     policies: list[Scenario]
     tables: dict[str, dict[str, pd.DataFrame]]
     differences: pd.DataFrame
+    spend: pd.DataFrame  # spend differences per financial year and in total
 
 
 def compare(
@@ -135,14 +97,26 @@ def compare(
         raise ValueError(f"scenario names must differ to be compared: {names}")
     tables = {sc.name: run(sc, reps, seed, workers, progress) for sc in [base, *policies]}
     snapshots = {name: t["snapshots"] for name, t in tables.items()}
-    return Comparison(base, policies, tables, differences(snapshots))
+    flows = {name: t["flows"] for name, t in tables.items()}
+    return Comparison(base, policies, tables, differences(snapshots), money(flows))
 
 
-def differences(snapshots: dict[str, pd.DataFrame]) -> pd.DataFrame:
+def differences(
+    snapshots: dict[str, pd.DataFrame], outcomes: Sequence[str] = OUTCOMES
+) -> pd.DataFrame:
     """Paired differences of every scenario's snapshots from the first one's (the base),
     with a ``policy`` column naming the scenario."""
     (_, base_snaps), *others = snapshots.items()
-    diffs = [paired_differences(base_snaps, s).assign(policy=name) for name, s in others]
+    diffs = [paired_differences(base_snaps, s, outcomes).assign(policy=name) for name, s in others]
+    out = pd.concat(diffs, ignore_index=True)
+    return out[["policy", *[c for c in out.columns if c != "policy"]]]
+
+
+def money(flows: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Spend differences of every scenario from the first one (the base), per financial year
+    and in total, with a ``policy`` column (:func:`sim.analysis.spend_differences`)."""
+    (_, base_flows), *others = flows.items()
+    diffs = [spend_differences(base_flows, f).assign(policy=name) for name, f in others]
     out = pd.concat(diffs, ignore_index=True)
     return out[["policy", *[c for c in out.columns if c != "policy"]]]
 
@@ -181,7 +155,7 @@ def years_shown(
 
 
 def format_differences(diff: pd.DataFrame, years: list[int] | None = None) -> str:
-    """A readable table: difference [95% CI] and P(better), by outcome and year."""
+    """A readable table: difference [90% CI] and P(better), by outcome and year."""
     if years is not None:
         diff = diff[diff["year"].isin(years)]
     cells = []
@@ -206,7 +180,7 @@ def format_differences(diff: pd.DataFrame, years: list[int] | None = None) -> st
 def difference_chart(
     diff: pd.DataFrame, policy: str, years: Sequence[int] | None = None
 ) -> plt.Figure:
-    """Small multiples: each outcome's paired difference by year with its 95% interval, for
+    """Small multiples: each outcome's paired difference by year with its 90% interval, for
     ``years`` (default: every year after the first, which may be the shared start date)."""
     d = diff[diff["policy"] == policy]
     d = d[d["year"].isin(years)] if years is not None else d[d["year"] > d["year"].min()]
@@ -241,7 +215,7 @@ def difference_chart(
     for ax in axes.flat[len(outcomes) :]:
         ax.set_visible(False)
     fig.suptitle(
-        f"{policy}: difference from the base at 31 March (green = better, bars = 95% interval)",
+        f"{policy}: difference from the base at 31 March (green = better, bars = 90% interval)",
         fontsize=11,
     )
     fig.tight_layout(rect=(0, 0, 1, 0.96))

@@ -13,7 +13,7 @@ import math
 import numbers
 import tomllib
 import typing
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -210,6 +210,13 @@ class Window(_Base):
         if (self.multiplier is None) == (self.per_year is None):
             raise ValueError("give exactly one of 'multiplier' and 'per_year'")
         return self
+
+
+class Campaign(Window):
+    """A recruitment campaign: enquiries multiplied (or set) over its window, at a ``cost``
+    (advertising, events) spent evenly over the window."""
+
+    cost: ProgrammeCost = 0.0
 
 
 def _twelve(default: float = 1.0) -> list[float]:
@@ -575,7 +582,7 @@ class Recruitment(_Base):
 
     enquiries_per_year: Enquiries = 590.0
     seasonality: list[Factor] = [1.0, 0.9, 0.9, 0.8, 0.9, 1.2, 0.9, 0.8, 1.3, 1.1, 1.0, 1.2]
-    campaigns: Annotated[list[Window], Items] = []
+    campaigns: Annotated[list[Campaign], Items] = []
     application_prob: Prob = 0.34
     application_days: StageDays = 30.0
     assessment_start_prob: Prob = 0.6
@@ -677,11 +684,42 @@ def _default_costs() -> dict[str, Cost]:
     }
 
 
+class UnitCost(_Base):
+    """A unit cost (GBP, per enquiry, assessment or approval) with its plausible range."""
+
+    central: ProgrammeCost
+    low: ProgrammeCost
+    high: ProgrammeCost
+
+    @model_validator(mode="after")
+    def _ordered(self) -> UnitCost:
+        if not self.low <= self.central <= self.high:
+            raise ValueError("need low <= central <= high")
+        return self
+
+
+class RecruitmentCosts(_Base):
+    """What the recruitment funnel costs: each enquiry handled, each assessment started and
+    each approval (assumptions: no unit cost was found in the evidence; docs/MODEL.md 3.3)."""
+
+    per_enquiry: UnitCost = UnitCost(central=250, low=100, high=500)
+    per_assessment: UnitCost = UnitCost(central=6000, low=4000, high=10000)
+    per_approval: UnitCost = UnitCost(central=1500, low=500, high=3000)
+
+
 class Costs(_Base):
-    """Weekly unit costs by placement type and provider."""
+    """Weekly unit costs by placement type and provider, what recruitment and each approved
+    household cost, and an optional price index."""
 
     weekly: dict[str, Cost] = Field(default_factory=_default_costs)
     _fill_costs = _keep_defaults("weekly", _default_costs)
+    #: Each approved fostering household's cost whatever its placements (retainers, where
+    #: paid); 0 when the weekly cost per child already carries it.
+    household_weekly: Cost = Cost(central=0, low=0, high=150)
+    recruitment: RecruitmentCosts = RecruitmentCosts()
+    #: Prices rise by this share each 1 April after the first financial year; None keeps the
+    #: first year's prices throughout.
+    inflation_per_year: Annotated[float, _NUMBER, _within(-0.5, 1.0)] | None = None
 
     @field_validator("weekly", mode="before")
     @classmethod
@@ -1023,7 +1061,7 @@ class Scenario(_Base):
             problems.append(
                 ("years", f"the horizon ends on {self.end}, after the last date {LAST_DATE}")
             )
-        windows = {
+        windows: dict[str, Sequence[Window]] = {
             "children.arrival_changes": self.children.arrival_changes,
             "uasc.surges": self.uasc.surges,
             "recruitment.campaigns": self.recruitment.campaigns,
@@ -1058,7 +1096,7 @@ class Scenario(_Base):
         c, u, r = self.children, self.uasc, self.recruitment
         targets, target_problems = self._target_windows()
         problems += target_problems
-        streams = [
+        streams: list[tuple[str, float, list[float], Sequence[Window], list[Span], float]] = [
             ("children", c.arrivals_per_year, c.seasonality, c.arrival_changes, [], MAX_ARRIVALS),
             ("uasc", u.arrivals_per_year, [1.0], u.surges, [], MAX_UASC_ARRIVALS),
             (
@@ -1341,7 +1379,7 @@ def peak_factor(spans: Iterable[tuple[Any, Any, float]]) -> float:
 
 
 def peak_per_year(
-    base: float, seasonality: list[float], windows: list[Window], extra: Iterable[Span] = ()
+    base: float, seasonality: list[float], windows: Sequence[Window], extra: Iterable[Span] = ()
 ) -> float:
     """An upper bound of a stream's rate a year, as its arrivals are drawn (by thinning)."""
     levels = [w.per_year for w in windows if w.per_year is not None]

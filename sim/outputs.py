@@ -42,11 +42,12 @@ class Output:
         return f"{sign}{value:,.0f}"
 
 
-def format_money(value: float) -> str:
-    """Pounds as a reader writes them: £550, £47.3k, £1.2m, £2.85m, £1.1bn (3 figures)."""
-    if not math.isfinite(value):
+def format_money(value: float | None, signed: bool = False) -> str:
+    """Pounds as a reader writes them: £550, £47.3k, £1.2m, £2.85m, £1.1bn (3 figures);
+    ``signed`` puts ``+`` before a positive difference."""
+    if value is None or not math.isfinite(value):
         return "–"
-    sign = "-" if value < 0 else ""
+    sign = "-" if value < 0 else ("+" if signed and value > 0 else "")
     size = abs(value)
     if round(size) < 10_000:
         return f"{sign}£{size:,.0f}"
@@ -356,7 +357,7 @@ def _kpis() -> list[Output]:
         Output("places_vacant_y5", k, f"Vacant in-house places, {y5}", "places"),
         Output("ifa_spot_y5", k, f"IFA spot placements, {y5}", _CHILDREN, better=-1),
         Output("unregistered_mean", k, f"Unregistered placements, {mean}", _CHILDREN, better=-1),
-        Output("cost_total_m", k, "Total cost over the horizon", "£ million", "count", -1),
+        Output("cost_total_m", k, "Total spend over the horizon", "£ million", "count", -1),
         Output("children_in_care_final", k, f"Children in care, {final}", _CHILDREN),
         Output("in_house_final", k, f"With in-house foster carers, {final}", _CHILDREN, better=1),
         Output("ifa_spot_final", k, f"IFA spot placements, {final}", _CHILDREN, better=-1),
@@ -411,6 +412,79 @@ def _kpis() -> list[Output]:
     ]
 
 
+#: Spend categories per financial year (``spend_<category>`` in the flows table), each with
+#: its group and what it pays for (after "Spend: "); ``spend_total`` is their sum.
+SPEND_CATEGORIES: dict[str, tuple[str, str]] = {
+    **{k: ("placements", t[0].lower() + t[1:]) for k, t in _KINDS.items()},
+    "staying_put": ("placements", "Staying Put after 18 with their foster carers"),
+    "fostering_households": (
+        "placements",
+        "the council's fostering households, whatever their placements (retainers)",
+    ),
+    "hub_families": ("programmes", "hub families"),
+    "mockingbird": ("programmes", "Mockingbird constellations"),
+    "assessment_capacity": ("programmes", "extra assessing social workers"),
+    "retention_offers": ("programmes", "retention offers to foster carers"),
+    "step_across": ("programmes", "step-across moves from residential care"),
+    "recruitment_campaigns": ("recruitment", "recruitment campaigns"),
+    "enquiries": ("recruitment", "fostering enquiries handled"),
+    "assessments": ("recruitment", "fostering assessments"),
+    "approvals": ("recruitment", "fostering approvals (panel and training)"),
+}
+SPEND_GROUPS = ("placements", "programmes", "recruitment")
+
+
+def _spend() -> list[Output]:
+    f, unit = "flows", "£ a financial year"
+    out = [
+        Output(f"spend_{k}", f, f"Spend: {t}", unit, "money", -1)
+        for k, (_, t) in SPEND_CATEGORIES.items()
+    ]
+    out.append(Output("spend_total", f, "Spend: total", unit, "money", -1))
+    out.append(
+        Output(
+            "price_index",
+            f,
+            "Price index applied to the year's spend (1 = first year's prices)",
+            "index",
+            "months",
+        )
+    )
+    return out
+
+
+#: What the spend figures count and what they leave out, in words a reader can check.
+COST_INCLUDES: tuple[str, ...] = (
+    "Placements: each child's days in each placement type times its weekly unit cost "
+    "(in-house fostering fees and allowances, connected persons, IFA framework and spot, "
+    "residential, supported accommodation, unregistered, placed for adoption, with parents)",
+    "Staying Put: each young person's days with their foster carers after 18",
+    "Programmes from the day they start: hub families, Mockingbird constellations, extra "
+    "assessing social workers, retention offers, step-across moves, recruitment campaigns",
+    "Recruitment: each enquiry handled, each assessment started and each approval",
+    "Approved fostering households whatever their placements (retainers), where a weekly "
+    "cost per household is set (none by default)",
+)
+COST_EXCLUDES: tuple[str, ...] = (
+    "Social work for the child (the child's social worker, reviews, independent reviewing "
+    "officers), education, health and legal costs",
+    "Assessments of connected persons (family and friends carers)",
+    "Leaving-care support after 18 other than Staying Put",
+    "Adoption, special guardianship and child arrangements allowances after a child leaves care",
+    "Capital costs (opening children's homes) and the council's overheads",
+    "Savings or costs outside children's services (e.g. fewer breakdowns in schools)",
+    "Any unit cost changing with a child's needs beyond the placement type: each type has one "
+    "weekly price",
+)
+
+
+def prices_note(inflation_per_year: float | None) -> str:
+    """Which prices the spend is in (``costs.inflation_per_year``), in words."""
+    if not inflation_per_year:
+        return "at the first financial year's prices throughout (no inflation index)"
+    return f"with prices rising by {inflation_per_year:.1%} each 1 April after the first year"
+
+
 _KEYS = [
     Output("financial_year", "flows", "Financial year", "1 April to 31 March", "key"),
     Output("days_simulated", "flows", "Days of the year simulated", "days", "key"),
@@ -419,7 +493,7 @@ _KEYS = [
 #: Every output, by table and column name (a stock and a flow may share a name, e.g.
 #: ``placed_for_adoption``).
 CATALOGUE: dict[str, dict[str, Output]] = {t: {} for t in TABLES}
-for _o in (*_snapshots(), *_KEYS, *_flow_counts(), *_flow_ratios(), *_kpis()):
+for _o in (*_snapshots(), *_KEYS, *_flow_counts(), *_flow_ratios(), *_spend(), *_kpis()):
     if _o.name in CATALOGUE[_o.table]:  # pragma: no cover - a mistake in this file
         raise AssertionError(f"{_o.table} column {_o.name!r} declared twice")
     CATALOGUE[_o.table][_o.name] = _o
@@ -428,6 +502,8 @@ for _o in (*_snapshots(), *_KEYS, *_flow_counts(), *_flow_ratios(), *_kpis()):
 FLOW_COUNTS: tuple[str, ...] = tuple(o.name for o in _flow_counts())
 #: Flows derived from the counts as ratios (missing, not zero, when undefined).
 FLOW_RATIOS: tuple[str, ...] = tuple(o.name for o in _flow_ratios())
+#: The spend columns of the flows table (one per category, then the total).
+SPEND_COLUMNS: tuple[str, ...] = (*(f"spend_{k}" for k in SPEND_CATEGORIES), "spend_total")
 
 
 def columns(table: str) -> tuple[str, ...]:

@@ -1,5 +1,5 @@
-"""Fan charts a commissioner can read: median line, shaded 50% and 90% intervals, dated axes,
-published figures as points and the day the forecast starts."""
+"""Fan charts a commissioner can read: the mean line (:data:`sim.analysis.ESTIMATOR`), shaded
+50% and 90% of runs, dated axes, published figures as points and the day the forecast starts."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def fan_chart(
     ax = ax or plt.subplots(figsize=(7, 3.5))[1]
     df = snapshots.assign(date=pd.to_datetime(snapshots["date"]))
     # pandas takes any array-like of quantiles; its stubs list arrays only.
-    q = df.groupby("date")[column].quantile([0.05, 0.25, 0.5, 0.75, 0.95]).unstack()  # type: ignore[arg-type]
+    q = df.groupby("date")[column].quantile([0.05, 0.25, 0.75, 0.95]).unstack()  # type: ignore[arg-type]
     if thin:
         for p in (0.05, 0.95):
             ax.plot(q.index, q[p], color=colour, lw=0.7, ls=(0, (3, 2)), alpha=0.8)
@@ -55,7 +55,8 @@ def fan_chart(
         ax.fill_between(
             q.index, q[0.25], q[0.75], color=colour, alpha=0.3, lw=0, label="50% of runs"
         )
-    ax.plot(q.index, q[0.5], color=colour, lw=2, label=label or "Median")
+    mean = df.groupby("date")[column].mean()
+    ax.plot(mean.index, mean, color=colour, lw=2, label=label or "Mean")
     ax.set_title(output(column).title, loc="left", fontsize=11)
     ax.xaxis.set_major_locator(mdates.YearLocator(base=2, month=4, day=1))
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y"))

@@ -27,16 +27,33 @@ from typing import Any
 
 import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from sim import compare
 from sim import results as results_layout
-from sim.analysis import COLOURS, quantiles, year_end
+from sim.analysis import (
+    COLOURS,
+    ESTIMATOR,
+    TOTAL,
+    quantiles,
+    spend_differences,
+    spend_summary,
+    target_chance,
+    year_end,
+)
 from sim.config import Scenario
-from sim.outputs import CATALOGUE, fmt, output, title
+from sim.outputs import (
+    CATALOGUE,
+    COST_EXCLUDES,
+    COST_INCLUDES,
+    fmt,
+    format_money,
+    output,
+    prices_note,
+    title,
+)
 from sim.plots import OBSERVED_COLOUR, fan_chart, forecast_start, observed_points
 from sim.wording import LABELS, describe, source_title
 from sim.wording import label as setting_label
@@ -147,6 +164,11 @@ class ScenarioResult:
     def snapshots(self) -> pd.DataFrame:
         return self.tables["snapshots"]
 
+    @property
+    def flows(self) -> pd.DataFrame | None:
+        """The flows and spend per financial year, if the result has them."""
+        return self.tables.get("flows")
+
 
 @dataclass
 class ReportData:
@@ -215,7 +237,10 @@ def load_results(folder: str | Path, council: str | None = None) -> ReportData:
             "written": m.get("updated") or m.get("started"),
         }
         options.append(
-            ScenarioResult({"snapshots": snaps}, {k: v for k, v in manifest.items() if v})
+            ScenarioResult(
+                {"snapshots": snaps, "flows": res.of(label, "flows")},
+                {k: v for k, v in manifest.items() if v},
+            )
         )
     data = ReportData(options)
     if council is None:
@@ -443,7 +468,7 @@ def _parameters(entry: dict[str, Any], council: str | None) -> dict[str, Any]:
 def paired_differences(
     base: pd.DataFrame, other: pd.DataFrame, columns: Sequence[str]
 ) -> pd.DataFrame:
-    """Mean difference ``other - base`` at each 31 March, paired by replication, with its 95%
+    """Mean difference ``other - base`` at each 31 March, paired by replication, with its 90%
     confidence interval and the share of runs in which ``other`` does better
     (see :func:`sim.compare.paired_differences`)."""
     return compare.paired_differences(base, other, columns)
@@ -499,24 +524,25 @@ def day_text(date: Any) -> str:
 def headline_table(
     snapshots: pd.DataFrame, columns: Sequence[str] = HEADLINE_COLUMNS
 ) -> pd.DataFrame:
-    """The figures at the start, at each 31 March and at the end of the run: the median over
+    """The figures at the start, at each 31 March and at the end of the run: the mean over
     runs and the range 90% of runs fall in.
 
-    One row per date; columns ``(measure, p05|median|p95)``. The start and the end are
-    included whatever the day, so a run from 30 September shows where it began.
+    One row per date; columns ``(measure, p05|mean|p95)`` (:data:`sim.analysis.ESTIMATOR`).
+    The start and the end are included whatever the day, so a run from 30 September shows
+    where it began.
     """
     cols = [c for c in columns if c in snapshots]
     dates = pd.to_datetime(snapshots["date"])
     keep = (dates.dt.month.eq(3) & dates.dt.day.eq(31)) | dates.eq(dates.min())
     keep |= dates.eq(dates.max())
     q = quantiles(snapshots[keep].assign(date=dates[keep]), ["date"], cols)
-    wide = q.pivot(index="date", columns="measure", values=["p05", "median", "p95"])
+    wide = q.pivot(index="date", columns="measure", values=["p05", "mean", "p95"])
     wide = wide.swaplevel(axis=1)
-    return wide.reindex(columns=[(c, s) for c in cols for s in ("p05", "median", "p95")])
+    return wide.reindex(columns=[(c, s) for c in cols for s in ("p05", "mean", "p95")])
 
 
 def summary_table_html(result: ScenarioResult, columns: Sequence[str] = HEADLINE_COLUMNS) -> str:
-    """Headline figures at the start, each 31 March and the end: median and the range 90% of
+    """Headline figures at the start, each 31 March and the end: mean and the range 90% of
     runs fall in (:func:`headline_table`)."""
     q = headline_table(result.snapshots, columns)
     cols = list(dict.fromkeys(q.columns.get_level_values(0)))
@@ -524,25 +550,21 @@ def summary_table_html(result: ScenarioResult, columns: Sequence[str] = HEADLINE
     for col in cols:
         cells = [_e(title(col))]
         for d in q.index:
-            med, lo, hi = q.loc[d, (col, "median")], q.loc[d, (col, "p05")], q.loc[d, (col, "p95")]
+            mean, lo, hi = q.loc[d, (col, "mean")], q.loc[d, (col, "p05")], q.loc[d, (col, "p95")]
             cells.append(
-                f"<b>{_e(fmt(col, med))}</b><br><small>{_e(fmt(col, lo))} to "
+                f"<b>{_e(fmt(col, mean))}</b><br><small>{_e(fmt(col, lo))} to "
                 f"{_e(fmt(col, hi))}</small>"
             )
         rows.append(cells)
     return _table(["", *[f"{d.day} {d:%b %Y}" for d in q.index]], rows, "summary")
 
 
-def _kpi_cell(target: KpiTarget, values: pd.Series) -> str:
-    values = values.dropna()
-    if values.empty:
-        return "–"
-    med = float(values.median())
-    ok = target.met(med)
-    share = float(np.mean([target.met(v) for v in values]))
+def _kpi_cell(target: KpiTarget, row: pd.Series) -> str:
+    ok = target.met(float(row["mean"]))
     return (
-        f"<span class='{'meets' if ok else 'misses'}'>{_e(fmt(target.column, med))}"
-        f" {'✓' if ok else '✗'}</span><br><small>target met in {share:.0%} of runs</small>"
+        f"<span class='{'meets' if ok else 'misses'}'>{_e(fmt(target.column, row['mean']))}"
+        f" {'✓' if ok else '✗'}</span><br><small>{row['chance']:.0%} chance the target is "
+        f"met</small>"
     )
 
 
@@ -557,7 +579,8 @@ def kpi_table_html(results: Sequence[ScenarioResult]) -> str:
     for t in KPI_TARGETS:
         present = [(r, m) for r, m in zip(results, march, strict=True) if t.column in m]
         for i, (r, m) in enumerate(present):
-            by_year = dict(tuple(m.groupby("year")[t.column]))
+            chance = target_chance(m, t.column, t.target, t.better == "lower")
+            by_year = {int(row["year"]): row for _, row in chance.iterrows()}
             cells = []
             if i == 0:
                 span = f" rowspan='{len(present)}'" if len(present) > 1 else ""
@@ -576,8 +599,9 @@ def kpi_table_html(results: Sequence[ScenarioResult]) -> str:
         for t in KPI_TARGETS
     )
     return (
-        f"{table}<p class='note'>Each cell: the median over runs (✓ meets the target, ✗ does "
-        f"not) and the share of runs that meet it.</p>"
+        f"{table}<p class='note'>Each cell: the mean over runs (✓ meets the target, ✗ does "
+        f"not) and the chance that the target is met on that 31 March (the share of runs that "
+        f"meet it).</p>"
         f"<details><summary>Where the targets come from</summary><ul>{sources}</ul></details>"
     )
 
@@ -649,12 +673,87 @@ def differences_html(
         few = " With fewer than 2 runs there is no interval." if n < 2 else ""
         parts.append(
             f"{heading}{table}<p class='note'>Each cell: the mean difference over {n} paired "
-            f"runs ({_e(other.label)} minus {_e(base.label)}), its 95% confidence interval, "
+            f"runs ({_e(other.label)} minus {_e(base.label)}), its 90% confidence interval, "
             f"the mean of each option and the share of runs in which {_e(other.label)} does "
             f"better (a tie counts half). "
             f"Bold: the interval does not include zero, so the difference is unlikely to be "
             f"chance.{few}</p>"
         )
+    return "".join(parts)
+
+
+def _prices(result: ScenarioResult) -> str:
+    costs = (result.manifest.get("parameters") or {}).get("costs") or {}
+    return prices_note(costs.get("inflation_per_year"))
+
+
+def _money_cell(mean: float, lo: float, hi: float, signed: bool = False) -> str:
+    if math.isnan(lo):
+        return _e(format_money(mean, signed))
+    return (
+        f"<b>{_e(format_money(mean, signed))}</b><br><small>{_e(format_money(lo, signed))} to "
+        f"{_e(format_money(hi, signed))}</small>"
+    )
+
+
+def _year_head(years: Sequence[str]) -> list[str]:
+    return [("Whole horizon" if y == TOTAL else str(y)) for y in years]
+
+
+def money_html(results: Sequence[ScenarioResult]) -> str:
+    """Spend per financial year and over the horizon by category, each option's difference
+    from the base with its interval, and what the cost includes and leaves out."""
+    have = [r for r in results if r.flows is not None and "spend_total" in r.flows]
+    if not have:
+        return "<p>These results hold no spend figures (written by an older version).</p>"
+    parts = [
+        f"<p>Spend by financial year (1 April to 31 March), {_e(_prices(have[0]))}. "
+        f"{_e(ESTIMATOR)}</p>"
+    ]
+    for r in have:
+        q = spend_summary(r.tables["flows"].assign(scenario=r.label))
+        years = list(dict.fromkeys(q["financial_year"]))
+        shown = q[(q.groupby("category")["p95"].transform("max") > 0) | (q["category"] == "total")]
+        rows = []
+        for cat in dict.fromkeys(shown["category"]):  # the catalogue's order, by group
+            g = shown[shown["category"] == cat].set_index("financial_year")
+            head = g["title"].iloc[0]
+            cells = [f"<b>{_e(head)}</b>" if cat == "total" else _e(head)]
+            cells += [_money_cell(g.at[y, "mean"], g.at[y, "p05"], g.at[y, "p95"]) for y in years]
+            rows.append(cells)
+        heading = f"<h3>{_e(r.label)}</h3>" if len(results) > 1 else ""
+        parts.append(heading + _table(["Spend", *_year_head(years)], rows, "money"))
+    base = have[0]
+    for other in have[1:]:
+        if pairing_problem(base, other):
+            continue  # the differences section says why
+        d = spend_differences(base.tables["flows"], other.tables["flows"])
+        years = list(dict.fromkeys(d["financial_year"]))
+        moved = d.groupby("outcome")["difference"].transform(lambda x: x.abs().max()) > 0
+        d = d[moved | (d["outcome"] == "spend_total")]
+        rows = []
+        for col in dict.fromkeys(d["outcome"]):
+            g = d[d["outcome"] == col].set_index("financial_year")
+            cells = [f"<b>{_e(title(col))}</b>" if col == "spend_total" else _e(title(col))]
+            for y in years:
+                row = g.loc[y]
+                cell = _money_cell(row["difference"], row["ci_low"], row["ci_high"], signed=True)
+                if col == "spend_total":
+                    cell += f"<br><small>costs less in {row['prob_better']:.0%} of runs</small>"
+                cells.append(cell)
+            rows.append(cells)
+        parts.append(
+            f"<h3>{_e(other.label)} minus {_e(base.label)}</h3>"
+            + _table(["Difference in spend", *_year_head(years)], rows, "money")
+            + "<p class='note'>Each cell: the mean difference over paired runs and its 90% "
+            "confidence interval (bold figure: the mean). A negative figure is a saving.</p>"
+        )
+    includes = "".join(f"<li>{_e(x)}</li>" for x in COST_INCLUDES)
+    excludes = "".join(f"<li>{_e(x)}</li>" for x in COST_EXCLUDES)
+    parts.append(
+        f"<h3>What the cost includes</h3><ul>{includes}</ul>"
+        f"<h3>What it leaves out</h3><ul>{excludes}</ul>"
+    )
     return "".join(parts)
 
 
@@ -835,7 +934,7 @@ def chart_group_figure(
     for ax in axes.flat[len(columns) :]:
         ax.set_visible(False)
     handles: list[Any] = [
-        Line2D([], [], color=COLOURS[i % len(COLOURS)], lw=2, label=f"Median: {r.label}")
+        Line2D([], [], color=COLOURS[i % len(COLOURS)], lw=2, label=f"Mean: {r.label}")
         for i, r in options
     ]
     if thin:
@@ -926,6 +1025,7 @@ def render_report(data: ReportData) -> str:
         )
     )
     sections.append(("kpis", "Key performance indicators against targets", kpi_table_html(results)))
+    sections.append(("money", "Money", money_html(results)))
     if len(results) > 1:
         sections.append(
             (
@@ -942,7 +1042,7 @@ def render_report(data: ReportData) -> str:
         alt = (
             f"{g.title}: "
             + "; ".join(title(c) for c in g.columns)
-            + ". Fan charts by month: median line, shaded half and 90% of runs"
+            + ". Fan charts by month: mean line, shaded half and 90% of runs"
             + (", published figures as points." if observed is not None else ".")
         )
         imgs = "".join(
@@ -964,7 +1064,7 @@ def render_report(data: ReportData) -> str:
             "charts",
             "How the figures develop",
             "<p>Each chart shows the month-end figure over the years simulated. The solid line "
-            "is the median of all runs; the darker band holds half of the runs and the lighter "
+            "is the mean of all runs; the darker band holds half of the runs and the lighter "
             "band 90% of them (with several options, the 90% range is drawn as fine dashed "
             "lines). Wide bands mean the future is uncertain, not that the model is "
             f"wrong.{points}</p>" + "".join(charts),
@@ -978,8 +1078,8 @@ def render_report(data: ReportData) -> str:
         (
             "summary",
             "Headline figures at each 31 March",
-            "<p>Each cell: the median over runs (bold) and the range that 90% of runs fall "
-            "in, at the start, at each 31 March and at the end of the run.</p>"
+            "<p>Each cell: the mean over runs (bold) and the range that 90% of runs fall "
+            f"in, at the start, at each 31 March and at the end of the run. {_e(ESTIMATOR)}</p>"
             f"<details><summary>The table of headline figures</summary>{summary}</details>",
         )
     )
@@ -1001,7 +1101,7 @@ def render_report(data: ReportData) -> str:
                 "councils",
                 "Each council of the region",
                 "<p>The figures above are the region's totals; these are each council's own "
-                "(median and the range 90% of runs fall in).</p>"
+                "(mean and the range 90% of runs fall in).</p>"
                 + "".join(
                     f"<h3>{_e(name)}{_e(f': {r.label}') if len(rs) > 1 else ''}</h3>"
                     + summary_table_html(r)

@@ -7,6 +7,7 @@ same way (:mod:`sim.batch` writes it)::
                                       parameter), version, commit, status, each run
     DIR/snapshots/part-*.parquet      one row per scenario x replication x month end
     DIR/flows/part-*.parquet          one row per scenario x replication x financial year
+                                      (flows, and the spend by category: Results.spend)
     DIR/kpis/part-*.parquet           one row per scenario x replication (headline outcomes)
     DIR/episodes/, DIR/children/      the episode log and child table, when kept
     DIR/failures.json                 replications that raised, each with its seed
@@ -337,6 +338,12 @@ class Results:
         """One row per scenario x replication: the KPIs of the output catalogue."""
         return self.table("kpis")
 
+    @cached_property
+    def spend(self) -> pd.DataFrame:
+        """One row per scenario x replication x financial year x spend category (see
+        :func:`spend_table`)."""
+        return spend_table(self.flows)
+
     @property
     def scenarios(self) -> list[str]:
         """The scenario labels, in the order they were given (the base first)."""
@@ -402,6 +409,17 @@ class Results:
         df = getattr(self, name) if name in TABLES else self.table(name)
         part = df[df["scenario"] == label].reset_index(drop=True)
         return part.assign(scenario=part["scenario"].astype(str))
+
+
+def spend_table(flows: pd.DataFrame) -> pd.DataFrame:
+    """The spend columns of a flows table (``spend_<category>``, :mod:`sim.outputs`) as a
+    long table: the flows' key columns, then ``category`` (``total`` for their sum) and
+    ``spend`` (£ in the financial year, at its prices)."""
+    spend = [c for c in flows.columns if c.startswith("spend_")]
+    keys = [c for c in ("scenario", "replication", "financial_year") if c in flows]
+    long = flows.melt(id_vars=keys, value_vars=spend, var_name="category", value_name="spend")
+    long["category"] = long["category"].str.removeprefix("spend_")
+    return long
 
 
 def load(folder: str | Path, council: str | None = None) -> Results:

@@ -46,8 +46,8 @@ def _single(result: ScenarioResult) -> list[str]:
     start, end = q.index[0], q.index[-1]
     first, counts, money = "", [], []
     for col in dict.fromkeys(q.columns.get_level_values(0)):
-        now, lo, hi = (fmt(col, q.loc[end, (col, s)]) for s in ("median", "p05", "p95"))
-        was = fmt(col, q.loc[start, (col, "median")])
+        now, lo, hi = (fmt(col, q.loc[end, (col, s)]) for s in ("mean", "p05", "p95"))
+        was = fmt(col, q.loc[start, (col, "mean")])
         noun = MEASURES[col][0]
         if not first and output(col).kind != "money":
             first = (
@@ -70,7 +70,7 @@ def _single(result: ScenarioResult) -> list[str]:
     return [
         *sentences,
         *money,
-        f"Each figure is the median of {n} simulated futures: half lie above it, half below.",
+        f"Each figure is the mean (average) of {n} simulated futures.",
     ]
 
 

@@ -52,13 +52,13 @@ def blocks(sections: Iterable[tuple[str, Sequence[tuple[str, str]]]]) -> str:
 
 def summary_table(summary: pd.DataFrame) -> str:
     """:func:`sim.analysis.yearly_summary` as blocks: a figure each, a line per 31 March with
-    its median and the range of 90% of replications."""
+    its mean and the range of 90% of replications."""
     measures = list(dict.fromkeys(summary.columns.get_level_values(0)))
     return blocks(
         (
             title(m),
             [
-                (str(year), interval(m, r[(m, "median")], r[(m, "p05")], r[(m, "p95")]))
+                (str(year), interval(m, r[(m, "mean")], r[(m, "p05")], r[(m, "p95")]))
                 for year, r in summary.iterrows()
             ],
         )

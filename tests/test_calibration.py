@@ -133,4 +133,3 @@ def test_parameter_recovery_from_model_made_data():
         assert abs(value - true) <= max(3 * se, 0.02 * true), (value, true, se)
         assert abs(value - true) / true < 0.12, (value, true)
     assert result.objective < result.start_objective
-

@@ -304,6 +304,7 @@ def test_comparing_a_scenario_with_itself_gives_zero_exactly():
     assert (d["difference"] == 0).all()
     assert (d["ci_low"] == 0).all() and (d["ci_high"] == 0).all()
     assert (d["prob_better"] == 0.5).all()
+    assert (result.spend["difference"] == 0).all() and (result.spend["ci_high"] == 0).all()
 
 
 @pytest.mark.slow

@@ -122,8 +122,14 @@ def test_comparison_report_shows_paired_differences_with_intervals(runs, tmp_pat
     text = path.read_text(encoding="utf-8")
     assert "differences" in _section_ids(text)
     assert "More enquiries compared with Kent baseline" in text
-    assert "95% confidence interval" in text
+    assert "90% confidence interval" in text
     assert "1,500" in text  # the policy's assumption is shown beside the base's
+    # Money: spend by year and its paired difference, with what the cost leaves out.
+    money = text[text.index("<section id='money'>") :]
+    money = money[: money.index("</section>")]
+    assert "More enquiries minus Kent baseline" in money
+    assert "Spend: fostering enquiries handled" in money
+    assert "What it leaves out" in money and "no inflation index" in money
 
 
 def test_paired_differences_of_a_run_with_itself_are_zero(runs):

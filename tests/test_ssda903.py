@@ -481,7 +481,6 @@ def test_initial_supported_placements_start_at_16_or_later() -> None:
     assert (initial["start_day"].to_numpy() < 0).mean() > 0.5  # backdated, not all at day 0
 
 
-
 def test_every_exported_code_comes_from_the_code_table(exported: Path) -> None:
     """The export writes no code that ``codes.csv`` does not give for that field and year."""
     for folder in sorted(exported.iterdir()):

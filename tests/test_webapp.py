@@ -277,6 +277,7 @@ def test_run_compare_and_download(client, tmp_path):
     files = {f["name"]: f["url"] for f in view["files"]}
     report = client.get(files["report.html"])
     assert report.status_code == 200 and "data:image/png;base64," in report.text
+    assert "Spend: total" in report.text  # the report's money section has the app's spend
     assert "attachment" in report.headers["content-disposition"]
     csv = client.get(files["snapshots.csv"]).text.splitlines()
     assert csv[0].startswith("option,") and len(csv) > 3

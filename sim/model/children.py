@@ -290,7 +290,7 @@ def turn_18(world: World, child: Child) -> None:
         and world.rng["exits"].bernoulli(sc.staying_put_prob)
     ):
         h.staying_put += 1
-        world.recorder.flow("staying_put_starts")
+        world.recorder.staying_put(+1)
         years = min(
             world.rng["exits"].exponential(sc.staying_put_mean_years), sc.staying_put_max_years
         )
@@ -312,7 +312,7 @@ def _pc_end(world: World, child: Child, token: int) -> None:
 
 def _staying_put_end(world: World, h: Household) -> None:
     h.staying_put -= 1
-    world.recorder.flow("staying_put_ends")
+    world.recorder.staying_put(-1)
     if h.active:
         world.index.update(h)
         placements.offer_vacancy(world, h)

@@ -173,6 +173,7 @@ def _hub_families_start(world: World, name: str, item: Any, draws: dict[str, flo
             hubs += 1
     world.programmes.members[name] = members
     world.programmes.costs[name] = hubs * item.cost_per_hub_per_year / WEEKS_PER_YEAR
+    world.recorder.costs_changed()
     world.recorder.flow("hub_families_started", hubs)
 
 
@@ -199,6 +200,7 @@ def _mockingbird_start(world: World, name: str, item: Any, draws: dict[str, floa
         )
     world.programmes.members[name] = [hub.id, *(h.id for h in satellites)]
     world.programmes.costs[name] = item.cost_per_year / WEEKS_PER_YEAR
+    world.recorder.costs_changed()
     world.recorder.flow("constellations_started")
 
 
@@ -208,6 +210,7 @@ def _scheme_end(world: World, name: str, item: Any, draws: dict[str, float]) -> 
         if h is not None and h.support.startswith(name):
             _leave(world, h)
     world.programmes.costs.pop(name, None)
+    world.recorder.costs_changed()
 
 
 # --------------------------------------------------------------------------- recruitment
@@ -231,12 +234,14 @@ def _add_target(world: World, item: Any) -> None:
 def _assessment_start(world: World, name: str, item: Any, draws: dict[str, float]) -> None:
     world.programmes.assessment_boosts[name] = item
     world.programmes.costs[name] = item.cost_per_year / WEEKS_PER_YEAR
+    world.recorder.costs_changed()
     _assessment_changed(world)
 
 
 def _assessment_end(world: World, name: str, item: Any, draws: dict[str, float]) -> None:
     world.programmes.assessment_boosts.pop(name, None)
     world.programmes.costs.pop(name, None)
+    world.recorder.costs_changed()
     _assessment_changed(world)
 
 
@@ -268,6 +273,7 @@ def _retention_changed(world: World) -> None:
     offers = world.programmes.retention_offers.values()
     world.attrition.retention_multiplier = math.prod(m for m, _ in offers)
     world.programmes.retention_cost_per_household = sum(c for _, c in offers)
+    world.recorder.costs_changed()
     _redraw_all_attrition(world)
 
 
@@ -373,6 +379,7 @@ def _provider_change(world: World, name: str, item: Any, draws: dict[str, float]
         world.providers.capacity[item.kind] = item.places
     if item.weekly_cost is not None:
         world.providers.weekly_cost[item.kind] = item.weekly_cost
+        world.recorder.costs_changed()
 
 
 def _nts_change(world: World, name: str, item: Any, draws: dict[str, float]) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import heapq
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -17,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from sim.config import PLACEMENT_TYPES
-from sim.model.entities import PLACED, Child
+from sim.model.entities import PLACED, Child, Household
 from sim.model.timing import YEAR
-from sim.outputs import FLOW_COUNTS
+from sim.outputs import FLOW_COUNTS, SPEND_CATEGORIES
 
 if TYPE_CHECKING:
     from sim.model.world import World
@@ -222,6 +223,54 @@ class Stocks:
                 del self.recent[cid]
 
 
+class Spend:
+    """Spend accrued exactly: each category's weekly rate times the days it held that rate,
+    split at each 1 April.
+
+    A category's rate is set whenever what it pays for changes (a placement starts or ends,
+    a household is approved, a programme starts), so the spend is the integral of the weekly
+    cost over time, not a sum of snapshots.
+    """
+
+    def __init__(self, year_starts: list[float]) -> None:
+        self.year_starts = year_starts
+        self.rate: dict[str, float] = {}
+        self.since: dict[str, float] = {}
+        self.total: dict[tuple[int, str], float] = defaultdict(float)
+        self._year, self._from, self._to = -1, 1.0, 0.0  # the year of the last call (none yet)
+
+    def set(self, category: str, weekly: float, now: float) -> None:
+        """From ``now`` on, ``category`` costs ``weekly`` pounds a week."""
+        rate = self.rate.get(category, 0.0)
+        if rate:
+            since = self.since[category]
+            if not self._from <= now < self._to:
+                starts = self.year_starts
+                i = self._year = bisect.bisect_right(starts, now) - 1
+                self._from = starts[i]
+                self._to = starts[i + 1] if i + 1 < len(starts) else math.inf
+            if since >= self._from:  # most calls: the rate held within the current year
+                self.total[(self._year, category)] += rate * (now - since) / 7.0
+            else:
+                self._accrue(category, rate, since, now)
+        self.rate[category] = weekly
+        self.since[category] = now
+
+    def close(self, now: float) -> None:
+        """Accrue every category up to ``now`` (the end of the run)."""
+        for category, rate in list(self.rate.items()):
+            self.set(category, rate, now)
+
+    def _accrue(self, category: str, rate: float, t0: float, t1: float) -> None:
+        starts = self.year_starts
+        i = bisect.bisect_right(starts, t0) - 1
+        while t0 < t1:
+            t = min(t1, starts[i + 1]) if i + 1 < len(starts) else t1
+            self.total[(i, category)] += rate * (t - t0) / 7.0
+            t0 = t
+            i += 1
+
+
 class Recorder:
     """Collects what the model reports during one replication."""
 
@@ -247,6 +296,11 @@ class Recorder:
         self.fy_start_days = [float((d - sc.start).days) for d in starts]
         self.fy_start_days = [0.0 if 0 < d <= 1 else d for d in self.fy_start_days]
         self._fy, self._fy_from, self._fy_to = -1, 1.0, 0.0  # cached current year (none yet)
+        self.spend = Spend(self.fy_start_days)
+        self._unit = {k: 0.0 for k in PLACEMENT_TYPES}  # weekly cost per child, by type
+        self._staying_put = 0  # young people Staying Put, with current or former carers
+        self._households = 0  # approved fostering households (excl. connected)
+        self._household_weekly = sc.costs.household_weekly.central
         self.snapshot_rows: list[dict[str, Any]] = []
         self.episode_rows: list[tuple[Any, ...]] = []
         self.child_rows: list[tuple[Any, ...]] = []
@@ -298,10 +352,13 @@ class Recorder:
         self.flow(self._entries[kind] if reason == "entry" else "moves")
         if not self.building:  # the stock is counted once it is built
             self.stocks.started(child)
+            self._placement_cost(kind)
 
     def episode(self, child: Child, reason_end: str) -> None:
         """``child``'s current placement episode ends now."""
         self.stocks.ended(child)
+        if not self.building:
+            self._placement_cost(child.placement)
         self.episode_rows.append(
             (
                 child.id,
@@ -315,6 +372,52 @@ class Recorder:
                 child.within20,
             )
         )
+
+    def staying_put(self, change: int) -> None:
+        """A young person starts (+1) or ends (-1) Staying Put with their foster carers."""
+        self.flow("staying_put_starts" if change > 0 else "staying_put_ends")
+        self._staying_put += change
+        if not self.building:
+            self._staying_put_cost()
+
+    def carer_approved(self, h: Household) -> None:
+        self._households += 1
+        self._household_cost()
+
+    def carer_deregistered(self, h: Household, reason: str) -> None:
+        if h.kind != "connected":
+            self._households -= 1
+            self._household_cost()
+
+    def costs_changed(self) -> None:
+        """A policy has started or ended a programme, or changed a unit cost."""
+        w = self.world
+        self._unit = dict(w.providers.weekly_cost)
+        for kind in PLACEMENT_TYPES:
+            self._placement_cost(kind)
+        self._staying_put_cost()
+        self._household_cost()
+        programmes: dict[str, float] = dict.fromkeys(
+            ("hub_families", "mockingbird", "assessment_capacity"), 0.0
+        )
+        for name, weekly in w.programmes.costs.items():
+            kind = name.split("[")[0]
+            programmes[kind] = programmes.get(kind, 0.0) + weekly
+        for kind, weekly in programmes.items():
+            self.spend.set(kind, weekly, w.now)
+
+    def _placement_cost(self, kind: str) -> None:
+        self.spend.set(kind, self.stocks.by_type[kind] * self._unit[kind], self._env._now)
+
+    def _staying_put_cost(self) -> None:
+        unit = self.world.providers.weekly_cost["staying_put"]
+        self.spend.set("staying_put", self._staying_put * unit, self._env._now)
+
+    def _household_cost(self) -> None:
+        w = self.world
+        n, now = self._households, self._env._now
+        self.spend.set("fostering_households", n * self._household_weekly, now)
+        self.spend.set("retention_offers", n * w.programmes.retention_cost_per_household, now)
 
     def _child_row(self, c: Child) -> tuple[Any, ...]:
         return (
@@ -337,6 +440,12 @@ class Recorder:
     def start(self) -> None:
         w = self.world
         self.stocks = Stocks.count(w.children, w.now)
+        self._staying_put = sum(h.staying_put for h in w.households.values())
+        self._households = sum(h.active and h.kind != "connected" for h in w.households.values())
+        # Only these two moments: the model reports placements to the recorder directly.
+        w.hooks.carer_approved.append(self.carer_approved)
+        w.hooks.carer_deregistered.append(self.carer_deregistered)
+        self.costs_changed()
         for d in month_ends(w.scenario.start, w.scenario.end):
             day = float((d - w.scenario.start).days)
             if day == 0:
@@ -487,7 +596,39 @@ class Recorder:
                 row[name] = self.flows.get((i, name), 0.0)
             rows.append(row)
         df = pd.DataFrame(rows)
-        return flow_ratios(df[df["days_simulated"] > 0].reset_index(drop=True))
+        return self._spend_columns(flow_ratios(df[df["days_simulated"] > 0].reset_index(drop=True)))
+
+    def _spend_columns(self, df: pd.DataFrame) -> pd.DataFrame:
+        """Add each financial year's spend by category (see :class:`Spend`), at the year's
+        prices."""
+        w = self.world
+        sc = w.scenario
+        self.spend.close(w.horizon)
+        years = [self.fy_labels.index(fy) for fy in df["financial_year"]]
+        spend = {k: [self.spend.total.get((i, k), 0.0) for i in years] for k in SPEND_CATEGORIES}
+        spend["step_across"] = list(df["step_across_cost"])
+        unit = sc.costs.recruitment
+        for name, cost in (
+            ("enquiries", unit.per_enquiry),
+            ("assessments", unit.per_assessment),
+            ("approvals", unit.per_approval),
+        ):
+            spend[name] = list(df[name] * cost.central)
+        campaigns = [0.0] * len(years)
+        for c in sc.recruitment.campaigns:
+            a, b = w.day(c.start), w.day(c.end)
+            for j, i in enumerate(years):
+                lo = max(a, self.fy_start_days[i], 0.0)
+                hi = min(b, self.fy_start_days[i + 1], w.horizon)
+                campaigns[j] += c.cost * max(hi - lo, 0.0) / (b - a)
+        spend["recruitment_campaigns"] = campaigns
+        r = sc.costs.inflation_per_year or 0.0
+        index = pd.Series([(1.0 + r) ** j for j in range(len(years))], index=df.index)
+        out = pd.DataFrame({f"spend_{k}": v for k, v in spend.items()}, index=df.index)
+        out = out.mul(index, axis=0)
+        out["spend_total"] = out.sum(axis=1)
+        out["price_index"] = index
+        return pd.concat([df, out], axis=1)
 
 
 def flow_ratios(df: pd.DataFrame) -> pd.DataFrame:

@@ -370,7 +370,7 @@ class JobManager:
         out = {
             "report.html": "Report (HTML, one file to share)",
             "snapshots.csv": "Monthly figures, every run (CSV)",
-            "summary.csv": "Figures at each 31 March: median and 90% range (CSV)",
+            "summary.csv": "Figures at each 31 March: mean and 90% range (CSV)",
             "results.zip": "All tables (parquet) with manifests and scenarios",
         }
         for i, opt in enumerate(job.options, start=1):
@@ -683,7 +683,10 @@ class JobManager:
             scenario_to_toml(option.scenario, f"Option '{option.label}' of a web-app run"),
             encoding="utf-8",
         )
-        return name, ScenarioResult({"snapshots": tables["snapshots"]}, manifest)
+        kept: dict[str, pd.DataFrame] = {
+            k: tables[k] for k in ("snapshots", "flows") if k in tables
+        }
+        return name, ScenarioResult(kept, manifest)
 
     def _build_file(self, job: Job, name: str, path: Path) -> None:
         if name == "report.html":

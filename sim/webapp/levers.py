@@ -635,13 +635,13 @@ def policy_starts(scenario: Scenario) -> list[tuple[str, dt.date]]:
                 w.start,
             )
         )
-    for w in scenario.uasc.surges:
+    for surge in scenario.uasc.surges:
         out.append(
             (
                 "Change in asylum-seeking children's arrivals"
-                if w.per_year is None
-                else f"{w.per_year:,.0f} asylum-seeking children arriving a year",
-                w.start,
+                if surge.per_year is None
+                else f"{surge.per_year:,.0f} asylum-seeking children arriving a year",
+                surge.start,
             )
         )
     return sorted(out, key=lambda item: item[1])

@@ -98,7 +98,7 @@ def panel_figure(
         data.append(
             {
                 **common,
-                "y": _round(q["median"]),
+                "y": _round(q["mean"]),
                 "name": r.label,
                 "line": {"color": colour, "width": 2},
                 "customdata": [

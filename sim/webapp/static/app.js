@@ -515,9 +515,9 @@ function showResult(id, view) {
   $("differences-card").hidden = !view.differences;
   $("jump-differences").hidden = !view.differences;
   $("chart-hint").textContent = view.options.length > 1
-    ? "Line: the median of all runs. Band: the middle half of the runs. Hover over a line " +
+    ? "Line: the mean of all runs. Band: the middle half of the runs. Hover over a line " +
       "to read the figures and the range 90% of runs fall in."
-    : "Line: the median of all runs. Darker band: half of the runs. Lighter band: 90% of " +
+    : "Line: the mean of all runs. Darker band: half of the runs. Lighter band: 90% of " +
       "them. Hover over a line to read the figures.";
   drawCharts(view.charts);
 }
