@@ -472,7 +472,7 @@ COST_EXCLUDES: tuple[str, ...] = (
     "Leaving-care support after 18 other than Staying Put",
     "Adoption, special guardianship and child arrangements allowances after a child leaves care",
     "Capital costs (opening children's homes) and the council's overheads",
-    "Savings or costs outside children's services (e.g. fewer breakdowns in schools)",
+    "Savings or costs outside children's services (such as fewer breakdowns in schools)",
     "Any unit cost changing with a child's needs beyond the placement type: each type has one "
     "weekly price",
 )

@@ -290,7 +290,7 @@ def test_assumptions_are_in_plain_words_without_dotted_names_or_json(single_html
         assert not re.search(r"[{}\[\]]|\"\w+\":", text)  # JSON
         assert not re.search(r"\d\.\d{4,}", text)  # 141.88511: rounded numbers only
     # Dated policies and campaigns in words, with units.
-    assert "from 1 April 2020 to 1 April 2021, multiplier ×1.3" in combined
+    assert "from 1 April 2020 to 1 April 2021, ×1.3" in combined
     assert "Policy: Mockingbird" in combined and "from 1 November 2024" in combined
     assert "£1,000 a week" in combined and "34%" in combined
 
@@ -389,7 +389,7 @@ def test_headline_table_shows_a_start_that_is_not_31_march():
     )
     q = headline_table(snaps, ["ifa_spot"])
     assert [d.strftime("%Y-%m-%d") for d in q.index] == ["2024-09-30", "2025-03-31", "2025-09-30"]
-    assert q.loc[pd.Timestamp("2025-09-30"), ("ifa_spot", "median")] == 112.5
+    assert q.loc[pd.Timestamp("2025-09-30"), ("ifa_spot", "mean")] == 112.5
 
 
 def test_accuracy_section_reads_the_committed_validation(tmp_path):

@@ -73,12 +73,12 @@ def test_one_option_summary_numbers_are_the_headline_table(results):
         found[col] = m.groups()
     for col, (now, was, lo, hi) in found.items():
         hi = hi or lo  # "exactly 11 in 9 of 10 simulated futures"
-        assert now == fmt(col, q.loc[end, (col, "median")])
-        assert was == fmt(col, q.loc[start, (col, "median")])
+        assert now == fmt(col, q.loc[end, (col, "mean")])
+        assert was == fmt(col, q.loc[start, (col, "mean")])
         assert (lo, hi) == (fmt(col, q.loc[end, (col, "p05")]), fmt(col, q.loc[end, (col, "p95")]))
         # ...and the reader finds them in the report's table of headline figures.
         assert f"<b>{now}</b><br><small>{lo} to {hi}</small>" in table
-    assert f"median of {REPS} simulated futures" in text
+    assert f"mean (average) of {REPS} simulated futures" in text
 
 
 def test_comparison_summary_numbers_are_the_paired_differences(results):
