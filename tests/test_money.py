@@ -277,3 +277,15 @@ def test_fan_charts_draw_the_mean(base_run):
     assert np.allclose(line.get_ydata(), mean) and not np.allclose(
         line.get_ydata(), snaps.groupby("date")["unregistered"].median()
     )
+
+
+@pytest.mark.parametrize("unit", ["per_enquiry", "per_assessment", "per_approval"])
+def test_a_unit_cost_out_of_its_range_is_refused_by_field(unit):
+    from sim.config import Scenario, ScenarioError, with_overrides
+
+    bad = {"costs": {"recruitment": {unit: {"central": 900.0, "low": 1000.0, "high": 2000.0}}}}
+    with pytest.raises(ScenarioError) as err:
+        with_overrides(Scenario(), bad)
+    assert f"costs.recruitment.{unit}" in str(err.value) and "low <= central <= high" in str(
+        err.value
+    )
