@@ -57,6 +57,8 @@ class Target(_Strict):
 
 
 class TargetFile(_Strict):
+    #: The council whose published figures these are (a scenario's ``council``).
+    council: Annotated[str, Field(max_length=200)] = ""
     target: list[Target]
     holdout: list[Target] = []
 
@@ -111,6 +113,9 @@ def _read_extending(path: Path, tables: Sequence[str], seen: tuple[Path, ...] = 
             data[table] = [*kept, *data.get(table, [])]
     if without:
         raise ScenarioError(f"{path}: 'without' names {sorted(without)}, not in {parent}")
+    for key, value in base.items():  # the file's own settings (a council) win
+        if key not in tables:
+            data.setdefault(key, value)
     return data
 
 

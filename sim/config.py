@@ -922,6 +922,9 @@ class Scenario(_Base):
 
     name: Annotated[str, Field(max_length=200)] = "unnamed"
     description: Annotated[str, Field(max_length=10_000)] = ""
+    #: The council the scenario describes, as its published figures name it: a report draws
+    #: those figures and the forecasts' validation when the calibration folder holds them.
+    council: Annotated[str, Field(max_length=200)] = ""
     start: Date = dt.date(2019, 3, 31)
     years: Horizon = 10.0
     areas: Annotated[list[AreaName], Field(min_length=1, max_length=MAX_ITEMS)] = [

@@ -295,13 +295,22 @@ def observed_figures(folder: Path = CALIBRATION) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=cols).drop_duplicates(["column", "date"])
 
 
-def describes_kent(results: Sequence[ScenarioResult]) -> bool:
-    """Whether the options are Kent's, whose published figures the calibration folder holds
-    (the shipped Kent scenarios all name Kent)."""
-    names = ("scenario", "scenario_file")
-    return any(
-        "kent" in " ".join([r.label, *(str(r.manifest.get(k, "")) for k in names)]).lower()
-        for r in results
+def published_council(folder: Path = CALIBRATION) -> str:
+    """The council whose published figures the calibration folder holds ("" if none)."""
+    from sim.calibrate import load_targets
+
+    path = folder / "targets.toml"
+    return load_targets(path).council if path.is_file() else ""
+
+
+def describes_published_council(
+    results: Sequence[ScenarioResult], folder: Path = CALIBRATION
+) -> bool:
+    """Whether every option is of the council whose published figures the calibration folder
+    holds (each scenario's ``council``, as its run recorded it)."""
+    council = published_council(folder)
+    return bool(council) and all(
+        (r.manifest.get("parameters") or {}).get("council") == council for r in results
     )
 
 
@@ -1011,7 +1020,7 @@ def render_report(data: ReportData) -> str:
         if len(results) == 1
         else f"{results[0].label} compared with {', '.join(r.label for r in results[1:])}"
     )
-    kent = describes_kent(results)
+    kent = describes_published_council(results)
     observed = data.observed if data.observed is not None or not kent else observed_figures()
     accuracy = data.accuracy if data.accuracy is not None or not kent else load_accuracy()
     images = chart_images(results, observed)
@@ -1092,7 +1101,8 @@ def render_report(data: ReportData) -> str:
             else "<p>The model's validation result is not included in this installation.</p>"
             if kent
             else "<p>No validation of forecasts for this council has been recorded: the "
-            "model's accuracy is tested against Kent's published figures only.</p>",
+            f"model's accuracy is tested against the published figures of "
+            f"{_e(published_council() or 'one council')} only.</p>",
         )
     )
     if data.councils:

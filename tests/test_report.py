@@ -24,7 +24,7 @@ from sim.report import (
     accuracy_html,
     assumptions_html,
     chart_group_figure,
-    describes_kent,
+    describes_published_council,
     differences_html,
     headline_table,
     load_accuracy,
@@ -346,7 +346,7 @@ def test_charts_show_published_figures_and_where_the_forecast_starts(runs):
     (_, base, mb), (_, policy, mp) = runs
     results = [ScenarioResult(base, mb), ScenarioResult(policy, mp)]
     observed = observed_figures()
-    assert describes_kent(results)
+    assert describes_published_council(results)
     start = pd.Timestamp("2019-03-31")
     # Kent's figures up to the start (the history) and the held-out 2023-24 ones are there.
     shown = panel_observed(observed, "children_in_care", start, pd.Timestamp("2025-03-31"))
@@ -367,8 +367,9 @@ def test_charts_show_published_figures_and_where_the_forecast_starts(runs):
 
 def test_other_councils_charts_carry_no_kent_figures(runs):
     _, tables, manifest = runs[0]
-    other = ScenarioResult(tables, dict(manifest, scenario="Anytown"), label="Anytown")
-    assert not describes_kent([other])
+    params = dict(manifest["parameters"], council="Anytown")
+    other = ScenarioResult(tables, dict(manifest, parameters=params), label="Kent lookalike")
+    assert not describes_published_council([other])
 
 
 def test_at_most_three_options_share_a_chart():

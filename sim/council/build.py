@@ -87,6 +87,7 @@ def from_return(
         area_rows, area_notes = area_entries_from(ret, read_areas(areas), str(areas))
     entries = [
         Entry("name", name, "the council"),
+        Entry("council", name, "the council its published figures name"),
         Entry(
             "description",
             f"{name} from {est.start:%d %B %Y}, estimated from its SSDA903 return",

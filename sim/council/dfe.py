@@ -239,6 +239,7 @@ def from_la(
     src = f"{SOURCE}, {la}"
     entries = [
         Entry("name", title, "the council"),
+        Entry("council", title, "the council its published figures name"),
         Entry("description", f"{title} from 31 March 2019, from the DfE 2019 tables", "what it is"),
         Entry("start", pd.Timestamp(2019, 3, 31).date(), "the DfE tables' stock date"),
         *area_entries("one area: the tables give no districts"),
