@@ -180,6 +180,8 @@ def run_chunk(
             parts.setdefault(name, []).append(_keyed(tables[name], label, rep))
         events = float(res.meta.get("events", math.nan))
         row = {"scenario": label, "replication": int(rep), "seed": int(seed)}
+        if "posterior_draw" in res.meta:
+            row["posterior_draw"] = int(res.meta["posterior_draw"])
         kpi_rows.append({**row, **kpis, "events": events})
         del res, tables
         # A replication's world is full of reference cycles: collect it now, or several
