@@ -284,9 +284,9 @@ def history_match(
                 o.id for o, s in zip(obs, share_ok, strict=True) if s < settings.everywhere_share
             ]
             cut_obs[:] = [o for o in obs if o.id not in excluded]
-            for o in excluded:
+            for tid in excluded:
                 log(
-                    f"wave 1: {o} is implausible almost everywhere in the prior; "
+                    f"wave 1: {tid} is implausible almost everywhere in the prior; "
                     "left out of the cuts"
                 )
         waves.append(wave)
@@ -353,10 +353,10 @@ def observations(
 
 def _evaluate(
     job: tuple[Scenario, list[FreeParameter], list[Target], np.ndarray, int, int],
-) -> dict:
+) -> list[dict]:
     scenario, params, targets, x, seed, reps = job
     sims = simulate_targets(apply_parameters(scenario, params, x), targets, reps, seed)
-    return sims.to_dict("records")
+    return [{str(k): v for k, v in row.items()} for row in sims.to_dict("records")]
 
 
 class CachedRuns:
@@ -396,7 +396,7 @@ def kent_simulator(
     names = [p.name for p in params]
     ids = [t.id for t in targets]
 
-    def run(X: np.ndarray, wave: int, reps: int = 1) -> pd.DataFrame:
+    def run(X: np.ndarray, wave: int, reps: int) -> pd.DataFrame:
         out: dict[int, pd.DataFrame] = {}
         todo = []
         for i, x in enumerate(X):
@@ -491,7 +491,7 @@ def plot_posterior(
         p.name: (draws[p.name].quantile(0.95) - draws[p.name].quantile(0.05)) / (p.high - p.low)
         for p in params
     }
-    top = sorted(spread, key=spread.get)[:6]
+    top = sorted(spread, key=lambda n: spread[n])[:6]
     by_name = {p.name: p for p in params}
     n = len(top)
     fig, axes = plt.subplots(n, n, figsize=(2.0 * n, 2.0 * n))
@@ -552,10 +552,10 @@ def calibrate_posterior(
     # Run-to-run variance at the stated starting values: replications with different streams.
     x0 = np.array([[p.start for p in params]])
     spread = run(x0, 0, variance_reps)
-    sim_var = {c: float(v) for c, v in spread.var(ddof=1).items() if not math.isnan(v)}
+    sim_var = {str(c): float(v) for c, v in spread.var(ddof=1).items() if not math.isnan(v)}
     lows, highs = [p.low for p in params], [p.high for p in params]
     result = history_match(
-        lambda X, wave: run(X, wave),
+        lambda X, wave: run(X, wave, 1),
         lows,
         highs,
         names,
@@ -580,7 +580,7 @@ def calibrate_posterior(
     table.insert(0, "draw", range(len(table)))
     confirmed = math.nan
     if confirm:
-        sims = run(values[:confirm], len(wave_sizes) + 1)
+        sims = run(values[:confirm], len(wave_sizes) + 1, 1)
         imp = np.column_stack(
             [
                 np.abs(sims[o.id].to_numpy(float) - o.value)
