@@ -80,6 +80,10 @@ class Settings:
     #: a target ruled out at all but this share of the first wave's candidates is implausible
     #: everywhere: reported as model discrepancy and left out of the cuts
     everywhere_share: float = 0.005
+    #: candidates wanted in the space after each wave (for the next wave's runs and the draws),
+    #: and at most this many batches of ``candidates`` searched for them
+    enough: int = 1000
+    candidate_batches: int = 10
 
 
 class Emulator:
@@ -281,7 +285,9 @@ def history_match(
             imp = implausibility(wave.emulators, prior, obs, sim_var)
             share_ok = np.nanmean(imp <= settings.cutoff, axis=0)
             excluded = [
-                o.id for o, s in zip(obs, share_ok, strict=True) if s < settings.everywhere_share
+                o.id
+                for o, s in zip(obs, share_ok, strict=True)
+                if o.id in wave.emulators and s < settings.everywhere_share
             ]
             cut_obs[:] = [o for o in obs if o.id not in excluded]
             for tid in excluded:
@@ -297,10 +303,16 @@ def history_match(
         share = float(keep.mean())
         box_lo = prior[keep].min(axis=0) if keep.any() else np.zeros(d)
         box_hi = prior[keep].max(axis=0) if keep.any() else np.ones(d)
-        cand = box_lo + qmc.LatinHypercube(d, seed=rng).random(settings.candidates) * (
-            box_hi - box_lo
-        )
-        accepted = cand[non_implausible(cand)]
+        # A small space needs several batches of candidates to give the next wave its runs.
+        found = []
+        for _ in range(settings.candidate_batches):
+            cand = box_lo + qmc.LatinHypercube(d, seed=rng).random(settings.candidates) * (
+                box_hi - box_lo
+            )
+            found.append(cand[non_implausible(cand)])
+            if sum(len(f) for f in found) >= settings.enough:
+                break
+        accepted = np.vstack(found)
         runs_in = int(non_implausible(X).sum())
         summary.append(
             {

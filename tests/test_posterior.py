@@ -42,7 +42,7 @@ def true_implausibility(U: np.ndarray) -> np.ndarray:
 
 
 def test_history_match_recovers_the_known_non_implausible_region():
-    settings = Settings(allowed_misses=0, candidates=4000)
+    settings = Settings(allowed_misses=0, candidates=3000, enough=300)
     res = history_match(toy, [0, 0], [1, 1], ["a", "b"], OBS, [20, 15, 15], SIM_VAR, 3, settings)
     # The true region: where the function itself is within 3 sigma of both figures (about 3%
     # of the square, in two curved pieces).
@@ -63,7 +63,7 @@ def test_history_match_recovers_the_known_non_implausible_region():
 
 def test_a_target_no_parameter_set_can_reach_is_reported_not_cut_on():
     unreachable = Observation("f2", 5.0, 0.03, 0.0)  # f2 is at most 1 on the box
-    settings = Settings(allowed_misses=0, candidates=2000)
+    settings = Settings(allowed_misses=0, candidates=2000, enough=200)
     res = history_match(
         toy, [0, 0], [1, 1], ["a", "b"], [OBS[0], unreachable], [20, 15], SIM_VAR, 1, settings
     )
