@@ -35,6 +35,7 @@ from scipy.stats import qmc
 from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
 from sklearn.linear_model import RidgeCV
+from threadpoolctl import threadpool_limits
 
 import sim
 from sim.calibrate import (
@@ -102,7 +103,7 @@ class Emulator:
             length_scale=np.full(d, 0.5), length_scale_bounds=(0.05, 20.0), nu=2.5
         ) + WhiteKernel(0.1, (1e-4, 2.0))
         self.gp = GaussianProcessRegressor(
-            kernel, normalize_y=False, n_restarts_optimizer=1, random_state=seed
+            kernel, normalize_y=False, n_restarts_optimizer=0, random_state=seed
         ).fit(X, resid / scale)
 
     def predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -566,18 +567,21 @@ def calibrate_posterior(
     spread = run(x0, 0, variance_reps)
     sim_var = {str(c): float(v) for c, v in spread.var(ddof=1).items() if not math.isnan(v)}
     lows, highs = [p.low for p in params], [p.high for p in params]
-    result = history_match(
-        lambda X, wave: run(X, wave, 1),
-        lows,
-        highs,
-        names,
-        obs,
-        wave_sizes,
-        sim_var,
-        seed,
-        settings,
-        log,
-    )
+    # One BLAS thread: the emulators are small, and threads only fight the simulator's
+    # processes (an emulator fit took 12 times longer with them on a loaded machine).
+    with threadpool_limits(limits=1):
+        result = history_match(
+            lambda X, wave: run(X, wave, 1),
+            lows,
+            highs,
+            names,
+            obs,
+            wave_sizes,
+            sim_var,
+            seed,
+            settings,
+            log,
+        )
     rng = np.random.default_rng(seed + 1)
     if len(result.accepted) == 0:
         raise ValueError("the waves left no non-implausible parameter set")
