@@ -85,6 +85,8 @@ class Settings:
     #: and at most this many batches of ``candidates`` searched for them
     enough: int = 1000
     candidate_batches: int = 10
+    #: how far (a share of each range) the box of the candidates reaches beyond the last space
+    margin: float = 0.05
 
 
 class Emulator:
@@ -297,23 +299,22 @@ def history_match(
                     "left out of the cuts"
                 )
         waves.append(wave)
-        # The non-implausible volume, estimated from fresh prior samples; then candidates for
-        # the next wave from a Latin hypercube over the box of the space still in play.
-        prior = qmc.LatinHypercube(d, seed=rng).random(settings.candidates)
-        keep = non_implausible(prior)
-        share = float(keep.mean())
-        box_lo = prior[keep].min(axis=0) if keep.any() else np.zeros(d)
-        box_hi = prior[keep].max(axis=0) if keep.any() else np.ones(d)
-        # A small space needs several batches of candidates to give the next wave its runs.
-        found = []
+        # Candidates for the next wave: a Latin hypercube over the box of the space the last
+        # wave left (which holds this one), widened by a margin; as many batches as a small
+        # space needs. The volume is the box's share of the prior times the share accepted.
+        lo_b = np.clip(accepted.min(axis=0) - settings.margin, 0, 1)
+        hi_b = np.clip(accepted.max(axis=0) + settings.margin, 0, 1)
+        found, tried = [], 0
         for _ in range(settings.candidate_batches):
-            cand = box_lo + qmc.LatinHypercube(d, seed=rng).random(settings.candidates) * (
-                box_hi - box_lo
+            cand = lo_b + qmc.LatinHypercube(d, seed=rng).random(settings.candidates) * (
+                hi_b - lo_b
             )
+            tried += len(cand)
             found.append(cand[non_implausible(cand)])
             if sum(len(f) for f in found) >= settings.enough:
                 break
         accepted = np.vstack(found)
+        share = float(np.prod(hi_b - lo_b)) * len(accepted) / tried
         runs_in = int(non_implausible(X).sum())
         summary.append(
             {
