@@ -100,6 +100,8 @@ class Emulator:
         resid = y - self.trend.predict(X)
         scale = float(np.std(resid)) or 1.0
         self.scale = scale
+        #: factor on the variance, from held-out errors (1: the GP's own variance)
+        self.inflation = 1.0
         d = X.shape[1]
         kernel = ConstantKernel(1.0, (1e-3, 1e2)) * Matern(
             length_scale=np.full(d, 0.5), length_scale_bounds=(0.05, 20.0), nu=2.5
@@ -111,7 +113,7 @@ class Emulator:
     def predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Mean and variance at ``X`` (the variance includes the fitted nugget)."""
         mean, sd = self.gp.predict(X, return_std=True)
-        return self.trend.predict(X) + mean * self.scale, (sd * self.scale) ** 2
+        return self.trend.predict(X) + mean * self.scale, self.inflation * (sd * self.scale) ** 2
 
 
 @dataclass
@@ -215,6 +217,7 @@ def _validate(
                     "target": o.id,
                     "held_out": int(ok.sum()),
                     "mean_abs_std_error": float(np.mean(np.abs(err))),
+                    "mean_sq_std_error": float(np.mean(err**2)),
                     "share_within_2": float(np.mean(np.abs(err) <= 2)),
                     "share_within_3": float(np.mean(np.abs(err) <= 3)),
                 }
@@ -272,17 +275,27 @@ def history_match(
             break
         X = accepted[rng.choice(len(accepted), size=size, replace=False)]
         Y = simulator(lo + X * (hi - lo), number).reset_index(drop=True)
-        # Emulators of this wave learn from every run so far inside the current space.
-        Xall = np.vstack([X, *[w.X for w in waves]])
-        Yall = pd.concat([Y, *[w.Y for w in waves]], ignore_index=True)
-        inside = non_implausible(Xall) if waves else np.ones(len(Xall), bool)
-        Xtr, Ytr = Xall[inside], Yall[inside].reset_index(drop=True)
+        # Emulators of this wave learn from every run so far: with a few hundred runs in 20-odd
+        # dimensions, the runs outside the current space still fix the trend and length scales.
+        Xtr = np.vstack([X, *[w.X for w in waves]])
+        Ytr = pd.concat([Y, *[w.Y for w in waves]], ignore_index=True)
         wave = Wave(number, X, Y)
         wave.validation = _validate(Xtr, Ytr, obs, settings.holdout_share, rng, number)
+        msq = dict(
+            zip(
+                wave.validation.get("target", []),
+                wave.validation.get("mean_sq_std_error", []),
+                strict=True,
+            )
+        )
         for o in obs:
             y = Ytr[o.id].to_numpy(float)
             if np.isnan(y).sum() <= len(y) - 5:
-                wave.emulators[o.id] = Emulator(Xtr, y, seed)
+                em = Emulator(Xtr, y, seed)
+                # An emulator whose held-out errors are wider than its variance says gets the
+                # variance they show: it must not rule out what it cannot predict.
+                em.inflation = max(1.0, float(msq.get(o.id, 1.0)))
+                wave.emulators[o.id] = em
         if number == 1:
             prior = qmc.LatinHypercube(d, seed=rng).random(settings.candidates)
             imp = implausibility(wave.emulators, prior, obs, sim_var)
@@ -321,7 +334,7 @@ def history_match(
                 "wave": number,
                 "runs": size,
                 "runs_in_space_after": runs_in,
-                "training_runs": int(inside.sum()),
+                "training_runs": len(Xtr),
                 "emulated_targets": len(wave.emulators),
                 "targets_in_cuts": len(cut_obs),
                 "non_implausible_share_of_prior": share,
