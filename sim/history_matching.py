@@ -403,6 +403,11 @@ class CachedRuns:
         return hit
 
     def add(self, rows: pd.DataFrame) -> None:
+        if not self.rows.empty:  # a run at another design point of the same wave and index
+            key = (self.rows["wave"] == rows["wave"].iloc[0]) & (
+                self.rows["point"] == rows["point"].iloc[0]
+            )
+            self.rows = self.rows[~key]
         self.rows = pd.concat([self.rows, rows], ignore_index=True)
         tmp = self.path.with_suffix(".tmp")
         self.rows.to_csv(tmp, index=False)
