@@ -72,15 +72,16 @@ class Settings:
     """The method's choices, each stated in docs/MODEL.md section 8.5."""
 
     cutoff: float = 3.0
-    #: targets a parameter set may miss and stay non-implausible (1: the second-maximum rule)
-    allowed_misses: int = 1
+    #: targets a parameter set may miss and stay non-implausible (2: the third-maximum rule of
+    #: Vernon et al. for many outputs; 0: the maximum)
+    allowed_misses: int = 2
     #: candidates per wave from which the non-implausible space is estimated and sampled
     candidates: int = 20_000
     #: share of a wave's runs held out to validate its emulators
     holdout_share: float = 0.2
     #: a target ruled out at all but this share of the first wave's candidates is implausible
     #: everywhere: reported as model discrepancy and left out of the cuts
-    everywhere_share: float = 0.005
+    everywhere_share: float = 0.05
     #: candidates wanted in the space after each wave (for the next wave's runs and the draws),
     #: and at most this many batches of ``candidates`` searched for them
     enough: int = 1000
