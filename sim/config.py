@@ -12,6 +12,7 @@ import hashlib
 import itertools
 import math
 import numbers
+import os
 import tomllib
 import typing
 from collections.abc import Iterable
@@ -1358,7 +1359,8 @@ def _read_toml(path: Path, seen: tuple[Path, ...] = (), calibrated: bool = True)
             base = _merge(base, _fitted_values(target, path))
     if posterior is not None and calibrated:
         link = _linked(path, "posterior", posterior)
-        base["posterior"] = {"file": str(link.absolute()), "sha256": _digest(link), "kept": []}
+        file = os.path.normpath(link.absolute())
+        base["posterior"] = {"file": file, "sha256": _digest(link), "kept": []}
     elif "posterior" in base:
         base["posterior"] = _keeping(base["posterior"], data)
     return _merge(base, data)
