@@ -91,10 +91,21 @@ def _posterior(path, values=None):
     return write_posterior(draws, path, {"targets": "toy", "seed": 1})
 
 
+def _kent_without_posterior(tmp_path):
+    """A copy of the Kent baseline without its posterior (and the point fit it loads)."""
+    lines = KENT.read_text(encoding="utf-8").splitlines()
+    text = "\n".join(line for line in lines if not line.startswith("posterior ="))
+    fitted = (KENT.parent / "../calibration/fitted.toml").resolve().as_posix()
+    path = tmp_path / "kent_point.toml"
+    path.write_text(text.replace('"../calibration/fitted.toml"', f'"{fitted}"'), encoding="utf-8")
+    return path
+
+
 def _scenario(tmp_path, posterior="post.parquet", extra=""):
+    base = _kent_without_posterior(tmp_path)
     path = tmp_path / "kent_short.toml"
     path.write_text(
-        f'extends = "{KENT.as_posix()}"\nposterior = "{posterior}"\nname = "short"\n'
+        f'extends = "{base.name}"\nposterior = "{posterior}"\nname = "short"\n'
         f"years = 0.25\n{extra}",
         encoding="utf-8",
     )
@@ -125,7 +136,7 @@ def test_point_parameters_run_exactly_the_scenario_without_its_posterior(tmp_pat
     _posterior(tmp_path / "post.parquet")
     with_draws = load_scenario(_scenario(tmp_path))
     plain = tmp_path / "plain.toml"
-    plain.write_text(f'extends = "{KENT.as_posix()}"\nname = "short"\nyears = 0.25\n')
+    plain.write_text('extends = "kent_point.toml"\nname = "short"\nyears = 0.25\n')
     a, b = run(point(with_draws), reps=2, seed=5), run(load_scenario(plain), reps=2, seed=5)
     assert "posterior_draw" not in a["meta"]
     for name in ("snapshots", "flows"):
@@ -176,3 +187,28 @@ def test_read_posterior_keeps_the_metadata(tmp_path):
     check(sc, "x")
     with pytest.raises(ScenarioError, match="posterior file not found"):
         read_posterior(tmp_path / "none.parquet")
+
+
+def test_a_batch_records_each_replications_draw(tmp_path):
+    from sim.batch import run_batch
+    from sim.results import load
+
+    _posterior(tmp_path / "post.parquet")
+    sc = load_scenario(_scenario(tmp_path))
+    run_batch([sc], 4, tmp_path / "out", seed=5, workers=1, progress=False)
+    kpis = load(tmp_path / "out").kpis.sort_values("replication")
+    assert kpis["posterior_draw"].tolist() == [0, 1, 2, 0]
+
+
+def test_the_committed_posterior_fits_the_kent_scenarios_and_keeps_their_own_drivers():
+    observed = KENT.parent / "kent_2019_2024_observed.toml"
+    for path in (KENT, observed, KENT.parent / "england.toml"):
+        check(load_scenario(path), str(path))
+    sc = load_scenario(observed)
+    draws, meta = read_posterior(sc.posterior.file)
+    assert len(draws) == 200 and meta["targets"] == "calibration/targets_history.toml"
+    drawn, r = for_replication(sc, 7)
+    assert r == 7
+    assert drawn.breakdown.high_risk_share == pytest.approx(draws["high_risk_share"].iloc[7])
+    assert drawn.uasc.surges == sc.uasc.surges  # the observed drivers, not the 2014 run's
+    assert drawn.initial.households == sc.initial.households  # a 2014 initial condition
