@@ -201,6 +201,9 @@ def run_chunk(
             row: dict[str, Any] = {"scenario": label, "replication": int(rep)}
             if council is not None:
                 row[COUNCIL] = council
+            meta = runs[council].meta
+            if "posterior_draw" in meta:
+                row["posterior_draw"] = int(meta["posterior_draw"])
             kpi_rows.append({**row, "seed": int(seed), **kpis[council], "events": events})
         del runs, councils
         # A replication's world is full of reference cycles: collect it now, or several

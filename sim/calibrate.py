@@ -73,6 +73,9 @@ class FreeParameter(_Strict):
     high: float
     start: float
     informs: NonEmpty
+    #: whether a posterior draw carries the value into forecasts (false for the initial
+    #: conditions and dated drivers of one calibration run)
+    forecast: bool = True
 
 
 class ParameterFile(_Strict):

@@ -75,6 +75,41 @@ def _overrides(args: argparse.Namespace) -> dict:
     return {"years": args.years} if getattr(args, "years", None) else {}
 
 
+def _load(path: str, args: argparse.Namespace, overrides: dict | None = None) -> Scenario | Region:
+    """A scenario (or region) as ``--parameters`` asks: with its posterior draws (if it
+    declares a posterior) or the point values (``point``: exactly the scenario without draws);
+    a region's members each so."""
+    from sim.posterior import check, point
+
+    loaded = load_any(path, _overrides(args) if overrides is None else overrides)
+    members = loaded.members if isinstance(loaded, Region) else [loaded]
+    if getattr(args, "parameters", None) == "point":
+        members = [point(m) for m in members]
+    else:
+        for m in members:
+            check(m, str(path))
+    if isinstance(loaded, Region):
+        return loaded.model_copy(update={"members": members})
+    return members[0]
+
+
+def _load_council(path: str, args: argparse.Namespace) -> Scenario:
+    """:func:`_load` for a command that takes one council's scenario, not a region."""
+    loaded = _load(path, args)
+    if isinstance(loaded, Region):
+        raise ScenarioError(f"{path}: a region; this command takes one council's scenario")
+    return loaded
+
+
+def _parameters_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--parameters",
+        choices=("posterior", "point"),
+        help="posterior: replication r runs with draw r of the scenario's posterior (the "
+        "default when the scenario declares one); point: the point values, no draws",
+    )
+
+
 def _workers(args: argparse.Namespace) -> int:
     """Processes for an in-memory run: at most the cores and the replications."""
     cores = os.cpu_count() or 1
@@ -109,7 +144,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     failed = 0
     for path in args.scenarios:  # every file is checked, not only up to the first bad one
         try:
-            sc = load_any(path)
+            sc = _load(path, args, {})
         except ScenarioError as exc:
             print(f"error: {exc}", file=sys.stderr)
             failed += 1
@@ -120,6 +155,9 @@ def cmd_check(args: argparse.Namespace) -> int:
             print(f"  region of {', '.join(sc.councils)}; shared markets: {shared}")
         for line in _starts(sc):
             print(f"  {line}")
+        for member in sc.members if isinstance(sc, Region) else [sc]:
+            if member.posterior is not None:
+                print(f"  replication r runs with draw r mod N of {member.posterior.file}")
         for note in sc.notes():
             print(f"note: {path}: {note}")
     return 2 if failed else 0
@@ -133,7 +171,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from sim.terminal import summary_table
 
     check_out(args.out)
-    scenario = load_any(args.scenario, _overrides(args))
+    scenario = _load(args.scenario, args)
     # One run per folder: results of other inputs there are replaced, never mixed.
     summary = run_batch(
         [scenario],
@@ -204,8 +242,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from sim.terminal import differences_table
 
     check_out(args.out)
-    base = load_any(args.base, _overrides(args))
-    policies = [load_any(p, _overrides(args)) for p in args.policies]
+    base = _load(args.base, args)
+    policies = [_load(p, args) for p in args.policies]
     names = [sc.name for sc in [base, *policies]]
     if len(set(names)) != len(names):
         raise ValueError(f"scenario names must differ to be compared: {names}")
@@ -329,6 +367,42 @@ CALIBRATION_FILES = {
 }
 
 
+def _calibrate_posterior(args: argparse.Namespace) -> int:
+    from sim.history_matching import calibrate_posterior
+
+    try:
+        waves = [int(w) for w in args.waves.split(",")]
+    except ValueError:
+        raise ScenarioError(
+            f"--waves: expected runs per wave such as 60,40, got {args.waves!r}"
+        ) from None
+    if not waves or min(waves) < 10:
+        raise ScenarioError(f"--waves: each wave needs at least 10 runs, got {args.waves!r}")
+    out = Path(args.out).parent  # the folder of the fitted values: calibration/
+    done = calibrate_posterior(
+        Path(args.scenario),
+        Path(args.targets),
+        Path(args.params),
+        out,
+        waves,
+        draws=args.draws,
+        confirm=args.confirm,
+        seed=args.seed,
+        workers=args.workers or 1,
+        log=(lambda s: None) if args.quiet else (lambda s: print(s, flush=True)),
+    )
+    meta, result = done["meta"], done["result"]
+    print("\n" + result.summary.to_string(index=False))
+    if result.excluded:
+        print(f"\nImplausible across the whole prior (model discrepancy): {result.excluded}")
+    print(
+        f"\n{meta['draws']} draws in {out / 'posterior.parquet'}; {meta['seconds']:.0f} s; "
+        f"waves, emulator checks and ranges in {out}/history_waves.csv, history_emulators.csv, "
+        "posterior_ranges.csv"
+    )
+    return 0
+
+
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from sim.calibrate import fit, load_parameters, load_targets, write_fitted, year_by_year
     from sim.experiment import git_commit
@@ -336,7 +410,9 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
     for name, (one_year, history) in CALIBRATION_FILES.items():
         if getattr(args, name) is None:
-            setattr(args, name, history if args.history else one_year)
+            setattr(args, name, history if args.history or args.posterior else one_year)
+    if args.posterior:
+        return _calibrate_posterior(args)
     scenario = load_scenario(args.scenario, calibrated=False)
     targets = load_targets(args.targets)
     params = load_parameters(args.params)
@@ -415,7 +491,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     workers = _workers(args)
-    held_out, hindcast = load_scenario(args.scenario), load_scenario(args.hindcast)
+    held_out, hindcast = _load_council(args.scenario, args), _load_council(args.hindcast, args)
     exercises = [
         ("held out", held_out, list(targets.holdout), "validation"),
         ("hindcast", hindcast, hindcast_figures(targets.target, hindcast), "validation_hindcast"),
@@ -509,7 +585,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
     from sim.results import load
 
     check_out(args.out)
-    scenarios = [load_any(path, _overrides(args)) for path in args.scenarios]
+    scenarios = [_load(path, args) for path in args.scenarios]
     try:
         summary = run_batch(
             scenarios,
@@ -642,6 +718,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--wide", action="store_true", help="the summary with years as columns (wider than 80)"
     )
+    _parameters_option(run)
     run.set_defaults(func=cmd_run)
 
     check = sub.add_parser("check", help="validate scenario files without running them")
@@ -667,6 +744,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmp_.add_argument(
         "--wide", action="store_true", help="the differences with years as columns (wider)"
     )
+    _parameters_option(cmp_)
     cmp_.set_defaults(func=cmd_compare)
 
     tgt = sub.add_parser(
@@ -715,6 +793,22 @@ def build_parser() -> argparse.ArgumentParser:
     cal.add_argument("--max-evaluations", type=_positive(int), default=240)
     cal.add_argument("--out", help="default: calibration/fitted.toml")
     cal.add_argument("--quiet", action="store_true")
+    cal.add_argument(
+        "--posterior",
+        action="store_true",
+        help="history matching with Gaussian-process emulators over the 2014-2019 history "
+        "(the --history files), in waves; writes calibration/posterior.parquet and its reports",
+    )
+    cal.add_argument("--waves", default="60,40", help="--posterior: runs per wave (default 60,40)")
+    cal.add_argument(
+        "--draws", type=_positive(int), default=200, help="--posterior: draws kept (default 200)"
+    )
+    cal.add_argument(
+        "--confirm",
+        type=int,
+        default=20,
+        help="--posterior: draws confirmed by a simulation each (default 20)",
+    )
     cal.set_defaults(func=cmd_calibrate)
 
     val = sub.add_parser("validate", help="forecast 2019-2024 and score against held-out figures")
@@ -734,6 +828,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="scenario of the rolling-origin hindcast (from March 2017)",
     )
     val.add_argument("--out", default="results/validation")
+    _parameters_option(val)
     val.set_defaults(func=cmd_validate)
 
     report = sub.add_parser(
@@ -784,6 +879,7 @@ def build_parser() -> argparse.ArgumentParser:
     bat.add_argument("--detail", action="store_true", help="also keep episodes and children")
     bat.add_argument("--format", choices=("parquet", "csv"), default="parquet")
     bat.add_argument("--quiet", action="store_true", help="no progress bar")
+    _parameters_option(bat)
     bat.set_defaults(func=cmd_batch)
 
     sen = sub.add_parser("sensitivity", help="Morris or Sobol' sensitivity analysis (SALib)")

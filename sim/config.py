@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import hashlib
 import itertools
 import math
 import numbers
+import os
 import tomllib
 import typing
 from collections.abc import Iterable, Sequence
@@ -917,6 +919,18 @@ class Interventions(_Base):
         ]
 
 
+class PosteriorLink(_Base):
+    """A posterior sample the scenario runs with (``posterior = "file.parquet"``; sim/posterior.py).
+
+    ``kept`` lists the fields that files extending the declaring one (or overrides) set
+    themselves: the draws leave them alone.
+    """
+
+    file: Annotated[str, Field(min_length=1, max_length=4096)]
+    sha256: Annotated[str, Field(max_length=64)] = ""
+    kept: Annotated[list[Annotated[str, Field(max_length=1000)]], Field(max_length=10_000)] = []
+
+
 class Scenario(_Base):
     """Every parameter of one simulated council, its start date and horizon."""
 
@@ -955,6 +969,8 @@ class Scenario(_Base):
     costs: Costs = Costs()
     initial: Initial = Initial()
     interventions: Interventions = Interventions()
+    #: set by a ``posterior`` link in the file, not written as a table
+    posterior: PosteriorLink | None = None
 
     @property
     def end(self) -> dt.date:
@@ -1519,6 +1535,7 @@ def _read_toml(path: Path, seen: tuple[Path, ...] = (), calibrated: bool = True)
         raise
     parent = data.pop("extends", None)
     fitted = data.pop("calibration", None)
+    posterior = data.pop("posterior", None)
     base: dict[str, Any] = {}
     if parent is not None:
         base = _read_toml(_linked(path, "extends", parent), (*seen, path), calibrated)
@@ -1526,7 +1543,34 @@ def _read_toml(path: Path, seen: tuple[Path, ...] = (), calibrated: bool = True)
         target = _linked(path, "calibration", fitted)
         if calibrated:
             base = _merge(base, _fitted_values(target, path))
+    if posterior is not None and calibrated:
+        link = _linked(path, "posterior", posterior)
+        file = os.path.normpath(link.absolute())
+        base["posterior"] = {"file": file, "sha256": _digest(link), "kept": []}
+    elif "posterior" in base:
+        base["posterior"] = _keeping(base["posterior"], data)
     return _merge(base, data)
+
+
+def _digest(path: Path) -> str:
+    """The file's SHA-256 (recorded with every run that uses it), or "" if it cannot be read."""
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return ""
+
+
+def _keeping(link: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    """A posterior link that also keeps the fields ``data`` sets (dotted paths)."""
+
+    def paths(d: dict[str, Any], prefix: str = "") -> list[str]:
+        out = []
+        for k, v in d.items():
+            key = f"{prefix}.{k}" if prefix else str(k)
+            out += paths(v, key) if isinstance(v, dict) and v else [key]
+        return out
+
+    return {**link, "kept": [*link["kept"], *paths(data)]}
 
 
 def _fitted_values(path: Path, source: Path) -> dict[str, Any]:
@@ -1620,14 +1664,19 @@ def load_scenario(
     path = Path(path)
     data = _read_toml(path, calibrated=calibrated)
     if overrides:
+        if "posterior" in data:
+            data["posterior"] = _keeping(data["posterior"], overrides)
         data = _merge(data, overrides)
     return scenario_from_dict(data, str(path))
 
 
 def with_overrides(scenario: Scenario, overrides: dict[str, Any]) -> Scenario:
     """A copy of ``scenario`` with nested ``overrides`` applied and validated again."""
-    data = _merge(scenario.model_dump(), overrides)
-    return scenario_from_dict(data, scenario.name)
+    data = scenario.model_dump()
+    if data.get("posterior") is not None:
+        # Like a file's own values, an override wins over the posterior draws.
+        data["posterior"] = _keeping(data["posterior"], overrides)
+    return scenario_from_dict(_merge(data, overrides), scenario.name)
 
 
 # -------------------------------------------------------------------------------- regions

@@ -20,6 +20,7 @@ import simpy
 from sim.config import Region, Scenario, with_overrides
 from sim.model.metrics import Results, month_ends
 from sim.model.world import World
+from sim.posterior import for_replication
 from sim.rng import STREAM_IDS, Stream, make_streams
 
 #: The snapshot column a region adds so that the region's two-year stability share is the
@@ -60,9 +61,11 @@ def member_scenario(region: Region, scenario: Scenario) -> Scenario:
 def simulate_region(region: Region, seed: int = 0, replication: int = 0) -> dict[str, Results]:
     """Run one replication of ``region``: each member's tables, by council name."""
     env = simpy.Environment()
+    # A member with a posterior runs this replication with its own draw, as it would alone.
+    drawn = [for_replication(sc, replication) for sc in region.members]
     worlds = [
         World(member_scenario(region, sc), member_streams(seed, replication, i), env)
-        for i, sc in enumerate(region.members)
+        for i, (sc, _) in enumerate(drawn)
     ]
     pool = tuple(w.providers for w in worlds)
     kinds = frozenset(region.shared.markets)
@@ -77,7 +80,12 @@ def simulate_region(region: Region, seed: int = 0, replication: int = 0) -> dict
         if day > 0:  # scheduled after every member's own snapshot of that day
             worlds[-1].schedule(day, _count_long_term, worlds)
     env.run(until=horizon + 1e-9)
-    return {w.scenario.name: w.recorder.results() for w in worlds}
+    out = {}
+    for w, (_, draw) in zip(worlds, drawn, strict=True):
+        out[w.scenario.name] = w.recorder.results()
+        if draw is not None:
+            out[w.scenario.name].meta["posterior_draw"] = draw
+    return out
 
 
 def _count_long_term(worlds: list[World]) -> None:

@@ -433,6 +433,9 @@ def test_scale_scenarios_are_kent_scaled(file):
     shipped = load_scenario(path).model_dump(mode="json")
     built = scaled(kent, factor, split, households, name=name).model_dump(mode="json")
     built["description"] = shipped["description"]
+    for d in (built, shipped):  # the posterior link lists the fields the file sets itself
+        if d.get("posterior"):
+            d["posterior"].pop("kept")
     assert built == shipped  # the file's values win over Kent's calibration link
     if file == "england.toml":
         assert 82_000 <= sum(shipped["initial"]["placements"].values()) <= 86_000

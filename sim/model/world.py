@@ -26,6 +26,7 @@ from sim.model.entities import Child, Household
 from sim.model.hooks import Hooks
 from sim.model.metrics import Recorder, Results
 from sim.model.timing import YEAR
+from sim.posterior import for_replication
 from sim.rng import Stream, cumulative, make_streams
 
 
@@ -190,5 +191,9 @@ def simulate(scenario: Scenario, seed: int = 0, replication: int = 0) -> Results
     replication : int
         Index of this replication.
     """
-    world = World(scenario, make_streams(seed, replication))
-    return world.run()
+    # A scenario with a posterior runs each replication with its own parameter draw.
+    scenario, draw = for_replication(scenario, replication)
+    results = World(scenario, make_streams(seed, replication)).run()
+    if draw is not None:
+        results.meta["posterior_draw"] = draw
+    return results

@@ -1,0 +1,656 @@
+"""History matching with Gaussian-process emulators, in waves (Vernon, Goldstein and Bower
+2010; Andrianakis et al. 2015).
+
+Each wave runs the simulator once at design points spread by a Latin hypercube over the part
+of the prior box not yet ruled out, fits one emulator per target (a linear trend plus a
+Gaussian process on its residuals, scikit-learn), and rules out every parameter set whose
+implausibility
+
+    I_i(x) = |E[f_i(x)] - z_i| / sqrt(Var_em,i(x) + tolerance_i^2 + discrepancy_i^2 + Var_sim,i)
+
+is above the cut-off (3, after Pukelsheim's three-sigma rule) for more than ``allowed_misses``
+targets. ``tolerance`` is the target's observation error, ``discrepancy`` the model's stated
+structural error, ``Var_sim`` the run-to-run variance of the stochastic simulator (from
+replications at one point). A parameter set is non-implausible when it passes the cut of every
+wave so far. The simulator is any function from parameter sets to target values, so the same
+code path fits a cheap analytic toy in the tests and the Kent history in ``calibrate
+--posterior``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.stats import qmc
+from sklearn.gaussian_process import GaussianProcessRegressor
+from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
+from sklearn.linear_model import RidgeCV
+from threadpoolctl import threadpool_limits
+
+import sim
+from sim.calibrate import (
+    FreeParameter,
+    Target,
+    apply_parameters,
+    in_window,
+    load_parameters,
+    load_targets,
+    resolved_values,
+    simulate_targets,
+)
+from sim.config import Scenario, load_scenario
+from sim.experiment import git_commit
+from sim.posterior import write_posterior
+
+#: parameter sets (n x d, in the parameters' own units) -> target values (n rows, one column
+#: per target; NaN where a run does not give the figure)
+Simulator = Callable[[np.ndarray, int], pd.DataFrame]
+
+
+@dataclass(frozen=True)
+class Observation:
+    """A target as history matching sees it: the figure and its error terms."""
+
+    id: str
+    value: float
+    tolerance: float
+    discrepancy: float
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The method's choices, each stated in docs/MODEL.md section 8.6."""
+
+    cutoff: float = 3.0
+    #: targets a parameter set may miss and stay non-implausible (2: the third-maximum rule of
+    #: Vernon et al. for many outputs; 0: the maximum)
+    allowed_misses: int = 2
+    #: candidates per wave from which the non-implausible space is estimated and sampled
+    candidates: int = 20_000
+    #: share of a wave's runs held out to validate its emulators
+    holdout_share: float = 0.2
+    #: a target ruled out at all but this share of the first wave's candidates is implausible
+    #: everywhere: reported as model discrepancy and left out of the cuts
+    everywhere_share: float = 0.05
+    #: candidates wanted in the space after each wave (for the next wave's runs and the draws),
+    #: and at most this many batches of ``candidates`` searched for them
+    enough: int = 1000
+    candidate_batches: int = 10
+    #: how far (a share of each range) the box of the candidates reaches beyond the last space
+    margin: float = 0.05
+
+
+class Emulator:
+    """One target's emulator on the unit cube: ridge trend plus a Matern-5/2 GP with a nugget."""
+
+    def __init__(self, X: np.ndarray, y: np.ndarray, seed: int = 0) -> None:
+        ok = ~np.isnan(y)
+        X, y = X[ok], y[ok]
+        self.n = len(y)
+        self.trend = RidgeCV(alphas=np.logspace(-3, 2, 12)).fit(X, y)
+        resid = y - self.trend.predict(X)
+        scale = float(np.std(resid)) or 1.0
+        self.scale = scale
+        #: factor on the variance, from held-out errors (1: the GP's own variance)
+        self.inflation = 1.0
+        d = X.shape[1]
+        kernel = ConstantKernel(1.0, (1e-3, 1e2)) * Matern(
+            length_scale=np.full(d, 0.5), length_scale_bounds=(0.05, 20.0), nu=2.5
+        ) + WhiteKernel(0.1, (1e-4, 2.0))
+        self.gp = GaussianProcessRegressor(
+            kernel, normalize_y=False, n_restarts_optimizer=0, random_state=seed
+        ).fit(X, resid / scale)
+
+    def predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and variance at ``X`` (the variance includes the fitted nugget)."""
+        mean, sd = self.gp.predict(X, return_std=True)
+        return self.trend.predict(X) + mean * self.scale, self.inflation * (sd * self.scale) ** 2
+
+
+@dataclass
+class Wave:
+    """One wave: its runs, emulators, and what it ruled out."""
+
+    number: int
+    X: np.ndarray  # unit-cube design points
+    Y: pd.DataFrame  # simulated target values, one row per design point
+    emulators: dict[str, Emulator] = field(default_factory=dict)
+    validation: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+
+def implausibility(
+    waves_emulators: dict[str, Emulator],
+    X: np.ndarray,
+    obs: Sequence[Observation],
+    sim_var: dict[str, float],
+) -> np.ndarray:
+    """Implausibility of each point (rows) for each emulated target (columns)."""
+    out = np.full((len(X), len(obs)), np.nan)
+    for j, o in enumerate(obs):
+        em = waves_emulators.get(o.id)
+        if em is None:
+            continue
+        mean, var = em.predict(X)
+        denom = var + o.tolerance**2 + o.discrepancy**2 + sim_var.get(o.id, 0.0)
+        out[:, j] = np.abs(mean - o.value) / np.sqrt(denom)
+    return out
+
+
+def passes(imp: np.ndarray, settings: Settings) -> np.ndarray:
+    """Whether each point has at most ``allowed_misses`` implausibilities above the cut."""
+    misses = np.nansum(imp > settings.cutoff, axis=1)
+    return misses <= settings.allowed_misses
+
+
+def ranked(imp: np.ndarray, rank: int) -> np.ndarray:
+    """The ``rank``-th largest implausibility of each point (1: the maximum)."""
+    filled = np.where(np.isnan(imp), -np.inf, imp)
+    return -np.sort(-filled, axis=1)[:, rank - 1]
+
+
+@dataclass
+class Result:
+    """Every wave, the targets left out as implausible everywhere, and the volume by wave."""
+
+    lows: np.ndarray
+    highs: np.ndarray
+    names: list[str]
+    observations: list[Observation]
+    waves: list[Wave]
+    excluded: list[str]
+    summary: pd.DataFrame
+    accepted: np.ndarray  # unit-cube points of the final non-implausible space
+    settings: Settings
+    sim_var: dict[str, float]
+
+    def to_units(self, U: np.ndarray) -> np.ndarray:
+        return self.lows + U * (self.highs - self.lows)
+
+    def runs(self) -> pd.DataFrame:
+        """Every simulator run: wave, parameter values and target values."""
+        frames = []
+        for w in self.waves:
+            params = pd.DataFrame(self.to_units(w.X), columns=self.names)
+            frames.append(
+                pd.concat([params.assign(wave=w.number), w.Y.reset_index(drop=True)], axis=1)
+            )
+        return pd.concat(frames, ignore_index=True)
+
+    def validation(self) -> pd.DataFrame:
+        return pd.concat([w.validation for w in self.waves], ignore_index=True)
+
+
+def _validate(
+    X: np.ndarray,
+    Y: pd.DataFrame,
+    obs: Sequence[Observation],
+    share: float,
+    rng: np.random.Generator,
+    number: int,
+) -> pd.DataFrame:
+    """Standardised errors of emulators fitted without a random ``share`` of the runs."""
+    n = len(X)
+    held = rng.choice(n, size=max(2, round(share * n)), replace=False)
+    train = np.setdiff1d(np.arange(n), held)
+    rows = []
+    for o in obs:
+        y = Y[o.id].to_numpy(float)
+        if np.isnan(y[train]).sum() > len(train) - 5:
+            continue
+        em = Emulator(X[train], y[train])
+        mean, var = em.predict(X[held])
+        ok = ~np.isnan(y[held])
+        err = (y[held][ok] - mean[ok]) / np.sqrt(var[ok])
+        if len(err):
+            rows.append(
+                {
+                    "wave": number,
+                    "target": o.id,
+                    "held_out": int(ok.sum()),
+                    "mean_abs_std_error": float(np.mean(np.abs(err))),
+                    "mean_sq_std_error": float(np.mean(err**2)),
+                    "share_within_2": float(np.mean(np.abs(err) <= 2)),
+                    "share_within_3": float(np.mean(np.abs(err) <= 3)),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def history_match(
+    simulator: Simulator,
+    lows: Sequence[float],
+    highs: Sequence[float],
+    names: Sequence[str],
+    obs: Sequence[Observation],
+    wave_sizes: Sequence[int],
+    sim_var: dict[str, float],
+    seed: int = 0,
+    settings: Settings = Settings(),
+    log: Callable[[str], None] = lambda s: None,
+) -> Result:
+    """Run the waves and return the final non-implausible space.
+
+    Parameters
+    ----------
+    simulator : callable
+        ``simulator(X, wave)``: target values for parameter sets ``X`` (the parameters' units).
+    lows, highs : sequence of float
+        The prior box.
+    obs : sequence of Observation
+        The targets, with observation error (tolerance) and model discrepancy.
+    wave_sizes : sequence of int
+        Runs per wave.
+    sim_var : dict
+        Run-to-run variance of each target at one parameter set.
+    """
+    lo, hi = np.asarray(lows, float), np.asarray(highs, float)
+    d = len(lo)
+    rng = np.random.default_rng(seed)
+    waves: list[Wave] = []
+    excluded: list[str] = []
+    summary = []
+    accepted = qmc.LatinHypercube(d, seed=rng).random(settings.candidates)
+    cut_obs: list[Observation] = list(obs)
+
+    def non_implausible(U: np.ndarray) -> np.ndarray:
+        keep = np.ones(len(U), bool)
+        for w in waves:
+            imp = implausibility(w.emulators, U[keep], cut_obs, sim_var)
+            idx = np.flatnonzero(keep)
+            keep[idx[~passes(imp, settings)]] = False
+        return keep
+
+    for number, size in enumerate(wave_sizes, start=1):
+        if len(accepted) < size:
+            log(f"wave {number}: only {len(accepted)} non-implausible candidates; stopping")
+            break
+        X = accepted[rng.choice(len(accepted), size=size, replace=False)]
+        Y = simulator(lo + X * (hi - lo), number).reset_index(drop=True)
+        # Emulators of this wave learn from every run so far: with a few hundred runs in 20-odd
+        # dimensions, the runs outside the current space still fix the trend and length scales.
+        Xtr = np.vstack([X, *[w.X for w in waves]])
+        Ytr = pd.concat([Y, *[w.Y for w in waves]], ignore_index=True)
+        wave = Wave(number, X, Y)
+        wave.validation = _validate(Xtr, Ytr, obs, settings.holdout_share, rng, number)
+        msq = dict(
+            zip(
+                wave.validation.get("target", []),
+                wave.validation.get("mean_sq_std_error", []),
+                strict=True,
+            )
+        )
+        for o in obs:
+            y = Ytr[o.id].to_numpy(float)
+            if np.isnan(y).sum() <= len(y) - 5:
+                em = Emulator(Xtr, y, seed)
+                # An emulator whose held-out errors are wider than its variance says gets the
+                # variance they show: it must not rule out what it cannot predict.
+                em.inflation = max(1.0, float(msq.get(o.id, 1.0)))
+                wave.emulators[o.id] = em
+        if number == 1:
+            prior = qmc.LatinHypercube(d, seed=rng).random(settings.candidates)
+            imp = implausibility(wave.emulators, prior, obs, sim_var)
+            share_ok = np.nanmean(imp <= settings.cutoff, axis=0)
+            excluded = [
+                o.id
+                for o, s in zip(obs, share_ok, strict=True)
+                if o.id in wave.emulators and s < settings.everywhere_share
+            ]
+            cut_obs[:] = [o for o in obs if o.id not in excluded]
+            for tid in excluded:
+                log(
+                    f"wave 1: {tid} is implausible almost everywhere in the prior; "
+                    "left out of the cuts"
+                )
+        waves.append(wave)
+        # Candidates for the next wave: a Latin hypercube over the box of the space the last
+        # wave left (which holds this one), widened by a margin; as many batches as a small
+        # space needs. The volume is the box's share of the prior times the share accepted.
+        lo_b = np.clip(accepted.min(axis=0) - settings.margin, 0, 1)
+        hi_b = np.clip(accepted.max(axis=0) + settings.margin, 0, 1)
+        found, tried = [], 0
+        for _ in range(settings.candidate_batches):
+            cand = lo_b + qmc.LatinHypercube(d, seed=rng).random(settings.candidates) * (
+                hi_b - lo_b
+            )
+            tried += len(cand)
+            found.append(cand[non_implausible(cand)])
+            if sum(len(f) for f in found) >= settings.enough:
+                break
+        accepted = np.vstack(found)
+        share = float(np.prod(hi_b - lo_b)) * len(accepted) / tried
+        runs_in = int(non_implausible(X).sum())
+        summary.append(
+            {
+                "wave": number,
+                "runs": size,
+                "runs_in_space_after": runs_in,
+                "training_runs": len(Xtr),
+                "emulated_targets": len(wave.emulators),
+                "targets_in_cuts": len(cut_obs),
+                "non_implausible_share_of_prior": share,
+                "emulator_mean_abs_std_error": float(wave.validation["mean_abs_std_error"].mean())
+                if len(wave.validation)
+                else math.nan,
+                "emulator_share_within_3": float(wave.validation["share_within_3"].mean())
+                if len(wave.validation)
+                else math.nan,
+            }
+        )
+        log(
+            f"wave {number}: {size} runs, non-implausible share of the prior {share:.4f}, "
+            f"{len(accepted)} candidates left"
+        )
+    return Result(
+        lo,
+        hi,
+        list(names),
+        list(obs),
+        waves,
+        excluded,
+        pd.DataFrame(summary),
+        accepted,
+        settings,
+        sim_var,
+    )
+
+
+# ------------------------------------------------------------------ the Kent history match
+
+
+def observations(
+    targets: Sequence[Target], scenario: Scenario, discrepancy_share: float
+) -> list[Observation]:
+    """The fit targets a run of ``scenario`` covers, with discrepancy ``share`` x |value|."""
+    return [
+        Observation(t.id, t.value, t.tolerance, discrepancy_share * abs(t.value))
+        for t in targets
+        if t.use == "fit" and in_window(t, scenario) == "compared"
+    ]
+
+
+def _evaluate(
+    job: tuple[Scenario, list[FreeParameter], list[Target], np.ndarray, int, int],
+) -> list[dict]:
+    scenario, params, targets, x, seed, reps = job
+    sims = simulate_targets(apply_parameters(scenario, params, x), targets, reps, seed)
+    return [{str(k): v for k, v in row.items()} for row in sims.to_dict("records")]
+
+
+class CachedRuns:
+    """Simulator runs kept in a CSV, one row per run, so that a stopped match resumes."""
+
+    def __init__(self, path: Path, names: Sequence[str]) -> None:
+        self.path = path
+        self.names = list(names)
+        self.rows = pd.read_csv(path) if path.exists() else pd.DataFrame()
+
+    def get(self, wave: int, point: int, x: np.ndarray) -> pd.DataFrame | None:
+        if self.rows.empty:
+            return None
+        hit = self.rows[(self.rows["wave"] == wave) & (self.rows["point"] == point)]
+        if hit.empty or not np.allclose(hit[self.names].iloc[0].to_numpy(float), x, rtol=1e-9):
+            return None
+        return hit
+
+    def add(self, rows: pd.DataFrame) -> None:
+        if not self.rows.empty:  # a run at another design point of the same wave and index
+            key = (self.rows["wave"] == rows["wave"].iloc[0]) & (
+                self.rows["point"] == rows["point"].iloc[0]
+            )
+            self.rows = self.rows[~key]
+        self.rows = pd.concat([self.rows, rows], ignore_index=True)
+        tmp = self.path.with_suffix(".tmp")
+        self.rows.to_csv(tmp, index=False)
+        tmp.replace(self.path)
+
+
+def kent_simulator(
+    scenario: Scenario,
+    params: Sequence[FreeParameter],
+    targets: Sequence[Target],
+    seed: int,
+    workers: int,
+    cache: CachedRuns,
+    log: Callable[[str], None] = lambda s: None,
+) -> Callable[[np.ndarray, int, int], pd.DataFrame]:
+    """Runs of ``scenario`` at parameter sets, one process per run, all with the same seed
+    (common random numbers); ``reps`` replications of each (rows ``point x reps``)."""
+    names = [p.name for p in params]
+    ids = [t.id for t in targets]
+
+    def run(X: np.ndarray, wave: int, reps: int) -> pd.DataFrame:
+        out: dict[int, pd.DataFrame] = {}
+        todo = []
+        for i, x in enumerate(X):
+            hit = cache.get(wave, i, x)
+            if hit is not None and len(hit) == reps:
+                out[i] = hit[ids].reset_index(drop=True)
+            else:
+                todo.append(i)
+        jobs = [(scenario, list(params), list(targets), X[i], seed, reps) for i in todo]
+        started = time.perf_counter()
+
+        def keep(i: int, records: list[dict]) -> None:
+            df = pd.DataFrame(records, columns=ids)
+            meta = pd.DataFrame([dict(zip(names, X[i], strict=True))] * len(df))
+            cache.add(
+                pd.concat([meta.assign(wave=wave, point=i, replication=range(len(df))), df], axis=1)
+            )
+            out[i] = df
+            log(f"wave {wave}: run {len(out)} of {len(X)} ({time.perf_counter() - started:.0f} s)")
+
+        if workers <= 1 or len(jobs) <= 1:
+            for i, job in zip(todo, jobs, strict=True):
+                keep(i, _evaluate(job))
+        else:
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                futures = {
+                    pool.submit(_evaluate, job): i for i, job in zip(todo, jobs, strict=True)
+                }
+                for fut in as_completed(futures):
+                    keep(futures[fut], fut.result())
+        return pd.concat([out[i] for i in range(len(X))], ignore_index=True)
+
+    return run
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def posterior_ranges(
+    result: Result, draws: pd.DataFrame, params: Sequence[FreeParameter]
+) -> pd.DataFrame:
+    """Prior range against the posterior's median, 5th-95th percentiles and share of the prior."""
+    rows = []
+    for p in params:
+        v = draws[p.name]
+        lo, hi = v.quantile(0.05), v.quantile(0.95)
+        rows.append(
+            {
+                "parameter": p.name,
+                "path": p.path,
+                "prior_low": p.low,
+                "prior_high": p.high,
+                "posterior_median": v.median(),
+                "posterior_p05": lo,
+                "posterior_p95": hi,
+                "p05_p95_share_of_prior": (hi - lo) / (0.9 * (p.high - p.low)),
+                "forecast": p.forecast,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def plot_posterior(
+    draws: pd.DataFrame, params: Sequence[FreeParameter], folder: Path
+) -> list[Path]:
+    """Marginal histograms and pairwise scatter of the draws, against the prior ranges."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [p.name for p in params]
+    cols = 5
+    rows = math.ceil(len(names) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.3 * rows))
+    for ax, p in zip(axes.flat, params, strict=False):
+        ax.hist(draws[p.name], bins=15, range=(p.low, p.high), color="#4c72b0")
+        ax.set_xlim(p.low, p.high)
+        ax.set_title(p.name, fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.set_yticks([])
+    for ax in list(axes.flat)[len(names) :]:
+        ax.axis("off")
+    fig.suptitle("Posterior draws over each prior range (2014-2019 history match)", fontsize=10)
+    fig.tight_layout()
+    marg = folder / "posterior_marginals.png"
+    fig.savefig(marg, dpi=90)
+    plt.close(fig)
+    # Pairs of the parameters the history narrows most (smallest posterior share of prior).
+    spread = {
+        p.name: (draws[p.name].quantile(0.95) - draws[p.name].quantile(0.05)) / (p.high - p.low)
+        for p in params
+    }
+    top = sorted(spread, key=lambda n: spread[n])[:6]
+    by_name = {p.name: p for p in params}
+    n = len(top)
+    fig, axes = plt.subplots(n, n, figsize=(2.0 * n, 2.0 * n))
+    for i, a in enumerate(top):
+        for j, b in enumerate(top):
+            ax = axes[i, j]
+            if i == j:
+                ax.hist(draws[a], bins=12, range=(by_name[a].low, by_name[a].high), color="#4c72b0")
+                ax.set_xlim(by_name[a].low, by_name[a].high)
+            else:
+                ax.scatter(draws[b], draws[a], s=3, color="#4c72b0")
+                ax.set_xlim(by_name[b].low, by_name[b].high)
+                ax.set_ylim(by_name[a].low, by_name[a].high)
+            ax.tick_params(labelsize=6)
+            if i == n - 1:
+                ax.set_xlabel(b, fontsize=6)
+            if j == 0:
+                ax.set_ylabel(a, fontsize=6)
+    fig.suptitle("Pairs of the six parameters the history narrows most", fontsize=9)
+    fig.tight_layout()
+    pairs = folder / "posterior_pairs.png"
+    fig.savefig(pairs, dpi=90)
+    plt.close(fig)
+    return [marg, pairs]
+
+
+def calibrate_posterior(
+    scenario_path: Path,
+    targets_path: Path,
+    params_path: Path,
+    folder: Path,
+    wave_sizes: Sequence[int],
+    draws: int = 200,
+    confirm: int = 0,
+    seed: int = 0,
+    workers: int = 1,
+    variance_reps: int = 4,
+    discrepancy_share: float = 0.05,
+    settings: Settings = Settings(),
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """History-match ``scenario_path`` to ``targets_path`` and write the posterior to ``folder``.
+
+    Writes ``posterior.parquet`` (the draws), ``history_runs.csv`` (every run),
+    ``history_waves.csv`` (the non-implausible share wave by wave), ``history_emulators.csv``
+    (held-out standardised errors), ``posterior_ranges.csv`` and the plots.
+    """
+    started = time.perf_counter()
+    scenario = load_scenario(scenario_path, calibrated=False)
+    targets = load_targets(targets_path).target
+    params = load_parameters(params_path)
+    obs = observations(targets, scenario, discrepancy_share)
+    used = [t for t in targets if t.id in {o.id for o in obs}]
+    names = [p.name for p in params]
+    folder.mkdir(parents=True, exist_ok=True)
+    cache = CachedRuns(folder / "history_runs.csv", names)
+    run = kent_simulator(scenario, params, used, seed, workers, cache, log)
+    # Run-to-run variance at the stated starting values: replications with different streams.
+    x0 = np.array([[p.start for p in params]])
+    spread = run(x0, 0, variance_reps)
+    sim_var = {str(c): float(v) for c, v in spread.var(ddof=1).items() if not math.isnan(v)}
+    lows, highs = [p.low for p in params], [p.high for p in params]
+    # One BLAS thread: the emulators are small, and threads only fight the simulator's
+    # processes (an emulator fit took 12 times longer with them on a loaded machine).
+    with threadpool_limits(limits=1):
+        result = history_match(
+            lambda X, wave: run(X, wave, 1),
+            lows,
+            highs,
+            names,
+            obs,
+            wave_sizes,
+            sim_var,
+            seed,
+            settings,
+            log,
+        )
+    rng = np.random.default_rng(seed + 1)
+    if len(result.accepted) == 0:
+        raise ValueError("the waves left no non-implausible parameter set")
+    pick = rng.choice(len(result.accepted), size=draws, replace=len(result.accepted) < draws)
+    values = result.to_units(result.accepted[pick])
+    table = pd.DataFrame(values, columns=names)
+    forecast = [p for p in params if p.forecast]
+    cols = [names.index(p.name) for p in forecast]
+    table["scenario_values"] = [
+        json.dumps(resolved_values(scenario, forecast, row[cols]), default=float) for row in values
+    ]
+    table.insert(0, "draw", range(len(table)))
+    confirmed = math.nan
+    if confirm:
+        sims = run(values[:confirm], len(wave_sizes) + 1, 1)
+        imp = np.column_stack(
+            [
+                np.abs(sims[o.id].to_numpy(float) - o.value)
+                / math.sqrt(o.tolerance**2 + o.discrepancy**2 + sim_var.get(o.id, 0.0))
+                for o in obs
+                if o.id not in result.excluded
+            ]
+        )
+        confirmed = float(passes(imp, settings).mean())
+        log(f"confirmed by simulation: {confirmed:.0%} of {confirm} draws non-implausible")
+    seconds = time.perf_counter() - started
+    meta = {
+        "method": "history matching, Gaussian-process emulators (scikit-learn), waves",
+        "scenario": str(scenario_path),
+        "targets": str(targets_path),
+        "targets_sha256": _sha256(Path(targets_path)),
+        "parameters": str(params_path),
+        "parameters_sha256": _sha256(Path(params_path)),
+        "waves": [int(s) for s in wave_sizes],
+        "cutoff": settings.cutoff,
+        "allowed_misses": settings.allowed_misses,
+        "discrepancy": f"{discrepancy_share} x |observed| (sd)",
+        "excluded_targets": result.excluded,
+        "seed": seed,
+        "draws": draws,
+        "confirmed_share": confirmed,
+        "rule": "replication r runs with draw r mod N",
+        "seconds": round(seconds, 1),
+        "version": sim.__version__,
+        "commit": git_commit(),
+    }
+    write_posterior(table, folder / "posterior.parquet", meta)
+    result.summary.to_csv(folder / "history_waves.csv", index=False)
+    result.validation().to_csv(folder / "history_emulators.csv", index=False)
+    posterior_ranges(result, table, params).to_csv(folder / "posterior_ranges.csv", index=False)
+    plot_posterior(table, params, folder)
+    return {"result": result, "draws": table, "meta": meta}

@@ -1,0 +1,214 @@
+"""History matching on a toy with a known answer, and the posterior draws a scenario runs with."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sim.config import ScenarioError, load_scenario
+from sim.experiment import run
+from sim.history_matching import Observation, Settings, history_match, implausibility, passes
+from sim.posterior import check, for_replication, point, read_posterior, write_posterior
+from tests.conftest import KENT
+
+# ------------------------------------------------------------------------------ the toy
+
+TRUE = np.array([0.3, 0.6])
+NOISE = 0.01
+
+
+def _f(X: np.ndarray) -> np.ndarray:
+    return np.column_stack([np.sin(6 * X[:, 0]) + X[:, 1], np.cos(5 * X[:, 1]) * X[:, 0]])
+
+
+def toy(X: np.ndarray, wave: int) -> pd.DataFrame:
+    """Two non-linear figures of two parameters on [0, 1]^2, with run-to-run noise."""
+    y = _f(X) + np.random.default_rng(wave).normal(0, NOISE, (len(X), 2))
+    return pd.DataFrame(y, columns=["f1", "f2"])
+
+
+Z = _f(TRUE[None, :])[0]
+OBS = [Observation("f1", Z[0], 0.03, 0.0), Observation("f2", Z[1], 0.03, 0.0)]
+SIM_VAR = {"f1": NOISE**2, "f2": NOISE**2}
+
+
+def true_implausibility(U: np.ndarray) -> np.ndarray:
+    return np.abs(_f(U) - Z) / np.sqrt(0.03**2 + NOISE**2)
+
+
+def test_history_match_recovers_the_known_non_implausible_region():
+    settings = Settings(allowed_misses=0, candidates=3000, enough=300)
+    res = history_match(toy, [0, 0], [1, 1], ["a", "b"], OBS, [20, 15, 15], SIM_VAR, 3, settings)
+    # The true region: where the function itself is within 3 sigma of both figures (about 3%
+    # of the square, in two curved pieces).
+    grid = np.random.default_rng(9).random((40_000, 2))
+    region = (true_implausibility(grid) <= 3).all(axis=1)
+    shares = res.summary["non_implausible_share_of_prior"]
+    assert shares.iloc[0] > shares.iloc[-1], "the waves narrow the space"
+    share = shares.iloc[-1]
+    assert 0.5 * region.mean() <= share <= 2 * region.mean(), (region.mean(), share)
+    # What the emulators accept is inside the true region, and most of the region is kept.
+    assert (true_implausibility(res.accepted) <= 3).all(axis=1).mean() > 0.85
+    kept = np.ones(region.sum(), bool)
+    for w in res.waves:
+        kept &= passes(implausibility(w.emulators, grid[region], OBS, SIM_VAR), settings)
+    assert kept.mean() > 0.7
+    assert passes(implausibility(res.waves[-1].emulators, TRUE[None, :], OBS, SIM_VAR), settings)
+    # Held-out standardised errors of the emulators are mostly within 3.
+    assert res.validation()["share_within_3"].mean() > 0.8
+
+
+def test_a_target_no_parameter_set_can_reach_is_reported_not_cut_on():
+    unreachable = Observation("f2", 5.0, 0.03, 0.0)  # f2 is at most 1 on the box
+    settings = Settings(allowed_misses=0, candidates=2000, enough=200)
+    res = history_match(
+        toy, [0, 0], [1, 1], ["a", "b"], [OBS[0], unreachable], [20, 15], SIM_VAR, 1, settings
+    )
+    assert res.excluded == ["f2"]
+    assert res.summary["non_implausible_share_of_prior"].iloc[-1] > 0
+
+
+# ------------------------------------------------------------------- posterior draws
+
+
+ENQUIRIES = [100.0, 3000.0, 9000.0]
+
+
+def _posterior(path, values=None):
+    values = values or [{"recruitment": {"enquiries_per_year": e}} for e in ENQUIRIES]
+    draws = pd.DataFrame(
+        {
+            "draw": range(len(values)),
+            "enquiries": [v.get("recruitment", {}).get("enquiries_per_year", 0.0) for v in values],
+            "scenario_values": [json.dumps(v) for v in values],
+        }
+    )
+    return write_posterior(draws, path, {"targets": "toy", "seed": 1})
+
+
+def _kent_without_posterior(tmp_path):
+    """A copy of the Kent baseline without its posterior (and the point fit it loads)."""
+    lines = KENT.read_text(encoding="utf-8").splitlines()
+    text = "\n".join(line for line in lines if not line.startswith("posterior ="))
+    fitted = (KENT.parent / "../calibration/fitted.toml").resolve().as_posix()
+    path = tmp_path / "kent_point.toml"
+    path.write_text(text.replace('"../calibration/fitted.toml"', f'"{fitted}"'), encoding="utf-8")
+    return path
+
+
+def _scenario(tmp_path, posterior="post.parquet", extra=""):
+    base = _kent_without_posterior(tmp_path)
+    path = tmp_path / "kent_short.toml"
+    path.write_text(
+        f'extends = "{base.name}"\nposterior = "{posterior}"\nname = "short"\n'
+        f"years = 0.25\n{extra}",
+        encoding="utf-8",
+    )
+    return path
+
+
+def _enquiries(tables):
+    return tables["flows"].groupby("replication")["enquiries"].sum().to_numpy()
+
+
+def test_replication_r_runs_with_draw_r_and_the_same_seed_the_same_draws(tmp_path):
+    _posterior(tmp_path / "post.parquet")
+    sc = load_scenario(_scenario(tmp_path))
+    assert sc.posterior is not None and len(sc.posterior.sha256) == 64
+    draws = [for_replication(sc, r)[1] for r in range(4)]
+    assert draws == [0, 1, 2, 0]
+    assert for_replication(sc, 1)[0].recruitment.enquiries_per_year == 3000.0
+    first, again = run(sc, reps=4, seed=5), run(sc, reps=4, seed=5)
+    assert first["meta"]["posterior_draw"].tolist() == [0, 1, 2, 0]
+    pd.testing.assert_frame_equal(first["flows"], again["flows"])
+    e = _enquiries(first)
+    # A quarter at 100, 3,000 and 9,000 a year: about 25, 750 and 2,250 enquiries.
+    assert e[0] < e[1] < e[2]
+    assert abs(e[2] - 2250) < 5 * np.sqrt(2250)
+
+
+def test_point_parameters_run_exactly_the_scenario_without_its_posterior(tmp_path):
+    _posterior(tmp_path / "post.parquet")
+    with_draws = load_scenario(_scenario(tmp_path))
+    plain = tmp_path / "plain.toml"
+    plain.write_text('extends = "kent_point.toml"\nname = "short"\nyears = 0.25\n')
+    a, b = run(point(with_draws), reps=2, seed=5), run(load_scenario(plain), reps=2, seed=5)
+    assert "posterior_draw" not in a["meta"]
+    for name in ("snapshots", "flows"):
+        pd.testing.assert_frame_equal(a[name], b[name])
+
+
+def test_a_file_extending_the_declaring_one_keeps_its_own_values(tmp_path):
+    _posterior(tmp_path / "post.parquet")
+    base = _scenario(tmp_path)
+    child = tmp_path / "policy.toml"
+    child.write_text(f'extends = "{base.name}"\n[recruitment]\nenquiries_per_year = 42\n')
+    sc = load_scenario(child)
+    assert for_replication(sc, 2)[0].recruitment.enquiries_per_year == 42
+    overridden = load_scenario(base, {"recruitment": {"enquiries_per_year": 43}})
+    assert for_replication(overridden, 2)[0].recruitment.enquiries_per_year == 43
+
+
+def _check(path):
+    return subprocess.run(
+        [sys.executable, "-m", "sim.cli", "check", str(path)], capture_output=True, text=True
+    )
+
+
+def test_check_names_the_file_and_field_of_a_broken_posterior(tmp_path):
+    missing = _check(_scenario(tmp_path, "nowhere.parquet"))
+    assert missing.returncode == 2 and "Traceback" not in missing.stderr
+    assert "nowhere.parquet: posterior file not found" in missing.stderr
+
+    (tmp_path / "text.parquet").write_text("not parquet")
+    bad = _check(_scenario(tmp_path, "text.parquet"))
+    assert bad.returncode == 2 and "not a readable parquet file" in bad.stderr
+
+    _posterior(tmp_path / "wrong.parquet", [{"recruitment": {"enquiries_per_yr": 1.0}}])
+    wrong = _check(_scenario(tmp_path, "wrong.parquet"))
+    assert wrong.returncode == 2 and "Traceback" not in wrong.stderr
+    assert "field 'posterior'" in wrong.stderr and "enquiries_per_yr" in wrong.stderr
+
+    _posterior(tmp_path / "post.parquet")
+    ok = _check(_scenario(tmp_path))
+    assert ok.returncode == 0 and "posterior draw r mod N" in ok.stdout
+
+
+def test_read_posterior_keeps_the_metadata(tmp_path):
+    _posterior(tmp_path / "post.parquet")
+    draws, meta = read_posterior(tmp_path / "post.parquet")
+    assert len(draws) == 3 and meta == {"targets": "toy", "seed": 1}
+    sc = load_scenario(_scenario(tmp_path))
+    check(sc, "x")
+    with pytest.raises(ScenarioError, match="posterior file not found"):
+        read_posterior(tmp_path / "none.parquet")
+
+
+def test_a_batch_records_each_replications_draw(tmp_path):
+    from sim.batch import run_batch
+    from sim.results import load
+
+    _posterior(tmp_path / "post.parquet")
+    sc = load_scenario(_scenario(tmp_path))
+    run_batch([sc], 4, tmp_path / "out", seed=5, workers=1, progress=False)
+    kpis = load(tmp_path / "out").kpis.sort_values("replication")
+    assert kpis["posterior_draw"].tolist() == [0, 1, 2, 0]
+
+
+def test_the_committed_posterior_fits_the_kent_scenarios_and_keeps_their_own_drivers():
+    observed = KENT.parent / "kent_2019_2024_observed.toml"
+    for path in (KENT, observed, KENT.parent / "england.toml"):
+        check(load_scenario(path), str(path))
+    sc = load_scenario(observed)
+    draws, meta = read_posterior(sc.posterior.file)
+    assert len(draws) == 200 and meta["targets"] == "calibration/targets_history.toml"
+    drawn, r = for_replication(sc, 7)
+    assert r == 7
+    assert drawn.breakdown.high_risk_share == pytest.approx(draws["high_risk_share"].iloc[7])
+    assert drawn.uasc.surges == sc.uasc.surges  # the observed drivers, not the 2014 run's
+    assert drawn.initial.households == sc.initial.households  # a 2014 initial condition
