@@ -42,16 +42,21 @@ def truth():
     # Usage-dependent retention is off: with it on, in-house breakdowns read back from the
     # export at about half the scenario's rate (0.016 against 0.033 at this seed), a
     # difference the estimator does not yet explain (docs/MODEL.md 2.6.1 notes it).
-    return with_overrides(
-        small_council(YEARS),
-        {
-            "breakdown": {
-                "high_risk_share": 0.0,
-                "teen_multiplier": 1.0,
-                "complex_multiplier": 1.0,
+    # The point values: the truth is one parameter set, not the posterior's draw per replication.
+    from sim.posterior import point
+
+    return point(
+        with_overrides(
+            small_council(YEARS),
+            {
+                "breakdown": {
+                    "high_risk_share": 0.0,
+                    "teen_multiplier": 1.0,
+                    "complex_multiplier": 1.0,
+                },
+                "attrition": {"usage": {"settled_multiplier": 1.0, "empty_multiplier": 1.0}},
             },
-            "attrition": {"usage": {"settled_multiplier": 1.0, "empty_multiplier": 1.0}},
-        },
+        )
     )
 
 
