@@ -597,7 +597,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(the --history files), in waves; writes calibration/posterior.parquet and its reports",
     )
     cal.add_argument(
-        "--waves", default="60,40", help="--posterior: runs per wave (default 60,40)"
+        "--waves", default="60,40,40", help="--posterior: runs per wave (default 60,40,40)"
     )
     cal.add_argument(
         "--draws", type=_positive(int), default=200, help="--posterior: draws kept (default 200)"

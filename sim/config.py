@@ -406,9 +406,7 @@ class CapacityResponse(_Base):
     Demand is the occupied places, plus, for residential, the children in unregistered
     placements. ``response_years = None``: fixed capacity."""
 
-    response_years: (
-        Annotated[float, _NUMBER, Field(gt=0, le=50, allow_inf_nan=False)] | None
-    ) = None
+    response_years: Annotated[float, _NUMBER, Field(gt=0, le=50, allow_inf_nan=False)] | None = None
     target_occupancy: Annotated[float, _NUMBER, Field(gt=0, le=1, allow_inf_nan=False)] = 0.9
     review_days: Annotated[float, _NUMBER, Field(ge=1, le=365, allow_inf_nan=False)] = 30.0
     kinds: list[Literal["residential", "supported"]] = ["residential", "supported"]
@@ -1357,11 +1355,13 @@ def _read_toml(path: Path, seen: tuple[Path, ...] = (), calibrated: bool = True)
         target = _linked(path, "calibration", fitted)
         if calibrated:
             base = _merge(base, _fitted_values(target, path))
-    if posterior is not None and calibrated:
+    if isinstance(posterior, dict):  # a resolved link, as a scenario written in full holds it
+        base["posterior"] = posterior if calibrated else None
+    elif posterior is not None and calibrated:
         link = _linked(path, "posterior", posterior)
         file = os.path.normpath(link.absolute())
         base["posterior"] = {"file": file, "sha256": _digest(link), "kept": []}
-    elif "posterior" in base:
+    elif base.get("posterior"):
         base["posterior"] = _keeping(base["posterior"], data)
     return _merge(base, data)
 
