@@ -799,7 +799,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="history matching with Gaussian-process emulators over the 2014-2019 history "
         "(the --history files), in waves; writes calibration/posterior.parquet and its reports",
     )
-    cal.add_argument("--waves", default="60,40", help="--posterior: runs per wave (default 60,40)")
+    cal.add_argument(
+        "--waves", default="60,40,40", help="--posterior: runs per wave (default 60,40,40)"
+    )
     cal.add_argument(
         "--draws", type=_positive(int), default=200, help="--posterior: draws kept (default 200)"
     )

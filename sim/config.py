@@ -1543,11 +1543,13 @@ def _read_toml(path: Path, seen: tuple[Path, ...] = (), calibrated: bool = True)
         target = _linked(path, "calibration", fitted)
         if calibrated:
             base = _merge(base, _fitted_values(target, path))
-    if posterior is not None and calibrated:
+    if isinstance(posterior, dict):  # a resolved link, as a scenario written in full holds it
+        base["posterior"] = posterior if calibrated else None
+    elif posterior is not None and calibrated:
         link = _linked(path, "posterior", posterior)
         file = os.path.normpath(link.absolute())
         base["posterior"] = {"file": file, "sha256": _digest(link), "kept": []}
-    elif "posterior" in base:
+    elif base.get("posterior"):
         base["posterior"] = _keeping(base["posterior"], data)
     return _merge(base, data)
 

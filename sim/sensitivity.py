@@ -207,6 +207,8 @@ def _mid(p: Parameter) -> float:
 def point_scenario(base: Scenario, spec: ParamSpec, values: Sequence[float]) -> Scenario:
     """``base`` with each parameter of ``spec`` set to (or, with scale, multiplied by) a value."""
     data = base.model_dump(mode="json")
+    # The design sets the parameters itself: no posterior draws over its values.
+    data.pop("posterior", None)
     for p, x in zip(spec.parameters, values, strict=True):
         parts = p.path.split(".")
         if p.scale:

@@ -212,3 +212,14 @@ def test_the_committed_posterior_fits_the_kent_scenarios_and_keeps_their_own_dri
     assert drawn.breakdown.high_risk_share == pytest.approx(draws["high_risk_share"].iloc[7])
     assert drawn.uasc.surges == sc.uasc.surges  # the observed drivers, not the 2014 run's
     assert drawn.initial.households == sc.initial.households  # a 2014 initial condition
+
+
+def test_a_sensitivity_design_sets_its_parameters_without_draws(tmp_path):
+    from sim.sensitivity import Parameter, ParamSpec, point_scenario
+
+    _posterior(tmp_path / "post.parquet")
+    sc = load_scenario(_scenario(tmp_path))
+    spec = ParamSpec([Parameter("recruitment.enquiries_per_year", 10.0, 20.0)])
+    design = point_scenario(sc, spec, [15.0])
+    assert design.posterior is None
+    assert for_replication(design, 1)[0].recruitment.enquiries_per_year == 15.0

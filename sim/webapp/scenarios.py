@@ -176,6 +176,9 @@ class ScenarioLibrary:
 
     def _scenario(self, shown: str, data: dict[str, Any]) -> Scenario:
         parent = data.pop("extends", None)
+        # An upload names no file on the server: it runs its own values (a bundled base it
+        # extends keeps that base's posterior).
+        data.pop("posterior", None)
         if parent is None:
             scenario = scenario_from_dict(data, shown)
         else:
