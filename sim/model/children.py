@@ -239,7 +239,7 @@ def schedule_exit(world: World, child: Child) -> None:
             return
         budget -= spend
         elapsed += span
-        age = edges[band + 1]
+        age = float(edges[band + 1])  # mypyc keeps a float variable a float
         band += 1
     world.schedule(to_18, _turn_18_event, world, child, token)
 
