@@ -32,8 +32,10 @@ def compiled_modules() -> list[str]:
 
 
 def mode() -> str:
-    """``"compiled"`` (with how many of ``MODULES``), or ``"pure Python"``."""
+    """``"compiled"``, ``"compiled: 1 of 8 hot modules"`` (some), or ``"pure Python"``."""
     done = compiled_modules()
     if not done:
         return "pure Python"
-    return "compiled" if len(done) == len(MODULES) else f"compiled ({len(done)} of {len(MODULES)})"
+    if len(done) == len(MODULES):
+        return "compiled"
+    return f"compiled: {len(done)} of {len(MODULES)} hot modules"

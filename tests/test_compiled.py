@@ -88,7 +88,7 @@ def test_a_compiled_module_gives_identical_tables(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     mode, modules, compiled = pickle.loads(out.read_bytes())
     assert modules == ["sim.rng"]
-    assert mode == f"compiled (1 of {len(MODULES)})"
+    assert mode == f"compiled: 1 of {len(MODULES)} hot modules"
     pure = simulate(load_scenario(KENT, {"years": 1.0}), seed=7, replication=0).tables()
     assert set(compiled) == set(pure)
     for name, table in pure.items():
