@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 REPS ?= 20
 WORKERS ?= 2
 
-.PHONY: run test test-fast lint bench clean browser
+.PHONY: run test test-fast lint bench compiled clean browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,5 +45,10 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_engine.py
 
+# A wheel whose hot modules are compiled with mypyc (sim/compiled.py; needs a C compiler), in
+# dist/: `pip install dist/*.whl` installs it. The default install stays pure Python.
+compiled: $(STAMP)
+	SUFFICIENCY_COMPILE=1 $(BIN)/python -m pip wheel --no-deps --wheel-dir dist .
+
 clean:
-	rm -rf $(VENV) results .pytest_cache .hypothesis
+	rm -rf $(VENV) results .pytest_cache .hypothesis build dist

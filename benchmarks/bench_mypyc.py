@@ -7,8 +7,8 @@ Run from the repository root (needs ``pip install mypy`` and a C compiler)::
 It exports the committed tree (``git archive HEAD``) into a temporary folder, compiles
 ``HOT`` there with mypyc, checks that every table of ``--check-reps`` 10-year Kent replications
 is identical, value for value, to the pure-Python code's, and then times both as
-``bench_engine.py`` does (alternating subprocesses, CPU seconds, medians). The package itself
-stays pure Python: nothing here changes how it installs.
+``bench_engine.py`` does (alternating subprocesses, CPU seconds, medians). ``HOT`` is what
+``SUFFICIENCY_COMPILE=1 pip install .`` compiles (``sim/compiled.py``).
 
 mypyc compiles only code that type-checks; if mypy reports errors in these modules the script
 prints them and stops.
@@ -26,16 +26,9 @@ from pathlib import Path
 
 from bench_engine import ROOT, export, run_tree
 
-HOT = [
-    "sim/rng.py",
-    "sim/model/entities.py",
-    "sim/model/vacancies.py",
-    "sim/model/placements.py",
-    "sim/model/children.py",
-    "sim/model/carers.py",
-    "sim/model/metrics.py",
-    "sim/model/timing.py",
-]
+from sim.compiled import MODULES
+
+HOT = list(MODULES)  # the modules a compiled install builds
 
 # Prints, as JSON, a hash of every table of each replication.
 TABLES = """

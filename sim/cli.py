@@ -699,11 +699,25 @@ def cmd_init_council(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Version(argparse.Action):
+    """``--version``: the package's version and whether its hot modules are compiled."""
+
+    def __init__(self, option_strings: list[str], dest: str, help: str | None = None) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object) -> None:
+        import sim
+
+        print(f"sufficiency {sim.__version__} ({sim.build_mode()})")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="sufficiency",
         description="Simulate whether there will be enough placements for children in care.",
     )
+    p.add_argument("--version", action=_Version, help="the version, and compiled or pure Python")
     sub = p.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run a scenario and summarise it")

@@ -260,7 +260,8 @@ class KinshipAssessment(_Base):
 class Children(_Base):
     """Arrivals into care of children other than UASC, and how they leave."""
 
-    arrivals_per_year: Arrivals = 520.0
+    #: Neutral default: none (a council states its own; Kent's is fitted, calibration/).
+    arrivals_per_year: Arrivals = 0.0
     seasonality: list[Factor] = Field(default_factory=_twelve)
     arrival_changes: Annotated[list[Window], Items] = []
     entry_age_weights: list[Weight] = [0.2, 0.16, 0.17, 0.3, 0.17]
@@ -273,9 +274,11 @@ class Children(_Base):
     ]
     complex_need_prob: list[Prob] = [0.05, 0.08, 0.15, 0.3, 0.3]
     section20_share: Prob = 0.5
-    area_weights: dict[str, Weight] = {"North": 0.27, "South": 0.22, "East": 0.28, "West": 0.23}
+    #: Neutral default: the same share in each area.
+    area_weights: dict[str, Weight] = {"North": 0.25, "South": 0.25, "East": 0.25, "West": 0.25}
     placed_with_parents_prob: Prob = 0.02
-    kinship_prob: Prob = 0.06
+    #: Neutral default: off (no connected-person placements unless the scenario states them).
+    kinship_prob: Prob = 0.0
     kinship_assessment: KinshipAssessment = KinshipAssessment()
     parent_and_child_prob: Prob = 0.1
     parent_and_child_days: Days = 84.0
@@ -285,7 +288,8 @@ class Children(_Base):
     residential_need_from_age: Age = 10.0
     male_share: Prob = 0.55
     exits: Exits = Exits()
-    staying_put_prob: Prob = 0.57
+    #: Neutral default: off (no Staying Put unless the scenario states its take-up).
+    staying_put_prob: Prob = 0.0
     staying_put_mean_years: CappedMean = 1.2
     staying_put_max_years: ShortYears = 3.0
 
@@ -293,7 +297,8 @@ class Children(_Base):
 class NationalTransferScheme(_Base):
     """UASC transferred to other councils while the council is above its quota."""
 
-    child_population: Population = 348_000
+    #: Neutral default: none; with it the quota is zero, which matters only with transfers.
+    child_population: Population = 0
     quota_share: Prob = 0.001
     transfer_prob: Prob = 0.0
     delay_days: Days = 10.0
@@ -305,10 +310,12 @@ class NationalTransferScheme(_Base):
 class Uasc(_Base):
     """Unaccompanied asylum-seeking children: their own arrival stream."""
 
-    arrivals_per_year: UascArrivals = 175.0
+    #: Neutral default: none (a council states its own; Kent's is fitted, calibration/).
+    arrivals_per_year: UascArrivals = 0.0
     surges: Annotated[list[Window], Items] = []
     age_weights: dict[int, Weight] = {13: 0.03, 14: 0.07, 15: 0.2, 16: 0.35, 17: 0.35}
-    area_weights: dict[str, Weight] = {"North": 0.15, "South": 0.35, "East": 0.35, "West": 0.15}
+    #: Neutral default: the same share in each area.
+    area_weights: dict[str, Weight] = {"North": 0.25, "South": 0.25, "East": 0.25, "West": 0.25}
     complex_need_prob: Prob = 0.1
     male_share: Prob = 0.92
     supported_first_prob_16plus: Prob = 0.7
@@ -388,10 +395,11 @@ class Matching(_Base):
 class Providers(_Base):
     """Places outside the in-house service available to the council."""
 
-    ifa_framework_places: Places = 190
-    residential_places: Places = 140
-    supported_places: Places = 330
-    unregistered_places: Places = 40
+    #: Neutral defaults: none; a council states the places it can call on.
+    ifa_framework_places: Places = 0
+    residential_places: Places = 0
+    supported_places: Places = 0
+    unregistered_places: Places = 0
 
 
 class Distance(_Base):
@@ -538,29 +546,36 @@ def _default_age_ranges() -> list[AgeRange]:
 class Assessment(_Base):
     """Assessment duration: a mixture of a fast majority and a long tail (months)."""
 
-    fast_share: Prob = 0.91
-    fast_median_months: Months = 5.2
+    #: Neutral defaults: one lognormal whose mean, 7.0 months, is England's 273 days from
+    #: enquiry to approval (The Fostering Network benchmark 2013/14, evidence.md 3.3) less the
+    #: 60 days of the application and assessment-start stages; median 7.0 * exp(-0.35**2 / 2).
+    fast_share: Prob = 1.0
+    fast_median_months: Months = 6.6
     #: Log-scale sds: at 2 the mean is 7.4 times the median; larger ones overflow the mean.
-    fast_sigma: Sigma = 0.06
+    fast_sigma: Sigma = 0.35
     slow_median_months: Months = 10.5
     slow_sigma: Sigma = 0.35
 
 
 def _default_type_weights() -> dict[str, float]:
-    return {"mainstream": 0.86, "short_breaks": 0.04, "parent_and_child": 0.04, "emergency": 0.06}
+    # Neutral default: mainstream only; the specialist types are a council's own choice.
+    return {"mainstream": 1.0, "short_breaks": 0.0, "parent_and_child": 0.0, "emergency": 0.0}
 
 
 class Household(_Base):
     """What a newly approved fostering household offers."""
 
-    places_weights: PlacesWeights = [0.28, 0.43, 0.28, 0.01]
+    #: Neutral default: England's 1.99 approved places per household in 2018-19 (88,370 for
+    #: 44,450; evidence.md 3.3), as 1% of households with 1 place and 99% with 2.
+    places_weights: PlacesWeights = [0.01, 0.99]
     age_ranges: Annotated[list[AgeRange], Field(min_length=1, max_length=MAX_ITEMS)] = Field(
         default_factory=_default_age_ranges
     )
     accepts_complex_prob: Prob = 0.35
     held_back_prob: Prob = 0.1
     type_weights: dict[str, Weight] = Field(default_factory=_default_type_weights)
-    area_weights: dict[str, Weight] = {"North": 0.25, "South": 0.25, "East": 0.3, "West": 0.2}
+    #: Neutral default: the same share in each area.
+    area_weights: dict[str, Weight] = {"North": 0.25, "South": 0.25, "East": 0.25, "West": 0.25}
 
     @field_validator("type_weights", mode="before")
     @classmethod
@@ -582,10 +597,14 @@ class AssessingCapacity(_Base):
 class Recruitment(_Base):
     """The funnel from enquiry to approval."""
 
-    enquiries_per_year: Enquiries = 590.0
-    seasonality: list[Factor] = [1.0, 0.9, 0.9, 0.8, 0.9, 1.2, 0.9, 0.8, 1.3, 1.1, 1.0, 1.2]
+    #: Neutral default: none (a council states its own).
+    enquiries_per_year: Enquiries = 0.0
+    #: Neutral default: no monthly pattern.
+    seasonality: list[Factor] = Field(default_factory=_twelve)
     campaigns: Annotated[list[Campaign], Items] = []
-    application_prob: Prob = 0.34
+    #: Neutral default: England's 9,740 applications of 127,850 enquiries in 2018-19
+    #: (evidence.md 3.3).
+    application_prob: Prob = 0.076
     application_days: StageDays = 30.0
     assessment_start_prob: Prob = 0.6
     assessment_start_days: StageDays = 30.0
@@ -730,27 +749,20 @@ class Costs(_Base):
 
 
 def _default_initial_placements() -> dict[str, int]:
-    return {
-        "in_house": 898,
-        "connected": 47,
-        "ifa_framework": 150,
-        "ifa_spot": 73,
-        "residential": 108,
-        "supported": 251,
-        "unregistered": 7,
-        "placed_for_adoption": 38,
-        "with_parents": 18,
-    }
+    # Neutral default: no children in care at the start; a council states its own stock.
+    return dict.fromkeys(PLACEMENT_TYPES, 0)
 
 
 class Initial(_Base):
     """The stock at the start date."""
 
     placements: dict[str, Kids] = Field(default_factory=_default_initial_placements)
-    uasc: Kids = 255
+    uasc: Kids = 0
     age_weights: list[Weight] = [0.05, 0.14, 0.18, 0.38, 0.25]
     mean_years_in_care: CappedMean = 2.8
-    households: HouseholdCount = 638
+    #: Neutral defaults: no households; England's 1.99 approved places per household in
+    #: 2018-19 (evidence.md 3.3), as in recruitment.household; none on hold.
+    households: HouseholdCount = 0
     #: Connected (family or friends) households the ``connected`` children live in; None
     #: gives each connected child a household of its own.
     connected_households: HouseholdCount | None = None
@@ -758,8 +770,8 @@ class Initial(_Base):
     #: count), one who must be placed alone taking an empty household on exemption; False:
     #: those without a matching carer start with IFA spot carers (initial_overflow_to_ifa).
     place_all_in_house: StrictBool = False
-    places_weights: PlacesWeights = [0.28, 0.43, 0.28, 0.01]
-    on_hold_share: Prob = 0.08
+    places_weights: PlacesWeights = [0.01, 0.99]
+    on_hold_share: Prob = 0.0
     mean_years_approved: CappedMean = 7.0
     #: Share of children with 3+ placements in the 12 months to the start date (DfE stability
     #: indicator); None draws each child's recent moves from its own hazards only.
@@ -856,11 +868,14 @@ class RetentionOffer(_Dated):
 
 
 class UascRingFence(_Dated):
-    """Beds reserved for unaccompanied asylum-seeking children (Kent 2024: 39 + 21 + 9)."""
+    """Beds reserved for unaccompanied asylum-seeking children, by placement type.
 
-    in_house: Places = 39
-    ifa_framework: Places = 21
-    supported: Places = 9
+    Neutral defaults: none (a scenario states its beds; Kent's 2024 ring-fence was 39 + 21 + 9).
+    """
+
+    in_house: Places = 0
+    ifa_framework: Places = 0
+    supported: Places = 0
 
 
 class StepAcross(_Dated):

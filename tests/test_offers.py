@@ -134,6 +134,7 @@ def test_a_new_households_places_go_through_matching():
             years=1.0,
             recruitment={
                 "enquiries_per_year": 400.0,
+                "application_prob": 0.34,
                 "household": {"places_weights": [0, 0, 1.0]},
             },
             matching={"offers": {"delay_median_days": 20.0}},

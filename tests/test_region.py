@@ -220,7 +220,7 @@ def test_another_councils_demand_lowers_a_councils_spot_placements() -> None:
 
     medway, sussex = _spot_only("medway", 10), _spot_only("east_sussex", 0)
     diff = []
-    for rep in range(5):
+    for rep in range(10):  # enough pairs for the t-interval to see a difference of about 2
         one = simulate_region(Region(name="a", members=[medway]), seed=7, replication=rep)
         two = simulate_region(Region(name="b", members=[medway, sussex]), seed=7, replication=rep)
         alone, together = (r["Medway"].snapshots["ifa_spot"].iloc[1:].mean() for r in (one, two))

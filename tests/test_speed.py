@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import math
 
+import pandas as pd
 from conftest import ROOT, binomial_near, small, total
 
 from sim.config import PLACEMENT_TYPES, load_scenario
-from sim.model import carers, initial
+from sim.model import carers, children, initial, placements
 from sim.model.entities import PLACED, SEARCHING
 from sim.model.metrics import long_term, three_plus_placements
 from sim.model.timing import YEAR
@@ -95,3 +96,35 @@ def test_reviews_are_held_only_when_they_could_find_the_carers_inactive():
         assert day - last_active[hid] >= a.inactive_days, "a review that could only reschedule"
     flows = world.recorder.results().flows
     binomial_near(total(flows, "deregistrations_service"), len(held), a.service_deregistration_prob)
+
+
+def test_hazards_held_back_for_an_earlier_exit_change_nothing(monkeypatch):
+    """A breakdown or planned move drawn for after the child's scheduled exit is held back,
+    not scheduled, and scheduled after all if the exit is redrawn to a later day: every table
+    is identical, value for value, to a run that schedules every hazard, with fewer events."""
+    sc = load_scenario(ROOT / "scenarios" / "kent_baseline.toml", {"years": 3.0})
+    fast = World(sc, make_streams(11, 0))
+    released: list[float] = []
+    release = placements.release_held_hazard
+
+    def counting(world: World, child) -> None:
+        held = child.held_hazard
+        release(world, child)
+        if held is not None and child.held_hazard is None and held[0] <= child.exit_at:
+            released.append(held[0])
+
+    monkeypatch.setattr(placements, "release_held_hazard", counting)
+    res = fast.run()
+    monkeypatch.undo()
+    # Without the exit's day on record nothing is held back: every hazard is scheduled.
+    monkeypatch.setattr(children, "_schedule", _schedule_without_exit_day)
+    slow = World(sc, make_streams(11, 0))
+    every = slow.run()
+    assert released, "no held hazard was released by a later exit"
+    assert fast.events < slow.events
+    for name, table in every.tables().items():
+        pd.testing.assert_frame_equal(res.tables()[name], table, check_exact=True)
+
+
+def _schedule_without_exit_day(world: World, child, delay, fn, *args) -> None:
+    world.schedule(delay, fn, world, child, *args)

@@ -42,7 +42,8 @@ NEIGHBOUR_MEASURES = (
 DEFAULTED = (  # parameters the extract cannot give, left at the schema's national defaults
     "children.exits.* (exit hazards by age and reason)",
     "children.entry_age_weights, children.seasonality, children.sibling_group_weights",
-    "children.section20_share, children.kinship_prob, children.placed_with_parents_prob",
+    "children.section20_share, children.placed_with_parents_prob",
+    "children.kinship_prob and children.staying_put_prob (off: 0 unless the scenario sets them)",
     "uasc.age_weights, uasc.return_per_year, uasc.nts.transfer_prob",
     "the breakdown hazards' pattern across placement types (only their level is the council's)",
 )
@@ -311,7 +312,7 @@ def from_la(
         f"{la} (DfE LA {row['geog_c']}, {row['New_geog_code']}), region "
         f"{_title(region['geog_n'])}; observed column: the year to 31 March 2019, stocks "
         "at that date (the first simulated year is 2019-20).",
-        "parameters from national defaults (the schema's, set for Kent and England): "
+        "parameters from national defaults (the schema's, neutral or England-wide): "
         + "; ".join(DEFAULTED),
         f"children leaving care in 2018-19: CLA_2019 - CLA_Mar2019 = {ceased:.0f} (by reason "
         "not in the extract; compare with the simulated exits)",

@@ -8,8 +8,9 @@ each band edge and whenever the placement changes (memorylessness makes this exa
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sim.model import carers, placements
 from sim.model.entities import LEFT, PLACED, Child, Household
@@ -219,9 +220,9 @@ def schedule_exit(world: World, child: Child) -> None:
     if child.placement == "placed_for_adoption":
         t = rng.exponential(sc.children.exits.adoption_placement_days)
         if t < to_18:
-            world.schedule(t, _exit_event, world, child, token, "adoption_order")
+            _schedule(world, child, t, _exit_event, token, "adoption_order")
         else:
-            world.schedule(to_18, _turn_18_event, world, child, token)
+            _schedule(world, child, to_18, _turn_18_event, token)
         return
     budget = rng.exponential(1.0)
     elapsed = 0.0
@@ -233,15 +234,23 @@ def schedule_exit(world: World, child: Child) -> None:
         spend = total * span / YEAR
         if budget < spend:
             reason = EXIT_REASONS[choose_rates(rng, rates, total)]
-            world.schedule(
-                elapsed + budget / total * YEAR, _exit_event, world, child, token, reason
-            )
+            _schedule(world, child, elapsed + budget / total * YEAR, _exit_event, token, reason)
             return
         budget -= spend
         elapsed += span
-        age = edges[band + 1]
+        age = float(edges[band + 1])  # mypyc keeps a float variable a float
         band += 1
-    world.schedule(to_18, _turn_18_event, world, child, token)
+    _schedule(world, child, to_18, _turn_18_event, token)
+
+
+def _schedule(
+    world: World, child: Child, delay: float, fn: Callable[..., None], *args: Any
+) -> None:
+    """Schedule the child's exit, and a breakdown or planned move held back for an earlier
+    exit that now comes first."""
+    child.exit_at = world.now + max(delay, 0.0)
+    world.schedule(delay, fn, world, child, *args)
+    placements.release_held_hazard(world, child)
 
 
 def _exit_rates(world: World, child: Child, band: int) -> list[float]:

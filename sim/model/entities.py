@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 # Child states: exactly one at any time.
@@ -38,6 +39,10 @@ class Child:
     exit_token: int = 0  # bumps invalidate scheduled exit checks
     placement_token: int = 0  # bumps invalidate scheduled placement events
     hazard_token: int = 0  # bumps invalidate a scheduled breakdown or planned move
+    exit_at: float = math.inf  # day of the scheduled exit (or 18th birthday)
+    #: A breakdown or planned move drawn for after ``exit_at``: (day, placement token,
+    #: hazard token, what), scheduled only if the exit is redrawn to a later day.
+    held_hazard: tuple[float, int, int, str] | None = None
     ring_fenced: bool = False  # holds a provider place reserved for UASC
     avoid: int = -1  # household the child's placement broke down with: never matched again
     nts_referred: bool = False

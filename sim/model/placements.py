@@ -293,9 +293,30 @@ def _schedule_hazards(
     if tb == math.inf and tp == math.inf:
         return
     what = "breakdown" if tb <= tp else "planned"
+    delay = min(tb, tp)
+    day = world.now + delay
+    if day > child.exit_at:
+        # The child's exit comes first and ends the placement: an event then would do nothing.
+        child.held_hazard = (day, child.placement_token, child.hazard_token, what)
+        return
     world.schedule(
-        min(tb, tp), _hazard_event, world, child, child.placement_token, child.hazard_token, what
+        delay, _hazard_event, world, child, child.placement_token, child.hazard_token, what
     )
+
+
+def release_held_hazard(world: World, child: Child) -> None:
+    """Schedule a held breakdown or planned move that the child's redrawn exit now follows."""
+    held = child.held_hazard
+    if held is None or held[0] > child.exit_at:
+        return
+    child.held_hazard = None
+    day, token, hazard_token, what = held
+    if (
+        child.state == PLACED
+        and child.placement_token == token
+        and child.hazard_token == hazard_token
+    ):
+        world.schedule_at(day, _hazard_event, world, child, token, hazard_token, what)
 
 
 def _hazard_event(world: World, child: Child, token: int, hazard_token: int, what: str) -> None:

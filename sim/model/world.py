@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import heapq
 import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -137,6 +138,16 @@ class World:
         # A _Call is processed like an Event by SimPy 4 (pinned in pyproject.toml for this;
         # tests/test_world.py checks it), at a fraction of a Timeout's cost.
         self.env.schedule(_Call(self, fn, args), NORMAL, delay if delay > 0 else 0.0)  # type: ignore[arg-type]
+
+    def schedule_at(self, day: float, fn: Callable[..., Any], *args: Any) -> None:
+        """Call ``fn(*args)`` on ``day`` (not before now): the same day, to the last bit, as
+        the delay that drew it, which ``now + (day - now)`` need not give."""
+        if day > self.horizon:
+            return
+        env = self.env
+        # SimPy 4's Environment.schedule, with the day given rather than now plus a delay.
+        queue: list[Any] = env._queue
+        heapq.heappush(queue, (max(day, env._now), NORMAL, next(env._eid), _Call(self, fn, args)))
 
     # -- running ---------------------------------------------------------------------------
     def start(self) -> None:
