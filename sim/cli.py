@@ -157,7 +157,8 @@ def cmd_check(args: argparse.Namespace) -> int:
             print(f"  {line}")
         for member in sc.members if isinstance(sc, Region) else [sc]:
             if member.posterior is not None:
-                print(f"  replication r runs with draw r mod N of {member.posterior.file}")
+                where = member.posterior.file
+                print(f"  replication r runs with posterior draw r mod N of {where}")
         for note in sc.notes():
             print(f"note: {path}: {note}")
     return 2 if failed else 0
@@ -168,7 +169,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from sim.batch import run_batch
     from sim.outputs import COST_EXCLUDES, COST_INCLUDES, prices_note
     from sim.report import load_results, save_report
-    from sim.terminal import summary_table
+    from sim.terminal import spend_blocks, summary_table
 
     check_out(args.out)
     scenario = _load(args.scenario, args)
@@ -201,7 +202,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     first = scenario.members[0] if isinstance(scenario, Region) else scenario
     prices = prices_note(first.costs.inflation_per_year)
     _say(f"\nSpend by financial year, {prices}: mean (the range of 90% of runs)\n")
-    print(format_spend(spend_summary(data.results[0].tables["flows"])))
+    spend = spend_summary(data.results[0].tables["flows"])
+    print(format_spend(spend) if args.wide else spend_blocks(spend))
     for heading, items in (("includes", COST_INCLUDES), ("leaves out", COST_EXCLUDES)):
         print(f"\nThe spend {heading}:")
         print(
@@ -239,7 +241,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     )
     from sim.experiment import slug
     from sim.report import load_results, save_report
-    from sim.terminal import differences_table
+    from sim.terminal import differences_table, spend_difference_blocks
 
     check_out(args.out)
     base = _load(args.base, args)
@@ -286,7 +288,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         )
         print(differences_table(diff[diff["year"].isin(shown)]))
     _say("\nSpend, policy minus base, by financial year (90% confidence interval)\n")
-    print(format_spend_differences(spend))
+    print(format_spend_differences(spend) if args.wide else spend_difference_blocks(spend))
     for p in policies:
         fig = difference_chart(diff, p.name, shown)
         path = out / f"differences-{slug(p.name)}.png"

@@ -791,11 +791,22 @@ def assumptions_html(results: Sequence[ScenarioResult]) -> str:
 
     shown = [path for path in LABELS if any(path in p for p in params)]
     main = _table(["Assumption", *labels], [row(path) for path in shown], "assumptions")
+    if any(p.get("posterior.file") for p in params):
+        main += (
+            "<p class='note'>Each run uses its own draw of the parameter values that the "
+            "council's published history leaves plausible, so the ranges shown include the "
+            "uncertainty in those values, not only chance.</p>"
+        )
     defaults = _defaults()
     changed = sorted(
-        {k for p in params for k, v in p.items() if defaults.get(k) != v}
+        {
+            k
+            for p in params
+            for k, v in p.items()
+            if defaults.get(k) != v and not k.startswith("posterior.")
+        }
         - set(shown)
-        - {"name", "description"}
+        - {"name", "description", "council"}
     )
     if not changed:
         return main

@@ -84,6 +84,8 @@ def scaled_dict(
             node = node.setdefault(p, {})
         node[last] = value
 
+    # A synthetic council: no council's published figures describe it.
+    put("council", "")
     # A zero or unlimited (None) size stays as it is: the scaled file extends the original.
     for path in SCALED_RATES:
         node, key = _node(data, path)

@@ -90,3 +90,50 @@ def differences_table(diff: pd.DataFrame) -> str:
         name = textwrap.shorten(str(policy), WIDTH)
         parts.append(f"{name}\n{'=' * len(name)}\n\n{blocks(sections)}")
     return "\n\n".join(parts)
+
+
+def spend_blocks(summary: pd.DataFrame, scenario: str | None = None) -> str:
+    """:func:`sim.analysis.spend_summary` of one scenario as blocks: a category each, a line
+    per financial year (and the horizon's total) with its mean and the range of 90% of runs;
+    categories that are zero throughout are left out."""
+    from sim.outputs import format_money
+
+    s = summary[summary["scenario"] == (scenario or summary["scenario"].iloc[0])]
+    s = s[s.groupby("category")["p95"].transform("max") > 0]
+    return blocks(
+        (
+            str(name),
+            [
+                (
+                    str(r.financial_year),
+                    f"{format_money(r.mean)} ({format_money(r.p05)}–{format_money(r.p95)})",
+                )
+                for r in g.itertuples()
+            ],
+        )
+        for name, g in s.groupby("title", sort=False)
+    )
+
+
+def spend_difference_blocks(diff: pd.DataFrame) -> str:
+    """Spend differences (:func:`sim.compare.money`) as blocks: a policy and category each, a
+    line per financial year with the mean difference and its 90% confidence interval."""
+    from sim.outputs import format_money
+
+    d = diff[
+        diff.groupby(["policy", "outcome"])["difference"].transform(lambda x: x.abs().max()) > 0
+    ]
+    return blocks(
+        (
+            f"{policy}: {label}",
+            [
+                (
+                    str(r.financial_year),
+                    f"{format_money(r.difference, True)} ({format_money(r.ci_low, True)} to "
+                    f"{format_money(r.ci_high, True)})",
+                )
+                for r in g.itertuples()
+            ],
+        )
+        for (policy, label), g in d.groupby(["policy", "label"], sort=False)
+    )

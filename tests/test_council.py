@@ -54,6 +54,11 @@ def truth():
                     "complex_multiplier": 1.0,
                 },
                 "attrition": {"usage": {"settled_multiplier": 1.0, "empty_multiplier": 1.0}},
+                # Offer delays are off for the same reason: with them on, in-house breakdowns
+                # read back at 0.013 against 0.033 at this seed (MODEL.md 2.6.5).
+                "matching": {
+                    "offers": {"delay_median_days": 0.0, "held_prob": 0.0, "decline_prob": 0.0}
+                },
             },
         )
     )

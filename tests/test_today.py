@@ -215,7 +215,7 @@ def test_run_summary_fits_80_columns_with_units(tmp_path, monkeypatch, capsys):
     # --wide keeps the layout with years as columns
     assert cli.main([*args, "--wide"]) == 0
     wide = capsys.readouterr().out
-    assert "Median [90% interval]" in wide and "The council's fostering households" in wide
+    assert "Figures are the mean over runs" in wide and "The council's fostering households" in wide
 
 
 @pytest.mark.slow  # end to end
