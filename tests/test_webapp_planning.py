@@ -396,6 +396,7 @@ def test_goal_seek_lever_starts_on_the_day_chosen(client):
     assert view["start"] == "2020-04-01"
     assert view["thresholds"] == expected.thresholds
     assert "with recruitment raised from 1 April 2020" in view["question"]
+    assert view["policies"][0] == "Approvals a year (the lever searched): from 1 April 2020"
     record = client.get(f"/api/runs/{job['id']}/download/target.json").json()
     assert record["starts"] == "2020-04-01"
     default = client.post("/api/targets", json=_seek_body(replications=1)).json()
@@ -521,6 +522,8 @@ def test_browser_commissioner_compares_dated_levers(app_url, chromium):
         in page.locator("#differences").text_content()
     )
     assert page.locator("#figures-card details").get_attribute("open") is None  # folded
+    assert page.locator("#money-card").is_visible()
+    assert "Mockingbird from Nov 2020 minus Option A" in page.locator("#money").text_content()
     # The page scrolls (smoothly) to the results.
     page.wait_for_function(
         "Math.abs(document.querySelector('#results').getBoundingClientRect().top) < 50"
@@ -566,6 +569,8 @@ def test_browser_planner_goal_seek(app_url, chromium):
     page.fill("#seek-value", "6")
     page.fill("#seek-year", "2021")
     page.fill("#seek-high", "60")
+    assert page.locator("#seek-start").input_value() == "2019-03-31"  # the scenario's start
+    page.fill("#seek-start", "2020-04-01")
     page.click("#seek-button")
     page.wait_for_selector("#cancel-button:not([hidden])")
     run = _result(page)
@@ -574,6 +579,7 @@ def test_browser_planner_goal_seek(app_url, chromium):
     shown = page.inner_text("#seek-result")
     assert f"{view['answer']:,.0f} approvals a year" in shown
     assert view["interval_text"] in shown
+    assert "with recruitment raised from 1 April 2020" in shown
     for stage in view["funnel"]:
         assert f"{stage['stage']}\t{stage['per_year']:,.0f}" in shown
     assert page.locator("#kpi-card").is_hidden()

@@ -398,7 +398,11 @@ def seek_view(job: Job) -> dict[str, Any]:
         "thresholds": [t if math.isfinite(t) else None for t in answer.thresholds],
         "funnel": funnel,
         "policies": [
-            f"{name}: from {long_date(day)}" for name, day in policy_starts(job.options[0].scenario)
+            f"{lever.capitalize()} (the lever searched): from {raised}",
+            *(
+                f"{name}: from {long_date(day)}"
+                for name, day in policy_starts(job.options[0].scenario)
+            ),
         ],
         "html": f"<p class='question'>{html.escape(question)}.</p>{body}",
     }
