@@ -636,7 +636,7 @@ def test_finished_runs_come_back_after_a_restart_until_deleted(scenario_folder, 
     option = {"name": "Hubs", "scenario": "small_council", "levers": {"hub_families": 1}}
     with _client(create_app(scenario_folder, work, workers=1)) as c:
         run = c.post("/api/runs", json={"options": [option], "years": 1, "replications": 1})
-        seek = c.post("/api/targets", json=_seek_body(replications=1, high=20))
+        seek = c.post("/api/targets", json=_seek_body(replications=1, high=20, start="2020-04-01"))
         ids = [run.json()["id"], seek.json()["id"]]
         assert all(_wait(c, i)["status"] == "done" for i in ids)
         before = [c.get(f"/api/runs/{i}/result").json() for i in ids]
