@@ -195,7 +195,9 @@ def solve(
     if start is not None:
         if lever not in LEVERS:
             apply_lever(scenario, lever, low, start)  # refuses a date for a scenario field
-        _check_start(scenario, goal, start)
+        problems = start_problems(scenario, goal, start)
+        if problems:
+            raise ValueError("; ".join(problems))
     runs = 0
 
     def holds(value: float, rep: int) -> bool:
@@ -242,20 +244,25 @@ def solve(
     )
 
 
-def _check_start(scenario: Scenario, goal: Goal, start: dt.date) -> None:
-    """A ValueError in plain words if a lever from ``start`` cannot count toward ``goal``."""
-    problems = policy_start_problems(scenario.start, scenario.years, [("--starts", start)])
+def start_problems(
+    scenario: Scenario, goal: Goal, start: dt.date, name: str = "--starts"
+) -> list[str]:
+    """Why a lever (called ``name``) from ``start`` cannot count toward ``goal``, in plain
+    words; empty if it can."""
     goal_day = dt.date(goal.year, 3, 31)
-    if not problems and start >= goal_day:
-        problems = [
+    # The goal's date first: a horizon that ends there would otherwise ask for a longer run.
+    problems = (
+        [
             (
-                "--starts",
+                name,
                 f"the lever starts on {long_date(start)}, on or after the goal's date "
                 f"({long_date(goal_day)}), so it cannot help to meet it",
             )
         ]
-    if problems:
-        raise ValueError("; ".join(f"{name}: {message}" for name, message in problems))
+        if start >= goal_day
+        else policy_start_problems(scenario.start, scenario.years, [(name, start)])
+    )
+    return [f"{field}: {message}" for field, message in problems]
 
 
 def _quantile(t: np.ndarray, p: float) -> float:

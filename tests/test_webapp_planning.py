@@ -9,6 +9,7 @@ second, so the end-to-end tests take seconds.
 from __future__ import annotations
 
 import datetime as dt
+import html
 import json
 import math
 import time
@@ -18,10 +19,12 @@ import pytest
 from _browser import ARTIFACTS, browser, running_server
 from fastapi.testclient import TestClient
 
+from sim.analysis import spend_summary
 from sim.config import load_scenario, with_overrides
 from sim.experiment import run
 from sim.model import simulate
-from sim.report import ScenarioResult
+from sim.outputs import COST_EXCLUDES, COST_INCLUDES, format_money, output
+from sim.report import ScenarioResult, observed_figures
 from sim.scaling import scaled
 from sim.target import ALIASES, Goal, solve
 from sim.webapp import create_app
@@ -36,7 +39,7 @@ from sim.webapp.levers import (
     starts_after_horizon,
 )
 from sim.webapp.scenarios import scenario_to_toml
-from sim.webapp.view import PER_CHART, build_view, chart_sets
+from sim.webapp.view import PER_CHART, build_view, chart_sets, money_ticks, observed_traces
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE = load_scenario(ROOT / "scenarios" / "kent_baseline.toml")
@@ -240,13 +243,82 @@ def test_at_most_three_options_share_a_chart():
     panels = [p for g in build_view(results)["charts"] for p in g["panels"]]
     assert panels
     for panel in panels:
-        lines = [t for t in panel["figure"]["data"] if "name" in t]
+        lines = [t for t in panel["figure"]["data"] if "name" in t and t["mode"] == "lines"]
         assert 1 <= len(lines) <= PER_CHART
         assert lines[0]["name"] == "A"  # the base is in every small multiple
         colours = [t["line"]["color"] for t in lines]
         assert len(set(colours)) == len(colours)
         bands = [t for t in panel["figure"]["data"] if "fill" in t]
         assert len(bands) == len(lines)  # one (the middle half) band per option
+
+
+# ----------------------------------------------------------------------------- money, observed
+
+
+def _results(scenario, labels="AB", years=2):
+    sc = with_overrides(scenario, {"years": years})
+    manifest = {"parameters": json.loads(sc.model_dump_json())}
+    tables = run(sc, reps=2, seed=3)
+    return [ScenarioResult(tables, manifest, label) for label in labels]
+
+
+def test_the_results_show_spend_per_year_its_difference_and_what_it_covers():
+    results = _results(SMALL)
+    money = build_view(results)["money"]
+    q = spend_summary(results[0].tables["flows"].assign(scenario="A"))
+    total = q[q["category"] == "total"].set_index("financial_year")
+    assert len(total) == 3  # two financial years and the whole horizon
+    for year, row in total.iterrows():
+        assert row["mean"] > 0
+        assert format_money(row["mean"]) in money, year
+    assert "B minus A" in money and "Whole horizon" in money
+    assert all(html.escape(x) in money for x in (*COST_INCLUDES, *COST_EXCLUDES))
+
+
+def _markers(view):
+    return [
+        (panel, t)
+        for g in view["charts"]
+        for panel in g["panels"]
+        for t in panel["figure"]["data"]
+        if t.get("mode") == "markers"
+    ]
+
+
+def test_the_charts_show_the_councils_published_figures_only_for_that_council():
+    kent = build_view(_results(BASE, "A", years=1))
+    markers = _markers(kent)
+    assert {p["column"] for p, _ in markers} >= {"children_in_care"}
+    before = [p for p, t in markers if min(t["x"]) < "2019-03-31"]
+    assert before
+    for panel in before:  # history beside the forecast: a dotted line where it starts
+        (line,) = [s for s in panel["figure"]["layout"]["shapes"] if s.get("yref") == "paper"]
+        assert line["x0"] == "2019-03-31" and line["line"]["dash"] == "dot"
+    other = build_view(_results(with_overrides(SMALL, {"council": ""}), "A", years=1))
+    assert _markers(other) == []
+    # Figures held back from fitting (2023-24, beyond this run) are drawn hollow.
+    published = observed_figures()
+    points = published[published["column"] == "children_in_care"]
+    traces = observed_traces(points, output("children_in_care"))
+    shown = {t["marker"]["symbol"]: len(t["x"]) for t in traces}
+    assert shown == {
+        "circle": (points["use"] != "validate").sum(),
+        "circle-open": (points["use"] == "validate").sum(),
+    }
+    assert shown["circle-open"] > 0
+
+
+def test_money_axes_read_as_the_tables_do():
+    ticks = money_ticks(2_345_000)
+    assert ticks["tickvals"][0] == 0 and ticks["tickvals"][-1] >= 2_345_000
+    assert ticks["ticktext"][1:3] == ["£500k", "£1m"]
+    panels = [p for g in build_view(_results(SMALL, "A", 1))["charts"] for p in g["panels"]]
+    money = [p for p in panels if p["column"].startswith("weekly_cost")]
+    assert money
+    for p in money:
+        axis = p["figure"]["layout"]["yaxis"]
+        assert axis["ticktext"] == [format_money(v) for v in axis["tickvals"]]
+        assert "tickformat" not in axis
 
 
 # ----------------------------------------------------------------------------- goal-seek
@@ -303,6 +375,49 @@ def test_goal_seek_gives_the_target_solvers_answer_and_funnel(client):
     record = client.get(f"/api/runs/{job['id']}/download/target.json").json()
     assert record["answer"] == expected.answer and record["seed"] == 7
     assert {"version", "commit", "parameters", "goal"} <= set(record)
+
+
+def test_goal_seek_lever_starts_on_the_day_chosen(client):
+    job = client.post("/api/targets", json=_seek_body(start="2020-04-01")).json()
+    assert _wait(client, job["id"])["status"] == "done"
+    view = client.get(f"/api/runs/{job['id']}/result").json()
+    expected = solve(
+        with_overrides(SMALL, {"years": 2}),
+        Goal("flows", "approvals", ">=", 6, 2021),
+        0.8,
+        "approvals",
+        0,
+        60,
+        3,
+        7,
+        5,
+        start=dt.date(2020, 4, 1),
+    )
+    assert view["start"] == "2020-04-01"
+    assert view["thresholds"] == expected.thresholds
+    assert "with recruitment raised from 1 April 2020" in view["question"]
+    assert view["policies"][0] == "Approvals a year (the lever searched): from 1 April 2020"
+    record = client.get(f"/api/runs/{job['id']}/download/target.json").json()
+    assert record["starts"] == "2020-04-01"
+    default = client.post("/api/targets", json=_seek_body(replications=1)).json()
+    assert _wait(client, default["id"])["status"] == "done"
+    view = client.get(f"/api/runs/{default['id']}/result").json()
+    assert view["start"] == "2019-03-31" and "(the scenario's start)" in view["question"]
+
+
+def test_goal_seek_refuses_a_lever_starting_on_or_after_the_goal(client):
+    r = client.post("/api/targets", json=_seek_body(start="2021-03-31", value="x"))
+    assert r.status_code == 400
+    assert r.json()["problems"] == ["Goal value: 'x' is not a number"]  # no goal, no date check
+    r = client.post("/api/targets", json=_seek_body(start="2021-03-31"))
+    assert r.status_code == 400
+    assert r.json()["problems"] == [
+        "Recruitment, starts on: the lever starts on 31 March 2021, on or after the goal's "
+        "date (31 March 2021), so it cannot help to meet it"
+    ]
+    r = client.post("/api/targets", json=_seek_body(start="2018-01-01"))
+    assert r.status_code == 400
+    assert "must be between 31 March 2019 (the scenario's start)" in r.json()["problems"][0]
 
 
 def test_goal_seek_inputs_are_checked_together_and_its_size_is_bounded(scenario_folder, tmp_path):
@@ -407,6 +522,8 @@ def test_browser_commissioner_compares_dated_levers(app_url, chromium):
         in page.locator("#differences").text_content()
     )
     assert page.locator("#figures-card details").get_attribute("open") is None  # folded
+    assert page.locator("#money-card").is_visible()
+    assert "Mockingbird from Nov 2020 minus Option A" in page.locator("#money").text_content()
     # The page scrolls (smoothly) to the results.
     page.wait_for_function(
         "Math.abs(document.querySelector('#results').getBoundingClientRect().top) < 50"
@@ -452,6 +569,8 @@ def test_browser_planner_goal_seek(app_url, chromium):
     page.fill("#seek-value", "6")
     page.fill("#seek-year", "2021")
     page.fill("#seek-high", "60")
+    assert page.locator("#seek-start").input_value() == "2019-03-31"  # the scenario's start
+    page.fill("#seek-start", "2020-04-01")
     page.click("#seek-button")
     page.wait_for_selector("#cancel-button:not([hidden])")
     run = _result(page)
@@ -460,6 +579,7 @@ def test_browser_planner_goal_seek(app_url, chromium):
     shown = page.inner_text("#seek-result")
     assert f"{view['answer']:,.0f} approvals a year" in shown
     assert view["interval_text"] in shown
+    assert "with recruitment raised from 1 April 2020" in shown
     for stage in view["funnel"]:
         assert f"{stage['stage']}\t{stage['per_year']:,.0f}" in shown
     assert page.locator("#kpi-card").is_hidden()
@@ -516,7 +636,7 @@ def test_finished_runs_come_back_after_a_restart_until_deleted(scenario_folder, 
     option = {"name": "Hubs", "scenario": "small_council", "levers": {"hub_families": 1}}
     with _client(create_app(scenario_folder, work, workers=1)) as c:
         run = c.post("/api/runs", json={"options": [option], "years": 1, "replications": 1})
-        seek = c.post("/api/targets", json=_seek_body(replications=1, high=20))
+        seek = c.post("/api/targets", json=_seek_body(replications=1, high=20, start="2020-04-01"))
         ids = [run.json()["id"], seek.json()["id"]]
         assert all(_wait(c, i)["status"] == "done" for i in ids)
         before = [c.get(f"/api/runs/{i}/result").json() for i in ids]

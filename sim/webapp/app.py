@@ -30,7 +30,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import sim
 from sim.config import ScenarioError
-from sim.target import ALIASES, Goal
+from sim.target import ALIASES, Goal, start_problems
 from sim.webapp.jobs import Job, JobManager, Limits, Option, RunRefused, Seek, folder_bytes
 from sim.webapp.levers import (
     LEVERS,
@@ -40,6 +40,7 @@ from sim.webapp.levers import (
     LeverError,
     apply_levers,
     check_number,
+    check_start,
     levers_for,
 )
 from sim.webapp.scenarios import MAX_UPLOAD_BYTES, ScenarioLibrary
@@ -71,6 +72,7 @@ SEEK_DEFAULT_HIGH = {"approvals": 300, "enquiries": 3000}
 SEEK_OPS = (">=", "<=")
 _CONFIDENCE = Lever("confidence", "Confidence", "", "", 50, 99, 1, "% of runs")
 _GOAL_YEARS = 20  # the furthest goal year after the scenario's start
+_SEEK_START = Lever("start", "Recruitment", "", "", 0, 0, 0)  # names the start's problems
 
 
 def default_scenario_folder() -> Path:
@@ -501,11 +503,24 @@ def create_app(
             )
             year = None
         options = _options([body.get("option")], None, problems, year or first)
+        # The day recruitment is raised: the scenario's start unless the user dates it.
+        start = None
+        raw_start = body.get("start")
+        if entry_start and raw_start not in (None, "", entry_start.isoformat()):
+            start, problem = check_start(_SEEK_START, raw_start, entry_start)
+            if problem:
+                problems.append(problem)
+        goal = None
+        if name in ALIASES and op in SEEK_OPS and value is not None and year:
+            table, column = ALIASES[name]
+            goal = Goal(table, column, op, value / 100 if share else value, year)
+            if start is not None and options:
+                problems += start_problems(
+                    options[0].scenario, goal, start, f"{_SEEK_START.label}, starts on"
+                )
         _refuse(problems)
-        assert value is not None and confidence is not None and high is not None and year
-        table, column = ALIASES[name]
-        goal = Goal(table, column, op, value / 100 if share else value, year)
-        seek = Seek(goal, confidence / 100, lever, 0.0, high, SEEK_LEVERS[lever].step)
+        assert goal is not None and confidence is not None and high is not None
+        seek = Seek(goal, confidence / 100, lever, 0.0, high, SEEK_LEVERS[lever].step, start)
         job = jobs.submit(options, int(reps), int(seed), seek, inputs=body)
         return job.state(jobs.position(job))
 

@@ -15,6 +15,7 @@ until the user deletes them, also across restarts of the app (each finished job'
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import math
@@ -84,7 +85,8 @@ class Option:
 @dataclass(frozen=True)
 class Seek:
     """A goal-seek: the smallest ``lever`` value (a multiple of ``step`` in ``low..high``)
-    meeting ``goal`` with probability ``confidence``, found by :func:`sim.target.solve`."""
+    meeting ``goal`` with probability ``confidence``, found by :func:`sim.target.solve`, the
+    lever raised from ``start`` (None: the scenario's start)."""
 
     goal: Goal
     confidence: float
@@ -92,6 +94,7 @@ class Seek:
     low: float = 0.0
     high: float = 300.0
     step: float = 5.0
+    start: dt.date | None = None
 
     def runs(self, reps: int) -> int:
         """The most simulations the solver makes: per replication the two ends, the
@@ -106,6 +109,7 @@ class Seek:
             "low": self.low,
             "high": self.high,
             "step": self.step,
+            "start": self.start,
             "reps": reps,
             "seed": seed,
         }
@@ -418,6 +422,7 @@ class JobManager:
                 "low": seek.low,
                 "high": seek.high,
                 "step": seek.step,
+                "start": seek.start.isoformat() if seek.start else None,
             },
         }
         try:
@@ -453,8 +458,15 @@ class JobManager:
         seek = None
         if r["seek"] is not None:
             s = r["seek"]
+            start = dt.date.fromisoformat(s["start"]) if s.get("start") else None
             seek = Seek(
-                Goal(**s["goal"]), s["confidence"], s["lever"], s["low"], s["high"], s["step"]
+                Goal(**s["goal"]),
+                s["confidence"],
+                s["lever"],
+                s["low"],
+                s["high"],
+                s["step"],
+                start,
             )
         job = Job(r["id"], options, r["reps"], r["seed"], folder, seek, r["inputs"])
         job.status, job.done, job.message = "done", r["done"], r["message"]
@@ -490,6 +502,7 @@ class JobManager:
                 f"--by {g.year} --confidence {job.seek.confidence:g} --lever {job.seek.lever} "
                 f"--low {job.seek.low:g} --high {job.seek.high:g} --step {job.seek.step:g} "
                 f"--reps {job.reps}"
+                + (f" --starts {job.seek.start.isoformat()}" if job.seek.start else "")
             )
             size = f"up to {job.total} simulations × {years:g} years"
         else:
@@ -649,6 +662,7 @@ class JobManager:
             lever=answer.lever,
             confidence=answer.confidence,
             range={"low": job.seek.low, "high": job.seek.high, "step": job.seek.step},
+            starts=(job.seek.start or option.scenario.start).isoformat(),
             answer=_finite(answer.answer),
             interval=[_finite(v) for v in answer.interval],
             thresholds=[_finite(v) for v in answer.thresholds],

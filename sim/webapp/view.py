@@ -16,13 +16,18 @@ import pandas as pd
 
 from sim.analysis import COLOURS, quantiles
 from sim.config import Scenario
-from sim.outputs import Output, output, title
+from sim.outputs import Output, format_money, output, title
+from sim.plots import OBSERVED_COLOUR
 from sim.report import (
     CHART_GROUPS,
     KPI_TARGETS,
     ScenarioResult,
+    describes_published_council,
     differences_html,
     kpi_table_html,
+    money_html,
+    observed_figures,
+    panel_observed,
     summary_table_html,
 )
 from sim.summary import summary_html
@@ -50,23 +55,76 @@ def _round(values: Any) -> list[float | None]:
     return out
 
 
-def _hover(measure: Output, label: str) -> str:
+def _format(measure: Output, field: str) -> str:
+    """A Plotly hover format of ``field`` in the measure's units."""
     if measure.kind == "share":
-        value, lo, hi = "%{y:.1%}", "%{customdata[0]:.1%}", "%{customdata[1]:.1%}"
-    elif measure.kind == "money":
-        value, lo, hi = "£%{y:,.0f}", "£%{customdata[0]:,.0f}", "£%{customdata[1]:,.0f}"
-    else:
-        value, lo, hi = "%{y:,.0f}", "%{customdata[0]:,.0f}", "%{customdata[1]:,.0f}"
+        return f"%{{{field}:.1%}}"
+    if measure.kind == "money":
+        return f"£%{{{field}:,.0f}}"
+    return f"%{{{field}:,.0f}}"
+
+
+def _hover(measure: Output, label: str) -> str:
     return (
-        f"<b>{html.escape(label)}</b><br>%{{x|%d %b %Y}}: {value}<br>"
-        f"90% of runs: {lo} to {hi}<extra></extra>"
+        f"<b>{html.escape(label)}</b><br>%{{x|%d %b %Y}}: {_format(measure, 'y')}<br>"
+        f"90% of runs: {_format(measure, 'customdata[0]')} to "
+        f"{_format(measure, 'customdata[1]')}<extra></extra>"
     )
 
 
+def money_ticks(top: float, count: int = 5) -> dict[str, Any]:
+    """Tick values from 0 to about ``top`` at a round step, labelled by :func:`format_money`
+    (£1.2m, as in the tables and the report, where Plotly's own format writes £1.2M)."""
+    if not math.isfinite(top) or top <= 0:
+        return {}
+    raw = top / count
+    power = 10 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
+    values = [k * step for k in range(math.ceil(top / step) + 1)]
+    return {"tickvals": values, "ticktext": [format_money(v) for v in values]}
+
+
+def observed_traces(points: pd.DataFrame, measure: Output) -> list[dict[str, Any]]:
+    """The council's published figures as markers with their tolerance; the figures held
+    back from fitting (``use == "validate"``) hollow."""
+    traces = []
+    for held_out, g in points.groupby(points["use"].eq("validate")):
+        label = "Published figure, held out" if held_out else "Published figure"
+        traces.append(
+            {
+                "type": "scatter",
+                "mode": "markers",
+                "name": label,
+                "x": [d.strftime("%Y-%m-%d") for d in pd.to_datetime(g["date"])],
+                "y": _round(g["value"]),
+                "error_y": {
+                    "type": "data",
+                    "array": _round(g["tolerance"]),
+                    "color": OBSERVED_COLOUR,
+                    "thickness": 1,
+                    "width": 2,
+                },
+                "marker": {
+                    "symbol": "circle-open" if held_out else "circle",
+                    "color": OBSERVED_COLOUR,
+                    "size": 7,
+                },
+                "hovertemplate": f"<b>{html.escape(label)}</b><br>%{{x|%d %b %Y}}: "
+                f"{_format(measure, 'y')}<extra></extra>",
+                "showlegend": True,
+            }
+        )
+    return traces
+
+
 def panel_figure(
-    column: str, results: Sequence[ScenarioResult], indices: Sequence[int] | None = None
+    column: str,
+    results: Sequence[ScenarioResult],
+    indices: Sequence[int] | None = None,
+    observed: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
-    """A Plotly figure (data and layout) of ``column``: a fan per option, target if any.
+    """A Plotly figure (data and layout) of ``column``: a fan per option, target if any, and
+    the published figures in ``observed`` as points with a line where the forecast starts.
 
     ``indices`` are the options' places in the run (for their colours). One option gets
     both bands (half and 90% of runs); several get only the half band, lighter, so that
@@ -108,12 +166,16 @@ def panel_figure(
                 "showlegend": several,
             }
         )
+    dates = pd.to_datetime(results[0].snapshots["date"])
+    start, end = dates.min(), dates.max()
+    points = panel_observed(observed, column, start, end)
+    data += observed_traces(points, measure)
     yaxis: dict[str, Any] = {"title": {"text": measure.unit}, "rangemode": "tozero"}
     if measure.kind == "share":
         yaxis["tickformat"] = ".0%"
     elif measure.kind == "money":
-        yaxis["tickprefix"] = "£"
-        yaxis["tickformat"] = "~s"
+        ys = [y for t in data for y in t["y"] if y is not None]
+        yaxis.update(money_ticks(max(ys, default=0.0)))
     layout: dict[str, Any] = {
         "height": 260,
         "margin": {"l": 60, "r": 10, "t": 10, "b": 40},
@@ -125,9 +187,39 @@ def panel_figure(
         "paper_bgcolor": "white",
         "plot_bgcolor": "white",
     }
+    if len(points):
+        layout["showlegend"] = True
+    shapes: list[dict[str, Any]] = []
+    if len(points) and pd.to_datetime(points["date"]).min() < start:
+        day = start.strftime("%Y-%m-%d")
+        shapes.append(
+            {
+                "type": "line",
+                "yref": "paper",
+                "x0": day,
+                "x1": day,
+                "y0": 0,
+                "y1": 1,
+                "line": {"dash": "dot", "color": "#555", "width": 1},
+            }
+        )
+        layout["annotations"] = [
+            {
+                "x": day,
+                "yref": "paper",
+                "y": 1,
+                "xanchor": "right",
+                "yanchor": "top",
+                "text": "forecast starts",
+                "textangle": -90,
+                "showarrow": False,
+                "font": {"size": 10, "color": "#555"},
+            }
+        ]
+    layout["shapes"] = shapes
     target = next((t for t in KPI_TARGETS if t.column == column), None)
     if target is not None:
-        layout["shapes"] = [
+        shapes.append(
             {
                 "type": "line",
                 "xref": "paper",
@@ -137,8 +229,8 @@ def panel_figure(
                 "y1": target.target,
                 "line": {"dash": "dash", "color": "#333", "width": 1.5},
             }
-        ]
-        layout["annotations"] = [
+        )
+        layout.setdefault("annotations", []).append(
             {
                 "xref": "paper",
                 "x": 1,
@@ -149,7 +241,7 @@ def panel_figure(
                 "showarrow": False,
                 "font": {"size": 11},
             }
-        ]
+        )
     return {"data": data, "layout": layout}
 
 
@@ -173,6 +265,8 @@ def build_view(results: Sequence[ScenarioResult]) -> dict[str, Any]:
     """Everything the page shows for a finished run."""
     several = len(results) > 1
     sets = chart_sets(len(results))
+    # The council's published figures, only where every option is of that council.
+    observed = observed_figures() if describes_published_council(results) else None
     return {
         "kind": "compare",
         # A few plain-English sentences about the results (sim.summary), shown first.
@@ -188,6 +282,8 @@ def build_view(results: Sequence[ScenarioResult]) -> dict[str, Any]:
         ],
         "kpis": kpi_table_html(results),
         "differences": differences_html(results) if several else "",
+        # Spend per financial year, the differences from the base and what the cost covers.
+        "money": money_html(results),
         "figures": "".join(
             (f"<h3>{html.escape(r.label)}</h3>" if several else "") + summary_table_html(r)
             for r in results
@@ -203,7 +299,7 @@ def build_view(results: Sequence[ScenarioResult]) -> dict[str, Any]:
                         "title": title(c)
                         if len(sets) == 1
                         else f"{title(c)}: {', '.join(results[i].label for i in idx)}",
-                        "figure": panel_figure(c, [results[i] for i in idx], idx),
+                        "figure": panel_figure(c, [results[i] for i in idx], idx, observed),
                     }
                     for c in g.columns
                     if any(c in r.snapshots for r in results)
@@ -239,11 +335,14 @@ def seek_view(job: Job) -> dict[str, Any]:
     g = answer.goal
     measure = output(g.column, g.table or None)
     lever = _LEVER_NAMES.get(answer.lever, answer.lever)
+    first = job.options[0].scenario.start
+    start = job.seek.start or first
+    raised = f"{long_date(start)}" + (" (the scenario's start)" if start == first else "")
     question = (
         f"The smallest number of {lever} so that “{measure.title}” is "
         f"{_OP_WORDS.get(g.op, g.op)} "
         f"{measure.format(g.value)} on 31 March {g.year}, in at least {answer.confidence:.0%} "
-        "of runs"
+        f"of runs, with recruitment raised from {raised}"
     )
     found = math.isfinite(answer.answer)
     lo, hi = answer.interval
@@ -289,6 +388,7 @@ def seek_view(job: Job) -> dict[str, Any]:
         "summary": "",
         "option": job.options[0].label,
         "question": question,
+        "start": start.isoformat(),
         "answer": answer.answer if found else None,
         "headline": headline,
         "interval": [lo if math.isfinite(lo) else None, hi if math.isfinite(hi) else None],
@@ -298,7 +398,11 @@ def seek_view(job: Job) -> dict[str, Any]:
         "thresholds": [t if math.isfinite(t) else None for t in answer.thresholds],
         "funnel": funnel,
         "policies": [
-            f"{name}: from {long_date(day)}" for name, day in policy_starts(job.options[0].scenario)
+            f"{lever.capitalize()} (the lever searched): from {raised}",
+            *(
+                f"{name}: from {long_date(day)}"
+                for name, day in policy_starts(job.options[0].scenario)
+            ),
         ],
         "html": f"<p class='question'>{html.escape(question)}.</p>{body}",
     }

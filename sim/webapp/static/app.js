@@ -229,6 +229,7 @@ function renderEditor() {
   $("option-name").value = option.name;
   $("scenario-description").textContent = option.description || "";
   renderLevers();
+  seekStart();
 }
 
 function renderSettings() {
@@ -375,6 +376,7 @@ async function startSeek() {
     op: $("seek-op").value,
     value: $("seek-value").value,
     year: $("seek-year").value,
+    start: $("seek-start").value,
     confidence: $("seek-confidence").value,
     high: $("seek-high").value,
     replications: state.settings.replications,
@@ -497,7 +499,9 @@ function showResult(id, view) {
   $("summary").innerHTML = view.summary || "";
   $("summary-card").hidden = !view.summary;
   $("seek-result-card").hidden = !seek;
-  for (const card of ["jump", "kpi-card", "charts-card", "figures-card"]) $(card).hidden = seek;
+  for (const card of ["jump", "kpi-card", "charts-card", "money-card", "figures-card"]) {
+    $(card).hidden = seek;
+  }
   const files = view.files;
   renderDownloads(files);
   $("results").dataset.run = id;
@@ -511,6 +515,7 @@ function showResult(id, view) {
   policyList(view.options);
   $("kpi-table").innerHTML = view.kpis;          // HTML built and escaped by the server
   $("figures").innerHTML = view.figures;
+  $("money").innerHTML = view.money;
   $("differences").innerHTML = view.differences;
   $("differences-card").hidden = !view.differences;
   $("jump-differences").hidden = !view.differences;
@@ -680,7 +685,8 @@ async function restoreInputs(inputs, kind) {
   }
   if (kind === "seek") {
     for (const [field, event] of [["lever", "change"], ["indicator", "change"], ["op", ""],
-                                  ["value", ""], ["year", ""], ["confidence", ""], ["high", ""]]) {
+                                  ["value", ""], ["year", ""], ["start", ""], ["confidence", ""],
+                                  ["high", ""]]) {
       if (inputs[field] === undefined) continue;
       $(`seek-${field}`).value = String(inputs[field]);
       if (event) $(`seek-${field}`).dispatchEvent(new Event(event));
@@ -741,6 +747,16 @@ function seekYear() {
   // The default goal year: five years after the base option's start.
   const start = currentOption().start;
   if (start && !$("seek-year").value) $("seek-year").value = String(Number(start.slice(0, 4)) + 5);
+}
+
+function seekStart() {
+  // The day recruitment is raised: the option's start unless the user chose another day.
+  const input = $("seek-start");
+  const start = currentOption().start || "";
+  if (!input.value || input.value === input.dataset.default) input.value = start;
+  input.dataset.default = start;
+  input.min = start;
+  $("seek-start-default").textContent = start ? `(the scenario starts on ${longDate(start)})` : "";
 }
 
 // ---------------------------------------------------------------- start
