@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from sim.analysis import COLOURS, quantiles
-from sim.config import Scenario
+from sim.analysis import COLOURS, quantiles, year_end
+from sim.config import PLACEMENT_TYPES, Scenario
 from sim.outputs import Output, output, title
 from sim.report import (
     CHART_GROUPS,
@@ -23,8 +23,10 @@ from sim.report import (
     ScenarioResult,
     differences_html,
     kpi_table_html,
+    load_results,
     summary_table_html,
 )
+from sim.results import Filter, in_care, load
 from sim.summary import summary_html
 from sim.target import ALIASES
 from sim.webapp.levers import long_date, policy_starts
@@ -165,7 +167,15 @@ def chart_sets(n: int) -> list[list[int]]:
 
 def policies(result: ScenarioResult) -> list[str]:
     """When each policy of the option starts, in plain words."""
-    scenario = Scenario.model_validate(result.manifest["parameters"])
+    params = result.manifest["parameters"]
+    if "shared" in params:  # a region's totals: each member's policies, by council
+        return [
+            f"{council}, {name}: from {long_date(day)}"
+            for council, member in params.items()
+            if council != "shared"
+            for name, day in policy_starts(Scenario.model_validate(member))
+        ]
+    scenario = Scenario.model_validate(params)
     return [f"{name}: from {long_date(day)}" for name, day in policy_starts(scenario)]
 
 
@@ -307,3 +317,49 @@ def seek_view(job: Job) -> dict[str, Any]:
 def job_view(job: Job) -> dict[str, Any]:
     """The view of a finished job: a comparison's results or a goal-seek's answer."""
     return seek_view(job) if job.seek is not None else build_view(job.results)
+
+
+def council_view(folder: Any, council: str) -> dict[str, Any]:
+    """The view of one member ``council`` of a region's run, as :func:`build_view` shows the
+    region's totals (from :func:`sim.results.load` with that council)."""
+    return build_view(load_results(folder, council).results)
+
+
+def children_view(folder: Any, where: Filter) -> dict[str, Any]:
+    """Children in care matching ``where`` at each 31 March of each option: the mean over
+    runs, its 90% range, and the mean by placement type (types no such child was in are
+    left out)."""
+    res = load(folder)
+    dates = sorted(year_end(res.snapshots)["date"].unique())
+    counts = in_care(res, where, dates)
+    counts["scenario"] = counts["scenario"].astype(str)
+    q = quantiles(counts, ["scenario", "date"], ["children_in_care", *PLACEMENT_TYPES])
+    types = [t for t in PLACEMENT_TYPES if counts[t].sum() > 0]
+    rows = []
+    for (label, date), part in q.groupby(["scenario", "date"], sort=False):
+        m = part.set_index("measure")
+        rows.append(
+            {
+                "option": label,
+                "date": pd.Timestamp(date).strftime("%Y-%m-%d"),
+                "mean": float(m.at["children_in_care", "mean"]),
+                "p05": float(m.at["children_in_care", "p05"]),
+                "p95": float(m.at["children_in_care", "p95"]),
+                "by_type": {t: float(m.at[t, "mean"]) for t in types},
+            }
+        )
+    order = {label: i for i, label in enumerate(res.scenarios)}
+    rows.sort(key=lambda r: (order.get(r["option"], 0), r["date"]))
+    head = "".join(f"<th>{html.escape(title(t))}</th>" for t in types)
+    body = "".join(
+        f"<tr><td>{html.escape(r['option'])}</td><td>{long_date(pd.Timestamp(r['date']).date())}"
+        f"</td><td>{r['mean']:,.0f} ({r['p05']:,.0f} to {r['p95']:,.0f})</td>"
+        + "".join(f"<td>{r['by_type'][t]:,.0f}</td>" for t in types)
+        + "</tr>"
+        for r in rows
+    )
+    table = (
+        "<table class='children'><thead><tr><th>Option</th><th>31 March</th>"
+        f"<th>Children in care (90% of runs)</th>{head}</tr></thead><tbody>{body}</tbody></table>"
+    )
+    return {"filter": where.label(), "types": types, "rows": rows, "html": table}
