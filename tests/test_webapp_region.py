@@ -211,3 +211,41 @@ def test_levers_goal_seek_and_uploads_are_refused_for_a_region(tmp_path):
         extends = b'extends = "two.toml"\nname = "Mine"\n'
         up = client.post("/api/scenarios/upload", files={"file": ("x.toml", extends)})
         assert up.status_code == 400 and "one council's scenario" in up.json()["error"]
+
+
+@pytest.mark.slow
+def test_browser_runs_a_region_and_shows_one_council_and_a_filter(tmp_path):
+    from _browser import ARTIFACTS, browser, running_server
+
+    app = create_app(_folder(tmp_path), tmp_path / "work", workers=1)
+    with running_server(app) as url, browser() as chromium:
+        page = chromium.new_page(viewport={"width": 1400, "height": 1000})
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(url)
+        page.wait_for_selector("body[data-ready=true]")
+        page.select_option("#scenario-select", "two")
+        page.wait_for_selector(".region-note")
+        assert "(region)" in page.inner_text("#scenario-select")
+        assert page.locator("#levers input").count() == 0
+        page.fill("#setting-years", "1")
+        page.fill("#setting-replications", "1")
+        page.click("#run-button")
+        page.wait_for_function(
+            "document.querySelector('#results').dataset.run !== ''", timeout=120_000
+        )
+        page.wait_for_selector("#filter-table table")
+        assert "total of the region's 2 councils" in page.inner_text("#council-note")
+        total = page.inner_text("#kpi-table")
+        page.select_option("#council-select", "Medway")
+        page.wait_for_function(
+            "document.querySelector('#council-note').textContent.includes('Medway')"
+        )
+        assert page.inner_text("#kpi-table") != total
+        page.select_option("#filter-sex", "F")
+        page.wait_for_function(
+            "document.querySelector('#filter-label').textContent.includes('Medway, girls')"
+        )
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "app_region.png"), full_page=True)
+        assert errors == []
