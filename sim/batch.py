@@ -869,7 +869,7 @@ def add_results(
                 snap, flow = snaps[snaps["replication"] == r], flows[flows["replication"] == r]
                 if council is not None:
                     snap, flow = snap[snap[COUNCIL] == council], flow[flow[COUNCIL] == council]
-                row = {"scenario": label, "replication": r}
+                row: dict[str, Any] = {"scenario": label, "replication": r}
                 if council is not None:
                     row[COUNCIL] = council
                 kpi = replication_kpis(snap.reset_index(drop=True), flow, scenario)

@@ -178,6 +178,27 @@ def test_a_region_run_keeps_its_files_and_comes_back_after_a_restart(region_run,
         assert view.json()["councils"] == ["Medway", "East Sussex"]
 
 
+def test_a_region_compared_with_a_member_alone(tmp_path):
+    """Medway alone beside the region: the totals view has both options, and Medway's view
+    sets Medway in the region against Medway alone (like with like)."""
+    app = create_app(_folder(tmp_path), tmp_path / "work", workers=1)
+    with _client(app) as client:
+        body = _body(reps=1)
+        body["options"].append({"name": "Medway alone", "scenario": "medway", "levers": {}})
+        r = client.post("/api/runs", json=body)
+        assert r.status_code == 200, r.text
+        assert _wait(client, r.json()["id"])["status"] == "done"
+        folder = app.state.jobs.get(r.json()["id"]).folder
+        total = client.get(f"/api/runs/{r.json()['id']}/result").json()
+        medway = client.get(f"/api/runs/{r.json()['id']}/result?council=Medway").json()
+    assert [o["label"] for o in total["options"]] == ["A", "Medway alone"]
+    assert [o["label"] for o in medway["options"]] == ["A", "Medway alone"]
+    assert (
+        medway["differences"] == build_view(load_results(folder, "Medway").results)["differences"]
+    )
+    assert medway["differences"] != total["differences"]
+
+
 def test_the_run_size_limit_counts_every_member(tmp_path):
     # 2 councils x 3 replications x 1 year = 6 simulated years; one council alone is 3.
     app = create_app(_folder(tmp_path), tmp_path / "work", limits=Limits(run_years=5))

@@ -29,7 +29,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import sim
-from sim.config import Region, ScenarioError, with_overrides
+from sim.config import Region, Scenario, ScenarioError, with_overrides
 from sim.results import Filter, ResultsError
 from sim.target import ALIASES, Goal
 from sim.webapp.jobs import Job, JobManager, Limits, Option, RunRefused, Seek, folder_bytes
@@ -388,6 +388,7 @@ def create_app(
         if len(raw) > MAX_OPTIONS:
             raise UserError(f"Compare at most {MAX_OPTIONS} options at a time.")
         options: list[Option] = []
+        own: dict[str, str] = {}  # each option's scenario name before it took its label
         seen: set[str] = set()
         for i, item in enumerate(raw):
             item = item if isinstance(item, dict) else {}
@@ -440,6 +441,15 @@ def create_app(
             )
             upload = entry.id if entry.source == "uploaded" else None
             options.append(Option(label, scenario, source, upload))
+            own[label] = entry.scenario.name
+        councils = {
+            c for o in options if isinstance(o.scenario, Region) for c in o.scenario.councils
+        }
+        for o in options:
+            # A member council run alone beside its region keeps the council's name, so that
+            # the region's view of that council sets it against the council alone.
+            if own.get(o.label) in councils and isinstance(o.scenario, Scenario):
+                o.scenario = o.scenario.model_copy(update={"name": own[o.label]})
         return options
 
     def _region_option(label: str, entry: Any, extra: dict[str, Any]) -> Option:

@@ -635,8 +635,8 @@ class JobManager:
     def _seek(self, job: Job, started: float) -> None:
         """Run the goal-seek in one worker process of the job; keep its answer and write it
         with its provenance and the scenario it was found for."""
-        assert job.seek is not None
         option = job.options[0]
+        assert job.seek is not None and isinstance(option.scenario, Scenario)
         out = self._context.Queue()
         process = self._context.Process(
             target=seek,

@@ -244,8 +244,8 @@ def indicator(name: str) -> Output:
 def seek_view(job: Job) -> dict[str, Any]:
     """What the page shows for a finished goal-seek: the answer, its interval, how often it
     met the goal, and the funnel it implies."""
-    answer = job.answer
-    assert answer is not None and job.seek is not None
+    answer, scenario = job.answer, job.options[0].scenario
+    assert answer is not None and job.seek is not None and isinstance(scenario, Scenario)
     g = answer.goal
     measure = output(g.column, g.table or None)
     lever = _LEVER_NAMES.get(answer.lever, answer.lever)
@@ -307,9 +307,7 @@ def seek_view(job: Job) -> dict[str, Any]:
         "runs": answer.runs,
         "thresholds": [t if math.isfinite(t) else None for t in answer.thresholds],
         "funnel": funnel,
-        "policies": [
-            f"{name}: from {long_date(day)}" for name, day in policy_starts(job.options[0].scenario)
-        ],
+        "policies": [f"{name}: from {long_date(day)}" for name, day in policy_starts(scenario)],
         "html": f"<p class='question'>{html.escape(question)}.</p>{body}",
     }
 
@@ -335,21 +333,26 @@ def children_view(folder: Any, where: Filter) -> dict[str, Any]:
     counts["scenario"] = counts["scenario"].astype(str)
     q = quantiles(counts, ["scenario", "date"], ["children_in_care", *PLACEMENT_TYPES])
     types = [t for t in PLACEMENT_TYPES if counts[t].sum() > 0]
-    rows = []
-    for (label, date), part in q.groupby(["scenario", "date"], sort=False):
-        m = part.set_index("measure")
-        rows.append(
-            {
-                "option": label,
-                "date": pd.Timestamp(date).strftime("%Y-%m-%d"),
-                "mean": float(m.at["children_in_care", "mean"]),
-                "p05": float(m.at["children_in_care", "p05"]),
-                "p95": float(m.at["children_in_care", "p95"]),
-                "by_type": {t: float(m.at[t, "mean"]) for t in types},
-            }
-        )
-    order = {label: i for i, label in enumerate(res.scenarios)}
-    rows.sort(key=lambda r: (order.get(r["option"], 0), r["date"]))
+    stats = {
+        (str(r["scenario"]), pd.Timestamp(r["date"]), str(r["measure"])): r
+        for r in q.to_dict("records")
+    }
+    rows: list[dict[str, Any]] = []
+    for label in res.scenarios:
+        for date in map(pd.Timestamp, dates):
+            cic = stats.get((label, date, "children_in_care"))
+            if cic is None:
+                continue
+            rows.append(
+                {
+                    "option": label,
+                    "date": date.strftime("%Y-%m-%d"),
+                    "mean": float(cic["mean"]),
+                    "p05": float(cic["p05"]),
+                    "p95": float(cic["p95"]),
+                    "by_type": {t: float(stats[(label, date, t)]["mean"]) for t in types},
+                }
+            )
     head = "".join(f"<th>{html.escape(title(t))}</th>" for t in types)
     body = "".join(
         f"<tr><td>{html.escape(r['option'])}</td><td>{long_date(pd.Timestamp(r['date']).date())}"

@@ -244,8 +244,8 @@ function renderSettings() {
   box.replaceChildren();
   $("run-limit").textContent =
     `The app runs up to ${state.config.max_run_years.toLocaleString("en-GB")} simulated years ` +
-    "at a time (runs × years × options, each council of a region counted); bigger runs go to the command line (sufficiency run " +
-    "or compare).";
+    "at a time (runs × years × options, each council of a region counted); bigger runs go " +
+    "to the command line (sufficiency run or compare).";
   for (const s of state.config.settings) {
     const div = document.createElement("div");
     div.className = "lever";
