@@ -165,6 +165,8 @@ def test_a_region_run_keeps_its_files_and_comes_back_after_a_restart(region_run,
     client, job = region_run
     files = [f["name"] for f in client.get(f"/api/runs/{job.id}/result").json()["files"]]
     assert {"scenario-1.toml", "scenario-1-1.toml", "scenario-1-2.toml"} <= set(files)
+    report = client.get(f"/api/runs/{job.id}/download/report.html").text
+    assert "Each council of the region" in report and "<h3>East Sussex</h3>" in report
     region_file = client.get(f"/api/runs/{job.id}/download/scenario-1.toml").text
     data = tomllib.loads(region_file)
     assert data["members"] == ["scenario-1-1.toml", "scenario-1-2.toml"]

@@ -739,7 +739,9 @@ class JobManager:
 
     def _build_file(self, job: Job, name: str, path: Path) -> None:
         if name == "report.html":
-            save_report(ReportData(job.results), path)
+            regions = any(isinstance(o.scenario, Region) for o in job.options)
+            # Of a region, the report adds each council's figures, as `sufficiency report` does.
+            save_report(load_results(job.folder) if regions else ReportData(job.results), path)
         elif name == "snapshots.csv":
             frames = [
                 r.snapshots.assign(option=r.label)[["option", *r.snapshots.columns]]
