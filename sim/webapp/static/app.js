@@ -285,6 +285,7 @@ async function addOption() {
     scenario: from.scenario,
     description: from.description,
     info: from.info,
+    note: from.note,
     start: from.start,
     levers: { ...from.levers },
     starts: { ...from.starts },
