@@ -58,7 +58,7 @@ class Limits:
     """What one app accepts: runs waiting or running, simulated years per run, disk use."""
 
     waiting: int = 4
-    run_years: int = 2_000  # replications x years x options
+    run_years: int = 2_000  # replications x years x options (x a region's councils)
     disk_bytes: int = 2 * 1024**3
 
 
