@@ -832,13 +832,14 @@ def _run(
 def add_results(
     folder: str | Path,
     label: str,
-    scenario: Scenario,
+    scenario: Scenario | Region,
     tables: dict[str, pd.DataFrame],
     seed: int,
     file: str | None = None,
 ) -> None:
     """Add one scenario's tables, run in memory (as by :func:`sim.experiment.run`), to a
     results folder, as if a batch had run them: the web app writes its options this way.
+    Of a region, the tables hold every member's rows (their ``council`` column).
 
     Every scenario of one folder must share the seed.
     """
@@ -860,22 +861,20 @@ def add_results(
         index = len(manifest["scenarios"]) - 1
         snaps, flows = tables["snapshots"], tables["flows"]
         reps = sorted(int(r) for r in snaps["replication"].unique())
-        kpis = pd.DataFrame(
-            [
-                {
-                    "scenario": label,
-                    "replication": r,
-                    "seed": seed,
-                    **replication_kpis(
-                        snaps[snaps["replication"] == r].reset_index(drop=True),
-                        flows[flows["replication"] == r],
-                        scenario,
-                    ),
-                    "events": math.nan,
-                }
-                for r in reps
-            ]
-        )
+        # A region's KPIs are each member's, as a batch writes them (sim.results totals them).
+        councils = scenario.councils if isinstance(scenario, Region) else [None]
+        rows = []
+        for r in reps:
+            for council in councils:
+                snap, flow = snaps[snaps["replication"] == r], flows[flows["replication"] == r]
+                if council is not None:
+                    snap, flow = snap[snap[COUNCIL] == council], flow[flow[COUNCIL] == council]
+                row: dict[str, Any] = {"scenario": label, "replication": r}
+                if council is not None:
+                    row[COUNCIL] = council
+                kpi = replication_kpis(snap.reset_index(drop=True), flow, scenario)
+                rows.append({**row, "seed": seed, **kpi, "events": math.nan})
+        kpis = pd.DataFrame(rows)
         parts = {
             name: _keyed(
                 tables[name].drop(columns="replication"), label, tables[name]["replication"]

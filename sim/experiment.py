@@ -113,7 +113,7 @@ def git_commit() -> str:
         return "unknown"
 
 
-def provenance(scenario: Scenario, seed: int, reps: int, **extra: Any) -> dict[str, Any]:
+def provenance(scenario: Scenario | Region, seed: int, reps: int, **extra: Any) -> dict[str, Any]:
     """What a reader needs to reproduce a set of outputs."""
     return {
         "scenario": scenario.name,

@@ -104,11 +104,14 @@ def spend_blocks(summary: pd.DataFrame, scenario: str | None = None) -> str:
         (
             str(name),
             [
-                (
-                    str(r.financial_year),
-                    f"{format_money(r.mean)} ({format_money(r.p05)}–{format_money(r.p95)})",
+                (str(fy), f"{format_money(m)} ({format_money(lo)}–{format_money(hi)})")
+                for fy, m, lo, hi in zip(
+                    g["financial_year"].tolist(),
+                    g["mean"].tolist(),
+                    g["p05"].tolist(),
+                    g["p95"].tolist(),
+                    strict=True,
                 )
-                for r in g.itertuples()
             ],
         )
         for name, g in s.groupby("title", sort=False)
@@ -128,11 +131,17 @@ def spend_difference_blocks(diff: pd.DataFrame) -> str:
             f"{policy}: {label}",
             [
                 (
-                    str(r.financial_year),
-                    f"{format_money(r.difference, True)} ({format_money(r.ci_low, True)} to "
-                    f"{format_money(r.ci_high, True)})",
+                    str(fy),
+                    f"{format_money(m, True)} ({format_money(lo, True)} to "
+                    f"{format_money(hi, True)})",
                 )
-                for r in g.itertuples()
+                for fy, m, lo, hi in zip(
+                    g["financial_year"].tolist(),
+                    g["difference"].tolist(),
+                    g["ci_low"].tolist(),
+                    g["ci_high"].tolist(),
+                    strict=True,
+                )
             ],
         )
         for (policy, label), g in d.groupby(["policy", "label"], sort=False)

@@ -29,7 +29,8 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import sim
-from sim.config import ScenarioError
+from sim.config import Region, Scenario, ScenarioError, with_overrides
+from sim.results import Filter, ResultsError
 from sim.target import ALIASES, Goal, start_problems
 from sim.webapp.jobs import Job, JobManager, Limits, Option, RunRefused, Seek, folder_bytes
 from sim.webapp.levers import (
@@ -44,7 +45,7 @@ from sim.webapp.levers import (
     levers_for,
 )
 from sim.webapp.scenarios import MAX_UPLOAD_BYTES, ScenarioLibrary
-from sim.webapp.view import indicator, job_view
+from sim.webapp.view import children_view, council_view, indicator, job_view
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,10 @@ SEEK_OPS = (">=", "<=")
 _CONFIDENCE = Lever("confidence", "Confidence", "", "", 50, 99, 1, "% of runs")
 _GOAL_YEARS = 20  # the furthest goal year after the scenario's start
 _SEEK_START = Lever("start", "Recruitment", "", "", 0, 0, 0)  # names the start's problems
+#: Shown instead of the levers for a region, and given back if levers are sent for one.
+REGION_LEVERS = (
+    "levers apply to one council's scenario; edit the member files or run a member alone"
+)
 
 
 def default_scenario_folder() -> Path:
@@ -320,7 +325,13 @@ def create_app(
     @app.get("/api/scenarios")
     def scenarios() -> list[dict[str, str]]:
         return [
-            {"id": e.id, "name": e.name, "description": e.description, "source": e.source}
+            {
+                "id": e.id,
+                "name": e.name,
+                "description": e.description,
+                "source": e.source,
+                "kind": e.kind,
+            }
             for e in library.bundled()
         ]
 
@@ -335,13 +346,20 @@ def create_app(
     @app.get("/api/scenarios/{sid}/levers")
     def scenario_levers(sid: str) -> dict[str, Any]:
         entry = _entry(sid)
+        sc = entry.scenario
+        region = isinstance(sc, Region)
         return {
             "id": entry.id,
             "name": entry.name,
             "description": entry.description,
-            "years": entry.scenario.years,
-            "start": entry.scenario.start.isoformat(),
-            "levers": levers_for(entry.scenario),
+            "kind": entry.kind,
+            "years": sc.years,
+            "start": sc.start.isoformat(),
+            "councils": sc.councils if region else [],
+            "levers": [] if region else levers_for(sc),
+            "note": f"This is a region of {len(sc.councils)} councils: {REGION_LEVERS}."
+            if region
+            else "",
         }
 
     @app.post("/api/scenarios/upload")
@@ -372,6 +390,7 @@ def create_app(
         if len(raw) > MAX_OPTIONS:
             raise UserError(f"Compare at most {MAX_OPTIONS} options at a time.")
         options: list[Option] = []
+        own: dict[str, str] = {}  # each option's scenario name before it took its label
         seen: set[str] = set()
         for i, item in enumerate(raw):
             item = item if isinstance(item, dict) else {}
@@ -402,6 +421,12 @@ def create_app(
                 else (f"{entry.scenario.name} ({label})")
             )
             extra["name"] = name
+            if isinstance(entry.scenario, Region):
+                if any(levers.values()) or any(starts.values()):
+                    problems.append(f"{label}: {REGION_LEVERS}")
+                    continue
+                options.append(_region_option(label, entry, extra))
+                continue
             try:
                 scenario = apply_levers(entry.scenario, levers, extra, starts)
             except LeverError as exc:
@@ -418,7 +443,30 @@ def create_app(
             )
             upload = entry.id if entry.source == "uploaded" else None
             options.append(Option(label, scenario, source, upload))
+            own[label] = entry.scenario.name
+        councils = {
+            c for o in options if isinstance(o.scenario, Region) for c in o.scenario.councils
+        }
+        for o in options:
+            # A member council run alone beside its region keeps the council's name, so that
+            # the region's view of that council sets it against the council alone.
+            if own.get(o.label) in councils and isinstance(o.scenario, Scenario):
+                o.scenario = o.scenario.model_copy(update={"name": own[o.label]})
         return options
+
+    def _region_option(label: str, entry: Any, extra: dict[str, Any]) -> Option:
+        """A region as an option: its name and horizon set, every member's horizon with it."""
+        region: Region = entry.scenario
+        years = {"years": extra["years"]} if "years" in extra else {}
+        members = [with_overrides(m, years) for m in region.members] if years else region.members
+        scenario = Region(
+            name=extra["name"],
+            description=region.description,
+            members=members,
+            files=region.files,
+            shared=region.shared,
+        )
+        return Option(label, scenario, f"bundled region '{entry.id}'")
 
     def _number(lever: Lever, raw: Any, problems: list[str]) -> float | None:
         value, problem = check_number(lever, raw)
@@ -503,6 +551,10 @@ def create_app(
             )
             year = None
         options = _options([body.get("option")], None, problems, year or first)
+        if any(isinstance(o.scenario, Region) for o in options):
+            problems.append(
+                "The goal-seek runs on one council's scenario; choose a council, not a region"
+            )
         # The day recruitment is raised: the scenario's start unless the user dates it.
         start = None
         raw_start = body.get("start")
@@ -514,7 +566,7 @@ def create_app(
         if name in ALIASES and op in SEEK_OPS and value is not None and year:
             table, column = ALIASES[name]
             goal = Goal(table, column, op, value / 100 if share else value, year)
-            if start is not None and options:
+            if start is not None and options and isinstance(options[0].scenario, Scenario):
                 problems += start_problems(
                     options[0].scenario, goal, start, f"{_SEEK_START.label}, starts on"
                 )
@@ -563,19 +615,59 @@ def create_app(
         return {"id": job.id, "deleted": True, "removed_uploads": sorted(removed)}
 
     @app.get("/api/runs/{job_id}/result")
-    def result(job_id: str) -> dict[str, Any]:
+    def result(job_id: str, council: str | None = None) -> dict[str, Any]:
+        """The finished run's view: of a region, its totals, or one ``council``'s figures."""
         job = _job(job_id)
         view = jobs.view(job)
         if view is None:
             raise UserError("The run has not finished.", status=409)
+        councils = jobs.councils(job)
+        if council:
+            if council not in councils:
+                raise UserError(_no_council(council, councils), status=404)
+            view = jobs.locked(job, lambda: council_view(job.folder, council))
         return {
             **view,
+            "councils": councils,
+            "council": council or "",
             "inputs": job.inputs,
             "files": [
                 {"name": n, "label": label, "url": f"/api/runs/{job.id}/download/{n}"}
                 for n, label in jobs.files(job).items()
             ],
         }
+
+    @app.get("/api/runs/{job_id}/children")
+    def children(
+        job_id: str, council: str = "", sex: str = "", uasc: str = "", age: str = ""
+    ) -> dict[str, Any]:
+        """Children in care at each 31 March, counting only those who match the filters: one
+        council of a region, sex (F or M), UASC (yes or no) and an age band (e.g. 16-17)."""
+        job = _job(job_id)
+        if job.status != "done" or job.seek is not None:
+            raise UserError("The run has not finished, or it is a goal-seek.", status=409)
+        councils = jobs.councils(job)
+        problems = []
+        if council and council not in councils:
+            problems.append(_no_council(council, councils))
+        if sex not in ("", "F", "M"):
+            problems.append("Sex: choose girls (F), boys (M) or all")
+        if uasc not in ("", "yes", "no"):
+            problems.append("UASC: choose yes, no or all")
+        band = None
+        if age:
+            try:
+                band = Filter.parse_age(age)
+                Filter(age=band)
+            except ResultsError as exc:
+                problems.append(f"Age: {exc}")
+        _refuse(problems)
+        where = Filter(council or None, sex or None, None if not uasc else uasc == "yes", band)
+        return jobs.locked(job, lambda: children_view(job.folder, where))
+
+    def _no_council(council: str, councils: list[str]) -> str:
+        held = f"its councils are {', '.join(councils)}" if councils else "it is not a region"
+        return f"This run has no council {council[:80]!r}; {held}."
 
     @app.get("/api/runs/{job_id}/download/{name}")
     def download(job_id: str, name: str) -> FileResponse:

@@ -39,12 +39,12 @@ import pandas as pd
 
 from sim.analysis import quantiles, year_end
 from sim.batch import add_results
-from sim.config import Scenario, ScenarioError, scenario_from_dict
+from sim.config import Region, Scenario, ScenarioError, is_region, load_region, scenario_from_dict
 from sim.experiment import provenance
 from sim.report import HEADLINE_COLUMNS, ReportData, ScenarioResult, load_results, save_report
 from sim.results import write_json
 from sim.target import Goal, TargetResult
-from sim.webapp.scenarios import scenario_to_toml
+from sim.webapp.scenarios import region_to_toml, scenario_to_toml
 from sim.webapp.worker import seek, work
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ class Limits:
     """What one app accepts: runs waiting or running, simulated years per run, disk use."""
 
     waiting: int = 4
-    run_years: int = 2_000  # replications x years x options
+    run_years: int = 2_000  # replications x years x options (x a region's councils)
     disk_bytes: int = 2 * 1024**3
 
 
@@ -77,7 +77,7 @@ class Option:
     """One scenario of a comparison, after the user's levers were applied."""
 
     label: str
-    scenario: Scenario
+    scenario: Scenario | Region
     source: str  # where the scenario came from, for the manifest
     upload: str | None = None  # the id of the uploaded scenario it came from, if any
 
@@ -150,7 +150,7 @@ class Job:
         a goal-seek, every simulation the solver may make)."""
         if self.seek is not None:
             return self.total * self.options[0].scenario.years
-        return sum(self.reps * o.scenario.years for o in self.options)
+        return sum(self.reps * simulated_years(o.scenario) for o in self.options)
 
     @property
     def active(self) -> bool:
@@ -176,6 +176,13 @@ class Cancelled(Exception):
 
 class WorkerFailed(Exception):
     pass
+
+
+def simulated_years(scenario: Scenario | Region) -> float:
+    """Years one replication simulates: a region simulates each of its councils."""
+    if isinstance(scenario, Region):
+        return scenario.years * len(scenario.members)
+    return scenario.years
 
 
 def _stop(processes: list[Any]) -> None:
@@ -336,6 +343,21 @@ class JobManager:
                 job.view = self.make_view(job)
         return job.view
 
+    def councils(self, job: Job) -> list[str]:
+        """The member councils of the job's regions, in their region files' order."""
+        names: list[str] = []
+        for o in job.options:
+            if isinstance(o.scenario, Region):
+                names += [c for c in o.scenario.councils if c not in names]
+        return names
+
+    def locked(self, job: Job, read: Callable[[], Any]) -> Any:
+        """``read()`` of a finished job's folder, which a delete cannot remove meanwhile."""
+        with job.lock:
+            if job.deleted:
+                raise RunRefused("This run was deleted.", 404)
+            return read()
+
     def delete(self, job: Job) -> None:
         """Forget the job and remove its folder, stopping it first if it is queued or running."""
         with self._lock:
@@ -378,7 +400,12 @@ class JobManager:
             "results.zip": "All tables (parquet) with manifests and scenarios",
         }
         for i, opt in enumerate(job.options, start=1):
-            out[f"scenario-{i}.toml"] = f"Scenario: {opt.label} (TOML)"
+            if isinstance(opt.scenario, Region):
+                out[f"scenario-{i}.toml"] = f"Region: {opt.label} (TOML, names the files below)"
+                for k, member in enumerate(opt.scenario.members, start=1):
+                    out[f"scenario-{i}-{k}.toml"] = f"Member of {opt.label}: {member.name} (TOML)"
+            else:
+                out[f"scenario-{i}.toml"] = f"Scenario: {opt.label} (TOML)"
         return out
 
     def file(self, job: Job, name: str) -> Path | None:
@@ -448,7 +475,9 @@ class JobManager:
         if r["id"] != folder.name or not JOB_ID.match(r["id"]):
             raise ValueError("the folder's name is not its run's id")
         scenarios = [
-            scenario_from_dict(tomllib.loads((folder / f).read_text(encoding="utf-8")), f)
+            load_region(folder / f)
+            if is_region(folder / f)
+            else scenario_from_dict(tomllib.loads((folder / f).read_text(encoding="utf-8")), f)
             for f in r["scenario_files"]
         ]
         options = [
@@ -488,7 +517,8 @@ class JobManager:
         return job
 
     def _results(self, job: Job) -> None:
-        """Read a comparison's results back from its folder if the app was restarted."""
+        """Read a comparison's results back from its folder if the app was restarted (of a
+        region: its totals)."""
         if job.seek is None and not job.results:
             job.results = load_results(job.folder).results
 
@@ -516,6 +546,12 @@ class JobManager:
                 )
             )
             size = f"{n} option{'s' if n > 1 else ''} × {job.reps} runs × {years:g} years"
+            councils = sum(
+                len(o.scenario.members) if isinstance(o.scenario, Region) else 1
+                for o in job.options
+            )
+            if councils > n:
+                size += f", {councils} councils in all (a region simulates each of its councils)"
         return (
             f"This run is too large for the app: {size} = {job.years:,.0f} simulated years, "
             "and the app runs at "
@@ -605,12 +641,15 @@ class JobManager:
             out.close()
         job.scenario_files = [written[i][0] for i in range(len(scenarios))]
         job.results = [written[i][1] for i in range(len(scenarios))]
+        if any(isinstance(sc, Region) for sc in scenarios):
+            # A region's figures are its councils' totals, as `sufficiency report` shows them.
+            job.results = load_results(job.folder).results
 
     def _seek(self, job: Job, started: float) -> None:
         """Run the goal-seek in one worker process of the job; keep its answer and write it
         with its provenance and the scenario it was found for."""
-        assert job.seek is not None
         option = job.options[0]
+        assert job.seek is not None and isinstance(option.scenario, Scenario)
         out = self._context.Queue()
         process = self._context.Process(
             target=seek,
@@ -693,10 +732,20 @@ class JobManager:
         # All options in one results folder, as `sufficiency compare` writes it.
         add_results(job.folder, option.label, option.scenario, tables, job.seed, option.source)
         name = f"scenario-{i + 1}.toml"
-        (job.folder / name).write_text(
-            scenario_to_toml(option.scenario, f"Option '{option.label}' of a web-app run"),
-            encoding="utf-8",
-        )
+        comment = f"Option '{option.label}' of a web-app run"
+        if isinstance(option.scenario, Region):
+            members = [
+                f"scenario-{i + 1}-{k}.toml" for k in range(1, len(option.scenario.members) + 1)
+            ]
+            for member, scenario in zip(members, option.scenario.members, strict=True):
+                (job.folder / member).write_text(
+                    scenario_to_toml(scenario, f"{comment}: member of the region {name}"),
+                    encoding="utf-8",
+                )
+            text = region_to_toml(option.scenario, members, comment)
+        else:
+            text = scenario_to_toml(option.scenario, comment)
+        (job.folder / name).write_text(text, encoding="utf-8")
         kept: dict[str, pd.DataFrame] = {
             k: tables[k] for k in ("snapshots", "flows") if k in tables
         }
@@ -704,7 +753,9 @@ class JobManager:
 
     def _build_file(self, job: Job, name: str, path: Path) -> None:
         if name == "report.html":
-            save_report(ReportData(job.results), path)
+            regions = any(isinstance(o.scenario, Region) for o in job.options)
+            # Of a region, the report adds each council's figures, as `sufficiency report` does.
+            save_report(load_results(job.folder) if regions else ReportData(job.results), path)
         elif name == "snapshots.csv":
             frames = [
                 r.snapshots.assign(option=r.label)[["option", *r.snapshots.columns]]
@@ -726,5 +777,4 @@ class JobManager:
         elif name == "target.json":
             shutil.copyfile(job.folder / name, path)
         elif name.startswith("scenario-"):
-            i = int(name.removeprefix("scenario-").removesuffix(".toml")) - 1
-            shutil.copyfile(job.folder / job.scenario_files[i], path)
+            shutil.copyfile(job.folder / name, path)

@@ -1,6 +1,9 @@
 """Scenarios the web app may use: the bundled ones and the files users upload.
 
 The app reads only the scenario folder it was started with and its own working folder.
+A region file of the folder (one that lists ``members``) is offered as one scenario; its
+members must be files of the same folder. Uploads are single scenarios: a region names files
+on the server, so an uploaded region is refused.
 Scenarios are named on the page by an id from this library, never by a path: an id the
 library did not hand out is refused. A file in the folder that is a link to somewhere outside
 it, or that ``extends`` a file outside it, is not offered.
@@ -20,7 +23,16 @@ from typing import Any
 
 import tomli_w
 
-from sim.config import Scenario, ScenarioError, load_scenario, scenario_from_dict, with_overrides
+from sim.config import (
+    Region,
+    Scenario,
+    ScenarioError,
+    is_region,
+    load_region,
+    load_scenario,
+    scenario_from_dict,
+    with_overrides,
+)
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +47,12 @@ class Entry:
     name: str
     description: str
     source: str  # "bundled" or "uploaded"
-    scenario: Scenario
+    scenario: Scenario | Region
+
+    @property
+    def kind(self) -> str:
+        """``region`` for a region file, else ``scenario``."""
+        return "region" if isinstance(self.scenario, Region) else "scenario"
 
 
 def _plain(value: Any) -> Any:
@@ -57,6 +74,27 @@ def scenario_to_toml(scenario: Scenario, comment: str = "") -> str:
     if comment:
         header.insert(1, f"# {comment}")
     return "\n".join(header) + "\n\n" + tomli_w.dumps(_plain(scenario.model_dump()))
+
+
+def region_to_toml(region: Region, member_files: list[str], comment: str = "") -> str:
+    """The region as a region file naming ``member_files`` (each written beside it by
+    :func:`scenario_to_toml`), with its shared markets."""
+    header = [
+        f"# {region.name}: a region of {len(region.members)} councils, as used by the "
+        "placement-sufficiency model.",
+        "# Its members are the files it names, beside it. "
+        f"Written {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC.",
+        "# Run it with:  sufficiency run this_file.toml --out results/my_region",
+    ]
+    if comment:
+        header.insert(1, f"# {comment}")
+    data = {
+        "name": region.name,
+        "description": region.description,
+        "members": member_files,
+        "shared": _plain(region.shared.model_dump()),
+    }
+    return "\n".join(header) + "\n\n" + tomli_w.dumps(data)
 
 
 class ScenarioLibrary:
@@ -89,9 +127,18 @@ class ScenarioLibrary:
             if not real.is_relative_to(root):
                 return path
             try:
-                parent = tomllib.loads(real.read_text(encoding="utf-8")).get("extends")
+                data = tomllib.loads(real.read_text(encoding="utf-8"))
             except (OSError, ValueError, RecursionError):
                 return None  # loading it reports the problem
+            members = data.get("members")
+            if isinstance(members, list):  # a region: every member's chain stays inside too
+                for member in members:
+                    if isinstance(member, str):
+                        outside = self._outside(path.parent / member)
+                        if outside is not None:
+                            return outside
+                return None
+            parent = data.get("extends")
             if not isinstance(parent, str):
                 return None
             path = path.parent / parent
@@ -114,7 +161,7 @@ class ScenarioLibrary:
         outside = self._outside(path)
         if outside is not None:
             raise ScenarioError(f"{path.name}: {outside.name} leads outside the scenario folder")
-        sc = load_scenario(path)
+        sc: Scenario | Region = load_region(path) if is_region(path) else load_scenario(path)
         return Entry(sid, sc.name, sc.description, "bundled", sc)
 
     def get(self, sid: str) -> Entry:
@@ -154,6 +201,12 @@ class ScenarioLibrary:
             raise ScenarioError(f"{shown}: not valid TOML: {exc}") from None
         except RecursionError:
             raise ScenarioError(f"{shown}: {_TOO_DEEP}") from None
+        if "members" in data:
+            raise ScenarioError(
+                f"{shown}: a region file cannot be uploaded: its members are files on the "
+                "server. Run a bundled region, upload its members one at a time, or run the "
+                "region from the command line (sufficiency run region.toml)"
+            )
         try:
             scenario = self._scenario(shown, data)
         except RecursionError:
@@ -190,6 +243,11 @@ class ScenarioLibrary:
                     f"got {parent!r}"
                 )
             base = self._bundled_entry(stem).scenario
+            if isinstance(base, Region):
+                raise ScenarioError(
+                    f"{shown}: 'extends' names the region {parent!r}; an upload may extend "
+                    "one council's scenario only"
+                )
             try:
                 scenario = with_overrides(base, data)
             except ScenarioError as exc:

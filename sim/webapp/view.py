@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from sim.analysis import COLOURS, quantiles
-from sim.config import Scenario
+from sim.analysis import COLOURS, quantiles, year_end
+from sim.config import PLACEMENT_TYPES, Scenario
 from sim.outputs import Output, format_money, output, title
 from sim.plots import OBSERVED_COLOUR
 from sim.report import (
@@ -25,11 +25,13 @@ from sim.report import (
     describes_published_council,
     differences_html,
     kpi_table_html,
+    load_results,
     money_html,
     observed_figures,
     panel_observed,
     summary_table_html,
 )
+from sim.results import Filter, in_care, load
 from sim.summary import summary_html
 from sim.target import ALIASES
 from sim.webapp.levers import long_date, policy_starts
@@ -257,7 +259,15 @@ def chart_sets(n: int) -> list[list[int]]:
 
 def policies(result: ScenarioResult) -> list[str]:
     """When each policy of the option starts, in plain words."""
-    scenario = Scenario.model_validate(result.manifest["parameters"])
+    params = result.manifest["parameters"]
+    if "shared" in params:  # a region's totals: each member's policies, by council
+        return [
+            f"{council}, {name}: from {long_date(day)}"
+            for council, member in params.items()
+            if council != "shared"
+            for name, day in policy_starts(Scenario.model_validate(member))
+        ]
+    scenario = Scenario.model_validate(params)
     return [f"{name}: from {long_date(day)}" for name, day in policy_starts(scenario)]
 
 
@@ -330,8 +340,8 @@ def indicator(name: str) -> Output:
 def seek_view(job: Job) -> dict[str, Any]:
     """What the page shows for a finished goal-seek: the answer, its interval, how often it
     met the goal, and the funnel it implies."""
-    answer = job.answer
-    assert answer is not None and job.seek is not None
+    answer, scenario = job.answer, job.options[0].scenario
+    assert answer is not None and job.seek is not None and isinstance(scenario, Scenario)
     g = answer.goal
     measure = output(g.column, g.table or None)
     lever = _LEVER_NAMES.get(answer.lever, answer.lever)
@@ -399,10 +409,7 @@ def seek_view(job: Job) -> dict[str, Any]:
         "funnel": funnel,
         "policies": [
             f"{lever.capitalize()} (the lever searched): from {raised}",
-            *(
-                f"{name}: from {long_date(day)}"
-                for name, day in policy_starts(job.options[0].scenario)
-            ),
+            *(f"{name}: from {long_date(day)}" for name, day in policy_starts(scenario)),
         ],
         "html": f"<p class='question'>{html.escape(question)}.</p>{body}",
     }
@@ -411,3 +418,54 @@ def seek_view(job: Job) -> dict[str, Any]:
 def job_view(job: Job) -> dict[str, Any]:
     """The view of a finished job: a comparison's results or a goal-seek's answer."""
     return seek_view(job) if job.seek is not None else build_view(job.results)
+
+
+def council_view(folder: Any, council: str) -> dict[str, Any]:
+    """The view of one member ``council`` of a region's run, as :func:`build_view` shows the
+    region's totals (from :func:`sim.results.load` with that council)."""
+    return build_view(load_results(folder, council).results)
+
+
+def children_view(folder: Any, where: Filter) -> dict[str, Any]:
+    """Children in care matching ``where`` at each 31 March of each option: the mean over
+    runs, its 90% range, and the mean by placement type (types no such child was in are
+    left out)."""
+    res = load(folder)
+    dates = sorted(year_end(res.snapshots)["date"].unique())
+    counts = in_care(res, where, dates)
+    counts["scenario"] = counts["scenario"].astype(str)
+    q = quantiles(counts, ["scenario", "date"], ["children_in_care", *PLACEMENT_TYPES])
+    types = [t for t in PLACEMENT_TYPES if counts[t].sum() > 0]
+    stats = {
+        (str(r["scenario"]), pd.Timestamp(r["date"]), str(r["measure"])): r
+        for r in q.to_dict("records")
+    }
+    rows: list[dict[str, Any]] = []
+    for label in res.scenarios:
+        for date in map(pd.Timestamp, dates):
+            cic = stats.get((label, date, "children_in_care"))
+            if cic is None:
+                continue
+            rows.append(
+                {
+                    "option": label,
+                    "date": date.strftime("%Y-%m-%d"),
+                    "mean": float(cic["mean"]),
+                    "p05": float(cic["p05"]),
+                    "p95": float(cic["p95"]),
+                    "by_type": {t: float(stats[(label, date, t)]["mean"]) for t in types},
+                }
+            )
+    head = "".join(f"<th>{html.escape(title(t))}</th>" for t in types)
+    body = "".join(
+        f"<tr><td>{html.escape(r['option'])}</td><td>{long_date(pd.Timestamp(r['date']).date())}"
+        f"</td><td>{r['mean']:,.0f} ({r['p05']:,.0f} to {r['p95']:,.0f})</td>"
+        + "".join(f"<td>{r['by_type'][t]:,.0f}</td>" for t in types)
+        + "</tr>"
+        for r in rows
+    )
+    table = (
+        "<table class='children'><thead><tr><th>Option</th><th>31 March</th>"
+        f"<th>Children in care (90% of runs)</th>{head}</tr></thead><tbody>{body}</tbody></table>"
+    )
+    return {"filter": where.label(), "types": types, "rows": rows, "html": table}

@@ -87,6 +87,7 @@ function currentOption() {
 async function loadLevers(option) {
   const info = await api(`/api/scenarios/${encodeURIComponent(option.scenario)}/levers`);
   option.info = info.levers;
+  option.note = info.note || "";
   option.description = info.description;
   option.start = info.start;
   option.levers = {};
@@ -124,7 +125,8 @@ function renderScenarioSelect() {
   for (const s of state.scenarios) {
     const o = document.createElement("option");
     o.value = s.id;
-    o.textContent = s.source === "uploaded" ? `${s.name} (uploaded)` : s.name;
+    o.textContent = s.source === "uploaded" ? `${s.name} (uploaded)`
+      : s.kind === "region" ? `${s.name} (region)` : s.name;
     select.appendChild(o);
   }
   select.value = currentOption().scenario;
@@ -141,6 +143,12 @@ function renderLevers() {
   const option = currentOption();
   const box = $("levers");
   box.replaceChildren();
+  if (option.note) {  // a region: no levers, and why
+    const p = document.createElement("p");
+    p.className = "hint region-note";
+    p.textContent = option.note;
+    box.appendChild(p);
+  }
   for (const lever of option.info || []) {
     const div = document.createElement("div");
     div.className = "lever" + (lever.enabled ? "" : " disabled");
@@ -237,8 +245,8 @@ function renderSettings() {
   box.replaceChildren();
   $("run-limit").textContent =
     `The app runs up to ${state.config.max_run_years.toLocaleString("en-GB")} simulated years ` +
-    "at a time (runs × years × options); bigger runs go to the command line (sufficiency run " +
-    "or compare).";
+    "at a time (runs × years × options, each council of a region counted); bigger runs go " +
+    "to the command line (sufficiency run or compare).";
   for (const s of state.config.settings) {
     const div = document.createElement("div");
     div.className = "lever";
@@ -278,6 +286,7 @@ async function addOption() {
     scenario: from.scenario,
     description: from.description,
     info: from.info,
+    note: from.note,
     start: from.start,
     levers: { ...from.levers },
     starts: { ...from.starts },
@@ -509,10 +518,12 @@ function showResult(id, view) {
   if (seek) {
     $("seek-result").innerHTML = view.html;      // HTML built and escaped by the server
     $("differences-card").hidden = true;
+    $("region-card").hidden = true;
     policyList([{ label: view.option, start: "", policies: view.policies }]);
     return;
   }
   policyList(view.options);
+  regionCard(id, view);
   $("kpi-table").innerHTML = view.kpis;          // HTML built and escaped by the server
   $("figures").innerHTML = view.figures;
   $("money").innerHTML = view.money;
@@ -525,6 +536,56 @@ function showResult(id, view) {
     : "Line: the mean of all runs. Darker band: half of the runs. Lighter band: 90% of " +
       "them. Hover over a line to read the figures.";
   drawCharts(view.charts);
+}
+
+// ---------------------------------------------------------------- by council and by child
+
+// The council shown (empty: the whole region, or the one council of a single run).
+let shownCouncil = "";
+
+function regionCard(id, view) {
+  $("region-card").hidden = false;
+  const councils = view.councils || [];
+  $("council-field").hidden = councils.length === 0;
+  const select = $("council-select");
+  select.replaceChildren(new Option("The whole region", ""));
+  for (const c of councils) select.appendChild(new Option(c, c));
+  shownCouncil = view.council || "";
+  select.value = shownCouncil;
+  $("council-note").textContent = councils.length === 0 ? "" : shownCouncil
+    ? `Every figure on this page is ${shownCouncil}'s own.`
+    : `Every figure on this page is the total of the region's ${councils.length} councils.`;
+  loadChildren(id);
+}
+
+async function showCouncil() {
+  const id = $("results").dataset.run;
+  const council = $("council-select").value;
+  clearError();
+  try {
+    const query = council ? `?council=${encodeURIComponent(council)}` : "";
+    const view = await api(`/api/runs/${id}/result${query}`);
+    showResult(id, view);
+  } catch (err) {
+    showError(err);
+  }
+}
+
+async function loadChildren(id) {
+  const query = new URLSearchParams({
+    council: shownCouncil,
+    sex: $("filter-sex").value,
+    uasc: $("filter-uasc").value,
+    age: $("filter-age").value,
+  });
+  try {
+    const got = await api(`/api/runs/${id}/children?${query}`);
+    $("filter-label").textContent = `Counting: ${got.filter}.`;
+    $("filter-table").innerHTML = got.html;     // HTML built and escaped by the server
+  } catch (err) {
+    $("filter-label").textContent = err.message;
+    $("filter-table").replaceChildren();
+  }
 }
 
 function renderDownloads(files) {
@@ -811,6 +872,10 @@ async function init() {
   });
   $("cancel-button").addEventListener("click", cancelRun);
   $("delete-button").addEventListener("click", deleteRun);
+  $("council-select").addEventListener("change", showCouncil);
+  for (const f of ["filter-sex", "filter-uasc", "filter-age"]) {
+    $(f).addEventListener("change", () => loadChildren($("results").dataset.run));
+  }
   document.body.dataset.ready = "true";
 }
 
