@@ -550,4 +550,4 @@ def test_report_download_for_a_campaign_given_as_a_level_per_year(client):
     assert _wait(client, job["id"])["status"] == "done"
     report = client.get(f"/api/runs/{job['id']}/download/report.html")
     assert report.status_code == 200
-    assert "800 a year from 2019-04-01 to 2019-10-01" in report.text
+    assert "from 1 April 2019 to 1 October 2019, 800 a year" in report.text
