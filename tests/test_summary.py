@@ -146,3 +146,24 @@ def test_an_option_no_run_changes_is_the_same_not_better_in_half(results):
     assert "does better" not in text
     assert "the same as the base in every run on IFA spot placements" in text
     assert "the weekly cost of placements and programmes is the same" in text
+
+
+def test_comparison_summary_spend_is_the_money_sections_difference(results):
+    """The spend sentence's numbers are the paired spend differences of the Money section."""
+    from sim.analysis import TOTAL, spend_differences
+    from sim.outputs import format_money
+    from sim.report import money_html
+
+    base, policy = results
+    text = " ".join(summary_sentences(results))
+    d = spend_differences(base.tables["flows"], policy.tables["flows"])
+    d = d[d["outcome"] == "spend_total"].set_index("financial_year")
+    last = [y for y in d.index if y != TOTAL][-1]
+    table = html.unescape(money_html(results))
+    for when, key in ((f"in {last}", last), ("over the whole run", TOTAL)):
+        row = d.loc[key]
+        way = "more" if row["difference"] > 0 else "less"
+        words = f"{format_money(abs(row['difference']))} {way}"
+        interval = f"{format_money(row['ci_low'], True)} to {format_money(row['ci_high'], True)}"
+        assert f"{words} (90% confidence interval {interval}) {when}" in text, text
+        assert format_money(row["difference"], True) in table
