@@ -31,7 +31,7 @@ browser:
 test: $(STAMP) browser
 	$(BIN)/ruff check sim tests benchmarks
 	$(BIN)/mypy sim
-	$(BIN)/python -m pytest -n 2 -q
+	$(BIN)/python -m pytest -n 2 -q --durations=25
 
 # Everything except the tests marked slow (statistical, notebook, external-tool, end-to-end).
 test-fast: $(STAMP)
