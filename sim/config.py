@@ -660,6 +660,10 @@ class Attrition(_Base):
     #: the event queue.
     review_days: ReviewDays = 365.0
     service_deregistration_prob: Prob = 0.5
+    #: Neutral default: none. With it on, every household is reviewed every ``review_days``
+    #: and the service ends the approval after a standards-of-care concern or allegation with
+    #: this probability per review, children placed or not (docs/MODEL.md 2.6.1).
+    standards_deregistration_prob: Prob = 0.0
     on_hold_per_year: Hazard = 0.15
     on_hold_mean_days: Days = 180.0
     usage: Usage = Usage()

@@ -236,6 +236,12 @@ def _flow_counts() -> list[Output]:
             "households",
             0,
         ),
+        (
+            "deregistrations_service_standards",
+            "Service deregistrations: standards of care",
+            "households",
+            0,
+        ),
         ("vacancies_matching", "Free in-house places put into matching", "places", 0),
         ("vacancies_held", "Free in-house places held by the carers", "places", 0),
         ("vacancy_offers_declined", "Matches declined by the carers", "offers", 0),

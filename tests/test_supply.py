@@ -119,6 +119,73 @@ def test_the_review_deregisters_vacant_households_that_demand_passes_by():
     assert total(flows, "deregistrations_service_mismatch") == young_off - young_on
 
 
+def _approvals(world: World):
+    """A monitor that notes every household's approved ages and children at day 0."""
+    world.start_state = {h.id: (h.min_age, list(h.children)) for h in world.households.values()}
+    yield world.env.timeout(0)
+
+
+def _review_world(**attrition) -> tuple[World, dict[str, float]]:
+    """600 one-place households, half taking children up to 4, half 10-17; 100 children aged
+    10-15 with the second half from the start, who never leave; every child arriving is 10-15
+    and is placed with an agency."""
+    cascade = {s: {"delay_days": 0.0, "accept_prob": 1.0} for s in CASCADE_STEPS}
+    cascade["in_house_home"]["accept_prob"] = cascade["in_house_other"]["accept_prob"] = 0.0
+    ranges = [
+        {"min_age": 0, "max_age": 4, "weight": 1.0},
+        {"min_age": 10, "max_age": 17, "weight": 1.0},
+    ]
+    placements = dict.fromkeys(PLACEMENT_TYPES, 0)
+    placements["in_house"] = 100
+    world = run_world(
+        small(
+            years=2.0,
+            children={"arrivals_per_year": 200.0, "entry_age_weights": [0, 0, 0, 1, 0]},
+            matching={"cascade": cascade},
+            recruitment={"household": {"age_ranges": ranges}},
+            initial={"households": 600, "placements": placements, "age_weights": [0, 0, 0, 1, 0]},
+            attrition=attrition,
+        ),
+        monitor=_approvals,
+    )
+    return world, world.recorder.results().flows
+
+
+def test_the_review_is_held_for_households_vacant_less_than_the_inactivity_threshold():
+    """With certain deregistration (p = 1, every recent child outside ages 0-4) and a vacancy
+    threshold of 30 days far below the 10-year inactivity one, exactly the households taking
+    children up to 4 (all empty) are gone after two years: each has a review at a uniform day
+    of the first year, and a second a year later if it came before day 30. Those with a
+    child, and the empty ones whose approval fits the demand, all stay."""
+    usage = {"mismatch_deregistration_prob": 1.0, "vacant_days": 30.0}
+    world, flows = _review_world(inactive_days=3650.0, usage=usage)
+    empty_young = {i for i, (low, kids) in world.start_state.items() if low == 0 and not kids}
+    used = {i for i, (_, kids) in world.start_state.items() if kids}
+    gone = set(world.start_state) - {i for i, h in world.households.items() if h.active}
+    young = {i for i, (low, _) in world.start_state.items() if low == 0}
+    assert len(used) == 100 and not used & young and len(young) > 250
+    assert gone == empty_young == young
+    assert total(flows, "deregistrations_service_mismatch") == len(empty_young)
+
+
+def test_the_review_ends_approvals_after_standards_of_care_concerns():
+    """Every household, used or not, is reviewed at a uniform day of the first year and a year
+    later, and deregistered with probability p at each: the count over two years is binomial
+    with 1 - (1 - p)^2, children placed move on, and without the route nobody leaves."""
+    p = 0.3
+    world, flows = _review_world(standards_deregistration_prob=p)
+    _, off = _review_world()
+    n = len(world.start_state)
+    binomial_near(total(flows, "deregistrations_service_standards"), n, 1 - (1 - p) ** 2)
+    assert total(flows, "deregistrations_service") == total(
+        flows, "deregistrations_service_standards"
+    )
+    used = {i for i, (_, kids) in world.start_state.items() if kids}
+    gone = set(world.start_state) - {i for i, h in world.households.items() if h.active}
+    assert used & gone  # households with a child placed are not spared
+    assert total(off, "deregistrations") == 0
+
+
 def _funnel(enquiries: float, slots: int | None, years: float = 4.0):
     """Every enquiry applies within a day and is approved after about 6 months."""
     recruitment = {

@@ -364,21 +364,30 @@ def _hold_end(world: World, h: Household) -> None:
 
 
 def _schedule_review(world: World, h: Household, first: bool = False) -> None:
-    """Schedule the next annual review that could find the household inactive.
+    """Schedule the next annual review that could deregister the household.
 
-    The reviews before it would only schedule the next one, so they are stepped over here,
-    on the dates a review held every year would reach (to within the last bit of the delay).
+    With the standards-of-care route on, every review can, so every one is held. Otherwise a
+    review can act only on a household idle for the shortest time a test asks (inactivity,
+    or vacancy against demand), and the reviews before that would only schedule the next one:
+    they are stepped over here, on the dates a review held every year would reach (to within
+    the last bit of the delay).
     """
     a = world.scenario.attrition
     days = a.review_days
     delay = world.rng["attrition"].random() * days if first else days
+    if a.standards_deregistration_prob > 0:
+        world.schedule(delay, _review, world, h)
+        return
     if h.kind == "short_breaks":
         return  # never inactive (see _review)
+    idle = a.inactive_days
+    if a.usage.mismatch_deregistration_prob > 0 and h.kind == "mainstream":
+        idle = min(idle, a.usage.vacant_days)
     now = world.now
     # Placed children and an on-hold period end only by making the carers active again.
     since = now if h.children or h.on_hold else h.last_active
     t = now + delay
-    while t - since < a.inactive_days:
+    while t - since < idle:
         if days > world.horizon - t:
             return
         t += days
@@ -386,10 +395,17 @@ def _schedule_review(world: World, h: Household, first: bool = False) -> None:
 
 
 def _review(world: World, h: Household) -> None:
-    """Annual review: carers inactive for long may be deregistered by the service."""
+    """Annual review: the service may end the approval after a standards-of-care concern, or
+    of carers inactive for long, or whose approval no longer matches demand."""
     if not h.active:
         return
     a = world.scenario.attrition
+    standards = a.standards_deregistration_prob
+    # One draw a review, on its own stream, so the other routes' draws stay where they were.
+    if standards > 0 and world.rng["review"].bernoulli(standards):
+        world.recorder.flow("deregistrations_service_standards")
+        deregister(world, h, "service")
+        return
     # Short-break carers offer respite, never full-time placements: they are not "inactive".
     inactive = (
         h.kind != "short_breaks"
