@@ -204,6 +204,7 @@ MEASURES: dict[str, tuple[str, Callable[[pd.Series], float]]] = {
     "kpi_3plus_placements": ("snapshots", _snap("kpi_3plus_placements")),
     "kpi_same_placement_2y": ("snapshots", _snap("kpi_same_placement_2y")),
     "kpi_within_20_miles": ("snapshots", _snap("kpi_within_20_miles")),
+    "kpi_within_20_miles_all": ("snapshots", _snap("kpi_within_20_miles_all")),
     "starts": ("flows", _flow("arrivals")),
     "ceasings": ("flows", _flow("exits")),
     "ceased_age18_share": ("flows", _ratio(_flow("exits_age_18"), _flow("exits"))),

@@ -468,10 +468,15 @@ class Geography(_Base):
     (``districts = "kent"`` reads ``sim/data/kent_districts.csv``) gives each child's home and
     each placement a district; distance is between district centroids. External placements are
     outside the county with ``out_of_county_share[kind]``, at a lognormal distance (median
-    ``out_of_county_median_miles``). ``districts = ""``: the per-placement probabilities of
+    ``out_of_county_median_miles``); inside it, in a district drawn by population, weighted by
+    ``exp(-miles / search_miles)`` from home when ``search_miles`` is set. With
+    ``nearest_area_first``, an in-house carer in another area is looked for in the areas
+    nearest the child's home first. ``districts = ""``: the per-placement probabilities of
     ``distance``."""
 
     districts: str = ""
+    search_miles: Annotated[float, _NUMBER, Field(gt=0, le=500, allow_inf_nan=False)] | None = None
+    nearest_area_first: StrictBool = False
     out_of_county_share: dict[str, Prob] = {}
     out_of_county_median_miles: Annotated[
         float, _NUMBER, Field(gt=0, le=500, allow_inf_nan=False)

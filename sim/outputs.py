@@ -159,9 +159,23 @@ def _snapshots() -> list[Output]:
             +1,
         ),
         Output(
+            "placed_distance_known",
+            s,
+            "Children placed whose distance from home is known",
+            _CHILDREN,
+        ),
+        Output(
             "kpi_within_20_miles",
             s,
             "Children placed within 20 miles of home",
+            "% of placed children whose distance is known",
+            "share",
+            +1,
+        ),
+        Output(
+            "kpi_within_20_miles_all",
+            s,
+            "Children placed within 20 miles of home, 'not known' counted (DfE)",
             "% of placed children",
             "share",
             +1,

@@ -439,7 +439,8 @@ def keys(table: str) -> list[str]:
 _SHARES: dict[str, tuple[tuple[str, ...] | None, tuple[str, ...] | None]] = {
     "kpi_3plus_placements": (None, ("children_in_care",)),
     "kpi_same_placement_2y": (None, ("long_term_group",)),
-    "kpi_within_20_miles": (None, None),  # of the children placed: every placement type
+    "kpi_within_20_miles": (None, ("placed_distance_known",)),
+    "kpi_within_20_miles_all": (None, None),  # of the children placed: every placement type
     "kpi_in_house_share": (
         ("in_house", "connected"),
         ("in_house", "connected", "ifa_framework", "ifa_spot"),

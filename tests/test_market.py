@@ -216,7 +216,7 @@ def test_the_20_mile_flag_follows_from_the_districts_of_home_and_carer():
     assert ep.loc[same, "within_20_miles"].all() and sum(same) > 10
 
 
-def test_uasc_distance_is_not_known_and_counts_against_the_indicator():
+def test_the_two_20_mile_indicators_differ_exactly_by_the_uasc_whose_distance_is_not_known():
     uasc = {"arrivals_per_year": 100.0, "age_weights": {14: 1.0}}
     sc = placed_in_house(uasc=uasc, geography={"districts": "kent"})
     res = run(sc)[1]
@@ -226,12 +226,108 @@ def test_uasc_distance_is_not_known_and_counts_against_the_indicator():
     assert is_uasc.sum() > 50
     assert not ep.loc[is_uasc, "within_20_miles"].any()
     assert total(res.flows, "placements_distance_not_known") == is_uasc.sum()
-    # DfE's indicator: within 20 miles among all children placed, 'not known' included.
-    last = res.snapshots.iloc[-1]
-    open_ep = ep[ep["reason_end"] == "open"]
-    assert last["kpi_within_20_miles"] == pytest.approx(open_ep["within_20_miles"].mean())
-    known = run(with_overrides(sc, {"geography": {"uasc_not_known": False}}))[1].episodes
-    assert known["within_20_miles"].mean() > ep["within_20_miles"].mean()
+    snaps = res.snapshots
+    placed = snaps["children_in_care"] - snaps["waiting"]
+    # Month by month: the same children within 20 miles over two denominators.
+    np.testing.assert_allclose(
+        snaps["kpi_within_20_miles_all"] * placed,
+        snaps["kpi_within_20_miles"] * snaps["placed_distance_known"],
+    )
+    # At the end: the children placed without a known distance are exactly the UASC placed.
+    last = snaps.iloc[-1]
+    now = ep[ep["reason_end"] == "open"]
+    now_uasc = now["child"].map(kids)
+    assert last["placed_distance_known"] == len(now) - now_uasc.sum() and now_uasc.sum() > 20
+    assert last["kpi_within_20_miles_all"] == pytest.approx(now["within_20_miles"].mean())
+    assert last["kpi_within_20_miles"] == pytest.approx(
+        now.loc[~now_uasc, "within_20_miles"].mean()
+    )
+    assert last["kpi_within_20_miles"] > last["kpi_within_20_miles_all"]
+    # Without 'not known', every distance is known and the two indicators are one.
+    known = run(with_overrides(sc, {"geography": {"uasc_not_known": False}}))[1].snapshots
+    assert (known["placed_distance_known"] == known["children_in_care"] - known["waiting"]).all()
+    np.testing.assert_allclose(known["kpi_within_20_miles"], known["kpi_within_20_miles_all"])
+
+
+def test_distances_between_points_and_within_a_district_are_exact():
+    def at(lat: float, lon: float, km2: float = 1.0) -> geography.District:
+        return geography.District("x", "North", km2, 1.0, lat, lon)
+
+    mile_per_degree = math.pi * geography.EARTH_RADIUS_KM / 180 / 1.609344
+    # Along the equator and along a meridian, one degree is an arc of R x pi / 180.
+    assert geography.miles_between(at(0, 0), at(0, 1)) == pytest.approx(mile_per_degree)
+    assert geography.miles_between(at(51, 1), at(52, 1)) == pytest.approx(mile_per_degree)
+    # Along a parallel at 60 degrees, the chord of the small circle (half the radius) seen
+    # from the centre: 2 asin(cos 60 sin(1/2 degree)).
+    arc = 2 * math.asin(0.5 * math.sin(math.radians(0.5))) * geography.EARTH_RADIUS_KM
+    assert geography.miles_between(at(60, 0), at(60, 1)) == pytest.approx(arc / 1.609344)
+    a, b = at(51.1, 0.3), at(51.4, 1.2)
+    assert geography.miles_between(a, b) == pytest.approx(geography.miles_between(b, a))
+    # Within a district of 400 km2: the mean distance of two points of a 20 km square.
+    d = at(51, 1, 400.0)
+    assert geography.miles_between(d, d) == pytest.approx(0.5214 * 20 / 1.609344)
+
+
+def test_external_placements_in_the_county_are_searched_for_near_home():
+    geo = {"districts": "kent", "search_miles": 10.0}
+    world, res = run(small(**NO_IN_HOUSE, geography=geo))
+    g = world.geography
+    assert g is not None
+    ep = res.episodes
+    assert len(ep) > 60 and (ep["placement"] == "ifa_spot").all()
+    group = res.children.set_index("child")["sibling_group"]
+    homes = [g.home[group[c]] for c in ep["child"]]
+
+    def p_within(home: geography.District, scale: float | None) -> float:
+        w = [
+            d.population * (math.exp(-geography.miles_between(home, d) / scale) if scale else 1)
+            for d in g.districts
+        ]
+        near = [x for x, d in zip(w, g.districts, strict=True) if g.miles(home, d) <= 20]
+        return sum(near) / sum(w)
+
+    p = np.array([p_within(h, 10.0) for h in homes])
+    se = math.sqrt(float((p * (1 - p)).sum()))
+    near(ep["within_20_miles"].sum(), p.sum(), se)
+    # Drawn by population alone (the mechanism removed), far fewer would be within 20 miles.
+    p_pop = np.array([p_within(h, None) for h in homes])
+    assert p.sum() - p_pop.sum() > 6 * se
+
+
+def test_an_in_house_carer_elsewhere_is_looked_for_in_the_nearest_area_first():
+    # Children of the North; carers only in the South and the West, plenty of each.
+    sc = small(
+        initial={"households": 200},
+        children={
+            "arrivals_per_year": 150.0,
+            "entry_age_weights": [0.0, 1.0, 1.0, 0.0, 0.0],
+            "area_weights": {"North": 1.0, "South": 0.0, "East": 0.0, "West": 0.0},
+        },
+        recruitment={"household": {"area_weights": {"North": 0, "South": 1, "East": 0, "West": 1}}},
+        geography={"districts": "kent", "nearest_area_first": True},
+    )
+    world, res = run(sc)
+    g = world.geography
+    assert g is not None
+    ep = res.episodes
+    assert len(ep) > 100 and (ep["household"] >= 0).all()
+    group = res.children.set_index("child")["sibling_group"]
+    carer_area = ep["household"].map({h.id: h.area for h in world.households.values()})
+    nearest = [
+        next(a for a in g.areas_nearest(g.home[group[c]]) if a in ("South", "West"))
+        for c in ep["child"]
+    ]
+    assert set(nearest) == {"West"}  # every North district is nearer the West than the South
+    # The South only once every West carer is taken (no one leaves or moves in this run).
+    west, south = ep[carer_area == "West"], ep[carer_area == "South"]
+    n_west = sum(h.area == "West" for h in world.households.values())
+    assert len(west) == n_west and len(west) + len(south) == len(ep)
+    assert west["start_day"].max() < south["start_day"].min()
+    # Without it, the first carer found in any other area: the South too, and further away.
+    world_off, off = run(with_overrides(sc, {"geography": {"nearest_area_first": False}}))
+    off_area = off.episodes["household"].map({h.id: h.area for h in world_off.households.values()})
+    assert (off_area == "South").sum() > 20
+    assert off.episodes["within_20_miles"].mean() < ep["within_20_miles"].mean() - 0.1
 
 
 def test_out_of_county_placements_are_within_20_miles_as_the_lognormal_says():

@@ -29,7 +29,7 @@ from conftest import (
 )
 from scipy import stats
 
-from sim.config import PLACEMENT_TYPES, load_scenario
+from sim.config import PLACEMENT_TYPES, load_scenario, with_overrides
 from sim.model import carers, simulate
 from sim.model.entities import Child, Household
 from sim.model.placements import place, vacate
@@ -536,6 +536,44 @@ def test_waiting_children_take_in_house_vacancies_when_they_open():
     assert res.snapshots["waiting"].iloc[-1] > 100
 
 
+def test_a_vacancy_goes_to_the_nearest_waiting_children_first_when_matching_is_by_geography():
+    """Children of the North and the South wait for new carers, who are all in the West: the
+    North is the nearer area to every West district, so its children are offered places first."""
+    north = {"North": 1.0, "South": 1.0, "East": 0.0, "West": 0.0}
+    sc = small(
+        children={"arrivals_per_year": 300.0, "area_weights": north},
+        providers={
+            "ifa_framework_places": 0,
+            "supported_places": 0,
+            "residential_places": 0,
+            "unregistered_places": 0,
+        },
+        matching={"cascade": {"ifa_spot": {"accept_prob": 0.0}}, "retry_days": 1000.0},
+        recruitment={
+            **FAST_FUNNEL,
+            "enquiries_per_year": 100.0,
+            "household": {"area_weights": {"North": 0, "South": 0, "East": 0, "West": 1}},
+        },
+        geography={"districts": "kent"},
+    )
+
+    def north_share(nearest: bool) -> float:
+        world = World(
+            with_overrides(sc, {"geography": {"nearest_area_first": nearest}}), make_streams(12, 0)
+        )
+        res = world.run()
+        first = first_episodes(res.episodes)
+        entry = res.children.set_index("child")["entry_day"]
+        waited = first[first["start_day"] > first["child"].map(entry)]
+        assert len(waited) > 30 and (waited["placement"] == "in_house").all()
+        return float(
+            (waited["child"].map(res.children.set_index("child")["area"]) == "North").mean()
+        )
+
+    assert north_share(True) > 0.9
+    assert north_share(False) < 0.7  # first come, first served: both areas wait alike
+
+
 # ------------------------------------------------------------------ kinship, parents, P&C
 
 
@@ -928,6 +966,24 @@ def test_children_step_down_from_agencies_to_in_house_vacancies():
     older = ch.loc[ch["initial"] & (-ch["dob_day"] / YEAR >= 16), "child"]
     assert len(older) > 20
     assert not moved["child"].isin(older).any()
+
+
+def test_step_downs_keep_children_in_their_home_area_when_matching_is_by_geography():
+    def moves(nearest: bool) -> pd.DataFrame:
+        sc = with_overrides(
+            step_down(1.0), {"geography": {"districts": "kent", "nearest_area_first": nearest}}
+        )
+        world = World(sc, make_streams(20, 0))
+        res = world.run()
+        eps = next_episode(res.episodes)
+        moved = eps[eps["reason_end"] == "step_down"]
+        area = res.children.set_index("child")["area"]
+        carer = {h.id: h.area for h in world.households.values()}
+        return moved.assign(same=moved["household_next"].map(carer) == moved["child"].map(area))
+
+    on, off = moves(True), moves(False)
+    assert len(on) > 20 and on["same"].all()
+    assert (~off["same"]).sum() > 10  # area-blind: a carer anywhere takes the child
 
 
 def test_no_step_down_when_its_probability_is_zero():

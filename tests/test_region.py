@@ -167,6 +167,10 @@ def test_the_total_is_the_sum_of_the_councils(region_run: Path) -> None:
     np.testing.assert_allclose(
         total["kpi_3plus_placements"], three_plus / total["children_in_care"]
     )
+    within = sum(c["kpi_within_20_miles"] * c["placed_distance_known"] for c in councils)
+    np.testing.assert_allclose(
+        total["kpi_within_20_miles"], within / total["placed_distance_known"]
+    )
     flows = res.flows
     np.testing.assert_allclose(
         flows["approvals"], sum(load(region_run, c).flows["approvals"] for c in res.councils)

@@ -34,7 +34,10 @@ def _scan(world: World) -> dict[str, float]:
     out["waiting"] = sum(c.state == SEARCHING for c in kids)
     out["kpi_3plus_placements"] = sum(three_plus_placements(c, now) for c in kids) / len(kids)
     out["kpi_same_placement_2y"] = len(stable) / len(group) if group else math.nan
-    out["kpi_within_20_miles"] = sum(c.within20 for c in placed) / len(placed)
+    known = [c for c in placed if c.distance_known]
+    out["placed_distance_known"] = len(known)
+    out["kpi_within_20_miles"] = sum(c.within20 for c in known) / len(known)
+    out["kpi_within_20_miles_all"] = sum(c.within20 for c in placed) / len(placed)
     return out
 
 

@@ -33,6 +33,7 @@ class Child:
     household: int = -1  # in-house or connected household id while placed there
     placed_at: float = 0.0
     within20: bool = True
+    distance_known: bool = True  # False: 'not known' as DfE records it (a UASC's)
     episode_reason: str = "entry"  # why the current placement started
     placement_starts: list[float] = field(default_factory=list)
     exit_class: str = ""  # placement class the scheduled exit was drawn for

@@ -98,6 +98,8 @@ class Geography:
         self.home: dict[int, District] = {}  # sibling group id -> home district
         self.carer: dict[int, District] = {}  # household id -> district
         self._pairs: dict[tuple[str, str], float] = {}
+        self._near_cum: dict[str, list[float]] = {}  # home district -> external placement draw
+        self._area_order: dict[str, list[str]] = {}  # home district -> other areas, nearest first
 
     def _in_area(self, area: str) -> District:
         return self.by_area[area][self.rng.choice(self._area_cum[area])]
@@ -132,11 +134,38 @@ class Geography:
             return s.out_of_county_median_miles * math.exp(
                 s.out_of_county_sigma * self.rng.normal()
             )
-        return self.miles(home, self.districts[self.rng.choice(self._all_cum)])
+        return self.miles(home, self.districts[self.rng.choice(self._external_cum(home))])
 
-    def within20(self, child: Child, kind: str, h: Household | None) -> bool:
-        """Whether a new placement is within 20 miles of home ('not known' is not)."""
+    def _external_cum(self, home: District) -> list[float]:
+        """Cumulative weights of the districts of an external placement inside the county: the
+        search looks near home first (population x exp(-miles / search_miles))."""
+        scale = self.spec.search_miles
+        if scale is None:
+            return self._all_cum
+        cum = self._near_cum.get(home.name)
+        if cum is None:
+            cum = self._near_cum[home.name] = cumulative(
+                [d.population * math.exp(-self.miles(home, d) / scale) for d in self.districts]
+            )
+        return cum
+
+    def areas_nearest(self, home: District) -> list[str]:
+        """The areas, nearest to the district ``home`` first (by the population-weighted mean
+        distance to an area's districts)."""
+        order = self._area_order.get(home.name)
+        if order is None:
+
+            def mean_miles(area: str) -> float:
+                ds = self.by_area[area]
+                total = sum(d.population for d in ds)
+                return sum(d.population * self.miles(home, d) for d in ds) / total
+
+            order = self._area_order[home.name] = sorted(self.by_area, key=mean_miles)
+        return order
+
+    def within20(self, child: Child, kind: str, h: Household | None) -> bool | None:
+        """Whether a new placement is within 20 miles of home; None when 'not known'."""
         if child.uasc and self.spec.uasc_not_known:
             self.world.recorder.flow("placements_distance_not_known")
-            return False
+            return None
         return self.placement_miles(child, kind, h) <= WITHIN_MILES

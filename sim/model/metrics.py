@@ -135,6 +135,7 @@ class Stocks:
         self.by_type = dict.fromkeys(PLACEMENT_TYPES, 0)
         self.placed = 0
         self.within = 0  # placed within 20 miles
+        self.known = 0  # placed, with a known distance from home
         self.uasc = 0
         self.recent: dict[int, float] = {}  # child: their second-last start, while within a year
         self._recent: list[tuple[float, int]] = []
@@ -164,6 +165,7 @@ class Stocks:
         self.by_type[c.placement] += 1
         self.placed += 1
         self.within += c.within20
+        self.known += c.distance_known
         if c.dob > c.placed_at - 14 * YEAR - 1:  # else 16 before the placement is 2 years old
             heapq.heappush(self._settling, (c.placed_at, c.id))
         starts = c.placement_starts
@@ -177,6 +179,7 @@ class Stocks:
         self.by_type[c.placement] -= 1
         self.placed -= 1
         self.within -= c.within20
+        self.known -= c.distance_known
         if c.id in self.settled:
             self.settled.remove(c.id)
             self.long_term_settled -= c.id in self.long_term
@@ -465,6 +468,7 @@ class Recorder:
         searching = in_care - stocks.placed
         placed = stocks.placed
         within = stocks.within
+        known = stocks.known
         three_plus = len(stocks.recent)
         n_long_term = len(stocks.long_term)
         long_term_stable = stocks.long_term_settled
@@ -521,7 +525,9 @@ class Recorder:
             "kpi_same_placement_2y": long_term_stable / n_long_term
             if n_long_term
             else float("nan"),
-            "kpi_within_20_miles": within / placed if placed else float("nan"),
+            "placed_distance_known": known,
+            "kpi_within_20_miles": within / known if known else float("nan"),
+            "kpi_within_20_miles_all": within / placed if placed else float("nan"),
             "kpi_in_house_share": (counts["in_house"] + counts["connected"]) / foster
             if foster
             else float("nan"),

@@ -159,7 +159,8 @@ def _try_step(world: World, step: str, group: list[Child], reason: str) -> bool:
 # --------------------------------------------------------------------- placing and vacating
 
 
-def _within20(world: World, child: Child, kind: str, h: Household | None) -> bool:
+def _within20(world: World, child: Child, kind: str, h: Household | None) -> bool | None:
+    """Whether the placement is within 20 miles of home; None when the distance is not known."""
     d = world.scenario.distance
     if kind in ("placed_for_adoption", "with_parents"):
         return True
@@ -197,7 +198,9 @@ def place(world: World, child: Child, kind: str, h: Household | None, reason: st
         world.index.update(h)
     else:
         child.household = -1
-    child.within20 = _within20(world, child, kind, h)
+    within = _within20(world, child, kind, h)
+    child.within20 = bool(within)
+    child.distance_known = within is not None
     world.recorder.placement_started(child, reason)
     _schedule_placement_events(world, child, h)
     for fn in world.hooks.placement_started:
@@ -363,7 +366,12 @@ def offer_vacancy(world: World, h: Household) -> None:
     if not h.active or h.kind not in ("mainstream", "parent_and_child") or h.free <= 0:
         return
     accept = world.scenario.matching.cascade["in_house_home"].accept_prob
-    for cid in list(world.waiting):
+    waiting = list(world.waiting)
+    geo = world.geography
+    if geo is not None and geo.spec.nearest_area_first:  # the nearest waiting children first
+        rank = {a: i for i, a in enumerate(geo.areas_nearest(geo.district_of(h)))}
+        waiting.sort(key=lambda cid: rank[world.children[cid].area])
+    for cid in waiting:
         if h.free <= 0:
             return
         c = world.children[cid]

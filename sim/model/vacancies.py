@@ -123,7 +123,14 @@ class VacancyIndex:
             h = self._first(kind, group, home, "", exclude)
             if h is not None or where == "home":
                 return h
-        return self._first(kind, group, ANY_AREA, home, exclude)
+        geo = self.world.geography
+        if geo is None or not geo.spec.nearest_area_first:
+            return self._first(kind, group, ANY_AREA, home, exclude)
+        for area in geo.areas_nearest(geo.home_of(group[0])):
+            h = self._first(kind, group, area, "", exclude) if area != home else None
+            if h is not None:
+                return h
+        return None
 
     def _first(
         self, kind: str, group: list[Child], area: str, skip_area: str, exclude: int
@@ -169,6 +176,9 @@ class StepDownList:
         """The first candidate that ``h`` can take, dropping stale entries."""
         w = self.world
         needs = (False, True) if h.accepts_complex else (False,)
+        # A planned move keeps a child in their home area when matching is by geography.
+        geo = w.geography
+        area = h.area if geo is not None and geo.spec.nearest_area_first else ""
         # Completed age within [min_age, max_age] means born in (now - max_age - 1, now - min_age].
         youngest = math.floor((w.now - h.min_age * YEAR) / YEAR)
         oldest = math.floor((w.now - (h.max_age + 1) * YEAR) / YEAR)
@@ -184,7 +194,7 @@ class StepDownList:
                     if c is None or c.state != PLACED or c.placement_token != token:
                         stale.append(cid)
                         continue
-                    if fits(w, h, [c]):
+                    if (not area or c.area == area) and fits(w, h, [c]):
                         found = c
                         break
                 for cid in stale:
