@@ -163,12 +163,20 @@ def arrive(world: World) -> None:
         for ch in group:
             placements.place(world, ch, "with_parents", None, "entry")
         return
-    if not first.parent_and_child and rng.bernoulli(c.kinship_prob):
+    if not first.parent_and_child and rng.bernoulli(kinship_prob(world)):
         h = carers.approve_connected(world, area, group)
         for ch in group:
             placements.place(world, ch, "connected", h, "entry")
         return
     placements.start_search(world, group, "entry", urgent=True)
+
+
+def kinship_prob(world: World) -> float:
+    """The probability that an arriving group goes to a connected person, at this time."""
+    c = world.scenario.children
+    if not c.kinship_growth_per_year:
+        return c.kinship_prob
+    return min(c.kinship_prob * (1 + c.kinship_growth_per_year) ** (world.now / YEAR), 1.0)
 
 
 def arrive_uasc(world: World) -> None:

@@ -133,6 +133,7 @@ class Stocks:
 
     def __init__(self) -> None:
         self.by_type = dict.fromkeys(PLACEMENT_TYPES, 0)
+        self.connected_section20 = 0  # Kent's connected count once left section 20 out (A08)
         self.placed = 0
         self.within = 0  # placed within 20 miles
         self.uasc = 0
@@ -162,6 +163,7 @@ class Stocks:
 
     def started(self, c: Child) -> None:
         self.by_type[c.placement] += 1
+        self.connected_section20 += c.section20 and c.placement == "connected"
         self.placed += 1
         self.within += c.within20
         if c.dob > c.placed_at - 14 * YEAR - 1:  # else 16 before the placement is 2 years old
@@ -175,6 +177,7 @@ class Stocks:
 
     def ended(self, c: Child) -> None:
         self.by_type[c.placement] -= 1
+        self.connected_section20 -= c.section20 and c.placement == "connected"
         self.placed -= 1
         self.within -= c.within20
         if c.id in self.settled:
@@ -504,6 +507,7 @@ class Recorder:
             "waiting_after_cascade": len(w.waiting),
             **counts,
             "ifa": counts["ifa_framework"] + counts["ifa_spot"],
+            "connected_section20": stocks.connected_section20,
             "households": households,
             "households_connected": connected,
             "households_on_hold": on_hold,
