@@ -284,6 +284,11 @@ class Children(_Base):
     #: Yearly growth of ``kinship_prob`` from the start date (compounded; the probability is
     #: capped at 1). Neutral default: none.
     kinship_growth_per_year: Growth = 0.0
+    #: Groups of 1, 2, 3... siblings among the groups that go to a connected person; None:
+    #: drawn like every group (``sibling_group_weights``).
+    kinship_sibling_group_weights: (
+        Annotated[list[Weight], Field(min_length=1, max_length=10)] | None
+    ) = None
     kinship_assessment: KinshipAssessment = KinshipAssessment()
     parent_and_child_prob: Prob = 0.1
     parent_and_child_days: Days = 84.0

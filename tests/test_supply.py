@@ -214,6 +214,26 @@ def test_kinship_arrivals_follow_their_yearly_growth():
         binomial_near(int((rows["placement"] == "connected").sum()), len(rows), mean_p)
 
 
+def test_sibling_groups_with_relatives_are_drawn_from_their_own_weights():
+    """Groups placed with connected persons are singles with probability 0.3 (the other
+    groups 0.8), and the curve still brings arrivals_per_year children: groups arrive as a
+    Poisson stream at the rate of children over the mean group size, 0.7 x 1.2 + 0.3 x 1.7."""
+    kin = {
+        "arrivals_per_year": 2000.0,
+        "kinship_prob": 0.3,
+        "sibling_group_weights": [0.8, 0.2],
+        "kinship_sibling_group_weights": [0.3, 0.7],
+    }
+    results = run_world(small(years=2.0, children=kin)).recorder.results()
+    first = first_episodes(results.episodes)
+    groups = first.groupby(first["child"].map(results.children.set_index("child")["sibling_group"]))
+    size, connected = groups.size(), groups["placement"].first() == "connected"
+    binomial_near(int((size[connected] == 1).sum()), int(connected.sum()), 0.3)
+    binomial_near(int((size[~connected] == 1).sum()), int((~connected).sum()), 0.8)
+    mean, mean_square = 0.7 * 1.2 + 0.3 * 1.7, 0.7 * 1.6 + 0.3 * 3.1
+    near(len(first), 4000.0, math.sqrt(4000.0 / mean * mean_square))
+
+
 def _kin_stock(share: float | None) -> World:
     """200 children start with connected persons and every arrival goes to one; half of the
     arrivals are accommodated under section 20."""
