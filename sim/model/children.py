@@ -150,7 +150,7 @@ def arrive(world: World) -> None:
     kin_weights = c.kinship_sibling_group_weights
     # Without groups of their own, whether a group goes to relatives is drawn last (as before).
     kin = None if kin_weights is None else rng.bernoulli(kinship_prob(world))
-    size = world.pick(rng, kin_weights if kin else c.sibling_group_weights) + 1
+    size = world.pick(rng, kin_weights if kin_weights and kin else c.sibling_group_weights) + 1
     areas = list(c.area_weights)
     area = areas[world.pick(rng, c.area_weights)]
     band = world.pick(rng, c.entry_age_weights)
