@@ -191,6 +191,13 @@ MEASURES: dict[str, tuple[str, Callable[[pd.Series], float]]] = {
     "places_unavailable": ("snapshots", _snap("places_unavailable")),
     "children_in_house": ("snapshots", _snap(("in_house", "connected"))),
     "children_connected": ("snapshots", _snap("connected")),
+    # Kent's 2019 count (A08) is of interim and full care orders only, without section 20.
+    "children_connected_care_order": (
+        "snapshots",
+        lambda r: float(r["connected"] - r["connected_section20"]),
+    ),
+    # Children with the council's mainstream carers, without the connected (E56's 680).
+    "children_in_house_mainstream": ("snapshots", _snap("in_house")),
     "residential_and_supported": ("snapshots", _snap(("residential", "supported"))),
     "children_placed_for_adoption": ("snapshots", _snap("placed_for_adoption")),
     "children_with_parents": ("snapshots", _snap("with_parents")),

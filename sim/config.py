@@ -98,6 +98,8 @@ ReviewDays = Annotated[float, _NUMBER, _within(30, MAX_DAYS)]
 Months = Annotated[float, _NUMBER, _within(0, 60)]
 Sigma = Annotated[float, _NUMBER, _within(0, 2)]
 Age = Annotated[float, _NUMBER, _within(0, 18)]
+#: A yearly rate of change, as a fraction (0.05 is 5% a year).
+Growth = Annotated[float, _NUMBER, _within(-0.5, 1)]
 Years = Annotated[float, _NUMBER, _within(0, 60)]
 Horizon = Annotated[float, _NUMBER, _within(0, 50, above=True)]
 ShortYears = Annotated[float, _NUMBER, _within(0, 10)]
@@ -279,6 +281,14 @@ class Children(_Base):
     placed_with_parents_prob: Prob = 0.02
     #: Neutral default: off (no connected-person placements unless the scenario states them).
     kinship_prob: Prob = 0.0
+    #: Yearly growth of ``kinship_prob`` from the start date (compounded; the probability is
+    #: capped at 1). Neutral default: none.
+    kinship_growth_per_year: Growth = 0.0
+    #: Groups of 1, 2, 3... siblings among the groups that go to a connected person; None:
+    #: drawn like every group (``sibling_group_weights``).
+    kinship_sibling_group_weights: (
+        Annotated[list[Weight], Field(min_length=1, max_length=10)] | None
+    ) = None
     kinship_assessment: KinshipAssessment = KinshipAssessment()
     parent_and_child_prob: Prob = 0.1
     parent_and_child_days: Days = 84.0
@@ -775,6 +785,9 @@ class Initial(_Base):
     #: Connected (family or friends) households the ``connected`` children live in; None
     #: gives each connected child a household of its own.
     connected_households: HouseholdCount | None = None
+    #: Share of the ``connected`` children accommodated under section 20; None: the arrivals'
+    #: ``children.section20_share``. A count of care orders only (Kent's A08) gives 0.
+    connected_section20_share: Prob | None = None
     #: True: every ``in_house`` child starts with a council carer (the figure is an observed
     #: count), one who must be placed alone taking an empty household on exemption; False:
     #: those without a matching carer start with IFA spot carers (initial_overflow_to_ifa).

@@ -105,6 +105,12 @@ def _snapshots() -> list[Output]:
     out += [
         Output("ifa", s, "With agency (IFA) foster carers, framework and spot", _CHILDREN),
         Output("households", s, "The council's fostering households", "households", better=+1),
+        Output(
+            "connected_section20",
+            s,
+            "With family or friends, accommodated under section 20",
+            _CHILDREN,
+        ),
         Output("households_connected", s, "Family or friends (connected) households", "households"),
         Output("households_on_hold", s, "Fostering households on hold", "households"),
         Output("places_approved", s, "Approved places with the council's carers", "places"),

@@ -260,7 +260,7 @@ def load_results(folder: str | Path, council: str | None = None) -> ReportData:
 #: The repository's calibration folder: targets, and the committed validation result.
 CALIBRATION = Path(__file__).resolve().parents[1] / "calibration"
 #: Calibration measures drawn on the monthly charts, by the snapshot column they compare with.
-_MEASURE_COLUMNS = {"children_connected": "connected"}
+_MEASURE_COLUMNS = {"children_connected": "connected", "children_in_house_mainstream": "in_house"}
 
 
 def _targets(folder: Path) -> list[Any]:
@@ -370,6 +370,7 @@ _REFERENCE_WORDS = {
 _MEASURE_TITLES = {
     "children_in_house": "Children with the council's own carers, family and friends included",
     "children_connected": title("connected"),
+    "children_connected_care_order": "With family or friends on interim or full care orders",
     "enquiry_to_application_ratio": "Share of fostering enquiries that become applications",
 }
 

@@ -11,7 +11,7 @@ import math
 
 import pandas as pd
 import pytest
-from conftest import YEAR, binomial_near, horizon, near, run_world, small, total
+from conftest import YEAR, binomial_near, first_episodes, horizon, near, run_world, small, total
 
 from sim.config import CASCADE_STEPS, PLACEMENT_TYPES, ScenarioError
 from sim.model.world import World
@@ -267,6 +267,84 @@ def test_a_failed_kinship_assessment_moves_the_child_and_ends_the_household():
     assert (first["reason_end"] == "carer_deregistered").sum() == failed
 
 
+def test_kinship_arrivals_follow_their_yearly_growth():
+    """A group goes to a connected person with probability p0 (1 + g)^t, t years after the
+    start, so in year y the share of arrivals placed with relatives is that curve's mean over
+    the year, p0 ((1 + g)^(y + 1) - (1 + g)^y) / ln(1 + g)."""
+    p0, g = 0.1, 0.6
+    kin = {"arrivals_per_year": 1500.0, "kinship_prob": p0, "kinship_growth_per_year": g}
+    first = first_episodes(run_world(small(years=3.0, children=kin)).recorder.results().episodes)
+    year = (first["start_day"] // YEAR).astype(int)
+    for y in range(3):
+        rows = first[year == y]
+        mean_p = p0 * ((1 + g) ** (y + 1) - (1 + g) ** y) / math.log(1 + g)
+        binomial_near(int((rows["placement"] == "connected").sum()), len(rows), mean_p)
+
+
+def test_sibling_groups_with_relatives_are_drawn_from_their_own_weights():
+    """Groups placed with connected persons are singles with probability 0.3 (the other
+    groups 0.8), and the curve still brings arrivals_per_year children: groups arrive as a
+    Poisson stream at the rate of children over the mean group size, 0.7 x 1.2 + 0.3 x 1.7."""
+    kin = {
+        "arrivals_per_year": 2000.0,
+        "kinship_prob": 0.3,
+        "sibling_group_weights": [0.8, 0.2],
+        "kinship_sibling_group_weights": [0.3, 0.7],
+    }
+    results = run_world(small(years=2.0, children=kin)).recorder.results()
+    first = first_episodes(results.episodes)
+    groups = first.groupby(first["child"].map(results.children.set_index("child")["sibling_group"]))
+    size, connected = groups.size(), groups["placement"].first() == "connected"
+    binomial_near(int((size[connected] == 1).sum()), int(connected.sum()), 0.3)
+    binomial_near(int((size[~connected] == 1).sum()), int((~connected).sum()), 0.8)
+    mean, mean_square = 0.7 * 1.2 + 0.3 * 1.7, 0.7 * 1.6 + 0.3 * 3.1
+    near(len(first), 4000.0, math.sqrt(4000.0 / mean * mean_square))
+
+
+def _kin_stock(share: float | None) -> World:
+    """200 children start with connected persons and every arrival goes to one; half of the
+    arrivals are accommodated under section 20."""
+    initial = {
+        "placements": {**dict.fromkeys(PLACEMENT_TYPES, 0), "connected": 200},
+        "connected_section20_share": share,
+    }
+    kids = {"arrivals_per_year": 300.0, "kinship_prob": 1.0, "section20_share": 0.5}
+    return run_world(small(initial=initial, children=kids))
+
+
+def test_connected_children_on_care_orders_leave_out_section_20():
+    """Kent's 2019 count of connected children (A08) is of care orders only: the initial stock
+    can be set so, and the measure scored against it leaves out section 20 children, whom the
+    arrivals bring in at their own share."""
+    from sim.calibrate import MEASURES
+
+    world = _kin_stock(0.0)
+    snaps = world.recorder.results().snapshots
+    care_order = MEASURES["children_connected_care_order"][1]
+    assert snaps["connected_section20"].iloc[0] == 0
+    assert care_order(snaps.iloc[0]) == 200
+    last = snaps.iloc[-1]
+    s20 = sum(c.section20 and c.placement == "connected" for c in world.children.values())
+    assert last["connected_section20"] == s20
+    arrived = int(last["connected"]) - 200
+    binomial_near(s20, arrived, 0.5)
+    assert care_order(last) == last["connected"] - s20
+    # Without the initial share, the stock is drawn at the arrivals' share.
+    unset = _kin_stock(None).recorder.results().snapshots
+    binomial_near(int(unset["connected_section20"].iloc[0]), 200, 0.5)
+
+
+def test_in_house_children_of_mainstream_carers_leave_out_connected_persons():
+    """Kent's 2024 figure of 680 children with its carers counts the connected-person
+    children apart (E56-E57), as 2019's 910 and 47 (A07-A08) do."""
+    from sim.calibrate import MEASURES
+
+    row = _kin_stock(0.0).recorder.results().snapshots.iloc[-1]
+    assert row["connected"] > 200
+    assert MEASURES["children_in_house_mainstream"][1](row) == row["in_house"]
+    assert MEASURES["children_in_house"][1](row) == row["in_house"] + row["connected"]
+
+
 @pytest.mark.parametrize(
     ("overrides", "field"),
     [
@@ -277,6 +355,8 @@ def test_a_failed_kinship_assessment_moves_the_child_and_ends_the_household():
             "attrition.usage.settled_multiplier",
         ),
         ({"children": {"kinship_assessment": {"days": [168, 112]}}}, "children.kinship_assessment"),
+        ({"children": {"kinship_growth_per_year": -0.6}}, "children.kinship_growth_per_year"),
+        ({"initial": {"connected_section20_share": 1.5}}, "initial.connected_section20_share"),
     ],
 )
 def test_bad_supply_parameters_are_rejected_by_name(overrides, field):

@@ -41,6 +41,11 @@ class Arrivals:
         sc = world.scenario
         c = sc.children
         size = _mean_group_size(c.sibling_group_weights)
+        if c.kinship_sibling_group_weights is not None:
+            # Groups with relatives are drawn apart; at the starting kinship rate the curve
+            # still brings arrivals_per_year children.
+            kin = _mean_group_size(c.kinship_sibling_group_weights)
+            size += c.kinship_prob * (kin - size)
         self.curve = RateCurve(world, c.arrivals_per_year / size, c.seasonality, c.arrival_changes)
         # The curve counts groups; observed levels, like arrivals_per_year, count children.
         self.curve.levels = [(start, end, level / size) for start, end, level in self.curve.levels]
@@ -142,7 +147,10 @@ def arrive(world: World) -> None:
     sc = world.scenario
     c = sc.children
     rng = world.rng["arrivals"]
-    size = world.pick(rng, c.sibling_group_weights) + 1
+    kin_weights = c.kinship_sibling_group_weights
+    # Without groups of their own, whether a group goes to relatives is drawn last (as before).
+    kin = None if kin_weights is None else rng.bernoulli(kinship_prob(world))
+    size = world.pick(rng, kin_weights if kin_weights and kin else c.sibling_group_weights) + 1
     areas = list(c.area_weights)
     area = areas[world.pick(rng, c.area_weights)]
     band = world.pick(rng, c.entry_age_weights)
@@ -163,12 +171,22 @@ def arrive(world: World) -> None:
         for ch in group:
             placements.place(world, ch, "with_parents", None, "entry")
         return
-    if not first.parent_and_child and rng.bernoulli(c.kinship_prob):
+    if kin is None:
+        kin = rng.bernoulli(kinship_prob(world)) if not first.parent_and_child else False
+    if kin and not first.parent_and_child:
         h = carers.approve_connected(world, area, group)
         for ch in group:
             placements.place(world, ch, "connected", h, "entry")
         return
     placements.start_search(world, group, "entry", urgent=True)
+
+
+def kinship_prob(world: World) -> float:
+    """The probability that an arriving group goes to a connected person, at this time."""
+    c = world.scenario.children
+    if not c.kinship_growth_per_year:
+        return c.kinship_prob
+    return min(c.kinship_prob * (1 + c.kinship_growth_per_year) ** (world.now / YEAR), 1.0)
 
 
 def arrive_uasc(world: World) -> None:

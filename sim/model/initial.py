@@ -208,9 +208,10 @@ def _place_initial(
     joined = kin.join() if kind == "connected" else None
     if joined is not None:
         area = joined.area  # the child lives with the relative
-    child = new_child(
-        world, age, area, uasc, section20=uasc or rng.bernoulli(sc.children.section20_share)
-    )
+    share = sc.children.section20_share
+    if kind == "connected" and ini.connected_section20_share is not None:
+        share = ini.connected_section20_share
+    child = new_child(world, age, area, uasc, section20=uasc or rng.bernoulli(share))
     in_care = min(rng.exponential(ini.mean_years_in_care), age) * YEAR
     child.entry = -in_care
     h = None

@@ -133,6 +133,7 @@ class Stocks:
 
     def __init__(self) -> None:
         self.by_type = dict.fromkeys(PLACEMENT_TYPES, 0)
+        self.connected_section20 = 0  # Kent's connected count once left section 20 out (A08)
         self.placed = 0
         self.within = 0  # placed within 20 miles
         self.known = 0  # placed, with a known distance from home
@@ -163,6 +164,7 @@ class Stocks:
 
     def started(self, c: Child) -> None:
         self.by_type[c.placement] += 1
+        self.connected_section20 += c.section20 and c.placement == "connected"
         self.placed += 1
         self.within += c.within20
         self.known += c.distance_known
@@ -177,6 +179,7 @@ class Stocks:
 
     def ended(self, c: Child) -> None:
         self.by_type[c.placement] -= 1
+        self.connected_section20 -= c.section20 and c.placement == "connected"
         self.placed -= 1
         self.within -= c.within20
         self.known -= c.distance_known
@@ -508,6 +511,7 @@ class Recorder:
             "waiting_after_cascade": len(w.waiting),
             **counts,
             "ifa": counts["ifa_framework"] + counts["ifa_spot"],
+            "connected_section20": stocks.connected_section20,
             "households": households,
             "households_connected": connected,
             "households_on_hold": on_hold,
