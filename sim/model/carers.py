@@ -73,11 +73,7 @@ class Attrition(Observer):
 
 def start(world: World) -> None:
     """Start the enquiry stream and every existing household's attrition clock."""
-    world.env.process(
-        poisson_process(
-            world, world.recruitment.curve, world.rng["enquiries"], lambda: enquiry(world)
-        )
-    )
+    poisson_process(world, world.recruitment.curve, world.rng["enquiries"], lambda: enquiry(world))
     for h in list(world.households.values()):
         if h.kind != "connected":
             schedule_attrition(world, h)

@@ -143,15 +143,24 @@ class World:
         when = env._now + (delay if delay > 0 else 0.0)
         heapq.heappush(queue, (when, NORMAL, next(env._eid), _Call(self, fn, args)))
 
-    def schedule_at(self, day: float, fn: Callable[..., Any], *args: Any) -> None:
+    def schedule_at(
+        self, day: float, fn: Callable[..., Any], *args: Any, first: bool = False
+    ) -> None:
         """Call ``fn(*args)`` on ``day`` (not before now): the same day, to the last bit, as
-        the delay that drew it, which ``now + (day - now)`` need not give."""
+        the delay that drew it, which ``now + (day - now)`` need not give. ``first`` calls it
+        before the day's other events (as SimPy starts a process)."""
         if day > self.horizon:
             return
         env = self.env
         # SimPy 4's Environment.schedule, with the day given rather than now plus a delay.
         queue: list[Any] = env._queue
-        heapq.heappush(queue, (max(day, env._now), NORMAL, next(env._eid), _Call(self, fn, args)))
+        item = (
+            max(day, env._now),
+            URGENT if first else NORMAL,
+            next(env._eid),
+            _Call(self, fn, args),
+        )
+        heapq.heappush(queue, item)
 
     # -- running ---------------------------------------------------------------------------
     def start(self) -> None:
