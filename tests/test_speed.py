@@ -9,12 +9,13 @@ reviews that could only schedule the next one are stepped over, landing on the s
 from __future__ import annotations
 
 import math
+import statistics
 
 import pandas as pd
-from conftest import ROOT, binomial_near, small, total
+from conftest import ROOT, binomial_near, near, small, total
 
 from sim.config import PLACEMENT_TYPES, load_scenario
-from sim.model import carers, children, initial, placements
+from sim.model import carers, children, initial, placements, review
 from sim.model.entities import PLACED, SEARCHING
 from sim.model.metrics import long_term, three_plus_placements
 from sim.model.timing import YEAR
@@ -128,3 +129,51 @@ def test_hazards_held_back_for_an_earlier_exit_change_nothing(monkeypatch):
 
 def _schedule_without_exit_day(world: World, child, delay, fn, *args) -> None:
     world.schedule(delay, fn, world, child, *args)
+
+
+def _redraw_every_change(self, h) -> None:
+    """The usage feedback as it was: a new attrition draw whenever the state changes."""
+    if h is None or self.world.recorder.building or not h.active or h.kind == "connected":
+        return
+    if self._state(h) != self.drawn.get(h.id):
+        carers.schedule_attrition(self.world, h, self.world.rng["usage"])
+
+
+def _headline(res) -> dict[str, float]:
+    flows, last = res.flows, res.snapshots.iloc[-1]
+    return {
+        "carer-initiated and to-IFA deregistrations": total(
+            flows, "deregistrations_carer_initiated"
+        )
+        + total(flows, "deregistrations_to_ifa"),
+        "deregistrations": total(flows, "deregistrations"),
+        "households at the end": float(last["households"]),
+        "in-house placements at the end": float(last["in_house"]),
+        "children in care at the end": float(last["children_in_care"]),
+    }
+
+
+def test_attrition_clocks_kept_while_the_multiplier_holds_change_no_headline(monkeypatch):
+    """A placement that leaves a household's leaving multiplier as it is, until at least the
+    day its clock was drawn up to, keeps the clock (the hazard is memoryless): fewer draws and
+    events that fire for nothing, and over replications the same deregistrations, households
+    and placements as redrawing at every change, to within the paired differences' standard
+    errors."""
+    sc = load_scenario(ROOT / "scenarios" / "kent_baseline.toml", {"years": 3.0})
+    assert sc.attrition.usage.active
+    reps = range(5)
+    kept, redrawn, events = [], [], []
+    for rep in reps:
+        world = World(sc, make_streams(5, rep))
+        kept.append(_headline(world.run()))
+        events.append(world.events)
+    monkeypatch.setattr(review.Usage, "_redraw", _redraw_every_change)
+    for rep in reps:
+        world = World(sc, make_streams(5, rep))
+        redrawn.append(_headline(world.run()))
+        assert world.events > events[rep] * 1.03, "no attrition redraw was spared"
+    for name in kept[0]:
+        diffs = [a[name] - b[name] for a, b in zip(kept, redrawn, strict=True)]
+        se = statistics.stdev(diffs) / math.sqrt(len(diffs))
+        assert se > 0, name
+        near(statistics.mean(diffs), 0.0, se)
