@@ -177,3 +177,18 @@ def test_attrition_clocks_kept_while_the_multiplier_holds_change_no_headline(mon
         se = statistics.stdev(diffs) / math.sqrt(len(diffs))
         assert se > 0, name
         near(statistics.mean(diffs), 0.0, se)
+
+
+def test_hazards_after_an_emergency_stay_ends_are_not_scheduled(monkeypatch):
+    """A breakdown or planned move drawn for after the end of an emergency stay (which ends
+    the placement) is not scheduled: every table is identical, value for value, to a run that
+    schedules it, with fewer events."""
+    sc = load_scenario(ROOT / "scenarios" / "kent_baseline.toml", {"years": 3.0})
+    fast = World(sc, make_streams(11, 0))
+    res = fast.run()
+    monkeypatch.setattr(placements, "emergency_stay_end", lambda world, child: math.inf)
+    slow = World(sc, make_streams(11, 0))
+    every = slow.run()
+    assert fast.events < slow.events - 200
+    for name, table in every.tables().items():
+        pd.testing.assert_frame_equal(res.tables()[name], table, check_exact=True)

@@ -295,6 +295,8 @@ def _schedule_hazards(
     what = "breakdown" if tb <= tp else "planned"
     delay = min(tb, tp)
     day = world.now + delay
+    if h is not None and h.kind == "emergency" and day > emergency_stay_end(world, child):
+        return  # the emergency stay ends first, and the placement with it
     if day > child.exit_at:
         # The child's exit comes first and ends the placement: an event then would do nothing.
         child.held_hazard = (day, child.placement_token, child.hazard_token, what)
@@ -348,6 +350,11 @@ def _hazard_event(world: World, child: Child, token: int, hazard_token: int, wha
     world.recorder.flow("planned_moves")
     vacate(world, child, "planned")
     place(world, child, "in_house", target, "planned")
+
+
+def emergency_stay_end(world: World, child: Child) -> float:
+    """The day a placed child's emergency stay ends: the day its end was scheduled for."""
+    return child.placed_at + world.scenario.matching.emergency_stay_days
 
 
 def _emergency_end(world: World, child: Child, token: int) -> None:
