@@ -94,12 +94,13 @@ def _attempt(
     reason: str,
     urgent: bool,
 ) -> None:
-    live = _still_searching(group, tokens)
-    if len(live) != len(group):
-        tokens = [c.placement_token for c in live]
-        group = live
-    if not group:
-        return
+    for c, t in zip(group, tokens, strict=True):
+        if c.state != SEARCHING or c.placement_token != t:
+            group = _still_searching(group, tokens)
+            if not group:
+                return
+            tokens = [c.placement_token for c in group]
+            break
     cascade = world.scenario.matching.cascade
     while i < len(steps):
         step = steps[i]
