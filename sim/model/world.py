@@ -109,7 +109,7 @@ class World:
         return float((date - self.scenario.start).days)
 
     def age(self, child: Child, at: float | None = None) -> float:
-        return ((self.now if at is None else at) - child.dob) / YEAR
+        return ((self.env._now if at is None else at) - child.dob) / YEAR
 
     def band(self, age: float) -> int:
         """The age band of ``age`` years (the last band beyond the top edge)."""
