@@ -4,6 +4,8 @@ Snapshots read running counts (``metrics.Stocks``) instead of scanning every chi
 month end of a Kent run with policies switched on, each count is checked against a full scan
 with the indicators' own definitions (``three_plus_placements``, ``long_term``). Annual
 reviews that could only schedule the next one are stepped over, landing on the same dates.
+Hazards that a known earlier ending makes dead are not scheduled, and attrition clocks that
+stay valid are kept, with the same headline figures over replications.
 """
 
 from __future__ import annotations
@@ -141,11 +143,11 @@ def _redraw_every_change(self, h) -> None:
 
 def _headline(res) -> dict[str, float]:
     flows, last = res.flows, res.snapshots.iloc[-1]
+    leaving = total(flows, "deregistrations_carer_initiated") + total(
+        flows, "deregistrations_to_ifa"
+    )
     return {
-        "carer-initiated and to-IFA deregistrations": total(
-            flows, "deregistrations_carer_initiated"
-        )
-        + total(flows, "deregistrations_to_ifa"),
+        "carer-initiated and to-IFA deregistrations": leaving,
         "deregistrations": total(flows, "deregistrations"),
         "households at the end": float(last["households"]),
         "in-house placements at the end": float(last["in_house"]),
