@@ -19,7 +19,7 @@ import simpy
 
 from sim.config import Region, Scenario, with_overrides
 from sim.model.metrics import Results, month_ends
-from sim.model.world import World
+from sim.model.world import World, run_until
 from sim.posterior import for_replication
 from sim.rng import STREAM_IDS, Stream, make_streams
 
@@ -79,7 +79,7 @@ def simulate_region(region: Region, seed: int = 0, replication: int = 0) -> dict
         day = float((d - region.start).days)
         if day > 0:  # scheduled after every member's own snapshot of that day
             worlds[-1].schedule(day, _count_long_term, worlds)
-    env.run(until=horizon + 1e-9)
+    run_until(env, horizon + 1e-9)
     out = {}
     for w, (_, draw) in zip(worlds, drawn, strict=True):
         out[w.scenario.name] = w.recorder.results()

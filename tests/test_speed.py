@@ -4,17 +4,20 @@ Snapshots read running counts (``metrics.Stocks``) instead of scanning every chi
 month end of a Kent run with policies switched on, each count is checked against a full scan
 with the indicators' own definitions (``three_plus_placements``, ``long_term``). Annual
 reviews that could only schedule the next one are stepped over, landing on the same dates.
+Hazards that a known earlier ending makes dead are not scheduled, and attrition clocks that
+stay valid are kept, with the same headline figures over replications.
 """
 
 from __future__ import annotations
 
 import math
+import statistics
 
 import pandas as pd
-from conftest import ROOT, binomial_near, small, total
+from conftest import ROOT, binomial_near, near, small, total
 
 from sim.config import PLACEMENT_TYPES, load_scenario
-from sim.model import carers, children, initial, placements
+from sim.model import carers, children, initial, placements, review
 from sim.model.entities import PLACED, SEARCHING
 from sim.model.metrics import long_term, three_plus_placements
 from sim.model.timing import YEAR
@@ -131,3 +134,66 @@ def test_hazards_held_back_for_an_earlier_exit_change_nothing(monkeypatch):
 
 def _schedule_without_exit_day(world: World, child, delay, fn, *args) -> None:
     world.schedule(delay, fn, world, child, *args)
+
+
+def _redraw_every_change(self, h) -> None:
+    """The usage feedback as it was: a new attrition draw whenever the state changes."""
+    if h is None or self.world.recorder.building or not h.active or h.kind == "connected":
+        return
+    if self._state(h) != self.drawn.get(h.id):
+        carers.schedule_attrition(self.world, h, self.world.rng["usage"])
+
+
+def _headline(res) -> dict[str, float]:
+    flows, last = res.flows, res.snapshots.iloc[-1]
+    leaving = total(flows, "deregistrations_carer_initiated") + total(
+        flows, "deregistrations_to_ifa"
+    )
+    return {
+        "carer-initiated and to-IFA deregistrations": leaving,
+        "deregistrations": total(flows, "deregistrations"),
+        "households at the end": float(last["households"]),
+        "in-house placements at the end": float(last["in_house"]),
+        "children in care at the end": float(last["children_in_care"]),
+    }
+
+
+def test_attrition_clocks_kept_while_the_multiplier_holds_change_no_headline(monkeypatch):
+    """A placement that leaves a household's leaving multiplier as it is, until at least the
+    day its clock was drawn up to, keeps the clock (the hazard is memoryless): fewer draws and
+    events that fire for nothing, and over replications the same deregistrations, households
+    and placements as redrawing at every change, to within the paired differences' standard
+    errors."""
+    sc = load_scenario(ROOT / "scenarios" / "kent_baseline.toml", {"years": 3.0})
+    assert sc.attrition.usage.active
+    reps = range(5)
+    kept, redrawn, events = [], [], []
+    for rep in reps:
+        world = World(sc, make_streams(5, rep))
+        kept.append(_headline(world.run()))
+        events.append(world.events)
+    monkeypatch.setattr(review.Usage, "_redraw", _redraw_every_change)
+    for rep in reps:
+        world = World(sc, make_streams(5, rep))
+        redrawn.append(_headline(world.run()))
+        assert world.events > events[rep] * 1.03, "no attrition redraw was spared"
+    for name in kept[0]:
+        diffs = [a[name] - b[name] for a, b in zip(kept, redrawn, strict=True)]
+        se = statistics.stdev(diffs) / math.sqrt(len(diffs))
+        assert se > 0, name
+        near(statistics.mean(diffs), 0.0, se)
+
+
+def test_hazards_after_an_emergency_stay_ends_are_not_scheduled(monkeypatch):
+    """A breakdown or planned move drawn for after the end of an emergency stay (which ends
+    the placement) is not scheduled: every table is identical, value for value, to a run that
+    schedules it, with fewer events."""
+    sc = load_scenario(ROOT / "scenarios" / "kent_baseline.toml", {"years": 3.0})
+    fast = World(sc, make_streams(11, 0))
+    res = fast.run()
+    monkeypatch.setattr(placements, "emergency_stay_end", lambda world, child: math.inf)
+    slow = World(sc, make_streams(11, 0))
+    every = slow.run()
+    assert fast.events < slow.events - 200
+    for name, table in every.tables().items():
+        pd.testing.assert_frame_equal(res.tables()[name], table, check_exact=True)

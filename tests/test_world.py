@@ -18,15 +18,23 @@ from conftest import ROOT, small
 from packaging.requirements import Requirement
 from packaging.version import Version
 
-from sim.model.world import World
+from sim.model.world import World, run_until
 from sim.rng import make_streams
+
+# SimPy's own loop and the world's (which calls a _Call's function straight from the queue)
+# must process the same events in the same order and stop at the same time.
+RUNNERS = {
+    "simpy": lambda env, until: env.run(until=until),
+    "world": run_until,
+}
 
 
 def world() -> World:
     return World(small(), make_streams(0, 0))
 
 
-def test_calls_run_like_simpy_events_in_time_then_scheduling_order():
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_calls_run_like_simpy_events_in_time_then_scheduling_order(runner):
     w = world()
     env = w.env
     log: list[tuple[str, float, float]] = []
@@ -46,7 +54,8 @@ def test_calls_run_like_simpy_events_in_time_then_scheduling_order():
     w.schedule(0.0, note, "call 0")
     w.schedule(-1.0, note, "call at a negative delay")
     env.process(process())
-    env.run()
+    w.schedule(9.0, note, "call at the end of the run, not processed")
+    RUNNERS[runner](env, 9.0)
     assert log == [
         ("call 0", 0.0, 0.0),
         ("call at a negative delay", 0.0, 0.0),
@@ -58,7 +67,9 @@ def test_calls_run_like_simpy_events_in_time_then_scheduling_order():
         ("call from the process", 2.0, 2.0),
     ]
     assert w.events == 6
-    assert env.peek() == float("inf")  # each call processed once, none left on the queue
+    assert env.now == 9.0
+    # Each call processed once; the one at the end of the run is left on the queue.
+    assert [type(item[3]).__name__ for item in env._queue].count("_Call") == 1
 
 
 def test_calls_past_the_horizon_are_not_queued():
@@ -69,7 +80,8 @@ def test_calls_past_the_horizon_are_not_queued():
     assert len(w.env._queue) == 1
 
 
-def test_an_error_in_a_call_stops_the_run_at_its_time():
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_an_error_in_a_call_stops_the_run_at_its_time(runner):
     w = world()
 
     def fail() -> None:
@@ -77,8 +89,17 @@ def test_an_error_in_a_call_stops_the_run_at_its_time():
 
     w.schedule(3.0, fail)
     with pytest.raises(RuntimeError, match="the model failed"):
-        w.env.run(until=10.0)
+        RUNNERS[runner](w.env, 10.0)
     assert w.now == 3.0
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_a_failed_simpy_event_stops_the_run(runner):
+    env = world().env
+    env.timeout(2.0).callbacks.append(lambda _: env.event().fail(ValueError("no carer")))
+    with pytest.raises(ValueError, match="no carer"):
+        RUNNERS[runner](env, 10.0)
+    assert env.now == 2.0
 
 
 def test_installed_simpy_is_the_major_version_pinned():

@@ -73,11 +73,7 @@ class Attrition(Observer):
 
 def start(world: World) -> None:
     """Start the enquiry stream and every existing household's attrition clock."""
-    world.env.process(
-        poisson_process(
-            world, world.recruitment.curve, world.rng["enquiries"], lambda: enquiry(world)
-        )
-    )
+    poisson_process(world, world.recruitment.curve, world.rng["enquiries"], lambda: enquiry(world))
     for h in list(world.households.values()):
         if h.kind != "connected":
             schedule_attrition(world, h)
@@ -308,8 +304,12 @@ def schedule_attrition(world: World, h: Household, rng: Stream | None = None) ->
     tenure = (world.now - h.approved) / YEAR
     edges = a.tenure_edges_years
     # At an edge (to rounding) count the new piece, so the clock always moves on.
-    piece = max((i for i, e in enumerate(edges) if tenure + 1e-4 >= e), default=0)
-    to_edge = (edges[piece + 1] - tenure) * YEAR if piece + 1 < len(edges) else float("inf")
+    piece = 0
+    for i in range(len(edges) - 1, 0, -1):
+        if tenure + 1e-4 >= edges[i]:
+            piece = i
+            break
+    to_edge = (edges[piece + 1] - tenure) * YEAR if piece + 1 < len(edges) else math.inf
     usage, to_change = world.usage.leaving_multiplier(h)
     multiplier = h.deregistration_multiplier * world.attrition.retention_multiplier * usage
     rates = [
@@ -318,13 +318,13 @@ def schedule_attrition(world: World, h: Household, rng: Stream | None = None) ->
         0.0 if h.on_hold else a.on_hold_per_year,
     ]
     total = sum(rates)
-    t = rng.hazard_time(total) * YEAR if total > 0 else float("inf")
-    if t < min(to_edge, to_change):
+    t = rng.hazard_time(total) * YEAR if total > 0 else math.inf
+    if t < to_edge and t < to_change:
         what = ("carer_initiated", "to_ifa", "on_hold")[choose_rates(rng, rates, total)]
         world.schedule(t, _attrition_event, world, h, token, what)
-    elif to_edge <= to_change and to_edge < float("inf"):
+    elif to_edge <= to_change and to_edge < math.inf:
         world.schedule(to_edge, _tenure_edge, world, h, token)
-    elif to_change < float("inf"):
+    elif to_change < math.inf:
         world.schedule(to_change, _usage_edge, world, h, token)
 
 

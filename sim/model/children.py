@@ -91,10 +91,8 @@ class Exits(Observer):
 def start(world: World) -> None:
     """Start the arrival streams."""
     a = world.arrivals
-    world.env.process(poisson_process(world, a.curve, world.rng["arrivals"], lambda: arrive(world)))
-    world.env.process(
-        poisson_process(world, a.uasc_curve, world.rng["uasc"], lambda: arrive_uasc(world))
-    )
+    poisson_process(world, a.curve, world.rng["arrivals"], lambda: arrive(world))
+    poisson_process(world, a.uasc_curve, world.rng["uasc"], lambda: arrive_uasc(world))
 
 
 def _mean_group_size(weights: list[float]) -> float:

@@ -94,12 +94,13 @@ def _attempt(
     reason: str,
     urgent: bool,
 ) -> None:
-    live = _still_searching(group, tokens)
-    if len(live) != len(group):
-        tokens = [c.placement_token for c in live]
-        group = live
-    if not group:
-        return
+    for c, t in zip(group, tokens, strict=True):
+        if c.state != SEARCHING or c.placement_token != t:
+            group = _still_searching(group, tokens)
+            if not group:
+                return
+            tokens = [c.placement_token for c in group]
+            break
     cascade = world.scenario.matching.cascade
     while i < len(steps):
         step = steps[i]
@@ -298,6 +299,8 @@ def _schedule_hazards(
     what = "breakdown" if tb <= tp else "planned"
     delay = min(tb, tp)
     day = world.now + delay
+    if h is not None and h.kind == "emergency" and day > emergency_stay_end(world, child):
+        return  # the emergency stay ends first, and the placement with it
     if day > child.exit_at:
         # The child's exit comes first and ends the placement: an event then would do nothing.
         child.held_hazard = (day, child.placement_token, child.hazard_token, what)
@@ -351,6 +354,11 @@ def _hazard_event(world: World, child: Child, token: int, hazard_token: int, wha
     world.recorder.flow("planned_moves")
     vacate(world, child, "planned")
     place(world, child, "in_house", target, "planned")
+
+
+def emergency_stay_end(world: World, child: Child) -> float:
+    """The day a placed child's emergency stay ends: the day its end was scheduled for."""
+    return child.placed_at + world.scenario.matching.emergency_stay_days
 
 
 def _emergency_end(world: World, child: Child, token: int) -> None:

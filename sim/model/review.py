@@ -83,8 +83,16 @@ class Usage(Observer):
         # While the stock is built, no clock runs yet: carers.start draws every household's.
         if h is None or self.world.recorder.building or not h.active or h.kind == "connected":
             return
-        if self._state(h) != self.drawn.get(h.id):
-            carers.schedule_attrition(self.world, h, self.world.rng["usage"])
+        state = self._state(h)
+        drawn = self.drawn.get(h.id)
+        if state == drawn:
+            return
+        if drawn is not None and state[0] == drawn[0] and state[1] >= drawn[1]:
+            # The same multiplier until at least the day the clock was drawn up to: the event
+            # drawn stands, and an edge on that day redraws then (the hazard is memoryless).
+            # Redrawing now would leave that event in the queue to fire for nothing.
+            return
+        carers.schedule_attrition(self.world, h, self.world.rng["usage"])
 
     def placement_started(self, child: Child, h: Household | None) -> None:
         if (

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sim.config import Window, peak_factor
@@ -81,23 +81,33 @@ class RateCurve:
 
 def poisson_process(
     world: World, curve: RateCurve, rng: Stream, on_arrival: Callable[[], Any]
-) -> Generator[Any, Any, None]:
-    """A SimPy process calling ``on_arrival`` at the events of a thinned Poisson process.
+) -> None:
+    """Call ``on_arrival`` at the events of a thinned Poisson process, from the start of the run.
 
-    Rejected candidates cost no simulation event: only accepted arrivals are scheduled.
+    Rejected candidates cost no simulation event: only accepted arrivals are scheduled. The
+    first is drawn when the run starts, before anything else then, so that it sees the curve
+    every mechanism's start has set up.
     """
-    env = world.env
+    world.schedule_at(world.now, _next_arrival, world, curve, rng, on_arrival, first=True)
+
+
+def _next_arrival(
+    world: World, curve: RateCurve, rng: Stream, on_arrival: Callable[[], Any]
+) -> None:
+    bound = curve.bound()
+    if bound <= 0:
+        return
+    now = world.env._now
+    t = now
     while True:
-        bound = curve.bound()
-        if bound <= 0:
+        t += rng.exponential(1.0 / bound)
+        if t > world.horizon:
             return
-        t = env.now
-        while True:
-            t += rng.exponential(1.0 / bound)
-            if t > world.horizon:
-                return
-            if rng.random() * bound < curve.at(t):
-                break
-        yield env.timeout(t - env.now)
-        world.events += 1
-        on_arrival()
+        if rng.random() * bound < curve.at(t):
+            break
+    world.schedule(t - now, _arrival, world, curve, rng, on_arrival)
+
+
+def _arrival(world: World, curve: RateCurve, rng: Stream, on_arrival: Callable[[], Any]) -> None:
+    on_arrival()
+    _next_arrival(world, curve, rng, on_arrival)

@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import simpy
-from simpy.events import NORMAL
+from simpy.events import NORMAL, URGENT
 
 from sim.config import Scenario
 from sim.model import (
@@ -109,7 +109,7 @@ class World:
         return float((date - self.scenario.start).days)
 
     def age(self, child: Child, at: float | None = None) -> float:
-        return ((self.now if at is None else at) - child.dob) / YEAR
+        return ((self.env._now if at is None else at) - child.dob) / YEAR
 
     def band(self, age: float) -> int:
         """The age band of ``age`` years (the last band beyond the top edge)."""
@@ -135,19 +135,32 @@ class World:
         """Call ``fn(*args)`` after ``delay`` days (never, if the delay is infinite)."""
         if delay > self.horizon - self.env._now:
             return
-        # A _Call is processed like an Event by SimPy 4 (pinned in pyproject.toml for this;
-        # tests/test_world.py checks it), at a fraction of a Timeout's cost.
-        self.env.schedule(_Call(self, fn, args), NORMAL, delay if delay > 0 else 0.0)  # type: ignore[arg-type]
+        env = self.env
+        # SimPy 4's Environment.schedule, inlined: a _Call is processed like an Event by SimPy 4
+        # (pinned in pyproject.toml for this; tests/test_world.py checks it), at a fraction of
+        # a Timeout's cost.
+        queue: list[Any] = env._queue
+        when = env._now + (delay if delay > 0 else 0.0)
+        heapq.heappush(queue, (when, NORMAL, next(env._eid), _Call(self, fn, args)))
 
-    def schedule_at(self, day: float, fn: Callable[..., Any], *args: Any) -> None:
+    def schedule_at(
+        self, day: float, fn: Callable[..., Any], *args: Any, first: bool = False
+    ) -> None:
         """Call ``fn(*args)`` on ``day`` (not before now): the same day, to the last bit, as
-        the delay that drew it, which ``now + (day - now)`` need not give."""
+        the delay that drew it, which ``now + (day - now)`` need not give. ``first`` calls it
+        before the day's other events (as SimPy starts a process)."""
         if day > self.horizon:
             return
         env = self.env
         # SimPy 4's Environment.schedule, with the day given rather than now plus a delay.
         queue: list[Any] = env._queue
-        heapq.heappush(queue, (max(day, env._now), NORMAL, next(env._eid), _Call(self, fn, args)))
+        item = (
+            max(day, env._now),
+            URGENT if first else NORMAL,
+            next(env._eid),
+            _Call(self, fn, args),
+        )
+        heapq.heappush(queue, item)
 
     # -- running ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -161,8 +174,37 @@ class World:
     def run(self) -> Results:
         """Start the world and run it to the horizon."""
         self.start()
-        self.env.run(until=self.horizon + 1e-9)
+        run_until(self.env, self.horizon + 1e-9)
         return self.recorder.results()
+
+
+def run_until(env: simpy.Environment, until: float) -> None:
+    """Process ``env``'s events up to (not including) ``until``, as ``env.run(until)`` does.
+
+    SimPy's loop costs two Python calls an event (``step`` and the callback); this one calls a
+    ``_Call``'s function straight from the queue and steps any other event as SimPy would.
+    """
+    if until <= env._now:
+        raise ValueError(f"until ({until}) must be greater than the current simulation time")
+    queue: list[Any] = env._queue
+    pop = heapq.heappop
+    stop = object()
+    # Before any event at ``until`` itself, like SimPy's own end-of-run event.
+    heapq.heappush(queue, (until, URGENT, next(env._eid), stop))
+    while True:
+        now, _, _, event = pop(queue)
+        env._now = now
+        if type(event) is _Call:
+            event.world.events += 1
+            event.fn(*event.args)
+            continue
+        if event is stop:
+            return
+        callbacks, event.callbacks = event.callbacks, None
+        for callback in callbacks:
+            callback(event)
+        if not event._ok and not hasattr(event, "_defused"):
+            raise event._value
 
 
 class _Call:
