@@ -383,6 +383,9 @@ class Matching(_Base):
     emergency_stay_days: Days = 28.0
     step_down_prob: Prob = 0.5
     step_down_min_days: Days = 90.0
+    #: A placement older than this has become the child's permanent home and is no longer
+    #: stepped down. Neutral default: never.
+    step_down_max_days: Days = MAX_DAYS
     step_down_max_age: Age = 16.0
     offers: Offers = Offers()
 

@@ -126,6 +126,7 @@ def _recent_moves(world: World, rng, share: float) -> None:
         in_placement = rng.random() * min(span, _since_supported_age(c, c.placement))
         before = -in_placement - rng.random() * (span - in_placement)  # the move before this one
         c.placed_at = -in_placement
+        c.settled_from = -in_placement
         c.placement_starts = [-in_care, before, -in_placement]
         h = world.households.get(c.household)
         if h is not None and h.kind == "connected":
@@ -237,6 +238,7 @@ def _place_initial(
         rate = placements.breakdown_rate(world, child, h) + sc.breakdown.planned_move_per_year
     in_placement = min(rng.hazard_time(rate) * YEAR, in_care, _since_supported_age(child, kind))
     child.placed_at = -in_placement
+    child.settled_from = -in_placement
     if h is not None and h.kind == "connected":
         h.approved = min(h.approved, -in_placement)  # approved for the first child placed
     window = max(0.0, min(in_care, YEAR) - in_placement)

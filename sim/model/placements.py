@@ -172,15 +172,24 @@ def _within20(world: World, child: Child, kind: str, h: Household | None) -> boo
     return world.rng["distance"].bernoulli(p)
 
 
-def place(world: World, child: Child, kind: str, h: Household | None, reason: str) -> None:
+def place(
+    world: World,
+    child: Child,
+    kind: str,
+    h: Household | None,
+    reason: str,
+    settled_from: float | None = None,
+) -> None:
     """Start a placement episode of ``child`` in ``kind`` (with household ``h`` if in-house).
 
-    External capacity must already be taken by the caller.
+    External capacity must already be taken by the caller. ``settled_from``: the start of the
+    placement this one continues for the two-year stability measure (an adoptive placement).
     """
     now = world.now
     child.state = PLACED
     child.placement = kind
     child.placed_at = now
+    child.settled_from = now if settled_from is None else settled_from
     child.episode_reason = reason
     child.placement_token += 1
     starts = child.placement_starts
