@@ -9,8 +9,10 @@ adoption with the adoptive and the previous placement together lasting 2 years o
 from __future__ import annotations
 
 import pytest
-from conftest import YEAR, small
+from conftest import KENT, YEAR, small
 
+from sim.config import load_scenario
+from sim.model import initial
 from sim.model.children import _exit_event
 from sim.model.entities import PLACED, SEARCHING, Child, Household
 from sim.model.metrics import Stocks, three_plus_placements
@@ -141,3 +143,16 @@ def make_household(world: World) -> Household:
     world.households[h.id] = h
     world.index.update(h)
     return h
+
+
+def test_kent_starts_with_about_the_emergency_beds_of_a83():
+    """Seeds A83: "Increase in emergency bed provision to 10 beds across the county" (the
+    2019-20 target). Each urgent search that finds only an emergency bed is two placements, so
+    the count of beds drives the 3+ placements KPI."""
+    world = World(load_scenario(KENT, {"years": 0.01}), make_streams(0, 0))
+    initial.build(world)
+    beds = [h.places for h in world.households.values() if h.kind == "emergency"]
+    households = sum(h.kind != "connected" for h in world.households.values())
+    # 0.8% of households at about 2 places each: 10 beds, standard deviation about 5.
+    assert 0 < sum(beds) <= 10 + 4 * 5
+    assert len(beds) / households < 0.02
