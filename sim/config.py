@@ -515,6 +515,10 @@ class Breakdown(_Base):
     complex_multiplier: Factor = 1.8
     carer_deregisters_prob: Prob = 0.12
     planned_move_per_year: Hazard = 0.08
+    #: A placement this old is settled: its breakdown and planned-move hazards are multiplied
+    #: by ``settled_multiplier``. Neutral default: 1 (no change with duration).
+    settled_days: Days = 365.0
+    settled_multiplier: Factor = 1.0
     _fill_rates = _keep_defaults("per_year", _default_breakdown_rates)
 
     @field_validator("per_year", mode="before")

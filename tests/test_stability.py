@@ -8,15 +8,17 @@ adoption with the adoptive and the previous placement together lasting 2 years o
 
 from __future__ import annotations
 
-import pytest
-from conftest import KENT, YEAR, small
+import math
 
-from sim.config import load_scenario
-from sim.model import initial
+import pytest
+from conftest import KENT, YEAR, binomial_near, poisson_near, small
+
+from sim.config import PLACEMENT_TYPES, load_scenario
+from sim.model import initial, simulate
 from sim.model.children import _exit_event
 from sim.model.entities import PLACED, SEARCHING, Child, Household
 from sim.model.metrics import Stocks, three_plus_placements
-from sim.model.placements import place
+from sim.model.placements import _settling_time, place
 from sim.model.world import World
 from sim.rng import make_streams
 
@@ -156,3 +158,58 @@ def test_kent_starts_with_about_the_emergency_beds_of_a83():
     # 0.8% of households at about 2 places each: 10 beds, standard deviation about 5.
     assert 0 < sum(beds) <= 10 + 4 * 5
     assert len(beds) / households < 0.02
+
+
+def test_settling_time_inverts_the_two_piece_cumulative_hazard():
+    assert _settling_time(0.5, 1.0, 1.0, 0.25) == 0.5  # before settling: at the full rate
+    assert _settling_time(1.5, 1.0, 1.0, 0.25) == 1.0 + 0.5 / 0.25
+    assert _settling_time(0.3, 2.0, 0.0, 0.5) == 0.3 / 1.0  # settled already
+    assert _settling_time(0.3, 0.0, 1.0, 0.5) == math.inf
+
+
+RATE, SETTLED = 0.6, 180.0
+
+
+def settling_stock(multiplier: float):
+    """4,000 children aged 1-10 in spot placements, which take them back at once."""
+    placements = dict.fromkeys(PLACEMENT_TYPES, 0)
+    placements["ifa_spot"] = 4000
+    return small(
+        years=1.5,
+        initial={"placements": placements, "age_weights": [0, 1, 1, 0, 0]},
+        providers={"ifa_framework_places": 0},
+        breakdown={
+            "per_year": {"ifa_spot": RATE},
+            "teen_multiplier": 1.0,
+            "settled_days": SETTLED,
+            "settled_multiplier": multiplier,
+        },
+    )
+
+
+@pytest.mark.parametrize("multiplier", [0.25, 1.0])
+def test_placements_break_down_less_once_settled(multiplier):
+    """Breakdowns per year in placement, before and after ``settled_days``: the scenario's rate,
+    then the rate times ``settled_multiplier``; and the initial stock's placement ages follow the
+    same two rates (more long placements when settled placements last)."""
+    res = simulate(settling_stock(multiplier), seed=23)
+    ep = res.episodes
+    end = float(res.snapshots["day"].iloc[-1])
+    start, stop = ep["start_day"], ep["end_day"].fillna(end)
+    settles = start + SETTLED
+    early = (stop.clip(upper=settles) - start.clip(lower=0.0)).clip(lower=0.0).sum() / YEAR
+    late = (stop - settles.clip(lower=0.0)).clip(lower=0.0).sum() / YEAR
+    broke = ep[ep["reason_end"] == "breakdown"]
+    age = broke["end_day"] - broke["start_day"]
+    poisson_near((age < SETTLED).sum(), early * RATE)
+    poisson_near((age >= SETTLED).sum(), late * RATE * multiplier)
+    # The stock at the start: of children in care for settled_days or more, a placement at
+    # least that old with the steady state's chance z1 / (z0 + z1), its age's density being
+    # proportional to the chance of lasting that long.
+    first = ep[ep["start_day"] <= 0]
+    entry = res.children.drop_duplicates("child").set_index("child")["entry_day"]
+    eligible = (-entry.loc[first["child"]] >= SETTLED).to_numpy()
+    old = (-first["start_day"] >= SETTLED).to_numpy()[eligible]
+    r, s = RATE, SETTLED / YEAR
+    z0, z1 = -math.expm1(-r * s) / r, math.exp(-r * s) / (r * multiplier)
+    binomial_near(old.sum(), len(old), z1 / (z0 + z1))

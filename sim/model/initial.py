@@ -29,6 +29,10 @@ def build(world: World) -> None:
     world.recorder.building = True
     _households(world)
     _children(world)
+    if world.scenario.breakdown.settled_multiplier != 1.0:
+        # The hazards were drawn as each placement began; how long ago is known only now.
+        for c in world.children.values():
+            placements.redraw_hazards(world, c)
     world.recorder.building = False
 
 
@@ -234,9 +238,14 @@ def _place_initial(
     # Time since the last move, and the moves of the last year, at the child's own hazards of
     # moving: a child who rarely moves has usually been in this placement since coming into care.
     rate = 0.0
+    b = sc.breakdown
     if kind not in ("with_parents", "placed_for_adoption"):
-        rate = placements.breakdown_rate(world, child, h) + sc.breakdown.planned_move_per_year
-    in_placement = min(rng.hazard_time(rate) * YEAR, in_care, _since_supported_age(child, kind))
+        rate = placements.breakdown_rate(world, child, h) + b.planned_move_per_year
+    if b.settled_multiplier == 1.0:
+        since = rng.hazard_time(rate)
+    else:  # hazards that fall once a placement settles: long placements are more common
+        since = placements.settled_age(rng, rate, b.settled_days / YEAR, b.settled_multiplier)
+    in_placement = min(since * YEAR, in_care, _since_supported_age(child, kind))
     child.placed_at = -in_placement
     child.settled_from = -in_placement
     if h is not None and h.kind == "connected":
