@@ -783,6 +783,9 @@ class Initial(_Base):
     #: Share of children with 3+ placements in the 12 months to the start date (DfE stability
     #: indicator); None draws each child's recent moves from its own hazards only.
     three_plus_share: Prob | None = None
+    #: Share of children under 16 in care 2.5+ years who are 2+ years in their placement at the
+    #: start date (DfE stability indicator); None keeps the ages drawn from the hazards.
+    same_placement_2y_share: Prob | None = None
 
     @field_validator("placements", mode="before")
     @classmethod

@@ -213,3 +213,23 @@ def test_placements_break_down_less_once_settled(multiplier):
     r, s = RATE, SETTLED / YEAR
     z0, z1 = -math.expm1(-r * s) / r, math.exp(-r * s) / (r * multiplier)
     binomial_near(old.sum(), len(old), z1 / (z0 + z1))
+
+
+@pytest.mark.parametrize("share", [0.5, 0.9])
+def test_initial_stock_has_the_stated_share_settled_for_two_years(share):
+    """`initial.same_placement_2y_share` sets the start date's two-year indicator exactly,
+    changing only children who are not recent movers, so the 3+ placements indicator holds."""
+    base = {"years": 0.01, "initial": {"same_placement_2y_share": None}}
+    drawn = World(load_scenario(KENT, base), make_streams(0, 0))
+    given = World(
+        load_scenario(KENT, {**base, "initial": {"same_placement_2y_share": share}}),
+        make_streams(0, 0),
+    )
+    for w in (drawn, given):
+        initial.build(w)
+    stocks = [Stocks.count(w.children, 0.0) for w in (drawn, given)]
+    n = len(stocks[1].long_term)
+    assert n > 300
+    assert stocks[1].long_term_settled == round(share * n)
+    assert stocks[0].long_term_settled != round(share * n)
+    assert len(stocks[1].recent) == len(stocks[0].recent)
