@@ -393,6 +393,9 @@ class Matching(_Base):
     emergency_stay_days: Days = 28.0
     step_down_prob: Prob = 0.5
     step_down_min_days: Days = 90.0
+    #: A placement older than this has become the child's permanent home and is no longer
+    #: stepped down. Neutral default: never.
+    step_down_max_days: Days = MAX_DAYS
     step_down_max_age: Age = 16.0
     offers: Offers = Offers()
 
@@ -527,6 +530,10 @@ class Breakdown(_Base):
     complex_multiplier: Factor = 1.8
     carer_deregisters_prob: Prob = 0.12
     planned_move_per_year: Hazard = 0.08
+    #: A placement this old is settled: its breakdown and planned-move hazards are multiplied
+    #: by ``settled_multiplier``. Neutral default: 1 (no change with duration).
+    settled_days: Days = 365.0
+    settled_multiplier: Factor = 1.0
     _fill_rates = _keep_defaults("per_year", _default_breakdown_rates)
 
     @field_validator("per_year", mode="before")
@@ -798,6 +805,9 @@ class Initial(_Base):
     #: Share of children with 3+ placements in the 12 months to the start date (DfE stability
     #: indicator); None draws each child's recent moves from its own hazards only.
     three_plus_share: Prob | None = None
+    #: Share of children under 16 in care 2.5+ years who are 2+ years in their placement at the
+    #: start date (DfE stability indicator); None keeps the ages drawn from the hazards.
+    same_placement_2y_share: Prob | None = None
 
     @field_validator("placements", mode="before")
     @classmethod

@@ -345,7 +345,7 @@ def test_in_house_children_need_households_with_places(tmp_path, capsys):
     notes = [line for line in capsys.readouterr().out.splitlines() if line.startswith("note:")]
     assert len(notes) == 1  # none for Kent
     assert "few.toml" in notes[0] or str(few) in notes[0]
-    assert "field 'initial.households'" in notes[0] and "about 116 of them" in notes[0]
+    assert "field 'initial.households'" in notes[0] and "about 69 of them" in notes[0]
 
 
 def test_numbers_are_never_booleans_or_text():

@@ -48,10 +48,13 @@ def truth():
         with_overrides(
             small_council(YEARS),
             {
+                # The estimator reads one constant rate per group: hazards that fall once a
+                # placement settles (MODEL.md 2.6.8) are off.
                 "breakdown": {
                     "high_risk_share": 0.0,
                     "teen_multiplier": 1.0,
                     "complex_multiplier": 1.0,
+                    "settled_multiplier": 1.0,
                 },
                 "attrition": {"usage": {"settled_multiplier": 1.0, "empty_multiplier": 1.0}},
                 # Offer delays are off for the same reason: with them on, in-house breakdowns

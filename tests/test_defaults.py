@@ -40,10 +40,10 @@ KENT_FIGURES: dict[str, Any] = {
     "recruitment.assessment.fast_sigma": 0.06,
     "recruitment.household.places_weights": [0.28, 0.43, 0.28, 0.01],
     "recruitment.household.type_weights": {
-        "mainstream": 0.86,
+        "mainstream": 0.912,
         "short_breaks": 0.04,
         "parent_and_child": 0.04,
-        "emergency": 0.06,
+        "emergency": 0.008,
     },
     "recruitment.household.area_weights": {"North": 0.25, "South": 0.25, "East": 0.3, "West": 0.2},
     "initial.placements": {

@@ -31,7 +31,7 @@ def _scan(world: World) -> dict[str, float]:
     kids = list(world.children.values())
     placed = [c for c in kids if c.state == PLACED]
     group = [c for c in kids if long_term(c, now)]
-    stable = [c for c in group if c.state == PLACED and now - c.placed_at >= 2 * YEAR]
+    stable = [c for c in group if c.state == PLACED and now - c.settled_from >= 2 * YEAR]
     out: dict[str, float] = {k: sum(c.placement == k for c in placed) for k in PLACEMENT_TYPES}
     out["uasc_in_care"] = sum(c.uasc for c in kids)
     out["waiting"] = sum(c.state == SEARCHING for c in kids)

@@ -149,8 +149,12 @@ def _model_by_child(run: dict, year: int) -> pd.DataFrame:
     by = eps.groupby("child")
     n = by.size().reindex(kids.index, fill_value=0)
     second_last = by["start_day"].nth(-2).groupby(eps["child"]).first().reindex(kids.index)
+    # An adoptive placement counts from the start of the placement it directly follows.
+    adoptive = eps["placement"] == "placed_for_adoption"
+    follows = adoptive & (eps["start_day"] == by["end_day"].shift())
+    since = eps["start_day"].mask(follows, by["start_day"].shift())
     current = eps[eps["end_day"].isna() | (eps["end_day"] > k)]
-    placed_at = current.groupby("child")["start_day"].last().reindex(kids.index)
+    placed_at = since[current.index].groupby(current["child"]).last().reindex(kids.index)
     days = np.ceil(eps[["start_day", "end_day"]].to_numpy() - 1e-9)
     short = (days[:, 1] - days[:, 0] <= 1) & (eps["end_day"] > k - YEAR - 2).to_numpy()
     short_any = pd.Series(short, index=eps["child"]).groupby(level=0).any()

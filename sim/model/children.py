@@ -293,10 +293,14 @@ def _exit_event(world: World, child: Child, token: int, reason: str) -> None:
         return
     if reason == "adoption":
         # Adoption starts with a placement with the adopters; the order ends care later.
+        # DfE's two-year stability measure counts the adoptive placement together with the
+        # placement it follows.
+        since = None
         if child.state == PLACED:
+            since = child.settled_from
             placements.vacate(world, child, "placed_for_adoption")
         world.recorder.flow("placed_for_adoption")
-        placements.place(world, child, "placed_for_adoption", None, "adoption")
+        placements.place(world, child, "placed_for_adoption", None, "adoption", since)
         return
     leave_care(world, child, "adoption" if reason == "adoption_order" else reason)
 

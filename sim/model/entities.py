@@ -32,6 +32,9 @@ class Child:
     placement: str = ""  # placement type while placed
     household: int = -1  # in-house or connected household id while placed there
     placed_at: float = 0.0
+    #: Start of the placement as DfE's two-year stability measure counts it: ``placed_at``, or
+    #: for an adoptive placement the start of the placement it followed.
+    settled_from: float = 0.0
     within20: bool = True
     distance_known: bool = True  # False: 'not known' as DfE records it (a UASC's)
     episode_reason: str = "entry"  # why the current placement started

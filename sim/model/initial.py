@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from sim.model import carers, placements
 from sim.model.children import new_child
+from sim.model.entities import PLACED
 from sim.model.metrics import long_term, three_plus_placements
 from sim.model.timing import YEAR
 from sim.rng import cumulative
@@ -29,6 +30,10 @@ def build(world: World) -> None:
     world.recorder.building = True
     _households(world)
     _children(world)
+    if world.scenario.breakdown.settled_multiplier != 1.0:
+        # The hazards were drawn as each placement began; how long ago is known only now.
+        for c in world.children.values():
+            placements.redraw_hazards(world, c)
     world.recorder.building = False
 
 
@@ -97,6 +102,47 @@ def _children(world: World) -> None:
             )
     if ini.three_plus_share is not None:
         _recent_moves(world, rng, ini.three_plus_share)
+    if ini.same_placement_2y_share is not None:
+        _settled_share(world, rng, ini.same_placement_2y_share)
+
+
+def _settled_share(world: World, rng, share: float) -> None:
+    """Make ``share`` of the two-year indicator's group (under 16, in care 2.5+ years) 2+ years
+    in their placement at the start date.
+
+    The placement ages are drawn from breakdowns and planned moves alone; step-downs, emergency
+    beds and carers leaving move children too, so the drawn stock would start away from the
+    observed figure and take two years to settle. Only children who are not recent movers are
+    changed (their placement is then the only one since they came into care, or began in the
+    two years before), which keeps the 3+ placements indicator where it was.
+    """
+    everyone = [c for c in world.children.values() if long_term(c, 0.0)]
+    group = [
+        c
+        for c in everyone
+        if c.state == PLACED
+        and c.placement not in ("with_parents", "placed_for_adoption")
+        and not three_plus_placements(c, 0.0)
+    ]
+    settled = [c for c in group if c.settled_from <= -2 * YEAR]
+    unsettled = [c for c in group if c.settled_from > -2 * YEAR]
+    n_settled = sum(c.state == PLACED and c.settled_from <= -2 * YEAR for c in everyone)
+    excess = n_settled - round(share * len(everyone))
+    pool = settled if excess > 0 else unsettled
+    for k in range(min(abs(excess), len(pool))):  # a partial shuffle picks them
+        j = k + int(rng.random() * (len(pool) - k))
+        pool[k], pool[j] = pool[j], pool[k]
+        c = pool[k]
+        in_care = -c.entry
+        if excess > 0:  # moved in the last two years
+            in_placement = rng.random() * min(2 * YEAR, _since_supported_age(c, c.placement))
+        else:  # in this placement since 2+ years ago, at most since coming into care
+            in_placement = 2 * YEAR + rng.random() * (in_care - 2 * YEAR)
+        c.placed_at = c.settled_from = -in_placement
+        c.placement_starts = [-in_care, -in_placement] if in_care > in_placement else [-in_care]
+        h = world.households.get(c.household)
+        if h is not None and h.kind == "connected":
+            h.approved = min(h.approved, -in_placement)
 
 
 def _recent_moves(world: World, rng, share: float) -> None:
@@ -126,6 +172,7 @@ def _recent_moves(world: World, rng, share: float) -> None:
         in_placement = rng.random() * min(span, _since_supported_age(c, c.placement))
         before = -in_placement - rng.random() * (span - in_placement)  # the move before this one
         c.placed_at = -in_placement
+        c.settled_from = -in_placement
         c.placement_starts = [-in_care, before, -in_placement]
         h = world.households.get(c.household)
         if h is not None and h.kind == "connected":
@@ -234,10 +281,16 @@ def _place_initial(
     # Time since the last move, and the moves of the last year, at the child's own hazards of
     # moving: a child who rarely moves has usually been in this placement since coming into care.
     rate = 0.0
+    b = sc.breakdown
     if kind not in ("with_parents", "placed_for_adoption"):
-        rate = placements.breakdown_rate(world, child, h) + sc.breakdown.planned_move_per_year
-    in_placement = min(rng.hazard_time(rate) * YEAR, in_care, _since_supported_age(child, kind))
+        rate = placements.breakdown_rate(world, child, h) + b.planned_move_per_year
+    if b.settled_multiplier == 1.0:
+        since = rng.hazard_time(rate)
+    else:  # hazards that fall once a placement settles: long placements are more common
+        since = placements.settled_age(rng, rate, b.settled_days / YEAR, b.settled_multiplier)
+    in_placement = min(since * YEAR, in_care, _since_supported_age(child, kind))
     child.placed_at = -in_placement
+    child.settled_from = -in_placement
     if h is not None and h.kind == "connected":
         h.approved = min(h.approved, -in_placement)  # approved for the first child placed
     window = max(0.0, min(in_care, YEAR) - in_placement)

@@ -143,7 +143,7 @@ class Stocks:
         self._entering: list[tuple[float, int]] = []  # (entry, child): not yet 2.5 years in care
         self._ageing: list[tuple[float, int]] = []  # (dob, child): in the two-year group until 16
         self.long_term: set[int] = set()
-        self._settling: list[tuple[float, int]] = []  # (placed_at, child)
+        self._settling: list[tuple[float, int]] = []  # (settled_from, child)
         self.settled: set[int] = set()  # in the same placement for 2+ years
         self.long_term_settled = 0
 
@@ -168,8 +168,9 @@ class Stocks:
         self.placed += 1
         self.within += c.within20
         self.known += c.distance_known
-        if c.dob > c.placed_at - 14 * YEAR - 1:  # else 16 before the placement is 2 years old
-            heapq.heappush(self._settling, (c.placed_at, c.id))
+        since = c.settled_from
+        if c.dob > since - 14 * YEAR - 1:  # else 16 before the placement is 2 years old
+            heapq.heappush(self._settling, (since, c.id))
         starts = c.placement_starts
         if len(starts) >= 3:
             self.recent[c.id] = starts[-2]
@@ -217,9 +218,9 @@ class Stocks:
                 self.long_term.remove(cid)
                 self.long_term_settled -= cid in self.settled
         while settling and now - settling[0][0] >= 2 * YEAR:
-            placed_at, cid = heapq.heappop(settling)
+            since, cid = heapq.heappop(settling)
             c = children.get(cid)
-            if c is None or c.state != PLACED or c.placed_at != placed_at or cid in self.settled:
+            if c is None or c.state != PLACED or c.settled_from != since or cid in self.settled:
                 continue
             self.settled.add(cid)
             self.long_term_settled += cid in self.long_term

@@ -174,15 +174,24 @@ def _within20(world: World, child: Child, kind: str, h: Household | None) -> boo
     return world.rng["distance"].bernoulli(p)
 
 
-def place(world: World, child: Child, kind: str, h: Household | None, reason: str) -> None:
+def place(
+    world: World,
+    child: Child,
+    kind: str,
+    h: Household | None,
+    reason: str,
+    settled_from: float | None = None,
+) -> None:
     """Start a placement episode of ``child`` in ``kind`` (with household ``h`` if in-house).
 
-    External capacity must already be taken by the caller.
+    External capacity must already be taken by the caller. ``settled_from``: the start of the
+    placement this one continues for the two-year stability measure (an adoptive placement).
     """
     now = world.now
     child.state = PLACED
     child.placement = kind
     child.placed_at = now
+    child.settled_from = now if settled_from is None else settled_from
     child.episode_reason = reason
     child.placement_token += 1
     starts = child.placement_starts
@@ -289,11 +298,18 @@ def _schedule_hazards(
     """Draw the next breakdown or planned move from their competing hazards (per year)."""
     rng = rng or world.rng["breakdowns"]
     year = 365.25
-    tb = rng.hazard_time(breakdown_rate(world, child, h)) * year
-    planned = world.scenario.breakdown.planned_move_per_year
+    b = world.scenario.breakdown
+    rate = breakdown_rate(world, child, h)
+    planned = b.planned_move_per_year
     if child.needs_residential or child.placement in ("placed_for_adoption", "with_parents"):
         planned = 0.0  # planned moves are to in-house carers, which these children do not use
-    tp = rng.hazard_time(planned) * year
+    if b.settled_multiplier == 1.0:
+        tb = rng.hazard_time(rate) * year
+        tp = rng.hazard_time(planned) * year
+    else:
+        unsettled = max(b.settled_days - (world.now - child.placed_at), 0.0) / year
+        tb = _settling_time(rng.hazard_time(1.0), rate, unsettled, b.settled_multiplier) * year
+        tp = _settling_time(rng.hazard_time(1.0), planned, unsettled, b.settled_multiplier) * year
     if tb == math.inf and tp == math.inf:
         return
     what = "breakdown" if tb <= tp else "planned"
@@ -308,6 +324,32 @@ def _schedule_hazards(
     world.schedule(
         delay, _hazard_event, world, child, child.placement_token, child.hazard_token, what
     )
+
+
+def _settling_time(e: float, rate: float, unsettled: float, multiplier: float) -> float:
+    """Years to an event at ``rate`` for ``unsettled`` years, then at ``rate * multiplier``,
+    from the unit exponential draw ``e`` (by inverting the cumulative hazard)."""
+    if rate <= 0:
+        return math.inf
+    if e < rate * unsettled:
+        return e / rate
+    late = rate * multiplier
+    return unsettled + (e - rate * unsettled) / late if late > 0 else math.inf
+
+
+def settled_age(rng: Stream, rate: float, settled: float, multiplier: float) -> float:
+    """Years a placement has run at a random moment of a steady state in which it ends at
+    ``rate`` a year for ``settled`` years, then at ``rate * multiplier``: the density of its
+    age is proportional to the chance of lasting that long."""
+    if rate <= 0:
+        return math.inf
+    early = -math.expm1(-rate * settled)  # chance of ending before settling
+    z0 = early / rate
+    z1 = math.exp(-rate * settled) / (rate * multiplier) if multiplier > 0 else math.inf
+    u = rng.random()
+    if z1 == math.inf or u * (z0 + z1) >= z0:
+        return settled + rng.hazard_time(rate * multiplier)
+    return -math.log1p(-u * (z0 + z1) / z0 * early) / rate
 
 
 def release_held_hazard(world: World, child: Child) -> None:

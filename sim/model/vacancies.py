@@ -154,12 +154,19 @@ class VacancyIndex:
         return None
 
 
+#: Agency foster placements, which become permanent once ``matching.step_down_max_days`` old.
+PERMANENT_AFTER = ("ifa_framework", "ifa_spot")
+
+
 class StepDownList:
     """Children in agency or residential care who would move to an in-house carer.
 
     Filed by year of birth and complex needs, so a child is found by the age they have now,
     however long they have waited. A household with a vacancy takes the youngest children it
-    can first and, among children of one year of birth, the one listed longest ago.
+    can first and, among children of one year of birth, the one listed longest ago. An agency
+    foster placement that has lasted ``step_down_max_days`` is the child's permanent home and
+    leaves the list (seeds 001 2.2.4: the search is for children in a "non-permanent IFA
+    placement").
     """
 
     def __init__(self, world: World) -> None:
@@ -180,6 +187,7 @@ class StepDownList:
         geo = w.geography
         area = h.area if geo is not None and geo.spec.nearest_area_first else ""
         # Completed age within [min_age, max_age] means born in (now - max_age - 1, now - min_age].
+        settled = w.now - w.scenario.matching.step_down_max_days  # placed before: permanent
         youngest = math.floor((w.now - h.min_age * YEAR) / YEAR)
         oldest = math.floor((w.now - (h.max_age + 1) * YEAR) / YEAR)
         for born in range(youngest, oldest - 1, -1):
@@ -191,7 +199,12 @@ class StepDownList:
                 found = None
                 for cid, token in bucket.items():
                     c = w.children.get(cid)
-                    if c is None or c.state != PLACED or c.placement_token != token:
+                    if (
+                        c is None
+                        or c.state != PLACED
+                        or c.placement_token != token
+                        or (c.placed_at < settled and c.placement in PERMANENT_AFTER)
+                    ):
                         stale.append(cid)
                         continue
                     if (not area or c.area == area) and fits(w, h, [c]):

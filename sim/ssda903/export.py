@@ -208,6 +208,7 @@ def model_in_care(snapshots: pd.DataFrame, date: dt.date) -> pd.Series:
 
 
 STATUS_ONLY = code("move", REGISTERED, "REASON_PLACE_CHANGE")  # same placement, new episode
+ADOPTIVE_PLACES = ("A3", "A4", "A5", "A6")  # placed for adoption
 
 
 def _read(folder: Path, name: str) -> pd.DataFrame:
@@ -228,8 +229,9 @@ def stability_by_child(export_dir: Path | str, year: int) -> pd.DataFrame:
     Columns: ``placements`` in the year (episodes in the year's file; an episode that only
     changes the status of the placement is not a new placement), ``long_term`` (under 16 at
     31 March and looked after for 2.5 years or more) and ``stable`` (in the long-term group and
-    in the same placement for 2 years or more). The start of care is the latest episode with
-    RNE ``S``, else the first episode known (care began on or before it).
+    in the same placement for 2 years or more, an adoptive placement counted together with the
+    placement it directly follows). The start of care is the latest episode with RNE ``S``,
+    else the first episode known (care began on or before it).
     """
     export_dir = Path(export_dir)
     y1 = pd.Timestamp(year, 3, 31)
@@ -240,7 +242,12 @@ def stability_by_child(export_dir: Path | str, year: int) -> pd.DataFrame:
     history = history.sort_values(["CHILD", "start"], kind="stable").reset_index(drop=True)
     new = _new_placement(history)
     placement = new.groupby(history["CHILD"]).cumsum()
-    history["since"] = history.groupby([history["CHILD"], placement])["start"].transform("min")
+    by_placement = [history["CHILD"], placement]
+    history["since"] = history.groupby(by_placement)["start"].transform("min")
+    before = history.groupby("CHILD")[["since", "DEC"]].shift()
+    adoptive = history["PLACE"].isin(ADOPTIVE_PLACES) & new & (before["DEC"] == history["DECOM"])
+    history["since"] = history["since"].mask(adoptive, before["since"])
+    history["since"] = history.groupby(by_placement)["since"].transform("min")
     this_year = history[history["year"] == year]
     now = this_year[this_year["DEC"] == ""].set_index("CHILD")
     out = pd.DataFrame(index=now.index)
