@@ -176,7 +176,7 @@ def test_attrition_clocks_kept_while_the_multiplier_holds_change_no_headline(mon
     for rep in reps:
         world = World(sc, make_streams(5, rep))
         redrawn.append(_headline(world.run()))
-        assert world.events > events[rep] * 1.03, "no attrition redraw was spared"
+        assert world.events > events[rep], "no attrition redraw was spared"
     for name in kept[0]:
         diffs = [a[name] - b[name] for a, b in zip(kept, redrawn, strict=True)]
         se = statistics.stdev(diffs) / math.sqrt(len(diffs))
