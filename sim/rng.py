@@ -34,6 +34,7 @@ STREAM_IDS: dict[str, int] = {
     "assessing": 17,
     "kinship": 18,
     "offers": 19,
+    "follow_up": 20,
 }
 
 _BLOCK = 2048
