@@ -616,6 +616,38 @@ class AssessingCapacity(_Base):
     patience_days: Annotated[float, _NUMBER, Field(gt=0, le=3650)] = 120.0
 
 
+class FollowUp(_Base):
+    """The recruitment team's follow-up of enquiries (initial call and visit): at most
+    ``slots`` enquiries in hand at once, each for an exponential ``days``.
+
+    An enquiry that finds every slot taken is not followed up and does not become an
+    application (a loss system, M/G/c/c: the followed-up share is Erlang's B formula away from
+    1, see ``followed_up_share``). ``None`` follows up every enquiry. With slots, the funnel's
+    ``application_prob`` is the conversion of the enquiries that are followed up.
+    """
+
+    slots: Annotated[int, _NUMBER, Field(ge=1, le=100_000)] | None = None
+    days: Annotated[float, _NUMBER, Field(gt=0, le=365)] = 30.0
+
+    def followed_up_share(
+        self, enquiries_per_year: float, seasonality: Sequence[float] = (1.0,)
+    ) -> float:
+        """The long-run share of enquiries followed up at ``enquiries_per_year``: 1 - B(slots,
+        load), Erlang's loss formula with load = rate x mean days in hand. With monthly
+        ``seasonality`` factors, each month at its own rate, weighted by its enquiries (a
+        follow-up lasts about a month, so each month is near its own steady state)."""
+        if self.slots is None or sum(seasonality) <= 0:
+            return 1.0
+        followed = 0.0
+        for factor in seasonality:
+            load = enquiries_per_year * factor * self.days / 365.25
+            blocked = 1.0
+            for k in range(1, self.slots + 1):
+                blocked = load * blocked / (k + load * blocked)
+            followed += factor * (1.0 - blocked)
+        return followed / sum(seasonality)
+
+
 class Recruitment(_Base):
     """The funnel from enquiry to approval."""
 
@@ -634,6 +666,7 @@ class Recruitment(_Base):
     assessment: Assessment = Assessment()
     household: Household = Household()
     assessing: AssessingCapacity = AssessingCapacity()
+    follow_up: FollowUp = FollowUp()
 
 
 class Usage(_Base):
@@ -1225,7 +1258,8 @@ class Scenario(_Base):
                 and (boost.end is None or day < boost.end)
             ):
                 approval = boost.approval_prob
-        return r.application_prob * r.assessment_start_prob * approval
+        followed = r.follow_up.followed_up_share(r.enquiries_per_year, r.seasonality)
+        return followed * r.application_prob * r.assessment_start_prob * approval
 
     def _target_windows(self) -> tuple[list[Span], list[tuple[str, str]]]:
         """The enquiry multipliers that recruitment targets add, as the model adds them."""

@@ -219,6 +219,12 @@ def _flow_counts() -> list[Output]:
             for r, t in _EXIT_REASONS.items()
         ),
         ("enquiries", "Fostering enquiries", "enquiries", +1),
+        (
+            "enquiries_not_followed_up",
+            "Enquiries the team had no slot to follow up",
+            "enquiries",
+            -1,
+        ),
         ("applications", "Fostering applications", "applications", +1),
         ("withdrawn_before_assessment", "Applicants withdrawn before assessment", "applicants", 0),
         ("assessments", "Fostering assessments started", "assessments", +1),

@@ -35,6 +35,7 @@ STREAM_IDS: dict[str, int] = {
     "kinship": 18,
     "offers": 19,
     "review": 20,
+    "follow_up": 21,
 }
 
 _BLOCK = 2048

@@ -34,7 +34,9 @@ KENT_FIGURES: dict[str, Any] = {
     "providers.unregistered_places": 40,
     "recruitment.enquiries_per_year": 590,
     "recruitment.seasonality": [1.0, 0.9, 0.9, 0.8, 0.9, 1.2, 0.9, 0.8, 1.3, 1.1, 1.0, 1.2],
-    "recruitment.application_prob": 0.34,
+    # Of the enquiries the team follows up: 34% of all at Kent's 2018-19 volume (A33).
+    "recruitment.application_prob": 0.41,
+    "recruitment.follow_up.slots": 45,
     "recruitment.assessment.fast_share": 0.91,
     "recruitment.assessment.fast_median_months": 5.2,
     "recruitment.assessment.fast_sigma": 0.06,

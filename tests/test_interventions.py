@@ -177,8 +177,9 @@ def _initial_excess(world, kind) -> int:
 def test_recruitment_target_delivers_its_approvals():
     target = 150
     targets = [{"start": "2019-04-01", "approvals_per_year": target}]
-    # Enquiries alone deliver the target only with the assessors for it: no slot limit here.
-    unlimited = {"assessing": {"slots": None}}
+    # Enquiries alone deliver the target only with the assessors and the follow-up team for it:
+    # no slot limit here.
+    unlimited = {"assessing": {"slots": None}, "follow_up": {"slots": None}}
     overrides = {"interventions": {"recruitment_targets": targets}, "recruitment": unlimited}
     sc = load_scenario(BASE, {"years": 4, **overrides})
     flows = simulate(sc, seed=2).flows

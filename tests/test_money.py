@@ -93,8 +93,10 @@ def test_recruitment_is_counted_per_enquiry_assessment_and_approval(base_run):
 
 def test_a_recruitment_target_raises_recruitment_spend_by_its_approvals():
     target = {"recruitment_targets": [{"start": "2019-04-01", "approvals_per_year": 300}]}
-    sc = kent(interventions=target, recruitment={"assessing": {"slots": 400}})
-    base = simulate(kent(recruitment={"assessing": {"slots": 400}}), seed=3).flows
+    # Teams large enough for the target's enquiries and assessments.
+    teams = {"assessing": {"slots": 400}, "follow_up": {"slots": 400}}
+    sc = kent(interventions=target, recruitment=teams)
+    base = simulate(kent(recruitment=teams), seed=3).flows
     more = simulate(sc, seed=3).flows
     unit = sc.costs.recruitment.per_approval.central
     extra = more["approvals"] - base["approvals"]

@@ -42,6 +42,8 @@ class Recruitment:
         self.under_way = 0
         self.waiting: dict[int, float] = {}  # ticket -> day joined, first come first served
         self.tickets = 0
+        self.follow_up_slots = r.follow_up.slots  # None: every enquiry is followed up
+        self.following_up = 0
 
 
 class Attrition(Observer):
@@ -92,7 +94,17 @@ def _seed_pipeline(world: World) -> None:
     r = world.scenario.recruitment
     rng = world.rng["funnel"]
     enquiries_per_day = r.enquiries_per_year * sum(r.seasonality) / 12 / YEAR
-    applying = enquiries_per_day * r.application_prob
+    followed = r.follow_up.followed_up_share(r.enquiries_per_year, r.seasonality)
+    if r.follow_up.slots is not None:
+        # Follow-ups in hand: the carried load, at most every slot; times left are memoryless.
+        draw = world.rng["follow_up"]
+        in_hand = min(
+            draw.poisson(enquiries_per_day * followed * r.follow_up.days), r.follow_up.slots
+        )
+        world.recruitment.following_up = in_hand
+        for _ in range(in_hand):
+            world.schedule(draw.exponential(r.follow_up.days), _followed_up, world)
+    applying = enquiries_per_day * followed * r.application_prob
     for _ in range(rng.poisson(applying * r.application_days)):
         # Stage times are exponential: the time left is a fresh one (memoryless).
         world.schedule(rng.exponential(r.application_days), _application, world)
@@ -127,8 +139,20 @@ def enquiry(world: World) -> None:
     r = world.scenario.recruitment
     rng = world.rng["funnel"]
     world.recorder.flow("enquiries")
+    rec = world.recruitment
+    if rec.follow_up_slots is not None:
+        # The team follows up as many enquiries as it has slots for; the rest go cold.
+        if rec.following_up >= rec.follow_up_slots:
+            world.recorder.flow("enquiries_not_followed_up")
+            return
+        rec.following_up += 1
+        world.schedule(world.rng["follow_up"].exponential(r.follow_up.days), _followed_up, world)
     if rng.bernoulli(r.application_prob):
         world.schedule(rng.exponential(r.application_days), _application, world)
+
+
+def _followed_up(world: World) -> None:
+    world.recruitment.following_up -= 1
 
 
 def _application(world: World) -> None:
