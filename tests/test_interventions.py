@@ -57,6 +57,7 @@ def every(days: float):
     return wrap
 
 
+@pytest.mark.slow
 def test_streams_untouched_by_a_policy_are_shared():
     """Arrivals and enquiries are identical with and without a policy (common random numbers)."""
     base = simulate(kent(), seed=3)
@@ -100,6 +101,7 @@ def test_mockingbird_hub_beds_never_become_ordinary_vacancies():
     assert _total(world, "constellations_started") == 1
 
 
+@pytest.mark.slow
 def test_support_schemes_cut_breakdowns_and_deregistrations_of_members():
     """With multipliers of zero, supported households have no breakdowns or resignations."""
     start = dt.date(2019, 4, 2)
@@ -174,6 +176,7 @@ def _initial_excess(world, kind) -> int:
     return max(world.scenario.initial.placements.get(kind, 0) - world.providers.capacity[kind], 0)
 
 
+@pytest.mark.slow
 def test_recruitment_target_delivers_its_approvals():
     target = 150
     targets = [{"start": "2019-04-01", "approvals_per_year": target}]
@@ -189,6 +192,7 @@ def test_recruitment_target_delivers_its_approvals():
     poisson_near(full_years["approvals"].sum(), target * len(full_years))
 
 
+@pytest.mark.slow
 def test_assessment_capacity_shortens_assessments():
     """From the third year almost every approval comes from an assessment begun under the
     policy: the mean assessment time is half the mean of the fast/slow lognormal mixture."""
@@ -214,6 +218,7 @@ def test_assessment_capacity_shortens_assessments():
         near(months, multiplier * mean, multiplier * sd / math.sqrt(n))
 
 
+@pytest.mark.slow
 def test_retention_offer_stops_resignations_while_it_runs():
     sc = kent(
         years=4,

@@ -218,6 +218,7 @@ def test_the_interval_is_the_90_percent_t_interval():
     assert np.isnan(analysis.mean_difference(np.array([1.0]))[1])
 
 
+@pytest.mark.slow
 def test_analysis_compare_and_the_report_use_the_one_estimator(base_run):
     one = base_run.snapshots
     base = pd.concat([one.assign(replication=r) for r in range(2)], ignore_index=True)

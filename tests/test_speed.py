@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 
 import pandas as pd
+import pytest
 from conftest import ROOT, binomial_near, small, total
 
 from sim.config import PLACEMENT_TYPES, load_scenario
@@ -38,6 +39,7 @@ def _scan(world: World) -> dict[str, float]:
     return out
 
 
+@pytest.mark.slow
 def test_snapshot_counts_match_a_full_scan():
     sc = load_scenario(ROOT / "scenarios" / "policy_combined.toml")
     world = World(sc, make_streams(7, 0))
