@@ -74,6 +74,7 @@ def test_streams_untouched_by_a_policy_are_shared():
     assert (base.flows["enquiries"] == policy.flows["enquiries"]).all()
 
 
+@pytest.mark.slow
 def test_mockingbird_hub_beds_never_become_ordinary_vacancies():
     start = dt.date(2019, 9, 1)
     sc = kent(mockingbird=[{"start": start, "area": "East", "hub_beds": 2}])
@@ -126,6 +127,7 @@ def test_support_schemes_cut_breakdowns_and_deregistrations_of_members():
     assert hubs and all(h.reserved == 1 for h in hubs)
 
 
+@pytest.mark.slow
 def test_uasc_ring_fenced_beds_never_go_to_other_children():
     sc = kent(
         uasc_ring_fence=[
@@ -249,6 +251,7 @@ def test_step_across_moves_children_out_of_residential():
     binomial_near(total(some, "step_across"), 100, 1 - math.exp(-2.0 * years))
 
 
+@pytest.mark.slow
 def test_provider_change_sets_capacity_and_price():
     change = dt.date(2020, 4, 1)
     sc = kent(

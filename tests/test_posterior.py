@@ -205,6 +205,7 @@ def test_a_batch_records_each_replications_draw(tmp_path):
     assert kpis["posterior_draw"].tolist() == [0, 1, 2, 0]
 
 
+@pytest.mark.slow
 def test_the_committed_posterior_fits_the_kent_scenarios_and_keeps_their_own_drivers():
     observed = KENT.parent / "kent_2019_2024_observed.toml"
     for path in (KENT, observed, KENT.parent / "england.toml"):

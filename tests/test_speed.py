@@ -100,6 +100,7 @@ def test_reviews_are_held_only_when_they_could_find_the_carers_inactive():
     binomial_near(total(flows, "deregistrations_service"), len(held), a.service_deregistration_prob)
 
 
+@pytest.mark.slow
 def test_hazards_held_back_for_an_earlier_exit_change_nothing(monkeypatch):
     """A breakdown or planned move drawn for after the child's scheduled exit is held back,
     not scheduled, and scheduled after all if the exit is redrawn to a later day: every table
