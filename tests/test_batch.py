@@ -59,6 +59,7 @@ def reference(tmp_path_factory, kent1):
 # ----------------------------------------------------------------------------- determinism
 
 
+@pytest.mark.slow
 def test_folder_layout_and_manifest(reference, tmp_path, kent1):
     out = tmp_path / "b"
     run_batch([kent1], 2, out, seed=11, workers=1, progress=False, files=[str(KENT)])

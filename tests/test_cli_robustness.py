@@ -108,6 +108,7 @@ def test_a_stale_lock_of_a_dead_process_is_broken(tmp_path, kent):
 # ----------------------------------------------------------------------------- write errors
 
 
+@pytest.mark.slow
 def test_a_full_disk_is_reported_in_one_line_and_the_run_resumes(tmp_path, monkeypatch, capsys):
     folder = tmp_path / "b"
     real = sim.batch.write_part

@@ -346,6 +346,7 @@ def test_fostering_file_errors(tmp_path, text, words):
 # ----------------------------------------------------------------------------- DfE 2019 tables
 
 
+@pytest.mark.slow
 def test_every_council_builds_a_valid_scenario():
     names = dfe.councils()
     assert len(names) == 152

@@ -191,6 +191,7 @@ def test_perturbed_scenarios_fail_by_name_or_run(changes):
         simulate(scenario, seed=3)
 
 
+@pytest.mark.slow
 def test_the_bundled_scenarios_pass_check(capsys):
     bundled = [
         *sorted((ROOT / "scenarios").glob("*.toml")),

@@ -57,6 +57,7 @@ def every(days: float):
     return wrap
 
 
+@pytest.mark.slow
 def test_streams_untouched_by_a_policy_are_shared():
     """Arrivals and enquiries are identical with and without a policy (common random numbers)."""
     base = simulate(kent(), seed=3)
@@ -73,6 +74,7 @@ def test_streams_untouched_by_a_policy_are_shared():
     assert (base.flows["enquiries"] == policy.flows["enquiries"]).all()
 
 
+@pytest.mark.slow
 def test_mockingbird_hub_beds_never_become_ordinary_vacancies():
     start = dt.date(2019, 9, 1)
     sc = kent(mockingbird=[{"start": start, "area": "East", "hub_beds": 2}])
@@ -100,6 +102,7 @@ def test_mockingbird_hub_beds_never_become_ordinary_vacancies():
     assert _total(world, "constellations_started") == 1
 
 
+@pytest.mark.slow
 def test_support_schemes_cut_breakdowns_and_deregistrations_of_members():
     """With multipliers of zero, supported households have no breakdowns or resignations."""
     start = dt.date(2019, 4, 2)
@@ -124,6 +127,7 @@ def test_support_schemes_cut_breakdowns_and_deregistrations_of_members():
     assert hubs and all(h.reserved == 1 for h in hubs)
 
 
+@pytest.mark.slow
 def test_uasc_ring_fenced_beds_never_go_to_other_children():
     sc = kent(
         uasc_ring_fence=[
@@ -174,6 +178,7 @@ def _initial_excess(world, kind) -> int:
     return max(world.scenario.initial.placements.get(kind, 0) - world.providers.capacity[kind], 0)
 
 
+@pytest.mark.slow
 def test_recruitment_target_delivers_its_approvals():
     target = 150
     targets = [{"start": "2019-04-01", "approvals_per_year": target}]
@@ -190,6 +195,7 @@ def test_recruitment_target_delivers_its_approvals():
     poisson_near(full_years["approvals"].sum(), target * len(full_years))
 
 
+@pytest.mark.slow
 def test_assessment_capacity_shortens_assessments():
     """From the third year almost every approval comes from an assessment begun under the
     policy: the mean assessment time is half the mean of the fast/slow lognormal mixture."""
@@ -215,6 +221,7 @@ def test_assessment_capacity_shortens_assessments():
         near(months, multiplier * mean, multiplier * sd / math.sqrt(n))
 
 
+@pytest.mark.slow
 def test_retention_offer_stops_resignations_while_it_runs():
     sc = kent(
         years=4,
@@ -245,6 +252,7 @@ def test_step_across_moves_children_out_of_residential():
     binomial_near(total(some, "step_across"), 100, 1 - math.exp(-2.0 * years))
 
 
+@pytest.mark.slow
 def test_provider_change_sets_capacity_and_price():
     change = dt.date(2020, 4, 1)
     sc = kent(

@@ -91,6 +91,7 @@ def test_recruitment_is_counted_per_enquiry_assessment_and_approval(base_run):
     assert (f["spend_approvals"] > 0).all()
 
 
+@pytest.mark.slow
 def test_a_recruitment_target_raises_recruitment_spend_by_its_approvals():
     target = {"recruitment_targets": [{"start": "2019-04-01", "approvals_per_year": 300}]}
     # Teams large enough for the target's enquiries and assessments.
@@ -131,6 +132,7 @@ def test_programme_costs_are_counted_from_their_start_date():
     assert f.at["2020-21", "spend_assessment_capacity"] == pytest.approx(100 * 183)
 
 
+@pytest.mark.slow
 def test_a_campaign_and_a_retention_offer_are_paid_for():
     sc = kent(
         recruitment={
@@ -164,6 +166,7 @@ def test_the_price_index_uprates_each_financial_year(base_run):
     assert (base_run.flows["price_index"] == 1.0).all()
 
 
+@pytest.mark.slow
 def test_household_costs_cover_empty_places():
     sc = kent(costs={"household_weekly": {"central": 70, "low": 0, "high": 150}})
     run = simulate(sc, seed=2)
@@ -220,6 +223,7 @@ def test_the_interval_is_the_90_percent_t_interval():
     assert np.isnan(analysis.mean_difference(np.array([1.0]))[1])
 
 
+@pytest.mark.slow
 def test_analysis_compare_and_the_report_use_the_one_estimator(base_run):
     one = base_run.snapshots
     base = pd.concat([one.assign(replication=r) for r in range(2)], ignore_index=True)

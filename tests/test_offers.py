@@ -69,6 +69,7 @@ def test_without_offer_delays_a_free_place_is_taken_at_once():
     assert total(flows, "vacancies_matching") == 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("decline", [0.0, 0.3])
 def test_vacant_and_held_places_follow_littles_law(decline: float):
     """Mean places in matching = places entering matching a day x the mean delay (declines

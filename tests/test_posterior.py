@@ -41,6 +41,7 @@ def true_implausibility(U: np.ndarray) -> np.ndarray:
     return np.abs(_f(U) - Z) / np.sqrt(0.03**2 + NOISE**2)
 
 
+@pytest.mark.slow
 def test_history_match_recovers_the_known_non_implausible_region():
     settings = Settings(allowed_misses=0, candidates=3000, enough=300)
     res = history_match(toy, [0, 0], [1, 1], ["a", "b"], OBS, [20, 15, 15], SIM_VAR, 3, settings)
@@ -63,6 +64,7 @@ def test_history_match_recovers_the_known_non_implausible_region():
     assert res.validation()["share_within_3"].mean() > 0.8
 
 
+@pytest.mark.slow
 def test_a_target_no_parameter_set_can_reach_is_reported_not_cut_on():
     unreachable = Observation("f2", 5.0, 0.03, 0.0)  # f2 is at most 1 on the box
     settings = Settings(allowed_misses=0, candidates=2000, enough=200)
@@ -116,6 +118,7 @@ def _enquiries(tables):
     return tables["flows"].groupby("replication")["enquiries"].sum().to_numpy()
 
 
+@pytest.mark.slow
 def test_replication_r_runs_with_draw_r_and_the_same_seed_the_same_draws(tmp_path):
     _posterior(tmp_path / "post.parquet")
     sc = load_scenario(_scenario(tmp_path))
@@ -160,6 +163,7 @@ def _check(path):
     )
 
 
+@pytest.mark.slow
 def test_check_names_the_file_and_field_of_a_broken_posterior(tmp_path):
     missing = _check(_scenario(tmp_path, "nowhere.parquet"))
     assert missing.returncode == 2 and "Traceback" not in missing.stderr
@@ -189,6 +193,7 @@ def test_read_posterior_keeps_the_metadata(tmp_path):
         read_posterior(tmp_path / "none.parquet")
 
 
+@pytest.mark.slow
 def test_a_batch_records_each_replications_draw(tmp_path):
     from sim.batch import run_batch
     from sim.results import load
@@ -200,6 +205,7 @@ def test_a_batch_records_each_replications_draw(tmp_path):
     assert kpis["posterior_draw"].tolist() == [0, 1, 2, 0]
 
 
+@pytest.mark.slow
 def test_the_committed_posterior_fits_the_kent_scenarios_and_keeps_their_own_drivers():
     observed = KENT.parent / "kent_2019_2024_observed.toml"
     for path in (KENT, observed, KENT.parent / "england.toml"):

@@ -112,6 +112,7 @@ def region_compare(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_compare_gives_each_councils_paired_differences(region_compare: Path) -> None:
     res = load(region_compare)
     assert res.scenarios == ["Test region", "Spot pool only", "Medway"]
@@ -219,6 +220,7 @@ def test_a_council_without_spot_places_uses_the_pool_and_the_pool_is_never_overf
     assert both.iloc[1:].max() <= 20
 
 
+@pytest.mark.slow
 def test_another_councils_demand_lowers_a_councils_spot_placements() -> None:
     from scipy.stats import t
 
@@ -273,6 +275,7 @@ def test_filters_partition_the_children_in_care(region_run: Path) -> None:
     assert 0 < girls["children_in_care"].max() < everyone["children_in_care"].min()
 
 
+@pytest.mark.slow
 def test_report_with_filters_writes_the_filtered_table(
     region_run: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

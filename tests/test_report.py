@@ -68,6 +68,7 @@ def _section_ids(text: str) -> set[str]:
     return set(re.findall(r"<section id='([a-z_]+)'", text))
 
 
+@pytest.mark.slow
 def test_report_has_every_section_and_embedded_images(single_html):
     assert {"scenario", "kpis", "charts", "summary"} <= _section_ids(single_html)
     images = re.findall(r"<img [^>]*src='([^']+)'", single_html)
@@ -81,6 +82,7 @@ def test_report_has_every_section_and_embedded_images(single_html):
     assert all(alt.strip() for alt in re.findall(r"<img alt='([^']*)'", single_html))
 
 
+@pytest.mark.slow
 def test_report_shows_scenario_assumptions_and_kpi_targets(single_html):
     assert "Kent baseline" in single_html
     assert "Fostering enquiries each year" in single_html
@@ -282,6 +284,7 @@ def _assumptions_of(path: Path) -> str:
     return _visible_text(assumptions_html([result]))
 
 
+@pytest.mark.slow
 def test_assumptions_are_in_plain_words_without_dotted_names_or_json(single_html):
     combined = _assumptions_of(ROOT / "scenarios" / "policy_combined.toml")
     for text in (_visible_text(single_html), combined):
@@ -422,6 +425,7 @@ def test_accuracy_section_reads_the_committed_validation(tmp_path):
     assert load_accuracy(tmp_path / "missing") is None
 
 
+@pytest.mark.slow
 def test_report_has_a_summary_accuracy_and_folded_tables(single_html):
     assert "accuracy" in _section_ids(single_html)
     assert "How accurate has this been?" in single_html

@@ -14,6 +14,7 @@ import math
 import statistics
 
 import pandas as pd
+import pytest
 from conftest import ROOT, binomial_near, near, small, total
 
 from sim.config import PLACEMENT_TYPES, load_scenario
@@ -44,6 +45,7 @@ def _scan(world: World) -> dict[str, float]:
     return out
 
 
+@pytest.mark.slow
 def test_snapshot_counts_match_a_full_scan():
     sc = load_scenario(ROOT / "scenarios" / "policy_combined.toml")
     world = World(sc, make_streams(7, 0))
@@ -104,6 +106,7 @@ def test_reviews_are_held_only_when_they_could_find_the_carers_inactive():
     binomial_near(total(flows, "deregistrations_service"), len(held), a.service_deregistration_prob)
 
 
+@pytest.mark.slow
 def test_hazards_held_back_for_an_earlier_exit_change_nothing(monkeypatch):
     """A breakdown or planned move drawn for after the child's scheduled exit is held back,
     not scheduled, and scheduled after all if the exit is redrawn to a later day: every table

@@ -215,6 +215,7 @@ def test_episode_log_is_consistent(kent_three_years):
     assert (~closed).sum() == placed
 
 
+@pytest.mark.slow
 def test_same_seed_same_result_and_different_seeds_differ():
     scenario = load_scenario("scenarios/kent_baseline.toml", {"years": 2})
     a = simulate(scenario, seed=7, replication=1)

@@ -126,6 +126,7 @@ def test_a_comparison_that_cannot_be_paired_says_so(results):
     assert "not compared" in sentence and "same seed" in sentence
 
 
+@pytest.mark.slow
 def test_summary_heads_the_report_and_the_web_app(results, tmp_path):
     from sim.report import ReportData, save_report
     from sim.webapp.view import build_view

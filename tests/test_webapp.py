@@ -496,6 +496,7 @@ def test_runs_in_worker_processes_match_runs_in_the_app(tmp_path):
 # ----------------------------------------------------------------------------- keeping results
 
 
+@pytest.mark.slow
 def test_runs_are_kept_until_deleted_and_uploads_go_with_their_run(client, tmp_path):
     work = tmp_path / "work"
     plan = b'extends = "kent_baseline.toml"\nname = "Plan"\n[uasc]\narrivals_per_year = 300\n'

@@ -234,6 +234,7 @@ def test_a_dated_lever_reaches_the_run_and_its_results(client):
 # ----------------------------------------------------------------------------- charts
 
 
+@pytest.mark.slow
 def test_at_most_three_options_share_a_chart():
     assert chart_sets(1) == [[0]] and chart_sets(3) == [[0, 1, 2]]
     assert chart_sets(4) == [[0, 1, 2], [0, 3]]
@@ -350,6 +351,7 @@ def test_new_indicators_read_the_tables_they_name():
         assert not Goal.parse(f"{name} >= {value + 1}", 2021).holds(tables)
 
 
+@pytest.mark.slow
 def test_goal_seek_gives_the_target_solvers_answer_and_funnel(client):
     r = client.post("/api/targets", json=_seek_body())
     assert r.status_code == 200, r.text
@@ -377,6 +379,7 @@ def test_goal_seek_gives_the_target_solvers_answer_and_funnel(client):
     assert {"version", "commit", "parameters", "goal"} <= set(record)
 
 
+@pytest.mark.slow
 def test_goal_seek_lever_starts_on_the_day_chosen(client):
     job = client.post("/api/targets", json=_seek_body(start="2020-04-01")).json()
     assert _wait(client, job["id"])["status"] == "done"
@@ -631,6 +634,7 @@ def test_browser_page_fits_a_phone(app_url, chromium):
     assert errors == []
 
 
+@pytest.mark.slow
 def test_finished_runs_come_back_after_a_restart_until_deleted(scenario_folder, tmp_path):
     work = tmp_path / "work"
     option = {"name": "Hubs", "scenario": "small_council", "levers": {"hub_families": 1}}

@@ -46,6 +46,14 @@ class Problem:
     rule: str
     action: str
 
+    @classmethod
+    def at(cls, row: Any, rule: str, action: str, child: str | None = None) -> Problem:
+        """A problem in one row read from a file: a row or ``itertuples`` tuple with ``file``,
+        ``line`` and (unless ``child`` is given) ``CHILD``."""
+        return cls(
+            str(row.file), int(row.line), str(row.CHILD if child is None else child), rule, action
+        )
+
 
 @dataclass
 class Return:
@@ -124,6 +132,7 @@ def read_table(path: Path, table: str) -> pd.DataFrame:
     for col in df.columns:
         df[col] = df[col].astype(str).str.strip()
     df["line"] = df.index + 2
+    df["file"] = str(path)
     for col in DATES[table]:
         raw = df[col]
         parsed = pd.to_datetime(raw, format=DATE_FORMAT, errors="coerce")
@@ -190,10 +199,8 @@ def read_return(root: Path | str) -> Return:
         r: Any  # a row of mixed columns
         for r in eps[late].itertuples():
             problems.append(
-                Problem(
-                    str(path),
-                    int(r.line),
-                    str(r.CHILD),
+                Problem.at(
+                    r,
                     f"episode ends ({r.DEC}) after the collection year it is reported in "
                     f"(to 31 March {end})",
                     "the end date is kept",
@@ -201,7 +208,6 @@ def read_return(root: Path | str) -> Return:
             )
         for t, df in year_tables.items():
             df["year"] = end
-            df["file"] = str(files[t])
             tables[t].append(df)
     if len(shifts) > 1:
         raise ReturnError(
@@ -238,20 +244,16 @@ def _one_row_per_episode(eps: pd.DataFrame, problems: list[Problem]) -> pd.DataF
         changed = [c for c, d in zip(fixed, differs.loc[i], strict=True) if d]
         if changed:
             problems.append(
-                Problem(
-                    r["file"],
-                    int(r["line"]),
-                    r["CHILD"],
+                Problem.at(
+                    r,
                     f"episode starting {r['DECOM']} repeated in a later year with other {changed}",
                     f"the later year's row (line {r['line_later']} of {r['file_later']}) is used",
                 )
             )
         if redated[i]:
             problems.append(
-                Problem(
-                    r["file"],
-                    int(r["line"]),
-                    r["CHILD"],
+                Problem.at(
+                    r,
                     f"episode starting {r['DECOM']} ends {r['DEC']} here but "
                     f"{r['DEC_later']} later",
                     "the later year's end is used",
@@ -278,10 +280,8 @@ def _check_episodes(eps: pd.DataFrame, years: list[int], problems: list[Problem]
     r: Any  # a row of mixed columns
     for r in eps[backwards].itertuples():
         problems.append(
-            Problem(
-                r.file,
-                r.line,
-                r.CHILD,
+            Problem.at(
+                r,
                 f"episode ends ({r.DEC}) before it starts ({r.DECOM})",
                 "episode excluded from every count and rate",
             )
@@ -296,10 +296,8 @@ def _check_episodes(eps: pd.DataFrame, years: list[int], problems: list[Problem]
     for i in ok.index[overlap]:
         r = eps.loc[i]
         problems.append(
-            Problem(
-                r["file"],
-                int(r["line"]),
-                r["CHILD"],
+            Problem.at(
+                r,
                 f"a child with two open episodes: this one (from {r['DECOM']}) is still open "
                 f"when the next starts ({nxt[i].strftime(DATE_FORMAT)})",
                 "closed the day the next episode starts, as a change of placement (X1)",
@@ -312,10 +310,8 @@ def _check_episodes(eps: pd.DataFrame, years: list[int], problems: list[Problem]
     for i in ok.index[vanished]:
         r = eps.loc[i]
         problems.append(
-            Problem(
-                r["file"],
-                int(r["line"]),
-                r["CHILD"],
+            Problem.at(
+                r,
                 f"episode open at 31 March {r['year']} is missing from the {r['year'] + 1} "
                 "file, with no end date",
                 f"counted as observed up to 31 March {r['year']} (censored there)",
@@ -341,10 +337,8 @@ def _children(
     for child in missing:
         r = eps[eps["CHILD"] == child].iloc[0]
         problems.append(
-            Problem(
-                r["file"],
-                int(r["line"]),
-                child,
+            Problem.at(
+                r,
                 "child has episodes but no row in any header table",
                 "episodes excluded (no date of birth)",
             )
@@ -354,12 +348,11 @@ def _children(
     unknown = ~sex.isin(["1", "2", "M", "F"])
     for child, r in header[unknown].iterrows():
         problems.append(
-            Problem(
-                r["file"],
-                int(r["line"]),
-                str(child),
+            Problem.at(
+                r,
                 f"SEX {r['SEX']!r} is not 1/2 or M/F",
                 "counted as female in the male share",
+                child=str(child),
             )
         )
     return pd.DataFrame(
