@@ -23,6 +23,7 @@ import hashlib
 import json
 import math
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy.stats import qmc
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
 from sklearn.linear_model import RidgeCV
@@ -109,7 +111,12 @@ class Emulator:
         ) + WhiteKernel(0.1, (1e-4, 2.0))
         self.gp = GaussianProcessRegressor(
             kernel, normalize_y=False, n_restarts_optimizer=0, random_state=seed
-        ).fit(X, resid / scale)
+        )
+        # A length scale at its upper bound means the output does not depend on that
+        # parameter, which is an answer, not a failure: the warning would flood the log.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            self.gp.fit(X, resid / scale)
 
     def predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Mean and variance at ``X`` (the variance includes the fitted nugget)."""
