@@ -67,9 +67,14 @@ def test_without_place_all_in_house_some_start_with_agencies():
     loose = base.model_copy(
         update={"initial": base.initial.model_copy(update={"place_all_in_house": False})}
     )
-    s = simulate(loose, seed=2024, replication=0).tables()["snapshots"].iloc[0]
-    assert s["in_house"] < 680
-    assert s["children_in_care"] == 1950
+    # Whether a child placed alone finds an empty household depends on the draw, so look at
+    # a few: never more than 680, and short of it in some.
+    firsts = [
+        simulate(loose, seed=2024, replication=r).tables()["snapshots"].iloc[0] for r in range(4)
+    ]
+    assert all(s["in_house"] <= 680 for s in firsts)
+    assert any(s["in_house"] < 680 for s in firsts)
+    assert all(s["children_in_care"] == 1950 for s in firsts)
 
 
 def test_kinship_households_must_each_hold_a_child():
