@@ -140,6 +140,11 @@ def enquiry(world: World) -> None:
     rng = world.rng["funnel"]
     world.recorder.flow("enquiries")
     rec = world.recruitment
+    # Drawn before the follow-up decides, so that every enquiry takes the same draws from the
+    # funnel stream whether or not it is followed up: two scenarios with different follow-up
+    # capacity then keep common random numbers.
+    applies = rng.bernoulli(r.application_prob)
+    delay = rng.exponential(r.application_days) if applies else 0.0
     if rec.follow_up_slots is not None:
         # The team follows up as many enquiries as it has slots for; the rest go cold.
         if rec.following_up >= rec.follow_up_slots:
@@ -147,8 +152,8 @@ def enquiry(world: World) -> None:
             return
         rec.following_up += 1
         world.schedule(world.rng["follow_up"].exponential(r.follow_up.days), _followed_up, world)
-    if rng.bernoulli(r.application_prob):
-        world.schedule(rng.exponential(r.application_days), _application, world)
+    if applies:
+        world.schedule(delay, _application, world)
 
 
 def _followed_up(world: World) -> None:
@@ -400,6 +405,14 @@ def _schedule_review(world: World, h: Household, first: bool = False) -> None:
     days = a.review_days
     delay = world.rng["attrition"].random() * days if first else days
     if a.standards_deregistration_prob > 0:
+        if first:
+            # The review at which a concern ends the approval, drawn once per household
+            # (geometric: a chance p at each review). Drawn here in the order households are
+            # made, not review by review, so that a scenario with more households does not
+            # shift the draws of the others, and paired comparisons stay paired.
+            u = world.rng["review"].random()
+            p = a.standards_deregistration_prob
+            h.concern_reviews = max(1, math.ceil(math.log1p(-u) / math.log1p(-p))) if p < 1 else 1
         world.schedule(delay, _review, world, h)
         return
     if h.kind == "short_breaks":
@@ -424,12 +437,12 @@ def _review(world: World, h: Household) -> None:
     if not h.active:
         return
     a = world.scenario.attrition
-    standards = a.standards_deregistration_prob
-    # One draw a review, on its own stream, so the other routes' draws stay where they were.
-    if standards > 0 and world.rng["review"].bernoulli(standards):
-        world.recorder.flow("deregistrations_service_standards")
-        deregister(world, h, "service")
-        return
+    if h.concern_reviews > 0:
+        h.concern_reviews -= 1
+        if h.concern_reviews == 0:
+            world.recorder.flow("deregistrations_service_standards")
+            deregister(world, h, "service")
+            return
     # Short-break carers offer respite, never full-time placements: they are not "inactive".
     inactive = (
         h.kind != "short_breaks"

@@ -81,6 +81,7 @@ class Household:
     uasc_only: bool = False  # places ring-fenced for unaccompanied asylum-seeking children
     breakdown_multiplier: float = 1.0  # set by support schemes
     deregistration_multiplier: float = 1.0
+    concern_reviews: int = 0  # reviews left before a standards-of-care concern (0: none drawn)
     # Derived by refresh() after every change (the vacancy index calls it): matching reads
     # these in its inner loop.
     unavailable: int = 0
