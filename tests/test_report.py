@@ -295,7 +295,8 @@ def test_assumptions_are_in_plain_words_without_dotted_names_or_json(single_html
     # Dated policies and campaigns in words, with units.
     assert "from 1 April 2020 to 1 April 2021, ×1.3" in combined
     assert "Policy: Mockingbird" in combined and "from 1 November 2024" in combined
-    assert "£1,000 a week" in combined and "34%" in combined
+    assert "£1,000 a week" in combined and "41%" in combined
+    assert "Enquiries the recruitment team can follow up at once  45" in combined
 
 
 def test_settings_are_described_with_their_units():
