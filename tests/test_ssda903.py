@@ -459,6 +459,29 @@ def test_supported_accommodation_before_16_is_an_error_not_moved() -> None:
     assert eps["start"].iloc[0] == pd.Timestamp(2019, 3, 31) - pd.Timedelta(days=400)
 
 
+def test_a_wait_for_supported_accommodation_that_spans_the_16th_birthday_is_its_own_episode() -> (
+    None
+):
+    """Came into care at 15 (day 5), 16 on day 10, placed in supported accommodation on day 20
+    after the search: the days before the placement are not backdated into it (rule 371) but
+    are a waiting episode; once 16 at entry, the wait belongs to the placement as usual."""
+    ep = pd.DataFrame([(1, 20.0, NAN, "supported", "entry", "open", True)], columns=EPISODE_LOG)
+    kids = pd.DataFrame(
+        [(1, 10.0 - 16 * YEAR, True, False, "East", False, 5.0, NAN, "", False)],
+        columns=CHILD_TABLE,
+    )
+    start = dt.date(2019, 3, 31)
+    eps, _ = ssda903.build(ep, kids, start, dt.date(2020, 3, 31))
+    # (The open supported episode is also split where supported accommodation became
+    # registered, in October 2023.)
+    assert list(eps["kind"][:2]) == ["waiting", "supported"]
+    assert list(eps["start"][:2]) == [pd.Timestamp(start) + pd.Timedelta(days=d) for d in (5, 20)]
+    kids["dob_day"] = 4.0 - 16 * YEAR  # already 16 on coming into care
+    eps, _ = ssda903.build(ep, kids, start, dt.date(2020, 3, 31))
+    assert eps["kind"].iloc[0] == "supported" and "waiting" not in set(eps["kind"])
+    assert eps["start"].iloc[0] == pd.Timestamp(start) + pd.Timedelta(days=5)
+
+
 def test_export_903_reports_a_bad_history_without_a_traceback(
     results: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -87,7 +87,14 @@ def _segments(child: Any, eps: list[Any]) -> tuple[list[_Segment], bool]:
         if segs:
             segs[-1][2] = s
         elif not child.initial:
-            s = entry
+            sixteen = float(child.dob_day) + SUPPORTED_FROM_AGE * YEAR
+            if ep.placement == "supported" and entry < sixteen <= s:
+                # Came into care before 16 and was placed in supported accommodation after a
+                # search that outlasted the birthday: the wait cannot be booked as supported
+                # accommodation (rule 371), so it is an episode of its own.
+                segs.append([WAITING, entry, s, "placed", True])
+            else:
+                s = entry
         e = float(ep.end_day)
         end = None if math.isnan(e) else e
         segs.append([ep.placement, s, end, ep.reason_end, bool(ep.within_20_miles)])
