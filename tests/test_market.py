@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import QUIET, YEAR, binomial_near, near, small, total
+from test_statistics import erlang_b  # holds for any stay distribution (M/G/c/c)
 
 from sim.config import Scenario, ScenarioError, scenario_from_dict, with_overrides
 from sim.model import geography
@@ -65,14 +66,6 @@ def test_other_councils_children_hold_the_pool_and_this_councils_children_fall_t
     freed = 30 - world.providers.others["ifa_spot"]
     assert entries(res.flows, "ifa_spot") == freed <= 5
     assert entries(res.flows, "residential") > 60
-
-
-def erlang_b(servers: int, offered: float) -> float:
-    """Erlang's loss formula by its recursion (holds for any stay distribution, M/G/c/c)."""
-    b = 1.0
-    for k in range(1, servers + 1):
-        b = offered * b / (k + offered * b)
-    return b
 
 
 def test_other_councils_are_turned_away_as_erlangs_loss_formula_says():

@@ -42,8 +42,7 @@ class Recruitment:
         self.under_way = 0
         self.waiting: dict[int, float] = {}  # ticket -> day joined, first come first served
         self.tickets = 0
-        self.follow_up_slots = r.follow_up.slots  # None: every enquiry is followed up
-        self.following_up = 0
+        self.following_up = 0  # enquiries in the follow-up team's hands
 
 
 class Attrition(Observer):
@@ -145,9 +144,10 @@ def enquiry(world: World) -> None:
     # capacity then keep common random numbers.
     applies = rng.bernoulli(r.application_prob)
     delay = rng.exponential(r.application_days) if applies else 0.0
-    if rec.follow_up_slots is not None:
+    slots = r.follow_up.slots  # None: every enquiry is followed up
+    if slots is not None:
         # The team follows up as many enquiries as it has slots for; the rest go cold.
-        if rec.following_up >= rec.follow_up_slots:
+        if rec.following_up >= slots:
             world.recorder.flow("enquiries_not_followed_up")
             return
         rec.following_up += 1
