@@ -77,8 +77,8 @@ def fostering_table() -> pd.DataFrame:
 def _ofsted(la: str, col: str) -> float | None:
     """The council's Ofsted figure, None where not published (or no row)."""
     t = fostering_table()
-    v = t.at[la, col] if la in t.index else float("nan")
-    return None if pd.isna(v) else float(v)
+    v = float(t[col].get(la, float("nan")))
+    return None if np.isnan(v) else v
 
 
 def councils() -> list[str]:
