@@ -114,11 +114,18 @@ class Emulator:
         self.gp = GaussianProcessRegressor(
             kernel, normalize_y=False, n_restarts_optimizer=0, random_state=seed
         )
-        # A length scale at its upper bound means the output does not depend on that
-        # parameter, which is an answer, not a failure: the warning would flood the log.
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
+        # A length scale at its bound (ConvergenceWarning) mostly means the output does not
+        # depend on that parameter, an answer rather than a failure: each would flood the log,
+        # so the fit counts them (the wave summary reports the fits that had any).
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
             self.gp.fit(X, resid / scale)
+        self.convergence_warnings = 0
+        for w in caught:
+            if issubclass(w.category, ConvergenceWarning):
+                self.convergence_warnings += 1
+            else:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
     def predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Mean and variance at ``X`` (the variance includes the fitted nugget)."""
@@ -346,6 +353,9 @@ def history_match(
                 "runs_in_space_after": runs_in,
                 "training_runs": len(Xtr),
                 "emulated_targets": len(wave.emulators),
+                "emulator_fits_at_a_bound": sum(
+                    em.convergence_warnings > 0 for em in wave.emulators.values()
+                ),
                 "targets_in_cuts": len(cut_obs),
                 "non_implausible_share_of_prior": share,
                 "emulator_mean_abs_std_error": float(wave.validation["mean_abs_std_error"].mean())

@@ -5,14 +5,23 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.exceptions import ConvergenceWarning
 
 from sim.config import ScenarioError, load_scenario
 from sim.experiment import run
-from sim.history_matching import Observation, Settings, history_match, implausibility, passes
+from sim.history_matching import (
+    Emulator,
+    Observation,
+    Settings,
+    history_match,
+    implausibility,
+    passes,
+)
 from sim.posterior import check, for_replication, point, read_posterior, write_posterior
 from tests.conftest import KENT
 
@@ -73,6 +82,22 @@ def test_a_target_no_parameter_set_can_reach_is_reported_not_cut_on():
     )
     assert res.excluded == ["f2"]
     assert res.summary["non_implausible_share_of_prior"].iloc[-1] > 0
+
+
+def test_fits_with_a_length_scale_at_its_bound_are_counted_not_shown():
+    """A figure that does not depend on a parameter puts that length scale at its bound: the
+    fit's ConvergenceWarnings are counted on the emulator and in the wave summary, and none
+    reaches the caller."""
+    X = np.random.default_rng(0).random((25, 2))
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")
+        flat = Emulator(X, np.sin(6 * X[:, 0]))  # nothing of X[:, 1]
+    assert flat.convergence_warnings > 0
+    assert not [w for w in shown if issubclass(w.category, ConvergenceWarning)]
+    settings = Settings(allowed_misses=0, candidates=200, enough=20, candidate_batches=1)
+    res = history_match(toy, [0, 0], [1, 1], ["a", "b"], OBS, [12], SIM_VAR, 1, settings)
+    counted = sum(em.convergence_warnings > 0 for em in res.waves[0].emulators.values())
+    assert res.summary["emulator_fits_at_a_bound"].tolist() == [counted]
 
 
 # ------------------------------------------------------------------- posterior draws
