@@ -129,7 +129,9 @@ class Geography:
         if h is not None:
             return self.miles(home, self.district_of(h))
         s = self.spec
-        if self.rng.bernoulli(s.out_of_county_share.get(kind, 0.0)):
+        # A place bought beyond the spot pool is outside the county by definition; the others
+        # are outside it at the type's share (the pool's agencies have carers over the border).
+        if child.outside or self.rng.bernoulli(s.out_of_county_share.get(kind, 0.0)):
             self.world.recorder.flow("placements_out_of_county")
             return s.out_of_county_median_miles * math.exp(
                 s.out_of_county_sigma * self.rng.normal()
