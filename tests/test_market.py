@@ -145,6 +145,13 @@ def test_places_outside_the_county_run_out_too_and_are_freed_when_children_leave
     p.release("ifa_spot", kids[0])
     assert p.outside_free("ifa_spot") == 1 and not kids[0].outside
     assert p.occupied["ifa_spot"] == 0
+    # Spot placements that break down free their places for the next children.
+    breaks = {"per_year": {"ifa_spot": 3.0}}
+    world, res = run(small(**NO_IN_HOUSE, market={"spot": spot}, breakdown=breaks))
+    outside = [c for c in world.children.values() if c.placement == "ifa_spot" and c.outside]
+    assert total(res.flows, "spot_placed_outside") > 20
+    assert world.providers.outside["ifa_spot"] == len(outside) <= 5
+    assert not any(c.outside for c in world.children.values() if c.placement != "ifa_spot")
 
 
 def test_places_outside_the_county_change_nothing_while_the_pool_has_room():

@@ -2,7 +2,8 @@
 
 With a district table (``geography.districts``), each child's home, each in-house household
 and each external placement has a district, drawn within its area in proportion to the
-districts' populations; external placements may instead be outside the county. A placement's
+districts' populations; external placements may instead be outside the county (always, when
+the spot pool was full and the place was bought beyond it). A placement's
 distance is between the district centroids (great circle), or within the home district; the
 20-mile indicator then follows from where children and carers are. Unaccompanied children
 without a home address have distance 'not known', as DfE records them: they count among the
