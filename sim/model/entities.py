@@ -48,6 +48,7 @@ class Child:
     #: hazard token, what), scheduled only if the exit is redrawn to a later day.
     held_hazard: tuple[float, int, int, str] | None = None
     ring_fenced: bool = False  # holds a provider place reserved for UASC
+    outside: bool = False  # in a place bought outside the county, beyond the spot pool
     avoid: int = -1  # household the child's placement broke down with: never matched again
     nts_referred: bool = False
     exit_day: float = -1.0

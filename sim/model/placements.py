@@ -149,10 +149,16 @@ def _try_step(world: World, step: str, group: list[Child], reason: str) -> bool:
     if any(c.parent_and_child for c in group) and kind in ("supported", "unregistered"):
         return False
     uasc = all(c.uasc for c in group)
-    if world.providers.free(kind, uasc) < len(group) or not rng.bernoulli(spec.accept_prob):
+    providers = world.providers
+    outside = providers.free(kind, uasc) < len(group)
+    if (outside and providers.outside_free(kind) < len(group)) or not rng.bernoulli(
+        spec.accept_prob
+    ):
         return False
+    if outside:
+        world.recorder.flow("spot_placed_outside", len(group))
     for c in group:
-        world.providers.take(kind, c)
+        providers.take(kind, c, outside=outside)
         place(world, c, kind, None, reason)
     return True
 
