@@ -467,6 +467,7 @@ def demand_model_sample() -> Path:
     return Path(out.stdout.strip()).parent / "combined"
 
 
+@pytest.mark.slow  # an external tool: its environment is built on first use
 def test_demand_model_sample_read_with_its_problems(demand_model_sample):
     ret = read_return(demand_model_sample)
     assert "starts" in ret.convention  # its 2017 files hold 2017-18

@@ -161,6 +161,7 @@ def _headline(res) -> dict[str, float]:
     }
 
 
+@pytest.mark.slow  # statistical: ten three-year Kent runs
 def test_attrition_clocks_kept_while_the_multiplier_holds_change_no_headline(monkeypatch):
     """A placement that leaves a household's leaving multiplier as it is, until at least the
     day its clock was drawn up to, keeps the clock (the hazard is memoryless): fewer draws and

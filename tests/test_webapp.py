@@ -536,6 +536,7 @@ def test_runs_are_kept_until_deleted_and_uploads_go_with_their_run(client, tmp_p
     assert client.delete(f"/api/runs/{jobs[1]['id']}").status_code == 404
 
 
+@pytest.mark.slow  # end-to-end: two Kent runs through the app
 def test_a_full_disk_quota_refuses_new_runs_and_uploads_and_deletes_nothing(tmp_path):
     app = create_app(SCENARIOS, tmp_path / "work", workers=1, limits=Limits(disk_bytes=1))
     option = {"name": "A", "scenario": "kent_baseline", "levers": {}}
