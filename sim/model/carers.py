@@ -63,7 +63,7 @@ class Attrition(Observer):
             reason == "breakdown"
             and h is not None
             and h.kind != "connected"
-            and w.rng["breakdowns"].bernoulli(w.scenario.breakdown.carer_deregisters_prob)
+            and h.rng.bernoulli(w.scenario.breakdown.carer_deregisters_prob)
         ):
             deregister(w, h, "after_breakdown")
 
@@ -222,9 +222,10 @@ def _assessment_end(world: World, months: float, approved: bool) -> None:
 
 
 def new_household(
-    world: World, rng: Stream, places_weights: list[float], approved: float
+    world: World, rng: Stream, places_weights: list[float], approved: float, origin: int
 ) -> Household:
-    """A household drawn from the scenario's mix of types, areas, places and age ranges."""
+    """A household drawn from the scenario's mix of types, areas, places and age ranges, with
+    its own stream (``World.own_stream`` of ``origin``)."""
     hh = world.scenario.recruitment.household
     kinds = list(hh.type_weights)
     kind = kinds[world.pick(rng, hh.type_weights)]
@@ -248,6 +249,7 @@ def new_household(
         max_age=max_age,
         accepts_complex=accepts_complex,
         approved=approved,
+        rng=world.own_stream(origin),
         last_active=approved,
     )
     h.held_back = sum(rng.bernoulli(hh.held_back_prob) for _ in range(places - 1))
@@ -260,7 +262,11 @@ def approve(world: World, months: float) -> Household:
     """Panel approves a household after ``months`` of assessment."""
     rec = world.recorder
     h = new_household(
-        world, world.rng["carers"], world.scenario.recruitment.household.places_weights, world.now
+        world,
+        world.rng["carers"],
+        world.scenario.recruitment.household.places_weights,
+        world.now,
+        1,
     )
     rec.flow("approvals")
     rec.flow(f"approvals_{h.kind}")
@@ -287,6 +293,7 @@ def approve_connected(world: World, area: str, group: list) -> Household:
         max_age=world.scenario.age_band_edges[-1] - 1,
         accepts_complex=True,
         approved=world.now,
+        rng=world.own_stream(2),
         last_active=world.now,
     )
     h.refresh()
@@ -319,17 +326,19 @@ def _kinship_decision(world: World, h: Household, passes: bool) -> None:
 
 
 def schedule_attrition(world: World, h: Household, rng: Stream | None = None) -> None:
-    """Draw the household's next resignation, move to an agency or on-hold period.
+    """Draw the household's next resignation, move to an agency or on-hold period, from its
+    own stream.
 
-    A policy that redraws many households at once passes its own stream, so the draws it
-    adds do not shift everyone else's (keeping common random numbers between scenarios).
+    A policy that redraws many households at once passes its own stream for a fresh draw, so
+    the draws it adds do not shift the households' own (common random numbers between
+    scenarios).
     """
     if not h.active:
         return
     a = world.scenario.attrition
     h.token += 1
     token = h.token
-    rng = rng or world.rng["attrition"]
+    rng = rng or h.rng
     tenure = (world.now - h.approved) / YEAR
     edges = a.tenure_edges_years
     # At an edge (to rounding) count the new piece, so the clock always moves on.
@@ -347,10 +356,19 @@ def schedule_attrition(world: World, h: Household, rng: Stream | None = None) ->
         0.0 if h.on_hold else a.on_hold_per_year,
     ]
     total = sum(rates)
-    t = rng.hazard_time(total) * YEAR if total > 0 else math.inf
+    # The cumulative hazard left until the next event, drawn once an event and spent at the
+    # rates in force: a redraw moves the event rather than drawing it afresh (the same law,
+    # the hazard being memoryless), so a household whose rates differ for a while between
+    # two scenarios keeps its draw.
+    now = world.now
+    if h.hazard_left < 0:
+        h.hazard_left = rng.exponential(1.0)
+    else:
+        h.hazard_left = max(h.hazard_left - h.hazard_rate * (now - h.hazard_since) / YEAR, 0.0)
+    h.hazard_rate, h.hazard_since = total, now
+    t = h.hazard_left / total * YEAR if total > 0 else math.inf
     if t < to_edge and t < to_change:
-        what = ("carer_initiated", "to_ifa", "on_hold")[choose_rates(rng, rates, total)]
-        world.schedule(t, _attrition_event, world, h, token, what)
+        world.schedule(t, _attrition_event, world, h, token, rates, total)
     elif to_edge <= to_change and to_edge < math.inf:
         world.schedule(to_edge, _tenure_edge, world, h, token)
     elif to_change < math.inf:
@@ -364,18 +382,22 @@ def _tenure_edge(world: World, h: Household, token: int) -> None:
 
 def _usage_edge(world: World, h: Household, token: int) -> None:
     if h.token == token:
-        schedule_attrition(world, h, world.rng["usage"])
+        schedule_attrition(world, h)
 
 
-def _attrition_event(world: World, h: Household, token: int, what: str) -> None:
+def _attrition_event(
+    world: World, h: Household, token: int, rates: list[float], total: float
+) -> None:
     if h.token != token or not h.active:
         return
+    h.hazard_left = -1.0  # spent: the next clock draws afresh
+    what = ("carer_initiated", "to_ifa", "on_hold")[choose_rates(h.rng, rates, total)]
     if what == "on_hold":
         h.on_hold = True
         world.recorder.flow("on_hold_starts")
         world.index.update(h)
         mean = world.scenario.attrition.on_hold_mean_days
-        world.schedule(world.rng["attrition"].exponential(mean), _hold_end, world, h)
+        world.schedule(h.rng.exponential(mean), _hold_end, world, h)
         schedule_attrition(world, h)
         return
     deregister(world, h, what)
@@ -403,14 +425,12 @@ def _schedule_review(world: World, h: Household, first: bool = False) -> None:
     """
     a = world.scenario.attrition
     days = a.review_days
-    delay = world.rng["attrition"].random() * days if first else days
+    delay = h.rng.random() * days if first else days
     if a.standards_deregistration_prob > 0:
-        if first:
+        if h.concern_reviews == 0:
             # The review at which a concern ends the approval, drawn once per household
-            # (geometric: a chance p at each review). Drawn here in the order households are
-            # made, not review by review, so that a scenario with more households does not
-            # shift the draws of the others, and paired comparisons stay paired.
-            u = world.rng["review"].random()
+            # (geometric: a chance p at each review), when its reviews are first scheduled.
+            u = h.rng.random()
             p = a.standards_deregistration_prob
             h.concern_reviews = max(1, math.ceil(math.log1p(-u) / math.log1p(-p))) if p < 1 else 1
         world.schedule(delay, _review, world, h)
@@ -450,10 +470,13 @@ def _review(world: World, h: Household) -> None:
         and h.filled == 0
         and world.now - h.last_active >= a.inactive_days
     )
-    if inactive and world.rng["attrition"].bernoulli(a.service_deregistration_prob):
+    # Both tests' draws are taken at every review, whatever the household's state, so that
+    # its stream stays where it is in a scenario where the state differs.
+    u_inactive, u_mismatch = h.rng.random(), h.rng.random()
+    if inactive and u_inactive < a.service_deregistration_prob:
         deregister(world, h, "service")
         return
-    if world.usage.mismatched(h):
+    if world.usage.mismatched(h, u_mismatch):
         world.recorder.flow("deregistrations_service_mismatch")
         deregister(world, h, "service")
         return

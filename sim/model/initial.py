@@ -43,7 +43,7 @@ def _households(world: World) -> None:
     rng = world.rng["initial"]
     for _ in range(ini.households):
         approved = -min(rng.exponential(ini.mean_years_approved * YEAR), 30 * YEAR)
-        h = carers.new_household(world, rng, ini.places_weights, approved)
+        h = carers.new_household(world, rng, ini.places_weights, approved, 0)
         h.last_active = max(approved, -rng.random() * sc.attrition.inactive_days)
         if h.kind != "short_breaks" and rng.bernoulli(ini.on_hold_share):
             h.on_hold = True
