@@ -35,6 +35,7 @@ STREAM_IDS: dict[str, int] = {
     "offers": 19,
     "follow_up": 21,
     "households": 22,  # the root of each household's own stream (Stream.substream)
+    "enquiries_added": 23,  # enquiries a policy adds to the scenario's, and their funnel draws
 }
 
 _BLOCK = 2048

@@ -40,7 +40,7 @@ class Recruitment:
         self.age_range_weights = [a.weight for a in r.household.age_ranges]
         self.slots = r.assessing.slots  # None: no limit
         self.under_way = 0
-        self.waiting: dict[int, float] = {}  # ticket -> day joined, first come first served
+        self.waiting: dict[int, tuple[float, _Fate]] = {}  # ticket -> (day joined, draws), in turn
         self.tickets = 0
         self.following_up = 0  # enquiries in the follow-up team's hands
 
@@ -74,7 +74,11 @@ class Attrition(Observer):
 
 def start(world: World) -> None:
     """Start the enquiry stream and every existing household's attrition clock."""
-    poisson_process(world, world.recruitment.curve, world.rng["enquiries"], lambda: enquiry(world))
+    curve, funnel = world.recruitment.curve, world.rng["funnel"]
+    added = world.rng["enquiries_added"]
+    # The enquiries a policy adds come from a stream of their own, so the others stay paired.
+    poisson_process(world, curve, world.rng["enquiries"], lambda: enquiry(world, funnel), "base")
+    poisson_process(world, curve, added, lambda: enquiry(world, added), "added")
     for h in list(world.households.values()):
         if h.kind != "connected":
             schedule_attrition(world, h)
@@ -106,10 +110,10 @@ def _seed_pipeline(world: World) -> None:
     applying = enquiries_per_day * followed * r.application_prob
     for _ in range(rng.poisson(applying * r.application_days)):
         # Stage times are exponential: the time left is a fresh one (memoryless).
-        world.schedule(rng.exponential(r.application_days), _application, world)
+        world.schedule(rng.exponential(r.application_days), _application, world, _Fate(rng))
     starting = applying * r.assessment_start_prob
     for _ in range(rng.poisson(starting * r.assessment_start_days)):
-        world.schedule(rng.exponential(r.assessment_start_days), _assessment, world)
+        world.schedule(rng.exponential(r.assessment_start_days), _assessment, world, _Fate(rng))
     a = r.assessment
     mean_months = a.fast_share * a.fast_median_months * math.exp(a.fast_sigma**2 / 2) + (
         1 - a.fast_share
@@ -134,16 +138,15 @@ def _seed_pipeline(world: World) -> None:
 # ------------------------------------------------------------------------------ the funnel
 
 
-def enquiry(world: World) -> None:
+def enquiry(world: World, rng: Stream) -> None:
+    """An enquiry, whose whole way through the funnel is drawn now from ``rng``."""
     r = world.scenario.recruitment
-    rng = world.rng["funnel"]
     world.recorder.flow("enquiries")
     rec = world.recruitment
-    # Drawn before the follow-up decides, so that every enquiry takes the same draws from the
-    # funnel stream whether or not it is followed up: two scenarios with different follow-up
-    # capacity then keep common random numbers.
-    applies = rng.bernoulli(r.application_prob)
-    delay = rng.exponential(r.application_days) if applies else 0.0
+    # Every draw of the enquiry's way through the funnel is taken now, whatever happens to
+    # it: each enquiry takes the same draws however many are followed up, wait for a slot or
+    # are added by a policy, so two scenarios keep common random numbers for the others.
+    fate = _Fate(rng)
     slots = r.follow_up.slots  # None: every enquiry is followed up
     if slots is not None:
         # The team follows up as many enquiries as it has slots for; the rest go cold.
@@ -152,39 +155,59 @@ def enquiry(world: World) -> None:
             return
         rec.following_up += 1
         world.schedule(world.rng["follow_up"].exponential(r.follow_up.days), _followed_up, world)
-    if applies:
-        world.schedule(delay, _application, world)
+    if fate.applies < r.application_prob:
+        world.schedule(fate.application * r.application_days, _application, world, fate)
+
+
+class _Fate:
+    """An enquiry's draws: uniforms for each decision, unit exponentials for each delay and a
+    standard normal for the assessment's length."""
+
+    __slots__ = ("application", "applies", "approves", "fast", "length", "starts", "to_start")
+
+    def __init__(self, rng: Stream) -> None:
+        self.applies = rng.random()
+        self.application = rng.exponential(1.0)
+        self.starts = rng.random()
+        self.to_start = rng.exponential(1.0)
+        self.fast = rng.random()
+        self.length = rng.normal()
+        self.approves = rng.random()
 
 
 def _followed_up(world: World) -> None:
     world.recruitment.following_up -= 1
 
 
-def _application(world: World) -> None:
+def _application(world: World, fate: _Fate) -> None:
     r = world.scenario.recruitment
-    rng = world.rng["funnel"]
     world.recorder.flow("applications")
-    if rng.bernoulli(r.assessment_start_prob):
-        world.schedule(rng.exponential(r.assessment_start_days), _assessment, world)
+    if fate.starts < r.assessment_start_prob:
+        world.schedule(fate.to_start * r.assessment_start_days, _assessment, world, fate)
     else:
         world.recorder.flow("withdrawn_before_assessment")
 
 
 def assessment_months(rng: Stream, a) -> float:
     """Draw an assessment duration (months) from the fast/slow lognormal mixture."""
-    if rng.bernoulli(a.fast_share):
-        return rng.lognormal(a.fast_median_months, a.fast_sigma)
-    return rng.lognormal(a.slow_median_months, a.slow_sigma)
+    return _months(a, rng.random(), rng.normal())
 
 
-def _assessment(world: World) -> None:
+def _months(a, fast: float, z: float) -> float:
+    """The assessment duration (months) given a uniform ``fast`` and a standard normal ``z``."""
+    if fast < a.fast_share:
+        return a.fast_median_months * math.exp(a.fast_sigma * z)
+    return a.slow_median_months * math.exp(a.slow_sigma * z)
+
+
+def _assessment(world: World, fate: _Fate) -> None:
     """An applicant is ready for assessment: it starts now if an assessing slot is free."""
     rec = world.recruitment
     if rec.slots is None or rec.under_way < rec.slots:
-        _begin_assessment(world, 0.0)
+        _begin_assessment(world, 0.0, fate)
         return
     rec.tickets += 1
-    rec.waiting[rec.tickets] = world.now
+    rec.waiting[rec.tickets] = (world.now, fate)
     world.recorder.flow("assessment_waits")
     patience = world.scenario.recruitment.assessing.patience_days
     world.schedule(world.rng["assessing"].exponential(patience), _give_up, world, rec.tickets)
@@ -195,17 +218,19 @@ def _give_up(world: World, ticket: int) -> None:
         world.recorder.flow("withdrawn_waiting_assessment")
 
 
-def _begin_assessment(world: World, waited_days: float) -> None:
+def _begin_assessment(world: World, waited_days: float, fate: _Fate) -> None:
     r = world.scenario.recruitment
-    rng = world.rng["funnel"]
     world.recorder.flow("assessments")
     world.recruitment.under_way += 1
-    months = assessment_months(rng, r.assessment) * world.recruitment.duration_multiplier
+    months = _months(r.assessment, fate.fast, fate.length) * world.recruitment.duration_multiplier
     override = world.recruitment.approval_prob
-    if rng.bernoulli(r.approval_prob if override is None else override):
+    p = r.approval_prob if override is None else override
+    if fate.approves < p:
         world.schedule(months * MONTH, _assessment_end, world, months + waited_days / MONTH, True)
     else:
-        world.schedule(rng.random() * months * MONTH, _assessment_end, world, 0, False)
+        # Withdrawn after a uniform share of the assessment: the draw's place above p, rescaled.
+        share = (fate.approves - p) / (1.0 - p)
+        world.schedule(share * months * MONTH, _assessment_end, world, 0, False)
 
 
 def _assessment_end(world: World, months: float, approved: bool) -> None:
@@ -218,7 +243,8 @@ def _assessment_end(world: World, months: float, approved: bool) -> None:
     rec.under_way -= 1
     if rec.waiting and (rec.slots is None or rec.under_way < rec.slots):
         ticket = next(iter(rec.waiting))
-        _begin_assessment(world, world.now - rec.waiting.pop(ticket))
+        joined, fate = rec.waiting.pop(ticket)
+        _begin_assessment(world, world.now - joined, fate)
 
 
 def new_household(
