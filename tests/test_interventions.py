@@ -24,7 +24,7 @@ from test_statistics import loss_system
 
 from sim.compare import compare, paired_differences, variance_reduction
 from sim.config import ScenarioError, load_scenario, with_overrides
-from sim.model import simulate
+from sim.model import carers, simulate
 from sim.model.metrics import EPISODE_COLUMNS
 from sim.model.world import World
 from sim.posterior import point
@@ -336,6 +336,41 @@ def test_pairing_reduces_variance_for_a_real_policy():
     d = paired_differences(res.tables[base.name]["snapshots"], res.tables[policy.name]["snapshots"])
     final = d[(d["outcome"] == "households") & (d["year"] == d["year"].max())].iloc[0]
     assert final["ci_low"] > 0  # 120 approvals a year grow the carer base
+
+
+def test_a_recruitment_target_leaves_the_scenarios_own_enquiries_where_they_were(monkeypatch):
+    """The enquiries a target adds come from a process and a stream of their own: under the
+    target the scenario's own enquiries are made on the same days with the same draws through
+    the funnel as without it, and the added ones draw from ``enquiries_added``."""
+    made: list[tuple[int, float, float, float]] = []
+
+    class Recorded(carers._Fate):
+        def __init__(self, rng) -> None:
+            super().__init__(rng)
+            made.append((id(rng), rng_world[0].now, self.applies, self.approves))
+
+    rng_world: list[World] = []
+    monkeypatch.setattr(carers, "_Fate", Recorded)
+    drawn = {}
+    for name, sc in (
+        ("base", kent(years=1)),
+        (
+            "target",
+            kent(years=1, recruitment_targets=[{"start": "2019-04-01", "approvals_per_year": 120}]),
+        ),
+    ):
+        made.clear()
+        world = World(sc, make_streams(4, 0))
+        rng_world[:] = [world]
+        world.run()
+        own, added = id(world.rng["funnel"]), id(world.rng["enquiries_added"])
+        drawn[name] = (
+            [m[1:] for m in made if m[0] == own],
+            sum(m[0] == added for m in made),
+        )
+    assert len(drawn["base"][0]) > 400 and drawn["base"][1] == 0
+    assert drawn["target"][0] == drawn["base"][0]
+    assert drawn["target"][1] > 100
 
 
 def test_households_stay_paired_when_a_policy_changes_their_leaving():
