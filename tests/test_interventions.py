@@ -343,14 +343,15 @@ def test_a_recruitment_target_leaves_the_scenarios_own_enquiries_where_they_were
     target the scenario's own enquiries are made on the same days with the same draws through
     the funnel as without it, and the added ones draw from ``enquiries_added``."""
     made: list[tuple[int, float, float, float]] = []
-
-    class Recorded(carers._Fate):
-        def __init__(self, rng) -> None:
-            super().__init__(rng)
-            made.append((id(rng), rng_world[0].now, self.applies, self.approves))
-
+    fate_of = carers._Fate
     rng_world: list[World] = []
-    monkeypatch.setattr(carers, "_Fate", Recorded)
+
+    def recorded(rng):
+        fate = fate_of(rng)
+        made.append((id(rng), rng_world[0].now, fate.applies, fate.approves))
+        return fate
+
+    monkeypatch.setattr(carers, "_Fate", recorded)
     drawn = {}
     for name, sc in (
         ("base", kent(years=1)),
