@@ -667,7 +667,7 @@ def make_household(world: World, **kw) -> Household:
         "approved": 0.0,
         **kw,
     }
-    h = Household(id=world.new_id(), **spec)
+    h = Household(id=world.new_id(), rng=world.own_stream(1), **spec)
     world.households[h.id] = h
     world.index.update(h)
     return h
@@ -1339,7 +1339,7 @@ def test_new_households_follow_the_configured_mix():
     world = World(sc, make_streams(29, 0))
     hh = sc.recruitment.household
     made = [
-        carers.new_household(world, world.rng["carers"], hh.places_weights, 0.0)
+        carers.new_household(world, world.rng["carers"], hh.places_weights, 0.0, 1)
         for _ in range(5000)
     ]
     n = len(made)

@@ -265,7 +265,7 @@ def build(hs: list[dict[str, Any]], group_spec: list[dict[str, Any]]):
     world.index = VacancyIndex(world)
     made = []
     for spec in hs:
-        h = Household(id=world.new_id(), approved=0.0, **spec)
+        h = Household(id=world.new_id(), rng=world.own_stream(1), approved=0.0, **spec)
         world.households[h.id] = h
         world.index.update(h)
         made.append(h)

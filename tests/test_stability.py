@@ -123,6 +123,7 @@ def test_agency_placements_past_the_step_down_window_are_not_stepped_down():
 def make_household(world: World) -> Household:
     h = Household(
         id=world.new_id(),
+        rng=world.own_stream(1),
         area="North",
         kind="mainstream",
         places=3,
