@@ -146,9 +146,9 @@ def _try_step(world: World, step: str, group: list[Child], reason: str) -> bool:
             place(world, c, "in_house", h, reason)
         return True
     kind = step
-    if any(c.parent_and_child for c in group) and kind in ("supported", "unregistered"):
+    if kind in ("supported", "unregistered") and any(c.parent_and_child for c in group):
         return False
-    uasc = all(c.uasc for c in group)
+    uasc = group[0].uasc if len(group) == 1 else all(c.uasc for c in group)
     if world.providers.free(kind, uasc) < len(group) or not rng.bernoulli(spec.accept_prob):
         return False
     for c in group:
