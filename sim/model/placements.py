@@ -419,8 +419,10 @@ def offer_vacancy(world: World, h: Household) -> None:
     waiting = list(world.waiting)
     geo = world.geography
     if geo is not None and geo.spec.nearest_area_first:  # the nearest waiting children first
-        rank = {a: i for i, a in enumerate(geo.areas_nearest(geo.district_of(h)))}
-        waiting.sort(key=lambda cid: rank[world.children[cid].area])
+        nearest = geo.areas_nearest(geo.district_of(h))  # draws h's district on first use
+        if len(waiting) > 1:
+            rank = {a: i for i, a in enumerate(nearest)}
+            waiting.sort(key=lambda cid: rank[world.children[cid].area])
     for cid in waiting:
         if h.free <= 0:
             return
