@@ -104,12 +104,14 @@ def _attempt(
     cascade = world.scenario.matching.cascade
     while i < len(steps):
         step = steps[i]
-        delay = cascade[step].delay_days
-        if delay > 0 and not arrived:
-            world.schedule(delay, _attempt, world, group, tokens, steps, i, True, reason, urgent)
+        spec = cascade[step]
+        if spec.delay_days > 0 and not arrived:
+            world.schedule(
+                spec.delay_days, _attempt, world, group, tokens, steps, i, True, reason, urgent
+            )
             return
         arrived = False
-        if _try_step(world, step, group, reason):
+        if _try_step(world, step, spec.accept_prob, group, reason):
             return
         if step == "ifa_spot" and len(group) > 1 and world.scenario.matching.split_siblings:
             world.recorder.flow("siblings_split")
@@ -129,9 +131,8 @@ def _retry(world: World, group: list[Child], tokens: list[int], reason: str, urg
         start_search(world, live, reason, urgent)
 
 
-def _try_step(world: World, step: str, group: list[Child], reason: str) -> bool:
+def _try_step(world: World, step: str, accept_prob: float, group: list[Child], reason: str) -> bool:
     rng = world.rng["matching"]
-    spec = world.scenario.matching.cascade[step]
     where = _IN_HOUSE_WHERE.get(step)
     if where is not None:
         kind = (
@@ -140,7 +141,7 @@ def _try_step(world: World, step: str, group: list[Child], reason: str) -> bool:
             else ("parent_and_child" if group[0].parent_and_child else "mainstream")
         )
         h = world.index.find(kind, group, group[0].area, where)
-        if h is None or not rng.bernoulli(spec.accept_prob):
+        if h is None or not rng.bernoulli(accept_prob):
             return False
         for c in group:
             place(world, c, "in_house", h, reason)
@@ -149,7 +150,7 @@ def _try_step(world: World, step: str, group: list[Child], reason: str) -> bool:
     if kind in ("supported", "unregistered") and any(c.parent_and_child for c in group):
         return False
     uasc = group[0].uasc if len(group) == 1 else all(c.uasc for c in group)
-    if world.providers.free(kind, uasc) < len(group) or not rng.bernoulli(spec.accept_prob):
+    if world.providers.free(kind, uasc) < len(group) or not rng.bernoulli(accept_prob):
         return False
     for c in group:
         world.providers.take(kind, c)
