@@ -182,18 +182,19 @@ class StepDownList:
 
     def __init__(self, world: World) -> None:
         self.world = world
-        self.buckets: dict[tuple[int, bool], dict[int, int]] = {}
+        # Without, then with complex needs: year of birth -> child id -> placement token.
+        self.buckets: tuple[dict[int, dict[int, int]], dict[int, dict[int, int]]] = ({}, {})
 
     def add(self, child: Child, token: int) -> None:
         if child.state != PLACED or child.placement_token != token:
             return
-        key = (math.floor(child.dob / YEAR), child.complex_needs)
-        self.buckets.setdefault(key, {})[child.id] = token
+        by_born = self.buckets[child.complex_needs]
+        by_born.setdefault(math.floor(child.dob / YEAR), {})[child.id] = token
 
     def take_for(self, h: Household) -> Child | None:
         """The first candidate that ``h`` can take, dropping stale entries."""
         w = self.world
-        needs = (False, True) if h.accepts_complex else (False,)
+        needs = self.buckets if h.accepts_complex else self.buckets[:1]
         # A planned move keeps a child in their home area when matching is by geography.
         geo = w.geography
         area = h.area if geo is not None and geo.spec.nearest_area_first else ""
@@ -202,8 +203,8 @@ class StepDownList:
         youngest = math.floor((w.now - h.min_age * YEAR) / YEAR)
         oldest = math.floor((w.now - (h.max_age + 1) * YEAR) / YEAR)
         for born in range(youngest, oldest - 1, -1):
-            for need in needs:
-                bucket = self.buckets.get((born, need))
+            for by_born in needs:
+                bucket = by_born.get(born)
                 if not bucket:
                     continue
                 stale = []
