@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import math
 from collections.abc import Callable, Mapping, Sequence
 from heapq import heappop, heappush
@@ -188,11 +189,25 @@ def run_until(env: simpy.Environment, until: float) -> None:
     """
     if until <= env._now:
         raise ValueError(f"until ({until}) must be greater than the current simulation time")
-    queue: list[Any] = env._queue
-    pop = heappop
     stop = object()
+    queue: list[Any] = env._queue
     # Before any event at ``until`` itself, like SimPy's own end-of-run event.
     heappush(queue, (until, URGENT, next(env._eid), stop))
+    # A run makes no reference cycles (tests/test_world.py checks it), so the cyclic garbage
+    # collector would only cost time: 3-5% of a Kent replication's CPU, measured.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        _process(env, stop)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _process(env: simpy.Environment, stop: object) -> None:
+    """Process ``env``'s events until ``stop``."""
+    queue: list[Any] = env._queue
+    pop = heappop
     while True:
         now, _, _, event = pop(queue)
         env._now = now
