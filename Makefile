@@ -34,9 +34,10 @@ test: $(STAMP) browser
 	$(BIN)/python -m pytest -n 2 -q --durations=25
 
 # Everything except the tests marked slow (statistical, notebook, external-tool, end-to-end).
+# Each test file runs on one worker, so a file's shared (module) fixtures are computed once.
 test-fast: $(STAMP)
 	$(BIN)/ruff check sim tests benchmarks
-	$(BIN)/python -m pytest -n 2 -q -m "not slow"
+	$(BIN)/python -m pytest -n 2 --dist loadfile -q -m "not slow"
 
 lint: $(STAMP)
 	$(BIN)/ruff check sim tests benchmarks

@@ -435,9 +435,12 @@ class SpotMarket(_Base):
     """The IFA spot market as a finite pool of places shared with other councils, whose
     children arrive (Poisson) and stay (exponential) as their own process; a spot search finds
     a place only if one is free. ``places = None``: an unlimited market, in which other councils'
-    children take nothing from this council's."""
+    children take nothing from this council's. When the pool is full, a spot search buys one of
+    ``outside_places`` with agencies outside the county (``None``: as many as needed); the
+    default 0 sends the child on down the cascade."""
 
     places: Annotated[int, _NUMBER, Field(ge=0, le=100_000)] | None = None
+    outside_places: Annotated[int, _NUMBER, Field(ge=0, le=100_000)] | None = 0
     other_councils_initial: Annotated[int, _NUMBER, Field(ge=0, le=100_000)] = 0
     other_councils_per_year: Annotated[
         float, _NUMBER, Field(ge=0, le=100_000, allow_inf_nan=False)

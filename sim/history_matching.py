@@ -44,11 +44,13 @@ from sim.calibrate import (
     FreeParameter,
     Target,
     apply_parameters,
+    fit_table,
     in_window,
     load_parameters,
     load_targets,
     resolved_values,
     simulate_targets,
+    year_by_year,
 )
 from sim.config import Scenario, load_scenario
 from sim.experiment import git_commit
@@ -112,11 +114,18 @@ class Emulator:
         self.gp = GaussianProcessRegressor(
             kernel, normalize_y=False, n_restarts_optimizer=0, random_state=seed
         )
-        # A length scale at its upper bound means the output does not depend on that
-        # parameter, which is an answer, not a failure: the warning would flood the log.
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
+        # A length scale at its bound (ConvergenceWarning) mostly means the output does not
+        # depend on that parameter, an answer rather than a failure: each would flood the log,
+        # so the fit counts them (the wave summary reports the fits that had any).
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
             self.gp.fit(X, resid / scale)
+        self.convergence_warnings = 0
+        for w in caught:
+            if issubclass(w.category, ConvergenceWarning):
+                self.convergence_warnings += 1
+            else:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
     def predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Mean and variance at ``X`` (the variance includes the fitted nugget)."""
@@ -344,6 +353,9 @@ def history_match(
                 "runs_in_space_after": runs_in,
                 "training_runs": len(Xtr),
                 "emulated_targets": len(wave.emulators),
+                "emulator_fits_at_a_bound": sum(
+                    em.convergence_warnings > 0 for em in wave.emulators.values()
+                ),
                 "targets_in_cuts": len(cut_obs),
                 "non_implausible_share_of_prior": share,
                 "emulator_mean_abs_std_error": float(wave.validation["mean_abs_std_error"].mean())
@@ -577,7 +589,9 @@ def calibrate_posterior(
 
     Writes ``posterior.parquet`` (the draws), ``history_runs.csv`` (every run),
     ``history_waves.csv`` (the non-implausible share wave by wave), ``history_emulators.csv``
-    (held-out standardised errors), ``posterior_ranges.csv`` and the plots.
+    (held-out standardised errors), ``posterior_ranges.csv`` and the plots; with ``confirm``
+    draws simulated, also ``fit_table_posterior.csv`` and ``fit_table_posterior_by_year.csv``,
+    every target over the whole history with the spread of the draws.
     """
     started = time.perf_counter()
     scenario = load_scenario(scenario_path, calibrated=False)
@@ -622,6 +636,7 @@ def calibrate_posterior(
     ]
     table.insert(0, "draw", range(len(table)))
     confirmed = math.nan
+    within: tuple[int, int] | None = None
     if confirm:
         sims = run(values[:confirm], len(wave_sizes) + 1, 1)
         imp = np.column_stack(
@@ -634,6 +649,14 @@ def calibrate_posterior(
         )
         confirmed = float(passes(imp, settings).mean())
         log(f"confirmed by simulation: {confirmed:.0%} of {confirm} draws non-implausible")
+        # The whole history's fit under the posterior: each target's spread over the draws
+        # simulated, so parameter uncertainty and run-to-run noise both count.
+        fit = fit_table(targets, sims, scenario)
+        fit.to_csv(folder / "fit_table_posterior.csv", index=False)
+        year_by_year(fit).to_csv(folder / "fit_table_posterior_by_year.csv")
+        fitted = fit[(fit["use"] == "fit") & (fit["status"] == "compared")]
+        within = (int(fitted["within_tolerance"].sum()), len(fitted))
+        log(f"fit over the history: {within[0]} of {within[1]} fitted targets within tolerance")
     seconds = time.perf_counter() - started
     meta = {
         "method": "history matching, Gaussian-process emulators (scikit-learn), waves",
@@ -650,6 +673,7 @@ def calibrate_posterior(
         "seed": seed,
         "draws": draws,
         "confirmed_share": confirmed,
+        "fitted_within_tolerance": None if within is None else list(within),
         "rule": "replication r runs with draw r mod N",
         "seconds": round(seconds, 1),
         "version": sim.__version__,

@@ -328,6 +328,12 @@ def _flow_counts() -> list[Output]:
             _CHILDREN,
             0,
         ),
+        (
+            "spot_placed_outside",
+            "Children placed with agencies outside the county (spot pool full)",
+            _CHILDREN,
+            -1,
+        ),
         ("places_opened_residential", "Residential places opened", "places", 0),
         ("places_opened_supported", "Supported accommodation places opened", "places", 0),
         ("placements_out_of_county", "Placements outside the county", "placements", -1),

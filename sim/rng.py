@@ -13,7 +13,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-# Fixed ids: append new names, never reorder.
+# Fixed ids: append new names, never reorder or reuse. Retired: 10 ("attrition"), 16 ("usage")
+# and 20 ("review"), whose draws each household now takes from its own stream ("households").
 STREAM_IDS: dict[str, int] = {
     "arrivals": 1,
     "uasc": 2,
@@ -24,18 +25,17 @@ STREAM_IDS: dict[str, int] = {
     "enquiries": 7,
     "funnel": 8,
     "carers": 9,
-    "attrition": 10,
     "distance": 11,
     "initial": 12,
     "interventions": 13,
     "geography": 14,
     "market": 15,
-    "usage": 16,
     "assessing": 17,
     "kinship": 18,
     "offers": 19,
-    "review": 20,
     "follow_up": 21,
+    "households": 22,  # the root of each household's own stream (Stream.substream)
+    "enquiries_added": 23,  # enquiries a policy adds to the scenario's, and their funnel draws
 }
 
 _BLOCK = 2048
@@ -44,22 +44,35 @@ _BLOCK = 2048
 class Stream:
     """A random stream that draws in blocks: scalar draws from numpy are slow one by one."""
 
-    __slots__ = ("_exp", "_i_exp", "_i_norm", "_i_uni", "_norm", "_rng", "_uni")
+    __slots__ = ("_exp", "_i_exp", "_i_norm", "_i_uni", "_n", "_norm", "_rng", "_seed", "_uni")
 
-    def __init__(self, seed_sequence: np.random.SeedSequence) -> None:
+    def __init__(self, seed_sequence: np.random.SeedSequence, block: int = _BLOCK) -> None:
+        self._seed = seed_sequence
+        self._n = block
         self._rng = np.random.Generator(np.random.PCG64(seed_sequence))
-        self._uni = self._rng.random(_BLOCK).tolist()
-        self._exp = self._rng.standard_exponential(_BLOCK).tolist()
-        self._norm = self._rng.standard_normal(_BLOCK).tolist()
+        self._uni = self._rng.random(block).tolist()
+        self._exp = self._rng.standard_exponential(block).tolist()
+        self._norm = self._rng.standard_normal(block).tolist()
         self._i_uni = self._i_exp = self._i_norm = 0
+
+    def substream(self, *key: int) -> Stream:
+        """An independent stream for one entity, named by ``key`` under this stream's seed.
+
+        Its draws depend on no other entity's, so the entity draws the same numbers in two
+        scenarios however differently the others' events run. The seed's spawn key holds
+        ``key``, which no stream of :func:`make_streams` or a region member has. Small blocks:
+        an entity draws a few numbers, not thousands.
+        """
+        s = self._seed
+        return Stream(np.random.SeedSequence(s.entropy, spawn_key=(*s.spawn_key, *key)), 16)
 
     # The draws below repeat the buffer step rather than call each other: they run hundreds of
     # thousands of times a replication, and a Python call costs more than the draw.
     def random(self) -> float:
         """A uniform draw on [0, 1)."""
         i = self._i_uni
-        if i == _BLOCK:
-            self._uni = self._rng.random(_BLOCK).tolist()
+        if i == self._n:
+            self._uni = self._rng.random(i).tolist()
             i = 0
         self._i_uni = i + 1
         return self._uni[i]
@@ -67,8 +80,8 @@ class Stream:
     def exponential(self, mean: float) -> float:
         """An exponential draw with the given mean (infinite when the mean is)."""
         i = self._i_exp
-        if i == _BLOCK:
-            self._exp = self._rng.standard_exponential(_BLOCK).tolist()
+        if i == self._n:
+            self._exp = self._rng.standard_exponential(i).tolist()
             i = 0
         self._i_exp = i + 1
         return self._exp[i] * mean
@@ -76,16 +89,16 @@ class Stream:
     def hazard_time(self, rate: float) -> float:
         """Time to an event with constant hazard ``rate`` (infinite when the rate is 0)."""
         i = self._i_exp
-        if i == _BLOCK:
-            self._exp = self._rng.standard_exponential(_BLOCK).tolist()
+        if i == self._n:
+            self._exp = self._rng.standard_exponential(i).tolist()
             i = 0
         self._i_exp = i + 1
         return self._exp[i] / rate if rate > 0 else math.inf
 
     def normal(self) -> float:
         """A standard normal draw."""
-        if self._i_norm == _BLOCK:
-            self._norm = self._rng.standard_normal(_BLOCK).tolist()
+        if self._i_norm == self._n:
+            self._norm = self._rng.standard_normal(self._n).tolist()
             self._i_norm = 0
         self._i_norm += 1
         return self._norm[self._i_norm - 1]
@@ -97,8 +110,8 @@ class Stream:
     def bernoulli(self, p: float) -> bool:
         """True with probability ``p``."""
         i = self._i_uni
-        if i == _BLOCK:
-            self._uni = self._rng.random(_BLOCK).tolist()
+        if i == self._n:
+            self._uni = self._rng.random(i).tolist()
             i = 0
         self._i_uni = i + 1
         return self._uni[i] < p

@@ -34,6 +34,7 @@ SCALED_COUNTS = (
     "initial.households",
     "market.spot.places",
     "market.spot.other_councils_initial",
+    "market.spot.outside_places",
     "recruitment.assessing.slots",
 )
 AREA_WEIGHTS = (

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from sim.config import CASCADE_STEPS, PLACEMENT_TYPES, Scenario, with_overrides
+from sim.model.entities import Child
 from sim.model.world import World
 from sim.rng import make_streams
 
@@ -84,6 +85,21 @@ QUIET: dict[str, Any] = {
 }
 
 _QUIET = Scenario.model_validate(QUIET)
+
+
+def new_child(cid: int, dob: float, entry: float = 0.0, **fields: Any) -> Child:
+    """A child built by hand, the one place tests do it: a boy in the North, alone, not UASC,
+    no complex needs, not section 20, not high risk; ``fields`` set any field of ``Child``."""
+    plain: dict[str, Any] = {
+        "area": "North",
+        "complex_needs": False,
+        "uasc": False,
+        "male": True,
+        "section20": False,
+        "high_risk": False,
+        "group": cid,
+    }
+    return Child(id=cid, dob=dob, entry=entry, **{**plain, **fields})
 
 
 def small(**overrides: Any) -> Scenario:

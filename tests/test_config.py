@@ -219,6 +219,7 @@ def test_cli_check_bad_file_via_main(tmp_path, capsys):
     assert "OK" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # end-to-end: the installed command in its own process
 def test_cli_check_bad_file_via_console_script(tmp_path):
     bad = write(tmp_path, "[uasc]\nsurge = []")
     proc = subprocess.run(

@@ -316,7 +316,7 @@ def test_fostering_file_used_and_missing_fields_from_england(tmp_path):
     assert fost["households"] == (600.0, f"{path} (2018-19)")
     assert fost["approvals"][1] == ENGLAND_SOURCE
     assert fost["approvals"][0] == pytest.approx(5_110 * 900 / 54_870)
-    entries = {e.path: e for e in fostering_entries(fost, connected_children=40)}
+    entries = {e.path: e for e in fostering_entries(fost, connected_households=40)}
     assert entries["initial.households"].value == 560
     assert entries["recruitment.application_prob"].value == pytest.approx(200 / 590, abs=1e-4)
     assert entries["initial.places_weights"].value == pytest.approx(
@@ -409,6 +409,39 @@ def test_init_council_la(tmp_path, capsys):
     assert "national defaults" in (tmp_path / "r" / "fit.html").read_text()
 
 
+def test_connected_persons_and_staying_put_come_from_the_councils_ofsted_figures(tmp_path):
+    """The DfE tables do not split foster care by carer: the council's fostering service's
+    family-and-friends households and approvals and its Staying Put (Ofsted 2018-19) set the
+    connected-person stock and share and the Staying Put take-up, with the source beside them."""
+    ofsted = dfe.fostering_table()
+    assert set(ofsted.index) == set(dfe.councils())  # one row per council, by the DfE's names
+    kent = ofsted.loc["Kent"]
+    assert (kent.family_and_friends_households, kent.family_and_friends_approved) == (30, 15)
+    assert (kent.became_18, kent.stayed_put) == (105, 60)  # evidence.md 4.2: 105 / 60
+    sc = dfe.from_la("Kent", None, benchmarks=False).scenario
+    c = sc.children
+    assert c.staying_put_prob == pytest.approx(60 / 105, abs=1e-4)
+    assert sc.initial.connected_households == 30
+    group = np.average(
+        np.arange(1, len(c.sibling_group_weights) + 1), weights=c.sibling_group_weights
+    )
+    assert sc.initial.placements["connected"] == round(30 * group)
+    # the approvals a year the arrivals and the share give back are Kent's 15
+    groups = c.arrivals_per_year / group * (1 - c.placed_with_parents_prob)
+    assert groups * c.kinship_prob == pytest.approx(15, abs=0.05)
+    out = tmp_path / "kent.toml"
+    assert main(["init-council", "--la", "Kent", "--out", str(out), "--no-report"]) == 0
+    text = out.read_text()
+    for field in ("kinship_prob", "staying_put_prob", "connected_households"):
+        line = text.index(f"{field} =")
+        assert "Ofsted, Fostering in England 2018-19" in text[text.rindex("\n#", 0, line) : line]
+    # not published for the council: off, and the report says so
+    birmingham = dfe.from_la("Birmingham", None, benchmarks=False)
+    assert birmingham.scenario.children.kinship_prob == 0.0
+    assert birmingham.scenario.initial.placements["connected"] == 0
+    assert any("publishes no figure for Birmingham" in n for n in birmingham.notes)
+
+
 def test_unknown_council(capsys):
     assert main(["init-council", "--la", "Esex", "--no-report"]) == 2
     err = capsys.readouterr().err
@@ -434,6 +467,7 @@ def demand_model_sample() -> Path:
     return Path(out.stdout.strip()).parent / "combined"
 
 
+@pytest.mark.slow  # an external tool: its environment is built on first use
 def test_demand_model_sample_read_with_its_problems(demand_model_sample):
     ret = read_return(demand_model_sample)
     assert "starts" in ret.convention  # its 2017 files hold 2017-18

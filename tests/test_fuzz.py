@@ -111,6 +111,7 @@ def test_valid_cases_pass_check_and_run(case, tmp_path, capsys):
         simulate(scenario, seed=1)
 
 
+@pytest.mark.slow  # end-to-end: the installed command, a process per case
 @pytest.mark.parametrize(
     "name",
     ["range:initial.households=100001", "encoding:utf-16", "extends:loop of 2", "entry:fifo"],

@@ -24,9 +24,10 @@ from test_statistics import loss_system
 
 from sim.compare import compare, paired_differences, variance_reduction
 from sim.config import ScenarioError, load_scenario, with_overrides
-from sim.model import simulate
+from sim.model import carers, simulate
 from sim.model.metrics import EPISODE_COLUMNS
 from sim.model.world import World
+from sim.posterior import point
 from sim.rng import make_streams
 from sim.target import Goal, apply_lever, solve
 
@@ -327,12 +328,72 @@ def test_pairing_reduces_variance_for_a_real_policy():
     # Children with in-house carers, the outcome the policy is for. With 12 pairs the ratio
     # in year 2 measured 0.29 (seed 10). A variance estimate from 12 pairs has 11 degrees of
     # freedom: its 95th percentile is 1.8 times the true value, so 0.8 is exceeded only if
-    # pairing is lost (independent runs give 1). (The household count itself pairs less well
-    # since the review's standards-of-care route: 1.04 in year 2 and 0.71 in year 3, seed 10.)
+    # pairing is lost (independent runs give 1). (The household count itself pairs less well,
+    # 0.86 in year 2 and 0.77 in year 3, seed 10: the target sets the policy's approvals
+    # whatever the posterior draw, so their difference keeps the base's spread across draws;
+    # with point parameters 0.29 and 0.32. Deregistrations pair: 48 against 622 in year 2.)
     assert vr["replications_ratio"].iloc[-2] < 0.8
     d = paired_differences(res.tables[base.name]["snapshots"], res.tables[policy.name]["snapshots"])
     final = d[(d["outcome"] == "households") & (d["year"] == d["year"].max())].iloc[0]
     assert final["ci_low"] > 0  # 120 approvals a year grow the carer base
+
+
+def test_a_recruitment_target_leaves_the_scenarios_own_enquiries_where_they_were(monkeypatch):
+    """The enquiries a target adds come from a process and a stream of their own: under the
+    target the scenario's own enquiries are made on the same days with the same draws through
+    the funnel as without it, and the added ones draw from ``enquiries_added``."""
+    made: list[tuple[int, float, float, float]] = []
+    fate_of = carers._Fate
+    rng_world: list[World] = []
+
+    def recorded(rng):
+        fate = fate_of(rng)
+        made.append((id(rng), rng_world[0].now, fate.applies, fate.approves))
+        return fate
+
+    monkeypatch.setattr(carers, "_Fate", recorded)
+    drawn = {}
+    for name, sc in (
+        ("base", kent(years=1)),
+        (
+            "target",
+            kent(years=1, recruitment_targets=[{"start": "2019-04-01", "approvals_per_year": 120}]),
+        ),
+    ):
+        made.clear()
+        world = World(sc, make_streams(4, 0))
+        rng_world[:] = [world]
+        world.run()
+        own, added = id(world.rng["funnel"]), id(world.rng["enquiries_added"])
+        drawn[name] = (
+            [m[1:] for m in made if m[0] == own],
+            sum(m[0] == added for m in made),
+        )
+    assert len(drawn["base"][0]) > 400 and drawn["base"][1] == 0
+    assert drawn["target"][0] == drawn["base"][0]
+    assert drawn["target"][1] > 100
+
+
+def test_households_stay_paired_when_a_policy_changes_their_leaving():
+    """Each household draws its attrition clock, reviews and standards concern from its own
+    stream (``World.own_stream``), so a retention offer that changes every household's leaving
+    hazard keeps the base's and the policy's households paired, however the children placed
+    with them differ. The households count's paired variance against that of independent runs,
+    at 31 March 2021, has its upper 95% limit below 0.8: the ratio over the 5% point of an F
+    distribution with n - 1 and 2(n - 1) degrees of freedom (the paired variance's and the two
+    scenarios' variances). Measured: 0.044 with 10 pairs at 31 March 2021 (3-year runs), and
+    0.24 when the households drew from shared streams; the test fails on that code (0.28 with
+    these 6 pairs, limit 1.3)."""
+    base = point(kent(years=2))
+    policy = point(load_scenario("scenarios/policy_retention_offer.toml", {"years": 2}))
+    n = 6
+    res = compare(base, [policy], reps=n, seed=10)
+    vr = variance_reduction(
+        res.tables[base.name]["snapshots"], res.tables[policy.name]["snapshots"], "households"
+    )
+    ratio = vr["replications_ratio"].iloc[-1]
+    assert vr["var_independent"].iloc[-1] > 0
+    assert ratio / stats.f.ppf(0.05, n - 1, 2 * (n - 1)) < 0.8, ratio
 
 
 @pytest.mark.slow

@@ -15,9 +15,10 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import QUIET, YEAR, binomial_near, near, small, total
+from conftest import KENT, QUIET, YEAR, binomial_near, near, small, total
 from test_statistics import erlang_b  # holds for any stay distribution (M/G/c/c)
 
+from sim import cli
 from sim.config import Scenario, ScenarioError, scenario_from_dict, with_overrides
 from sim.model import geography
 from sim.model.metrics import Results
@@ -90,6 +91,90 @@ def test_other_councils_are_turned_away_as_erlangs_loss_formula_says():
         shares.append(lost / (lost + total(flows, "spot_other_councils_placed")))
     s = np.array(shares)
     near(s.mean(), blocking, s.std(ddof=1) / math.sqrt(len(s)))
+
+
+def spot_in_a_pool_that_fills_and_empties(outside_places: int) -> tuple[Results, list]:
+    """Teenagers going to IFA spot carers (none leave) while the pool has no place for 120
+    days, then 1,000 places, then none again from day 240; every placement is logged with
+    whether it was bought outside the pool."""
+    spot = {"places": 0, "outside_places": outside_places}
+    sc = small(**NO_IN_HOUSE, market={"spot": spot}, geography={"districts": "kent"})
+    world = World(sc, make_streams(1, 0))
+
+    def pool(places: int) -> None:
+        world.providers.capacity["ifa_spot"] = places
+
+    world.schedule(120.0, pool, 1000)
+    world.schedule(240.0, pool, 0)
+    log: list[tuple[float, str, bool]] = []
+    world.hooks.placement_started.append(
+        lambda child, h: log.append((world.now, child.placement, child.outside))
+    )
+    return world.run(), log
+
+
+def test_spot_placements_go_outside_the_county_while_the_pool_is_full_and_back_when_it_has_room():
+    res, log = spot_in_a_pool_that_fills_and_empties(outside_places=1000)
+    full = [out for t, kind, out in log if t < 120 or t >= 240]
+    room = [out for t, kind, out in log if 120 <= t < 240]
+    assert {kind for _, kind, _ in log} == {"ifa_spot"}
+    assert len(full) > 50 and all(full)  # bought beyond the pool, outside the county
+    assert len(room) > 20 and not any(room)  # the pool's own places
+    # The geography puts exactly the places bought beyond the pool outside the county (this
+    # scenario gives the pool's own placements no out-of-county share).
+    assert total(res.flows, "spot_placed_outside") == len(full)
+    assert total(res.flows, "placements_out_of_county") == len(full)
+    assert entries(res.flows, "residential") == 0
+    # Without places outside the county, the same children fall through to residential care.
+    off, _ = spot_in_a_pool_that_fills_and_empties(outside_places=0)
+    pd.testing.assert_frame_equal(off.children, res.children)
+    assert entries(off.flows, "residential") == len(full)
+    assert entries(off.flows, "ifa_spot") == len(room)
+    assert total(off.flows, "placements_out_of_county") == 0
+    assert total(off.flows, "spot_placed_outside") == 0
+
+
+def test_places_outside_the_county_run_out_too_and_are_freed_when_children_leave():
+    spot = {"places": 0, "outside_places": 5}
+    world, res = run(small(**NO_IN_HOUSE, market={"spot": spot}))
+    assert entries(res.flows, "ifa_spot") == 5 and entries(res.flows, "residential") > 60
+    p = world.providers
+    kids = [c for c in world.children.values() if c.placement == "ifa_spot"]
+    assert p.outside["ifa_spot"] == 5 and p.outside_free("ifa_spot") == 0
+    assert p.occupied["ifa_spot"] == 0 and all(c.outside for c in kids)
+    p.release("ifa_spot", kids[0])
+    assert p.outside_free("ifa_spot") == 1 and not kids[0].outside
+    assert p.occupied["ifa_spot"] == 0
+    # Spot placements that break down free their places for the next children.
+    breaks = {"per_year": {"ifa_spot": 3.0}}
+    world, res = run(small(**NO_IN_HOUSE, market={"spot": spot}, breakdown=breaks))
+    outside = [c for c in world.children.values() if c.placement == "ifa_spot" and c.outside]
+    assert total(res.flows, "spot_placed_outside") > 20
+    assert world.providers.outside["ifa_spot"] == len(outside) <= 5
+    assert not any(c.outside for c in world.children.values() if c.placement != "ifa_spot")
+
+
+def test_places_outside_the_county_change_nothing_while_the_pool_has_room():
+    geo = {"districts": "kent", "out_of_county_share": {"ifa_spot": 0.36}}
+    base = small(**NO_IN_HOUSE, market={"spot": {"places": 1000}}, geography=geo)
+    off = run(base)[1]
+    on = run(with_overrides(base, {"market": {"spot": {"outside_places": 50}}}))[1]
+    # The same draws: the geography's out-of-county share and distances as before.
+    for name in ("children", "episodes", "flows", "snapshots"):
+        pd.testing.assert_frame_equal(getattr(off, name), getattr(on, name))
+    assert total(on.flows, "spot_placed_outside") == 0
+    assert total(on.flows, "placements_out_of_county") > 10
+
+
+@pytest.mark.parametrize("value", [-1, 1.5, True, "many", 100_001])
+def test_a_bad_number_of_places_outside_the_county_is_a_clear_error(tmp_path, capsys, value):
+    bad = tmp_path / "bad.toml"
+    text = f'"{value}"' if isinstance(value, str) else str(value).lower()
+    bad.write_text(f'extends = "{KENT}"\n[market.spot]\noutside_places = {text}\n')
+    assert cli.main(["check", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert str(bad) in err and "market.spot.outside_places" in err
+    assert "Traceback" not in err
 
 
 def test_more_other_councils_children_than_places_is_an_error():

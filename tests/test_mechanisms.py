@@ -9,18 +9,21 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import math
+import re
 
 import numpy as np
 import pandas as pd
 import pytest
 from conftest import (
     KENT,
+    ROOT,
     YEAR,
     bernoulli_sum_near,
     binomial_near,
     first_episodes,
     horizon,
     near,
+    new_child,
     poisson_near,
     run_world,
     small,
@@ -633,22 +636,22 @@ class CountingDict(dict):
         return super().__getitem__(key)
 
 
+def test_tests_build_a_child_in_one_place() -> None:
+    """Tests build a ``Child`` only through ``conftest.new_child``, so that a new field on
+    ``Child`` needs one edit in the tests."""
+    by_hand = [
+        p.name
+        for p in sorted(ROOT.joinpath("tests").glob("*.py"))
+        if p.name != "conftest.py" and re.search(r"\bChild\(", p.read_text(encoding="utf-8"))
+    ]
+    assert by_hand == []
+    child = new_child(7, -3 * YEAR, 2.0, uasc=True)
+    assert (child.id, child.group, child.entry, child.uasc) == (7, 7, 2.0, True)
+
+
 def make_child(world: World, age: float, **kw) -> Child:
     cid = world.new_id()
-    child = Child(
-        id=cid,
-        dob=world.now - age * YEAR,
-        area="North",
-        complex_needs=False,
-        uasc=False,
-        male=True,
-        section20=False,
-        high_risk=False,
-        group=cid,
-        entry=0.0,
-    )
-    for k, v in kw.items():
-        setattr(child, k, v)
+    child = new_child(cid, world.now - age * YEAR, **kw)
     world.children[cid] = child
     return child
 
@@ -664,7 +667,7 @@ def make_household(world: World, **kw) -> Household:
         "approved": 0.0,
         **kw,
     }
-    h = Household(id=world.new_id(), **spec)
+    h = Household(id=world.new_id(), rng=world.own_stream(1), **spec)
     world.households[h.id] = h
     world.index.update(h)
     return h
@@ -1336,7 +1339,7 @@ def test_new_households_follow_the_configured_mix():
     world = World(sc, make_streams(29, 0))
     hh = sc.recruitment.household
     made = [
-        carers.new_household(world, world.rng["carers"], hh.places_weights, 0.0)
+        carers.new_household(world, world.rng["carers"], hh.places_weights, 0.0, 1)
         for _ in range(5000)
     ]
     n = len(made)

@@ -33,6 +33,8 @@ CELL_TIMEOUT = 600  # seconds, per cell
 
 # Fewer replications (and years) than an analyst runs; each value still lets every cell work.
 SHORT = {
+    "01_quickstart.ipynb": "REPS = 2",  # ten years each: two show every table and chart
+    "02_calibration_and_validation.ipynb": "REPS = 2",  # a 90% interval and a CRPS from two
     "03_monte_carlo_at_scale.ipynb": "YEARS, REPS = 1, 4",  # the Dask cell reads 4 replications
     "04_policy_comparison.ipynb": "REPS = 2",  # paired standard errors need two
     "05_ssda903_and_demand_model.ipynb": "REPS, YEARS = 2, 8",

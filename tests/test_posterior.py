@@ -5,14 +5,23 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.exceptions import ConvergenceWarning
 
 from sim.config import ScenarioError, load_scenario
 from sim.experiment import run
-from sim.history_matching import Observation, Settings, history_match, implausibility, passes
+from sim.history_matching import (
+    Emulator,
+    Observation,
+    Settings,
+    history_match,
+    implausibility,
+    passes,
+)
 from sim.posterior import check, for_replication, point, read_posterior, write_posterior
 from tests.conftest import KENT
 
@@ -73,6 +82,22 @@ def test_a_target_no_parameter_set_can_reach_is_reported_not_cut_on():
     )
     assert res.excluded == ["f2"]
     assert res.summary["non_implausible_share_of_prior"].iloc[-1] > 0
+
+
+def test_fits_with_a_length_scale_at_its_bound_are_counted_not_shown():
+    """A figure that does not depend on a parameter puts that length scale at its bound: the
+    fit's ConvergenceWarnings are counted on the emulator and in the wave summary, and none
+    reaches the caller."""
+    X = np.random.default_rng(0).random((25, 2))
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")
+        flat = Emulator(X, np.sin(6 * X[:, 0]))  # nothing of X[:, 1]
+    assert flat.convergence_warnings > 0
+    assert not [w for w in shown if issubclass(w.category, ConvergenceWarning)]
+    settings = Settings(allowed_misses=0, candidates=200, enough=20, candidate_batches=1)
+    res = history_match(toy, [0, 0], [1, 1], ["a", "b"], OBS, [12], SIM_VAR, 1, settings)
+    counted = sum(em.convergence_warnings > 0 for em in res.waves[0].emulators.values())
+    assert res.summary["emulator_fits_at_a_bound"].tolist() == [counted]
 
 
 # ------------------------------------------------------------------- posterior draws
@@ -229,3 +254,73 @@ def test_a_sensitivity_design_sets_its_parameters_without_draws(tmp_path):
     design = point_scenario(sc, spec, [15.0])
     assert design.posterior is None
     assert for_replication(design, 1)[0].recruitment.enquiries_per_year == 15.0
+
+
+# ------------------------------------------------- calibrate_posterior, end to end on a fake
+
+
+def test_calibrate_posterior_writes_the_history_fit_of_its_draws(tmp_path, monkeypatch):
+    """The whole command on a stand-in simulator whose figures are known functions of two
+    parameters: the waves, the draws, and the fit table of the confirmed draws over the whole
+    history (every target, each year), with the count of fitted targets within tolerance."""
+    import sim.history_matching as hm
+    from sim.calibrate import load_targets
+
+    root = KENT.parent.parent
+    # The history file's own targets (2014-2017 and the 2019 additions), not those it extends:
+    # fewer emulators to fit.
+    text = (root / "calibration" / "targets_history.toml").read_text(encoding="utf-8")
+    targets_path = tmp_path / "targets.toml"
+    targets_path.write_text(text.replace('extends = "targets.toml"', ""), encoding="utf-8")
+    params = tmp_path / "params.toml"
+    params.write_text(
+        "\n".join(
+            f'[[parameter]]\nname = "{n}"\npath = "{p}"\nmode = "{m}"\nlow = {lo}\n'
+            f'high = {hi}\nstart = {st}\ninforms = "test"\nforecast = {fc}\n'
+            for n, p, m, lo, hi, st, fc in [
+                ("uasc_fy2016", "uasc.surges.1.per_year", "value", 600, 1300, 969, "false"),
+                ("breakdown_scale", "breakdown.per_year", "scale", 0.3, 3.0, 1.0, "true"),
+            ]
+        ),
+        encoding="utf-8",
+    )
+    observed = {t.id: t.value for t in load_targets(targets_path).target}
+    # Every figure equals its observed value where the first parameter is 950, and drifts by
+    # twice that value across the parameter's range.
+    calls: list[int] = []
+
+    def fake(scenario, ps, used, seed, workers, cache, log):
+        def run(X, wave, reps):
+            calls.append(len(X))
+            u = (np.repeat(X, reps, axis=0)[:, 0] - 950.0) / 700.0
+            return pd.DataFrame({t.id: observed[t.id] * (1 + 2 * u) for t in used})
+
+        return run
+
+    monkeypatch.setattr(hm, "kent_simulator", fake)
+    done = hm.calibrate_posterior(
+        root / "scenarios" / "kent_2014.toml",
+        targets_path,
+        params,
+        tmp_path,
+        [12, 10],
+        draws=30,
+        confirm=8,
+        seed=3,
+        settings=Settings(candidates=2000, enough=200),
+        log=lambda s: None,
+    )
+    fit = pd.read_csv(tmp_path / "fit_table_posterior.csv")
+    compared = fit[(fit["use"] == "fit") & (fit["status"] == "compared")]
+    assert len(compared) >= 12 and set(fit["year"]) >= {2015, 2016, 2017}
+    # The draws spread around the truth, so every observed figure is inside the draws' range,
+    # and "within tolerance" is the median's gap against the tolerance.
+    assert (compared["simulated_p05"] <= compared["observed"]).all()
+    assert (compared["observed"] <= compared["simulated_p95"]).all()
+    gap = (compared["simulated_median"] - compared["observed"]).abs()
+    assert (compared["within_tolerance"] == (gap <= compared["tolerance"])).all()
+    within, total = done["meta"]["fitted_within_tolerance"]
+    assert (within, total) == (int(compared["within_tolerance"].sum()), len(compared))
+    by_year = pd.read_csv(tmp_path / "fit_table_posterior_by_year.csv")
+    assert {"measure", "2015", "2016", "2017"} <= set(by_year.columns)
+    assert calls[-1] == 8, "the confirmation runs are the fit table's draws"

@@ -8,7 +8,7 @@ from typing import Any
 
 import annotated_types as at
 import pytest
-from conftest import YEAR, small
+from conftest import YEAR, new_child, small
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
@@ -265,7 +265,7 @@ def build(hs: list[dict[str, Any]], group_spec: list[dict[str, Any]]):
     world.index = VacancyIndex(world)
     made = []
     for spec in hs:
-        h = Household(id=world.new_id(), approved=0.0, **spec)
+        h = Household(id=world.new_id(), rng=world.own_stream(1), approved=0.0, **spec)
         world.households[h.id] = h
         world.index.update(h)
         made.append(h)
@@ -273,17 +273,12 @@ def build(hs: list[dict[str, Any]], group_spec: list[dict[str, Any]]):
     for spec in group_spec:
         cid = world.new_id()
         i = spec["avoid_index"]
-        child = Child(
-            id=cid,
-            dob=-spec["age"] * YEAR,
-            area="North",
+        child = new_child(
+            cid,
+            -spec["age"] * YEAR,
             complex_needs=spec["complex_needs"],
             uasc=spec["uasc"],
-            male=True,
-            section20=False,
-            high_risk=False,
             group=group[0].id if group else cid,
-            entry=0.0,
             parent_and_child=spec["parent_and_child"],
             solo=spec["solo"],
             avoid=made[i].id if 0 <= i < len(made) else -1,

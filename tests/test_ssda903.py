@@ -24,6 +24,7 @@ from sim.batch import run_batch
 from sim.cli import main
 from sim.config import load_scenario
 from sim.model.timing import YEAR
+from sim.ssda903.codes import REGISTERED
 
 ROOT = Path(__file__).resolve().parent.parent
 KENT = ROOT / "scenarios" / "kent_baseline.toml"
@@ -472,14 +473,47 @@ def test_a_wait_for_supported_accommodation_that_spans_the_16th_birthday_is_its_
     )
     start = dt.date(2019, 3, 31)
     eps, _ = ssda903.build(ep, kids, start, dt.date(2020, 3, 31))
-    # (The open supported episode is also split where supported accommodation became
-    # registered, in October 2023.)
-    assert list(eps["kind"][:2]) == ["waiting", "supported"]
+    assert list(eps["kind"]) == ["waiting", "supported"]
     assert list(eps["start"][:2]) == [pd.Timestamp(start) + pd.Timedelta(days=d) for d in (5, 20)]
     kids["dob_day"] = 4.0 - 16 * YEAR  # already 16 on coming into care
     eps, _ = ssda903.build(ep, kids, start, dt.date(2020, 3, 31))
     assert eps["kind"].iloc[0] == "supported" and "waiting" not in set(eps["kind"])
     assert eps["start"].iloc[0] == pd.Timestamp(start) + pd.Timedelta(days=5)
+
+
+def test_supported_episodes_split_at_registration_only_inside_the_run() -> None:
+    """An open supported episode splits on 28 October 2023 (day 1672) only in a run that
+    reaches that date; one that ended before it never splits, one that spans it always does."""
+    history = [(1, 1400.0, NAN, ""), (2, -100.0, 500.0, "age_18"), (3, 1500.0, 1700.0, "age_18")]
+    ep = pd.DataFrame(
+        [(c, s, e, "supported", "entry", r or "open", True) for c, s, e, r in history],
+        columns=EPISODE_LOG,
+    )
+    kids = pd.DataFrame(
+        [
+            (c, s - 16.5 * YEAR, True, False, "East", False, s, e, r, s < 0)
+            for c, s, e, r in history
+        ],
+        columns=CHILD_TABLE,
+    )
+    start = dt.date(2019, 3, 31)
+
+    def reasons(end: dt.date) -> dict[int, list[str]]:
+        last = (end - start).days  # a run that ends sooner has no history after its end
+        eps, _ = ssda903.build(
+            ep[ep["start_day"] < last], kids[kids["entry_day"] < last], start, end
+        )
+        split = eps[eps["end_reason"] == REGISTERED]
+        assert (split["end"] == pd.Timestamp(2023, 10, 28)).all()
+        return {c: list(g["end_reason"]) for c, g in eps.groupby("CHILD")}
+
+    before = reasons(dt.date(2023, 3, 31))  # the run ends before registration began
+    assert before == {1: ["open"], 2: ["age_18"]}
+    assert reasons(dt.date(2024, 3, 31)) == {
+        1: [REGISTERED, "open"],
+        2: ["age_18"],
+        3: [REGISTERED, "age_18"],
+    }
 
 
 def test_export_903_reports_a_bad_history_without_a_traceback(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from conftest import KENT, YEAR, binomial_near, poisson_near, small
+from conftest import KENT, YEAR, binomial_near, new_child, poisson_near, small
 
 from sim.config import PLACEMENT_TYPES, load_scenario
 from sim.model import initial, simulate
@@ -28,18 +28,7 @@ NOW = 10 * YEAR
 def child(cid: int, age: float, in_care: float, placed: float | None, **kw) -> Child:
     """A child aged ``age`` years at ``NOW``, in care for ``in_care`` years and placed
     ``placed`` years ago (None: between placements)."""
-    c = Child(
-        id=cid,
-        dob=NOW - age * YEAR,
-        area="North",
-        complex_needs=False,
-        uasc=False,
-        male=True,
-        section20=False,
-        high_risk=False,
-        group=cid,
-        entry=NOW - in_care * YEAR,
-    )
+    c = new_child(cid, NOW - age * YEAR, NOW - in_care * YEAR)
     c.placement_starts = [c.entry]
     if placed is not None:
         c.state, c.placement = PLACED, "in_house"
@@ -134,6 +123,7 @@ def test_agency_placements_past_the_step_down_window_are_not_stepped_down():
 def make_household(world: World) -> Household:
     h = Household(
         id=world.new_id(),
+        rng=world.own_stream(1),
         area="North",
         kind="mainstream",
         places=3,

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 
 from sim.cli import main
 from sim.config import Scenario, load_scenario, scenario_from_dict
+from sim.report import load_results
 from sim.webapp import create_app
 from sim.webapp.app import TOKEN_HEADER
 from sim.webapp.jobs import Limits
@@ -313,6 +314,19 @@ def test_common_random_numbers_make_identical_options_identical(client):
     )
 
 
+def test_a_runs_provenance_is_what_its_results_folder_says(client):
+    """The app keeps each option's provenance (scenario, seed, runs, version, commit) as read
+    from the results folder it wrote, so its page, its report and a later reader agree."""
+    a = {"name": "A", "scenario": "kent_baseline", "levers": {"enquiries_per_year": 700}}
+    job = client.post("/api/runs", json=_run_body(a)).json()
+    assert _wait(client, job["id"])["status"] == "done"
+    held = client.app.state.jobs.get(job["id"])
+    manifest = held.results[0].manifest
+    assert manifest == load_results(held.folder).results[0].manifest
+    assert manifest["seed"] == 5 and manifest["replications"] == 2 and manifest["commit"]
+    assert manifest["parameters"]["recruitment"]["enquiries_per_year"] == 700
+
+
 @pytest.mark.slow
 def test_several_users_runs_do_not_mix(client):
     def option(name, arrivals):
@@ -522,6 +536,7 @@ def test_runs_are_kept_until_deleted_and_uploads_go_with_their_run(client, tmp_p
     assert client.delete(f"/api/runs/{jobs[1]['id']}").status_code == 404
 
 
+@pytest.mark.slow  # end-to-end: two Kent runs through the app
 def test_a_full_disk_quota_refuses_new_runs_and_uploads_and_deletes_nothing(tmp_path):
     app = create_app(SCENARIOS, tmp_path / "work", workers=1, limits=Limits(disk_bytes=1))
     option = {"name": "A", "scenario": "kent_baseline", "levers": {}}

@@ -2,8 +2,11 @@
 
 The bundled extract (``sim/data/dfe_2019/cla_2019.csv``, see its README) gives each council's
 children in care at 31 March 2019 by age, placement and provider, the children looked after
-during 2018-19 and the placement changes that year. Everything it does not give takes the
-schema's defaults, and the fit report lists which.
+during 2018-19 and the placement changes that year. The DfE tables do not split foster care
+by carer, so the council's fostering service's Ofsted figures for 2018-19 (``fostering_2019.csv``
+beside it) give its family-and-friends (connected person) households and approvals and its
+Staying Put. Everything they do not give takes the schema's defaults, and the fit report lists
+which.
 """
 
 from __future__ import annotations
@@ -27,8 +30,10 @@ from sim.council.scenario import (
     fostering_entries,
     validate,
 )
+from sim.model.children import _mean_group_size
 
 SOURCE = "DfE CLA 2019 (Children looked after in England, year ending 31 March 2019)"
+OFSTED = "Ofsted, Fostering in England 2018-19, local authority fostering services"
 AGES = ("CLA_U1", "CLA_1to4", "CLA_5to9", "CLA_10to15", "CLA_16over")  # the schema's bands
 NEIGHBOURS = 10
 #: Per-child shares that choose statistical neighbours (nearest in standardised units).
@@ -43,7 +48,6 @@ DEFAULTED = (  # parameters the extract cannot give, left at the schema's nation
     "children.exits.* (exit hazards by age and reason)",
     "children.entry_age_weights, children.seasonality, children.sibling_group_weights",
     "children.section20_share, children.placed_with_parents_prob",
-    "children.kinship_prob and children.staying_put_prob (off: 0 unless the scenario sets them)",
     "uasc.age_weights, uasc.return_per_year, uasc.nts.transfer_prob",
     "the breakdown hazards' pattern across placement types (only their level is the council's)",
 )
@@ -59,6 +63,22 @@ def table() -> pd.DataFrame:
     for col in raw.columns[4:]:
         out[col] = pd.to_numeric(raw[col], errors="coerce")
     return out
+
+
+@cache
+def fostering_table() -> pd.DataFrame:
+    """The bundled Ofsted extract, one row per council (by its DfE name); a figure Ofsted did
+    not publish for the council is missing."""
+    path = resources.files("sim").joinpath("data/dfe_2019/fostering_2019.csv")
+    with path.open(encoding="utf-8") as fh:
+        return pd.read_csv(fh).set_index("council")
+
+
+def _ofsted(la: str, col: str) -> float | None:
+    """The council's Ofsted figure, None where not published (or no row)."""
+    t = fostering_table()
+    v = float(t[col].get(la, float("nan")))
+    return None if np.isnan(v) else v
 
 
 def councils() -> list[str]:
@@ -182,20 +202,27 @@ def benchmark(row: pd.Series) -> pd.DataFrame:
     return out.round(4).reset_index()
 
 
-def _placements(row: pd.Series) -> tuple[dict[str, int], list[str]]:
-    """Children in care at 31 March 2019 by model placement type, with the rules used."""
+def _placements(row: pd.Series) -> tuple[dict[str, int], list[str], int]:
+    """Children in care at 31 March 2019 by model placement type, with the rules used; and
+    the connected-person households they live in."""
     own = _n(row, "CLA_OwnP")
     bought = sum(_n(row, c) for c in ("CLA_OthLA", "CLA_Priv", "CLA_Vol"))
     foster = _n(row, "CLA_Fost")
-    in_house = round(foster * own / (own + bought)) if own + bought else round(foster)
+    fostered_own = round(foster * own / (own + bought)) if own + bought else round(foster)
+    kin_households = _ofsted(str(row["geog_n"]), "family_and_friends_households") or 0.0
+    group = _mean_group_size(Children().sibling_group_weights)
+    # Each connected household holds one arriving group in the model, so its children are
+    # the households times the mean group; they are among the council's own foster placements.
+    connected = min(round(kin_households * group), fostered_own)
+    in_house = fostered_own - connected
     cla = _n(row, "CLA_Mar2019")
     older = _n(row, "CLA_16over") / cla if cla else 0.0
     homes = _n(row, "CLA_Secure")
     semi = round(homes * older)
     placements = {
         "in_house": in_house,
-        "connected": 0,
-        "ifa_framework": round(foster) - in_house,
+        "connected": connected,
+        "ifa_framework": round(foster) - fostered_own,
         "ifa_spot": 0,
         "residential": round(homes) - semi + round(_n(row, "CLA_Ores") + _n(row, "CLA_RSch")),
         "supported": semi + round(_n(row, "CLA_Ocom")),
@@ -205,14 +232,19 @@ def _placements(row: pd.Series) -> tuple[dict[str, int], list[str]]:
     }
     rules = [
         "foster placements split in-house / agency as own provision against other providers "
-        "(CLA_OwnP : CLA_OthLA + CLA_Priv + CLA_Vol); connected carers are not separated, so 0",
+        "(CLA_OwnP : CLA_OthLA + CLA_Priv + CLA_Vol)",
+        f"connected: {kin_households:.0f} family-and-friends households at 31 March ({OFSTED}) "
+        f"x {group:.2f} children (the schema's mean sibling group), out of the own provision's "
+        "foster placements"
+        if connected
+        else f"connected: 0 ({OFSTED} gives no family-and-friends households)",
         "secure units, children's homes and semi-independent living (CLA_Secure) split by the "
         "share aged 16 and over into supported accommodation, the rest residential, with other "
         "residential settings and residential schools; other community placements (CLA_Ocom) "
         "as supported; other placements (CLA_OthPl) as unregistered",
         "suppressed counts (c) are taken as 0",
     ]
-    return placements, rules
+    return placements, rules, min(round(kin_households), connected)
 
 
 def _uasc_years_to_18() -> float:
@@ -229,7 +261,7 @@ def from_la(
     row = find(name)
     la = str(row["geog_n"])
     title = display or la
-    placements, rules = _placements(row)
+    placements, rules, kin_households = _placements(row)
     cla = _n(row, "CLA_Mar2019")
     starts = max(_n(row, "CLA_2019") - _n(row, "CLA_Mar2018"), 0.0)
     ceased = max(_n(row, "CLA_2019") - cla, 0.0)
@@ -267,6 +299,17 @@ def from_la(
             placements,
             f"children in care at 31 March 2019 ({cla:.0f}; {src}): " + "; ".join(rules),
         ),
+        *(
+            [
+                Entry(
+                    "initial.connected_households",
+                    kin_households,
+                    f"family-and-friends households at 31 March 2019 ({OFSTED}, {la})",
+                )
+            ]
+            if kin_households
+            else []
+        ),
         Entry("initial.uasc", int(uasc_stock), f"UASC in care (CLA_UASC2019; {src})"),
         Entry(
             "initial.age_weights",
@@ -287,8 +330,9 @@ def from_la(
         )
     entries += _breakdown(row, placements, src)
     entries += capacity_entries(placements)
-    fost = read_fostering(fostering, placements["in_house"])
-    entries += fostering_entries(fost, 0)
+    entries += _kin_and_staying_put(la, children_arrivals)
+    fost = read_fostering(fostering, placements["in_house"] + placements["connected"])
+    entries += fostering_entries(fost, kin_households)
     scenario = validate(entries, f"init-council --la {name}")
     region = region_of(row)
     observed = {
@@ -299,7 +343,7 @@ def from_la(
     }
     groups = {
         "in_house": placements["in_house"],
-        "connected": 0,
+        "connected": placements["connected"],
         "ifa": placements["ifa_framework"],
         "residential": placements["residential"],
         "supported": placements["supported"],
@@ -320,6 +364,17 @@ def from_la(
         + ", ".join(NEIGHBOUR_MEASURES)
         + " (each standardised across councils); the DfE's published list is not bundled",
     ]
+    unset = [
+        k
+        for k in ("children.kinship_prob", "children.staying_put_prob")
+        if all(e.path != k for e in entries)
+    ]
+    if unset:
+        notes.append(
+            f"{OFSTED} publishes no figure for {la} that gives "
+            + " or ".join(unset)
+            + ", so off (0): the scenario should state them"
+        )
     england = sorted({k.split(".")[0] for k, (_, s) in fost.items() if s == ENGLAND_SOURCE})
     if england:
         notes.append(
@@ -341,6 +396,42 @@ def from_la(
         f"the DfE 2019 local-authority tables for {la} and {fostering or 'no fostering file'}"
     )
     return Built(title, entries, scenario, header, observed, sections, notes, defaults)
+
+
+def _kin_and_staying_put(la: str, children_arrivals: float) -> list[Entry]:
+    """``children.kinship_prob`` and ``children.staying_put_prob`` from the council's Ofsted
+    figures for 2018-19, where published (Ofsted rounds them to 5)."""
+    out = []
+    where = f"{OFSTED}, {la}; counts rounded to 5"
+    kin = _ofsted(la, "family_and_friends_approved")
+    c = Children()
+    groups = children_arrivals / _mean_group_size(c.sibling_group_weights)
+    groups *= 1 - c.placed_with_parents_prob
+    if kin is not None and groups > 0:
+        p = min(kin / groups, 1.0)
+        out.append(
+            Entry(
+                "children.kinship_prob",
+                round(p, 4),
+                f"SE {(p * (1 - p) / groups) ** 0.5:.3g}; {kin:.0f} family-and-friends "
+                f"households approved in 2018-19 over {groups:.0f} groups a year coming into "
+                f"care and not placed with parents (the arrivals above, by the schema's sibling "
+                f"groups): each approval taken as one arriving group ({where})",
+            )
+        )
+    turned, stayed = _ofsted(la, "became_18"), _ofsted(la, "stayed_put")
+    if turned and stayed is not None:
+        p = min(stayed / turned, 1.0)
+        out.append(
+            Entry(
+                "children.staying_put_prob",
+                round(p, 4),
+                f"SE {(p * (1 - p) / turned) ** 0.5:.3g}; {stayed:.0f} of {turned:.0f} young "
+                f"people in the council's foster care who turned 18 in 2018-19 stayed with "
+                f"their former carer ({where})",
+            )
+        )
+    return out
 
 
 def _fit_rows() -> list[str]:

@@ -147,17 +147,17 @@ def episode_entries(est: Estimates, source: str) -> list[Entry]:
     return out
 
 
-def fostering_entries(fost: dict[str, Any], connected_children: int) -> list[Entry]:
+def fostering_entries(fost: dict[str, Any], connected_households: int) -> list[Entry]:
     """Entries for the supply side, from :func:`~sim.council.fostering.read_fostering`."""
     out = []
     households, src = fost["households"]
-    mainstream = max(round(households - connected_children), 1)
+    mainstream = max(round(households - connected_households), 1)
     out.append(
         Entry(
             "initial.households",
             mainstream,
-            f"{households:.0f} households ({src}) less {connected_children} children with "
-            "connected carers (their households are created with each kinship placement)",
+            f"{households:.0f} households ({src}) less {connected_households} connected-person "
+            "households (made with initial.placements.connected)",
         )
     )
     filled, vacant, na = (

@@ -40,7 +40,7 @@ class Recruitment:
         self.age_range_weights = [a.weight for a in r.household.age_ranges]
         self.slots = r.assessing.slots  # None: no limit
         self.under_way = 0
-        self.waiting: dict[int, float] = {}  # ticket -> day joined, first come first served
+        self.waiting: dict[int, tuple[float, _Fate]] = {}  # ticket -> (day joined, draws), in turn
         self.tickets = 0
         self.following_up = 0  # enquiries in the follow-up team's hands
 
@@ -63,7 +63,7 @@ class Attrition(Observer):
             reason == "breakdown"
             and h is not None
             and h.kind != "connected"
-            and w.rng["breakdowns"].bernoulli(w.scenario.breakdown.carer_deregisters_prob)
+            and h.rng.bernoulli(w.scenario.breakdown.carer_deregisters_prob)
         ):
             deregister(w, h, "after_breakdown")
 
@@ -74,7 +74,11 @@ class Attrition(Observer):
 
 def start(world: World) -> None:
     """Start the enquiry stream and every existing household's attrition clock."""
-    poisson_process(world, world.recruitment.curve, world.rng["enquiries"], lambda: enquiry(world))
+    curve, funnel = world.recruitment.curve, world.rng["funnel"]
+    added = world.rng["enquiries_added"]
+    # The enquiries a policy adds come from a stream of their own, so the others stay paired.
+    poisson_process(world, curve, world.rng["enquiries"], lambda: enquiry(world, funnel), "base")
+    poisson_process(world, curve, added, lambda: enquiry(world, added), "added")
     for h in list(world.households.values()):
         if h.kind != "connected":
             schedule_attrition(world, h)
@@ -106,10 +110,10 @@ def _seed_pipeline(world: World) -> None:
     applying = enquiries_per_day * followed * r.application_prob
     for _ in range(rng.poisson(applying * r.application_days)):
         # Stage times are exponential: the time left is a fresh one (memoryless).
-        world.schedule(rng.exponential(r.application_days), _application, world)
+        world.schedule(rng.exponential(r.application_days), _application, world, _Fate(rng))
     starting = applying * r.assessment_start_prob
     for _ in range(rng.poisson(starting * r.assessment_start_days)):
-        world.schedule(rng.exponential(r.assessment_start_days), _assessment, world)
+        world.schedule(rng.exponential(r.assessment_start_days), _assessment, world, _Fate(rng))
     a = r.assessment
     mean_months = a.fast_share * a.fast_median_months * math.exp(a.fast_sigma**2 / 2) + (
         1 - a.fast_share
@@ -134,16 +138,15 @@ def _seed_pipeline(world: World) -> None:
 # ------------------------------------------------------------------------------ the funnel
 
 
-def enquiry(world: World) -> None:
+def enquiry(world: World, rng: Stream) -> None:
+    """An enquiry, whose whole way through the funnel is drawn now from ``rng``."""
     r = world.scenario.recruitment
-    rng = world.rng["funnel"]
     world.recorder.flow("enquiries")
     rec = world.recruitment
-    # Drawn before the follow-up decides, so that every enquiry takes the same draws from the
-    # funnel stream whether or not it is followed up: two scenarios with different follow-up
-    # capacity then keep common random numbers.
-    applies = rng.bernoulli(r.application_prob)
-    delay = rng.exponential(r.application_days) if applies else 0.0
+    # Every draw of the enquiry's way through the funnel is taken now, whatever happens to
+    # it: each enquiry takes the same draws however many are followed up, wait for a slot or
+    # are added by a policy, so two scenarios keep common random numbers for the others.
+    fate = _Fate(rng)
     slots = r.follow_up.slots  # None: every enquiry is followed up
     if slots is not None:
         # The team follows up as many enquiries as it has slots for; the rest go cold.
@@ -152,39 +155,59 @@ def enquiry(world: World) -> None:
             return
         rec.following_up += 1
         world.schedule(world.rng["follow_up"].exponential(r.follow_up.days), _followed_up, world)
-    if applies:
-        world.schedule(delay, _application, world)
+    if fate.applies < r.application_prob:
+        world.schedule(fate.application * r.application_days, _application, world, fate)
+
+
+class _Fate:
+    """An enquiry's draws: uniforms for each decision, unit exponentials for each delay and a
+    standard normal for the assessment's length."""
+
+    __slots__ = ("application", "applies", "approves", "fast", "length", "starts", "to_start")
+
+    def __init__(self, rng: Stream) -> None:
+        self.applies = rng.random()
+        self.application = rng.exponential(1.0)
+        self.starts = rng.random()
+        self.to_start = rng.exponential(1.0)
+        self.fast = rng.random()
+        self.length = rng.normal()
+        self.approves = rng.random()
 
 
 def _followed_up(world: World) -> None:
     world.recruitment.following_up -= 1
 
 
-def _application(world: World) -> None:
+def _application(world: World, fate: _Fate) -> None:
     r = world.scenario.recruitment
-    rng = world.rng["funnel"]
     world.recorder.flow("applications")
-    if rng.bernoulli(r.assessment_start_prob):
-        world.schedule(rng.exponential(r.assessment_start_days), _assessment, world)
+    if fate.starts < r.assessment_start_prob:
+        world.schedule(fate.to_start * r.assessment_start_days, _assessment, world, fate)
     else:
         world.recorder.flow("withdrawn_before_assessment")
 
 
 def assessment_months(rng: Stream, a) -> float:
     """Draw an assessment duration (months) from the fast/slow lognormal mixture."""
-    if rng.bernoulli(a.fast_share):
-        return rng.lognormal(a.fast_median_months, a.fast_sigma)
-    return rng.lognormal(a.slow_median_months, a.slow_sigma)
+    return _months(a, rng.random(), rng.normal())
 
 
-def _assessment(world: World) -> None:
+def _months(a, fast: float, z: float) -> float:
+    """The assessment duration (months) given a uniform ``fast`` and a standard normal ``z``."""
+    if fast < a.fast_share:
+        return a.fast_median_months * math.exp(a.fast_sigma * z)
+    return a.slow_median_months * math.exp(a.slow_sigma * z)
+
+
+def _assessment(world: World, fate: _Fate) -> None:
     """An applicant is ready for assessment: it starts now if an assessing slot is free."""
     rec = world.recruitment
     if rec.slots is None or rec.under_way < rec.slots:
-        _begin_assessment(world, 0.0)
+        _begin_assessment(world, 0.0, fate)
         return
     rec.tickets += 1
-    rec.waiting[rec.tickets] = world.now
+    rec.waiting[rec.tickets] = (world.now, fate)
     world.recorder.flow("assessment_waits")
     patience = world.scenario.recruitment.assessing.patience_days
     world.schedule(world.rng["assessing"].exponential(patience), _give_up, world, rec.tickets)
@@ -195,17 +218,19 @@ def _give_up(world: World, ticket: int) -> None:
         world.recorder.flow("withdrawn_waiting_assessment")
 
 
-def _begin_assessment(world: World, waited_days: float) -> None:
+def _begin_assessment(world: World, waited_days: float, fate: _Fate) -> None:
     r = world.scenario.recruitment
-    rng = world.rng["funnel"]
     world.recorder.flow("assessments")
     world.recruitment.under_way += 1
-    months = assessment_months(rng, r.assessment) * world.recruitment.duration_multiplier
+    months = _months(r.assessment, fate.fast, fate.length) * world.recruitment.duration_multiplier
     override = world.recruitment.approval_prob
-    if rng.bernoulli(r.approval_prob if override is None else override):
+    p = r.approval_prob if override is None else override
+    if fate.approves < p:
         world.schedule(months * MONTH, _assessment_end, world, months + waited_days / MONTH, True)
     else:
-        world.schedule(rng.random() * months * MONTH, _assessment_end, world, 0, False)
+        # Withdrawn after a uniform share of the assessment: the draw's place above p, rescaled.
+        share = (fate.approves - p) / (1.0 - p)
+        world.schedule(share * months * MONTH, _assessment_end, world, 0, False)
 
 
 def _assessment_end(world: World, months: float, approved: bool) -> None:
@@ -218,13 +243,15 @@ def _assessment_end(world: World, months: float, approved: bool) -> None:
     rec.under_way -= 1
     if rec.waiting and (rec.slots is None or rec.under_way < rec.slots):
         ticket = next(iter(rec.waiting))
-        _begin_assessment(world, world.now - rec.waiting.pop(ticket))
+        joined, fate = rec.waiting.pop(ticket)
+        _begin_assessment(world, world.now - joined, fate)
 
 
 def new_household(
-    world: World, rng: Stream, places_weights: list[float], approved: float
+    world: World, rng: Stream, places_weights: list[float], approved: float, origin: int
 ) -> Household:
-    """A household drawn from the scenario's mix of types, areas, places and age ranges."""
+    """A household drawn from the scenario's mix of types, areas, places and age ranges, with
+    its own stream (``World.own_stream`` of ``origin``)."""
     hh = world.scenario.recruitment.household
     kinds = list(hh.type_weights)
     kind = kinds[world.pick(rng, hh.type_weights)]
@@ -248,6 +275,7 @@ def new_household(
         max_age=max_age,
         accepts_complex=accepts_complex,
         approved=approved,
+        rng=world.own_stream(origin),
         last_active=approved,
     )
     h.held_back = sum(rng.bernoulli(hh.held_back_prob) for _ in range(places - 1))
@@ -260,7 +288,11 @@ def approve(world: World, months: float) -> Household:
     """Panel approves a household after ``months`` of assessment."""
     rec = world.recorder
     h = new_household(
-        world, world.rng["carers"], world.scenario.recruitment.household.places_weights, world.now
+        world,
+        world.rng["carers"],
+        world.scenario.recruitment.household.places_weights,
+        world.now,
+        1,
     )
     rec.flow("approvals")
     rec.flow(f"approvals_{h.kind}")
@@ -287,6 +319,7 @@ def approve_connected(world: World, area: str, group: list) -> Household:
         max_age=world.scenario.age_band_edges[-1] - 1,
         accepts_complex=True,
         approved=world.now,
+        rng=world.own_stream(2),
         last_active=world.now,
     )
     h.refresh()
@@ -319,17 +352,19 @@ def _kinship_decision(world: World, h: Household, passes: bool) -> None:
 
 
 def schedule_attrition(world: World, h: Household, rng: Stream | None = None) -> None:
-    """Draw the household's next resignation, move to an agency or on-hold period.
+    """Draw the household's next resignation, move to an agency or on-hold period, from its
+    own stream.
 
-    A policy that redraws many households at once passes its own stream, so the draws it
-    adds do not shift everyone else's (keeping common random numbers between scenarios).
+    A policy that redraws many households at once passes its own stream for a fresh draw, so
+    the draws it adds do not shift the households' own (common random numbers between
+    scenarios).
     """
     if not h.active:
         return
     a = world.scenario.attrition
     h.token += 1
     token = h.token
-    rng = rng or world.rng["attrition"]
+    rng = rng or h.rng
     tenure = (world.now - h.approved) / YEAR
     edges = a.tenure_edges_years
     # At an edge (to rounding) count the new piece, so the clock always moves on.
@@ -347,10 +382,19 @@ def schedule_attrition(world: World, h: Household, rng: Stream | None = None) ->
         0.0 if h.on_hold else a.on_hold_per_year,
     ]
     total = sum(rates)
-    t = rng.hazard_time(total) * YEAR if total > 0 else math.inf
+    # The cumulative hazard left until the next event, drawn once an event and spent at the
+    # rates in force: a redraw moves the event rather than drawing it afresh (the same law,
+    # the hazard being memoryless), so a household whose rates differ for a while between
+    # two scenarios keeps its draw.
+    now = world.now
+    if h.hazard_left < 0:
+        h.hazard_left = rng.exponential(1.0)
+    else:
+        h.hazard_left = max(h.hazard_left - h.hazard_rate * (now - h.hazard_since) / YEAR, 0.0)
+    h.hazard_rate, h.hazard_since = total, now
+    t = h.hazard_left / total * YEAR if total > 0 else math.inf
     if t < to_edge and t < to_change:
-        what = ("carer_initiated", "to_ifa", "on_hold")[choose_rates(rng, rates, total)]
-        world.schedule(t, _attrition_event, world, h, token, what)
+        world.schedule(t, _attrition_event, world, h, token, rates, total)
     elif to_edge <= to_change and to_edge < math.inf:
         world.schedule(to_edge, _tenure_edge, world, h, token)
     elif to_change < math.inf:
@@ -364,18 +408,22 @@ def _tenure_edge(world: World, h: Household, token: int) -> None:
 
 def _usage_edge(world: World, h: Household, token: int) -> None:
     if h.token == token:
-        schedule_attrition(world, h, world.rng["usage"])
+        schedule_attrition(world, h)
 
 
-def _attrition_event(world: World, h: Household, token: int, what: str) -> None:
+def _attrition_event(
+    world: World, h: Household, token: int, rates: list[float], total: float
+) -> None:
     if h.token != token or not h.active:
         return
+    h.hazard_left = -1.0  # spent: the next clock draws afresh
+    what = ("carer_initiated", "to_ifa", "on_hold")[choose_rates(h.rng, rates, total)]
     if what == "on_hold":
         h.on_hold = True
         world.recorder.flow("on_hold_starts")
         world.index.update(h)
         mean = world.scenario.attrition.on_hold_mean_days
-        world.schedule(world.rng["attrition"].exponential(mean), _hold_end, world, h)
+        world.schedule(h.rng.exponential(mean), _hold_end, world, h)
         schedule_attrition(world, h)
         return
     deregister(world, h, what)
@@ -403,14 +451,12 @@ def _schedule_review(world: World, h: Household, first: bool = False) -> None:
     """
     a = world.scenario.attrition
     days = a.review_days
-    delay = world.rng["attrition"].random() * days if first else days
+    delay = h.rng.random() * days if first else days
     if a.standards_deregistration_prob > 0:
-        if first:
+        if h.concern_reviews == 0:
             # The review at which a concern ends the approval, drawn once per household
-            # (geometric: a chance p at each review). Drawn here in the order households are
-            # made, not review by review, so that a scenario with more households does not
-            # shift the draws of the others, and paired comparisons stay paired.
-            u = world.rng["review"].random()
+            # (geometric: a chance p at each review), when its reviews are first scheduled.
+            u = h.rng.random()
             p = a.standards_deregistration_prob
             h.concern_reviews = max(1, math.ceil(math.log1p(-u) / math.log1p(-p))) if p < 1 else 1
         world.schedule(delay, _review, world, h)
@@ -450,10 +496,13 @@ def _review(world: World, h: Household) -> None:
         and h.filled == 0
         and world.now - h.last_active >= a.inactive_days
     )
-    if inactive and world.rng["attrition"].bernoulli(a.service_deregistration_prob):
+    # Both tests' draws are taken at every review, whatever the household's state, so that
+    # its stream stays where it is in a scenario where the state differs.
+    u_inactive, u_mismatch = h.rng.random(), h.rng.random()
+    if inactive and u_inactive < a.service_deregistration_prob:
         deregister(world, h, "service")
         return
-    if world.usage.mismatched(h):
+    if world.usage.mismatched(h, u_mismatch):
         world.recorder.flow("deregistrations_service_mismatch")
         deregister(world, h, "service")
         return

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from sim.rng import Stream
+
 # Child states: exactly one at any time.
 SEARCHING = "searching"  # looking for a placement (counted as waiting)
 PLACED = "placed"
@@ -48,6 +50,7 @@ class Child:
     #: hazard token, what), scheduled only if the exit is redrawn to a later day.
     held_hazard: tuple[float, int, int, str] | None = None
     ring_fenced: bool = False  # holds a provider place reserved for UASC
+    outside: bool = False  # in a place bought outside the county, beyond the spot pool
     avoid: int = -1  # household the child's placement broke down with: never matched again
     nts_referred: bool = False
     exit_day: float = -1.0
@@ -66,6 +69,7 @@ class Household:
     max_age: int
     accepts_complex: bool
     approved: float
+    rng: Stream  # the household's own draws: attrition clock, reviews (World.own_stream)
     on_hold: bool = False
     children: list[int] = field(default_factory=list)
     staying_put: int = 0
@@ -81,6 +85,9 @@ class Household:
     uasc_only: bool = False  # places ring-fenced for unaccompanied asylum-seeking children
     breakdown_multiplier: float = 1.0  # set by support schemes
     deregistration_multiplier: float = 1.0
+    hazard_left: float = -1.0  # cumulative leaving hazard to the next event (<0: none drawn)
+    hazard_rate: float = 0.0  # per year, in force since hazard_since
+    hazard_since: float = 0.0
     concern_reviews: int = 0  # reviews left before a standards-of-care concern (0: none drawn)
     # Derived by refresh() after every change (the vacancy index calls it): matching reads
     # these in its inner loop.

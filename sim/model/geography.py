@@ -2,7 +2,8 @@
 
 With a district table (``geography.districts``), each child's home, each in-house household
 and each external placement has a district, drawn within its area in proportion to the
-districts' populations; external placements may instead be outside the county. A placement's
+districts' populations; external placements may instead be outside the county (always, when
+the spot pool was full and the place was bought beyond it). A placement's
 distance is between the district centroids (great circle), or within the home district; the
 20-mile indicator then follows from where children and carers are. Unaccompanied children
 without a home address have distance 'not known', as DfE records them: they count among the
@@ -129,7 +130,9 @@ class Geography:
         if h is not None:
             return self.miles(home, self.district_of(h))
         s = self.spec
-        if self.rng.bernoulli(s.out_of_county_share.get(kind, 0.0)):
+        # A place bought beyond the spot pool is outside the county by definition; the others
+        # are outside it at the type's share (the pool's agencies have carers over the border).
+        if child.outside or self.rng.bernoulli(s.out_of_county_share.get(kind, 0.0)):
             self.world.recorder.flow("placements_out_of_county")
             return s.out_of_county_median_miles * math.exp(
                 s.out_of_county_sigma * self.rng.normal()

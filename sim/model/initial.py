@@ -30,10 +30,10 @@ def build(world: World) -> None:
     world.recorder.building = True
     _households(world)
     _children(world)
-    if world.scenario.breakdown.settled_multiplier != 1.0:
-        # The hazards were drawn as each placement began; how long ago is known only now.
-        for c in world.children.values():
-            placements.redraw_hazards(world, c)
+    # Drawn once the stock is complete: how long ago each placement began, which decides
+    # whether it is settled, is known only now (drawn at placing, they would be drawn twice).
+    for c in world.children.values():
+        placements.redraw_hazards(world, c)
     world.recorder.building = False
 
 
@@ -43,7 +43,7 @@ def _households(world: World) -> None:
     rng = world.rng["initial"]
     for _ in range(ini.households):
         approved = -min(rng.exponential(ini.mean_years_approved * YEAR), 30 * YEAR)
-        h = carers.new_household(world, rng, ini.places_weights, approved)
+        h = carers.new_household(world, rng, ini.places_weights, approved, 0)
         h.last_active = max(approved, -rng.random() * sc.attrition.inactive_days)
         if h.kind != "short_breaks" and rng.bernoulli(ini.on_hold_share):
             h.on_hold = True
@@ -277,7 +277,7 @@ def _place_initial(
     if h is None and kind in world.providers.occupied:
         world.providers.take(kind, child, force=True)
     world.recorder.initial(child)
-    placements.place(world, child, kind, h, "entry")
+    placements.place(world, child, kind, h, "entry", hazards=False)
     # Time since the last move, and the moves of the last year, at the child's own hazards of
     # moving: a child who rarely moves has usually been in this placement since coming into care.
     rate = 0.0

@@ -150,10 +150,14 @@ def _try_step(world: World, step: str, accept_prob: float, group: list[Child], r
     if kind in ("supported", "unregistered") and any(c.parent_and_child for c in group):
         return False
     uasc = group[0].uasc if len(group) == 1 else all(c.uasc for c in group)
-    if world.providers.free(kind, uasc) < len(group) or not rng.bernoulli(accept_prob):
+    providers = world.providers
+    outside = providers.free(kind, uasc) < len(group)
+    if (outside and providers.outside_free(kind) < len(group)) or not rng.bernoulli(accept_prob):
         return False
+    if outside:
+        world.recorder.flow("spot_placed_outside", len(group))
     for c in group:
-        world.providers.take(kind, c)
+        providers.take(kind, c, outside=outside)
         place(world, c, kind, None, reason)
     return True
 
@@ -182,11 +186,14 @@ def place(
     h: Household | None,
     reason: str,
     settled_from: float | None = None,
+    hazards: bool = True,
 ) -> None:
     """Start a placement episode of ``child`` in ``kind`` (with household ``h`` if in-house).
 
     External capacity must already be taken by the caller. ``settled_from``: the start of the
     placement this one continues for the two-year stability measure (an adoptive placement).
+    ``hazards=False`` leaves the breakdown and planned move to :func:`redraw_hazards`, for a
+    placement whose start date is not known yet (the initial stock).
     """
     now = world.now
     child.state = PLACED
@@ -213,7 +220,7 @@ def place(
     child.within20 = bool(within)
     child.distance_known = within is not None
     world.recorder.placement_started(child, reason)
-    _schedule_placement_events(world, child, h)
+    _schedule_placement_events(world, child, h, hazards)
     for fn in world.hooks.placement_started:
         fn(child, h)
 
@@ -249,7 +256,9 @@ def vacate(world: World, child: Child, reason: str) -> Household | None:
     return h
 
 
-def _schedule_placement_events(world: World, child: Child, h: Household | None) -> None:
+def _schedule_placement_events(
+    world: World, child: Child, h: Household | None, hazards: bool
+) -> None:
     m = world.scenario.matching
     token = child.placement_token
     kind = child.placement
@@ -263,7 +272,8 @@ def _schedule_placement_events(world: World, child: Child, h: Household | None) 
     ):
         delay = 0.0 if kind == "unregistered" else m.step_down_min_days
         world.schedule(delay, world.step_down.add, child, token)
-    _schedule_hazards(world, child, h)
+    if hazards:
+        _schedule_hazards(world, child, h)
 
 
 def breakdown_rate(world: World, child: Child, h: Household | None) -> float:
@@ -282,7 +292,8 @@ def breakdown_rate(world: World, child: Child, h: Household | None) -> float:
 
 
 def redraw_hazards(world: World, child: Child, rng: Stream | None = None) -> None:
-    """Redraw a placed child's breakdown and planned-move times after their hazards change.
+    """Redraw a placed child's breakdown and planned-move times after their hazards change
+    (or draw them for the first time, for a placement begun with ``hazards=False``).
 
     Only the competing-hazard chain is replaced; emergency and step-down timers carry on.
     """

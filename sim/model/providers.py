@@ -6,7 +6,8 @@ provider accepts the child at all. Two mechanisms make providers run out (``mark
 
 - the spot market is a finite pool shared with other councils, whose children arrive and
   leave as their own process (``OtherCouncils``): a spot search succeeds only if a place is
-  free, else the child falls through to the next step of the cascade;
+  free, else the council buys from agencies outside the county (``outside_places``) or, when
+  it cannot, the child falls through to the next step of the cascade;
 - residential and supported capacity follow demand with a lag (``CapacityResponse``): new
   homes open when occupancy stays above the target.
 
@@ -53,6 +54,10 @@ class Providers:
         self.others: dict[str, int] = dict.fromkeys(EXTERNAL, 0)  # other councils' children
         self.reserved: dict[str, int] = dict.fromkeys(EXTERNAL, 0)
         self.reserved_used: dict[str, int] = dict.fromkeys(EXTERNAL, 0)
+        # Places bought beyond the pool, from agencies outside the county (spot only).
+        outside = math.inf if spot.outside_places is None else spot.outside_places
+        self.outside_capacity = {**dict.fromkeys(EXTERNAL, 0.0), "ifa_spot": outside}
+        self.outside: dict[str, int] = dict.fromkeys(EXTERNAL, 0)
         self.weekly_cost = {k: c.central for k, c in world.scenario.costs.weekly.items()}
         market = world.scenario.market
         busy = spot.other_councils_initial > 0 or spot.other_councils_per_year > 0
@@ -88,8 +93,17 @@ class Providers:
             free += self.reserved[kind] - self.reserved_used[kind]
         return free
 
-    def take(self, kind: str, child: Child, force: bool = False) -> bool:
-        """Occupy a place of ``kind`` for ``child`` if there is room (always, if ``force``)."""
+    def outside_free(self, kind: str) -> float:
+        """Places of ``kind`` still to be bought outside the county when the pool is full."""
+        return self.outside_capacity[kind] - self.outside[kind]
+
+    def take(self, kind: str, child: Child, force: bool = False, outside: bool = False) -> bool:
+        """Occupy a place of ``kind`` for ``child`` if there is room (always, if ``force``);
+        with ``outside``, one bought outside the county (the caller checked there is one)."""
+        if outside:
+            self.outside[kind] += 1
+            child.outside = True
+            return True
         if child.uasc and self.reserved_used[kind] < self.reserved[kind]:
             self.reserved_used[kind] += 1
             child.ring_fenced = True
@@ -101,6 +115,10 @@ class Providers:
         return True
 
     def release(self, kind: str, child: Child) -> None:
+        if child.outside:
+            self.outside[kind] -= 1
+            child.outside = False
+            return
         self.occupied[kind] -= 1
         if child.ring_fenced:
             if self.reserved_used[kind] > 0:

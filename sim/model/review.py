@@ -92,7 +92,7 @@ class Usage(Observer):
             # drawn stands, and an edge on that day redraws then (the hazard is memoryless).
             # Redrawing now would leave that event in the queue to fire for nothing.
             return
-        carers.schedule_attrition(self.world, h, self.world.rng["usage"])
+        carers.schedule_attrition(self.world, h)
 
     def placement_started(self, child: Child, h: Household | None) -> None:
         if (
@@ -133,8 +133,9 @@ class Usage(Observer):
         fits = sum(a[0] for a in ages) + (sum(a[1] for a in ages) if h.accepts_complex else 0)
         return 1.0 - fits / self.total
 
-    def mismatched(self, h: Household) -> bool:
-        """Whether the review deregisters ``h`` as unable to take the children needing homes."""
+    def mismatched(self, h: Household, draw: float) -> bool:
+        """Whether the review deregisters ``h`` as unable to take the children needing homes,
+        given the household's uniform ``draw``."""
         u = self.params
         if (
             u.mismatch_deregistration_prob <= 0
@@ -147,4 +148,4 @@ class Usage(Observer):
         share = self.unmatched_share(h)
         if share is None:
             return False
-        return self.world.rng["usage"].bernoulli(u.mismatch_deregistration_prob * share)
+        return draw < u.mismatch_deregistration_prob * share

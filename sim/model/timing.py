@@ -51,6 +51,19 @@ class RateCurve:
         self._multipliers = [*self.windows, *self.extra]
         self._bound = None
 
+    def scenario_at(self, day: float) -> float:
+        """The rate per day at ``day`` without the multipliers that interventions added."""
+        rate = self.base_at(day) * self.seasonality[self._month_of(day) - 1]
+        for start, end, m in self.windows:
+            if start <= day < end:
+                rate *= m
+        return rate
+
+    def scenario_bound(self) -> float:
+        """An upper bound of :meth:`scenario_at` over the whole run."""
+        up = max([self.base, *(level for _, _, level in self._levels)]) * max(self.seasonality)
+        return up * peak_factor(self.windows)
+
     def base_at(self, day: float) -> float:
         """The base rate per day at ``day`` (an observed level where one is given)."""
         base = self.base
@@ -80,21 +93,30 @@ class RateCurve:
 
 
 def poisson_process(
-    world: World, curve: RateCurve, rng: Stream, on_arrival: Callable[[], Any]
+    world: World,
+    curve: RateCurve,
+    rng: Stream,
+    on_arrival: Callable[[], Any],
+    part: str = "all",
 ) -> None:
     """Call ``on_arrival`` at the events of a thinned Poisson process, from the start of the run.
 
     Rejected candidates cost no simulation event: only accepted arrivals are scheduled. The
     first is drawn when the run starts, before anything else then, so that it sees the curve
-    every mechanism's start has set up.
+    every mechanism's start has set up. ``part``: ``"all"`` of the curve's rate, or two
+    processes that add up to it: ``"base"``, the scenario's own rate (less, where an
+    intervention lowers it), whose candidates do not depend on what interventions add, and
+    ``"added"``, what interventions add above it (drawn from a stream of its own).
     """
-    world.schedule_at(world.now, _next_arrival, world, curve, rng, on_arrival, first=True)
+    world.schedule_at(world.now, _next_arrival, world, curve, rng, on_arrival, part, first=True)
 
 
 def _next_arrival(
-    world: World, curve: RateCurve, rng: Stream, on_arrival: Callable[[], Any]
+    world: World, curve: RateCurve, rng: Stream, on_arrival: Callable[[], Any], part: str
 ) -> None:
-    bound = curve.bound()
+    if part == "added" and not curve.extra:
+        return
+    bound = curve.scenario_bound() if part == "base" else curve.bound()
     if bound <= 0:
         return
     now = world.env._now
@@ -103,11 +125,19 @@ def _next_arrival(
         t += rng.exponential(1.0 / bound)
         if t > world.horizon:
             return
-        if rng.random() * bound < curve.at(t):
+        if part == "all":
+            rate = curve.at(t)
+        elif part == "base":
+            rate = min(curve.at(t), curve.scenario_at(t))
+        else:
+            rate = curve.at(t) - curve.scenario_at(t)
+        if rng.random() * bound < rate:
             break
-    world.schedule(t - now, _arrival, world, curve, rng, on_arrival)
+    world.schedule(t - now, _arrival, world, curve, rng, on_arrival, part)
 
 
-def _arrival(world: World, curve: RateCurve, rng: Stream, on_arrival: Callable[[], Any]) -> None:
+def _arrival(
+    world: World, curve: RateCurve, rng: Stream, on_arrival: Callable[[], Any], part: str
+) -> None:
     on_arrival()
-    _next_arrival(world, curve, rng, on_arrival)
+    _next_arrival(world, curve, rng, on_arrival, part)

@@ -61,6 +61,7 @@ class World:
         self.children: dict[int, Child] = {}
         self.households: dict[int, Household] = {}
         self._next_id = 0
+        self._own_streams = [0, 0, 0]  # made so far by origin (see own_stream)
         self.recorder = Recorder(self)
         self.hooks = Hooks()
         self.index = vacancies.VacancyIndex(self)
@@ -130,6 +131,18 @@ class World:
             values = list(weights.values()) if isinstance(weights, Mapping) else weights
             cum = self._cumulative[id(weights)] = cumulative(values)
         return rng.choice(cum)
+
+    def own_stream(self, origin: int) -> Stream:
+        """The random stream of the next household of ``origin``: 0 the initial stock, 1 an
+        approval, 2 a connected person.
+
+        The n-th household of an origin draws the same numbers in every scenario of a
+        replication, however many draws the others take: a policy that adds households or
+        moves children leaves the other households' draws where they were.
+        """
+        n = self._own_streams[origin]
+        self._own_streams[origin] = n + 1
+        return self.rng["households"].substream(origin, n)
 
     def new_id(self) -> int:
         self._next_id += 1

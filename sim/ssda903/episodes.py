@@ -165,10 +165,13 @@ def _check_supported_age(child: Any, segs: list[_Segment]) -> None:
             )
 
 
-def _split_at_registration(segs: list[_Segment], day: int) -> list[_Segment]:
+def _split_at_registration(segs: list[_Segment], day: int, last: int) -> list[_Segment]:
+    """Supported episodes that span ``day`` (registration began) split there; an open episode
+    spans up to ``last``, the run's last day, so a run that ends earlier splits none."""
     out = []
     for s in segs:
-        if s.kind == "supported" and s.start < day and (s.end is None or s.end > day):
+        end = last if s.end is None else s.end
+        if s.kind == "supported" and s.start < day < end:
             out.append(_Segment(s.kind, s.start, day, REGISTERED, s.near))
             out.append(_Segment(s.kind, day, s.end, s.end_reason, s.near))
         else:
@@ -202,7 +205,9 @@ def build(
             continue  # in care for less than a calendar day
         dob = _date_of_birth(ch, segs, origin, end)
         _check_supported_age(ch, segs)
-        segs = _split_at_registration(segs, (SUPPORTED_REGISTRATION - origin).days)
+        segs = _split_at_registration(
+            segs, (SUPPORTED_REGISTRATION - origin).days, (pd.Timestamp(end) - origin).days
+        )
         kinds = {s.kind for s in segs}
         section20 = bool(ch.section20) and "with_parents" not in kinds
         base_ls = LS_SECTION20 if section20 else LS_CARE_ORDER

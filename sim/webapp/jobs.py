@@ -570,7 +570,7 @@ class JobManager:
             if job.seek is not None:
                 self._seek(job, started)
             else:
-                self._simulate(job, started)
+                self._simulate(job)
             job.message = "Drawing the charts"
             if self.make_view is not None:
                 job.view = self.make_view(job)
@@ -599,7 +599,7 @@ class JobManager:
                 with job.lock:
                     shutil.rmtree(job.folder, ignore_errors=True)
 
-    def _simulate(self, job: Job, started: float) -> None:
+    def _simulate(self, job: Job) -> None:
         """Run every replication of every option in the job's worker processes; write each
         option's tables as soon as its last replication arrives."""
         tasks = [(i, r) for i in range(len(job.options)) for r in range(job.reps)]
@@ -615,7 +615,7 @@ class JobManager:
             for k in range(n)
         ]
         got: dict[int, dict[int, dict[str, pd.DataFrame]]] = {i: {} for i in range(len(scenarios))}
-        written: dict[int, tuple[str, ScenarioResult]] = {}
+        written: dict[int, str] = {}
         try:
             for p in processes:
                 p.start()
@@ -635,15 +635,14 @@ class JobManager:
                 if len(got[i]) == job.reps:
                     outs = got.pop(i)
                     in_order = [outs[r] for r in range(job.reps)]
-                    written[i] = self._write_option(job, i, in_order, started)
+                    written[i] = self._write_option(job, i, in_order)
         finally:
             _stop(processes)
             out.close()
-        job.scenario_files = [written[i][0] for i in range(len(scenarios))]
-        job.results = [written[i][1] for i in range(len(scenarios))]
-        if any(isinstance(sc, Region) for sc in scenarios):
-            # A region's figures are its councils' totals, as `sufficiency report` shows them.
-            job.results = load_results(job.folder).results
+        job.scenario_files = [written[i] for i in range(len(scenarios))]
+        # Read back from the folder: the provenance and tables are the manifest's and the
+        # folder's, as every later reader sees them (of a region: its councils' totals).
+        job.results = load_results(job.folder).results
 
     def _seek(self, job: Job, started: float) -> None:
         """Run the goal-seek in one worker process of the job; keep its answer and write it
@@ -716,19 +715,9 @@ class JobManager:
         )
         job.scenario_files = ["scenario-1.toml"]
 
-    def _write_option(
-        self, job: Job, i: int, outs: list[dict[str, pd.DataFrame]], started: float
-    ) -> tuple[str, ScenarioResult]:
+    def _write_option(self, job: Job, i: int, outs: list[dict[str, pd.DataFrame]]) -> str:
         option = job.options[i]
         tables = {name: pd.concat([o[name] for o in outs], ignore_index=True) for name in outs[0]}
-        manifest = provenance(
-            option.scenario,
-            job.seed,
-            job.reps,
-            label=option.label,
-            scenario_file=option.source,
-            seconds=round(time.perf_counter() - started, 2),
-        )
         # All options in one results folder, as `sufficiency compare` writes it.
         add_results(job.folder, option.label, option.scenario, tables, job.seed, option.source)
         name = f"scenario-{i + 1}.toml"
@@ -746,10 +735,7 @@ class JobManager:
         else:
             text = scenario_to_toml(option.scenario, comment)
         (job.folder / name).write_text(text, encoding="utf-8")
-        kept: dict[str, pd.DataFrame] = {
-            k: tables[k] for k in ("snapshots", "flows") if k in tables
-        }
-        return name, ScenarioResult(kept, manifest)
+        return name
 
     def _build_file(self, job: Job, name: str, path: Path) -> None:
         if name == "report.html":
