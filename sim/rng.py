@@ -122,7 +122,12 @@ class Stream:
 
     def choice(self, cumulative: Sequence[float]) -> int:
         """Index drawn with probabilities given by a normalised cumulative sequence."""
-        return min(bisect.bisect_right(cumulative, self.random()), len(cumulative) - 1)
+        i = self._i_uni
+        if i == _BLOCK:
+            self._uni = self._rng.random(_BLOCK).tolist()
+            i = 0
+        self._i_uni = i + 1
+        return min(bisect.bisect_right(cumulative, self._uni[i]), len(cumulative) - 1)
 
 
 def choose_rates(rng: Stream, rates: Sequence[float], total: float) -> int:

@@ -9,6 +9,7 @@ pyproject.toml pins ``simpy`` below 5 for that; these tests fail if a SimPy rele
 
 from __future__ import annotations
 
+import gc
 import tomllib
 from collections.abc import Generator
 
@@ -18,6 +19,7 @@ from conftest import ROOT, small
 from packaging.requirements import Requirement
 from packaging.version import Version
 
+from sim.config import load_scenario
 from sim.model.world import World, run_until
 from sim.rng import make_streams
 
@@ -100,6 +102,34 @@ def test_a_failed_simpy_event_stops_the_run(runner):
     with pytest.raises(ValueError, match="no carer"):
         RUNNERS[runner](env, 10.0)
     assert env.now == 2.0
+
+
+def test_a_run_makes_no_cyclic_garbage_so_the_collector_is_paused():
+    """run_until pauses the cyclic collector: the model must then make no reference cycles
+    (any it made would stay in memory until the run ends)."""
+    sc = load_scenario(ROOT / "scenarios" / "kent_baseline.toml", {"years": 1.0})
+    w = World(sc, make_streams(2019, 0))
+    w.start()
+    seen: list[tuple[bool, int]] = []
+    w.schedule(1.0, lambda: seen.append((gc.isenabled(), gc.collect())))  # the build's garbage
+    w.schedule(w.horizon - 1.0, lambda: seen.append((gc.isenabled(), gc.collect())))
+    assert gc.isenabled()
+    run_until(w.env, w.horizon + 1e-9)
+    assert gc.isenabled()
+    assert [enabled for enabled, _ in seen] == [False, False]
+    assert seen[1][1] == 0, f"{seen[1][1]} objects in reference cycles made during the run"
+
+
+def test_the_collector_is_resumed_after_a_failed_run():
+    w = world()
+
+    def fail() -> None:
+        raise RuntimeError("the model failed")
+
+    w.schedule(3.0, fail)
+    with pytest.raises(RuntimeError):
+        run_until(w.env, 10.0)
+    assert gc.isenabled()
 
 
 def test_installed_simpy_is_the_major_version_pinned():

@@ -243,7 +243,8 @@ def schedule_exit(world: World, child: Child) -> None:
     budget = rng.exponential(1.0)
     elapsed = 0.0
     band = world.band(age + 1e-4)  # at a band edge (to rounding), count the new band
-    while band < sc.n_bands:
+    n_bands = len(edges) - 1
+    while band < n_bands:
         span = max((edges[band + 1] - age) * YEAR, 0.0)
         rates = _exit_rates(world, child, band)
         total = sum(rates)

@@ -291,7 +291,9 @@ class Recorder:
         self._placements = {k: f"placements_{k}" for k in PLACEMENT_TYPES}
         self._entries = {k: f"entries_{k}" for k in PLACEMENT_TYPES}
         self._exits: dict[str, str] = {}
-        self.flows: dict[tuple[int, str], float] = defaultdict(float)
+        # Each financial year's flows (by the year's index), and the current year's.
+        self.flows: dict[int, defaultdict[str, float]] = {}
+        self._year_flows: defaultdict[str, float] = defaultdict(float)
         starts = []
         y = sc.start.year if sc.start.month >= 4 else sc.start.year - 1
         while dt.date(y, 4, 1) <= sc.end + dt.timedelta(days=366):
@@ -302,7 +304,7 @@ class Recorder:
         # financial year rather than leaving a one-day year behind.
         self.fy_start_days = [float((d - sc.start).days) for d in starts]
         self.fy_start_days = [0.0 if 0 < d <= 1 else d for d in self.fy_start_days]
-        self._fy, self._fy_from, self._fy_to = -1, 1.0, 0.0  # cached current year (none yet)
+        self._fy_from, self._fy_to = 1.0, 0.0  # the current financial year's days (none yet)
         self.spend = Spend(self.fy_start_days)
         self._unit = {k: 0.0 for k in PLACEMENT_TYPES}  # weekly cost per child, by type
         self._staying_put = 0  # young people Staying Put, with current or former carers
@@ -324,10 +326,10 @@ class Recorder:
         now = self._env._now
         if not self._fy_from <= now < self._fy_to:
             i = bisect.bisect_right(self.fy_start_days, now) - 1
-            self._fy = i
             self._fy_from = self.fy_start_days[i]
             self._fy_to = self.fy_start_days[i + 1] if i + 1 < len(self.fy_start_days) else 1e18
-        self.flows[(self._fy, name)] += amount
+            self._year_flows = self.flows.setdefault(i, defaultdict(float))
+        self._year_flows[name] += amount
 
     def initial(self, child: Child) -> None:
         self.initial_children += 1
@@ -586,7 +588,7 @@ class Recorder:
         return Results(snapshots, flows, episodes, children, meta)
 
     def _flow_table(self) -> pd.DataFrame:
-        unknown = sorted({name for _, name in self.flows} - set(FLOW_COUNTS))
+        unknown = sorted({name for year in self.flows.values() for name in year} - set(FLOW_COUNTS))
         if unknown:
             raise ValueError(f"flows not in the output catalogue (sim/outputs.py): {unknown}")
         # Every catalogued flow is a column, zero in a year it never happened.
@@ -603,8 +605,9 @@ class Recorder:
                 self.world.horizon,
             )
             row["days_simulated"] = max(end - start, 0.0)
+            year: dict[str, float] = self.flows.get(i, {})
             for name in names:
-                row[name] = self.flows.get((i, name), 0.0)
+                row[name] = year.get(name, 0.0)
             rows.append(row)
         df = pd.DataFrame(rows)
         return self._spend_columns(flow_ratios(df[df["days_simulated"] > 0].reset_index(drop=True)))

@@ -104,12 +104,14 @@ def _attempt(
     cascade = world.scenario.matching.cascade
     while i < len(steps):
         step = steps[i]
-        delay = cascade[step].delay_days
-        if delay > 0 and not arrived:
-            world.schedule(delay, _attempt, world, group, tokens, steps, i, True, reason, urgent)
+        spec = cascade[step]
+        if spec.delay_days > 0 and not arrived:
+            world.schedule(
+                spec.delay_days, _attempt, world, group, tokens, steps, i, True, reason, urgent
+            )
             return
         arrived = False
-        if _try_step(world, step, group, reason):
+        if _try_step(world, step, spec.accept_prob, group, reason):
             return
         if step == "ifa_spot" and len(group) > 1 and world.scenario.matching.split_siblings:
             world.recorder.flow("siblings_split")
@@ -129,9 +131,8 @@ def _retry(world: World, group: list[Child], tokens: list[int], reason: str, urg
         start_search(world, live, reason, urgent)
 
 
-def _try_step(world: World, step: str, group: list[Child], reason: str) -> bool:
+def _try_step(world: World, step: str, accept_prob: float, group: list[Child], reason: str) -> bool:
     rng = world.rng["matching"]
-    spec = world.scenario.matching.cascade[step]
     where = _IN_HOUSE_WHERE.get(step)
     if where is not None:
         kind = (
@@ -140,20 +141,18 @@ def _try_step(world: World, step: str, group: list[Child], reason: str) -> bool:
             else ("parent_and_child" if group[0].parent_and_child else "mainstream")
         )
         h = world.index.find(kind, group, group[0].area, where)
-        if h is None or not rng.bernoulli(spec.accept_prob):
+        if h is None or not rng.bernoulli(accept_prob):
             return False
         for c in group:
             place(world, c, "in_house", h, reason)
         return True
     kind = step
-    if any(c.parent_and_child for c in group) and kind in ("supported", "unregistered"):
+    if kind in ("supported", "unregistered") and any(c.parent_and_child for c in group):
         return False
-    uasc = all(c.uasc for c in group)
+    uasc = group[0].uasc if len(group) == 1 else all(c.uasc for c in group)
     providers = world.providers
     outside = providers.free(kind, uasc) < len(group)
-    if (outside and providers.outside_free(kind) < len(group)) or not rng.bernoulli(
-        spec.accept_prob
-    ):
+    if (outside and providers.outside_free(kind) < len(group)) or not rng.bernoulli(accept_prob):
         return False
     if outside:
         world.recorder.flow("spot_placed_outside", len(group))
@@ -432,8 +431,10 @@ def offer_vacancy(world: World, h: Household) -> None:
     waiting = list(world.waiting)
     geo = world.geography
     if geo is not None and geo.spec.nearest_area_first:  # the nearest waiting children first
-        rank = {a: i for i, a in enumerate(geo.areas_nearest(geo.district_of(h)))}
-        waiting.sort(key=lambda cid: rank[world.children[cid].area])
+        nearest = geo.areas_nearest(geo.district_of(h))  # draws h's district on first use
+        if len(waiting) > 1:
+            rank = {a: i for i, a in enumerate(nearest)}
+            waiting.sort(key=lambda cid: rank[world.children[cid].area])
     for cid in waiting:
         if h.free <= 0:
             return

@@ -29,18 +29,20 @@ Filing = tuple[tuple[str, str, int, int, bool, int], list[dict[int, None]]]
 
 def fits(world: World, h: Household, group: list[Child]) -> bool:
     """Whether household ``h`` can take every child of ``group`` now."""
-    if not h.active or h.free < len(group):
-        return False
-    if any(c.solo for c in group) and (h.filled > 0 or len(group) > 1):
+    n = len(group)
+    if not h.active or h.free < n:
         return False
     now = world.env._now
+    parent_and_child = h.kind == "parent_and_child"
     for c in group:
+        if c.solo and (n > 1 or h.filled > 0):
+            return False
         age = int((now - c.dob) / YEAR)
         if age < h.min_age or age > h.max_age:
             return False
         if c.complex_needs and not h.accepts_complex:
             return False
-        if c.parent_and_child != (h.kind == "parent_and_child"):
+        if c.parent_and_child != parent_and_child:
             return False
         if c.avoid == h.id or (h.uasc_only and not c.uasc):
             return False
@@ -119,30 +121,39 @@ class VacancyIndex:
         ``where`` is ``"home"`` (the home area only), ``"elsewhere"`` (any other area) or
         ``"anywhere"`` (the home area first, then the others).
         """
+        w = self.world
+        # The group's row of buckets depends on the eldest's age band and the group's needs,
+        # the same in every area the search looks in.
+        band = w.band((w.env._now - group[0].dob) / YEAR)
+        needs = group[0].complex_needs if len(group) == 1 else any(c.complex_needs for c in group)
         if where != "elsewhere":
-            h = self._first(kind, group, home, "", exclude)
+            h = self._first(kind, band, needs, group, home, "", exclude)
             if h is not None or where == "home":
                 return h
-        geo = self.world.geography
+        geo = w.geography
         if geo is None or not geo.spec.nearest_area_first:
-            return self._first(kind, group, ANY_AREA, home, exclude)
+            return self._first(kind, band, needs, group, ANY_AREA, home, exclude)
         for area in geo.areas_nearest(geo.home_of(group[0])):
-            h = self._first(kind, group, area, "", exclude) if area != home else None
-            if h is not None:
-                return h
+            if area != home:
+                h = self._first(kind, band, needs, group, area, "", exclude)
+                if h is not None:
+                    return h
         return None
 
     def _first(
-        self, kind: str, group: list[Child], area: str, skip_area: str, exclude: int
+        self,
+        kind: str,
+        band: int,
+        needs: bool,
+        group: list[Child],
+        area: str,
+        skip_area: str,
+        exclude: int,
     ) -> Household | None:
-        w = self.world
-        band = w.band((w.env._now - group[0].dob) / YEAR)
-        needs_complex = (
-            group[0].complex_needs if len(group) == 1 else any(c.complex_needs for c in group)
-        )
-        row = self._rows.get((kind, area, band, needs_complex))
+        row = self._rows.get((kind, area, band, needs))
         if row is None:
-            row = self._row(kind, area, band, needs_complex)
+            row = self._row(kind, area, band, needs)
+        w = self.world
         households = w.households
         for bucket in row[min(len(group), MAX_GROUP_PLACES) - 1 :]:
             if not bucket:
@@ -171,18 +182,19 @@ class StepDownList:
 
     def __init__(self, world: World) -> None:
         self.world = world
-        self.buckets: dict[tuple[int, bool], dict[int, int]] = {}
+        # Without, then with complex needs: year of birth -> child id -> placement token.
+        self.buckets: tuple[dict[int, dict[int, int]], dict[int, dict[int, int]]] = ({}, {})
 
     def add(self, child: Child, token: int) -> None:
         if child.state != PLACED or child.placement_token != token:
             return
-        key = (math.floor(child.dob / YEAR), child.complex_needs)
-        self.buckets.setdefault(key, {})[child.id] = token
+        by_born = self.buckets[child.complex_needs]
+        by_born.setdefault(math.floor(child.dob / YEAR), {})[child.id] = token
 
     def take_for(self, h: Household) -> Child | None:
         """The first candidate that ``h`` can take, dropping stale entries."""
         w = self.world
-        needs = (False, True) if h.accepts_complex else (False,)
+        needs = self.buckets if h.accepts_complex else self.buckets[:1]
         # A planned move keeps a child in their home area when matching is by geography.
         geo = w.geography
         area = h.area if geo is not None and geo.spec.nearest_area_first else ""
@@ -191,8 +203,8 @@ class StepDownList:
         youngest = math.floor((w.now - h.min_age * YEAR) / YEAR)
         oldest = math.floor((w.now - (h.max_age + 1) * YEAR) / YEAR)
         for born in range(youngest, oldest - 1, -1):
-            for need in needs:
-                bucket = self.buckets.get((born, need))
+            for by_born in needs:
+                bucket = by_born.get(born)
                 if not bucket:
                     continue
                 stale = []
