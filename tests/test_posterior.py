@@ -303,11 +303,11 @@ def test_calibrate_posterior_writes_the_history_fit_of_its_draws(tmp_path, monke
         targets_path,
         params,
         tmp_path,
-        [12, 10],
+        [10],
         draws=30,
         confirm=8,
         seed=3,
-        settings=Settings(candidates=2000, enough=200),
+        settings=Settings(candidates=1000, enough=100),
         log=lambda s: None,
     )
     fit = pd.read_csv(tmp_path / "fit_table_posterior.csv")
