@@ -31,7 +31,7 @@ browser:
 test: $(STAMP) browser
 	$(BIN)/ruff check sim tests benchmarks
 	$(BIN)/mypy sim
-	$(BIN)/python -m pytest -n 2 --dist worksteal -q --durations=25
+	$(BIN)/python -m pytest -n 2 -q --durations=25
 
 # Everything except the tests marked slow (statistical, notebook, external-tool, end-to-end).
 # Each test file runs on one worker, so a file's shared (module) fixtures are computed once.
