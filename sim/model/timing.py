@@ -51,18 +51,23 @@ class RateCurve:
         self._multipliers = [*self.windows, *self.extra]
         self._bound = None
 
-    def scenario_at(self, day: float) -> float:
-        """The rate per day at ``day`` without the multipliers that interventions added."""
+    def _rate(self, day: float, windows: list[tuple[float, float, float]]) -> float:
         rate = self.base_at(day) * self.seasonality[self._month_of(day) - 1]
-        for start, end, m in self.windows:
+        for start, end, m in windows:
             if start <= day < end:
                 rate *= m
         return rate
 
+    def _peak(self) -> float:
+        return max([self.base, *(level for _, _, level in self._levels)]) * max(self.seasonality)
+
+    def scenario_at(self, day: float) -> float:
+        """The rate per day at ``day`` without the multipliers that interventions added."""
+        return self._rate(day, self.windows)
+
     def scenario_bound(self) -> float:
         """An upper bound of :meth:`scenario_at` over the whole run."""
-        up = max([self.base, *(level for _, _, level in self._levels)]) * max(self.seasonality)
-        return up * peak_factor(self.windows)
+        return self._peak() * peak_factor(self.windows)
 
     def base_at(self, day: float) -> float:
         """The base rate per day at ``day`` (an observed level where one is given)."""
@@ -74,11 +79,7 @@ class RateCurve:
 
     def at(self, day: float) -> float:
         """The rate per day at ``day``."""
-        rate = self.base_at(day) * self.seasonality[self._month_of(day) - 1]
-        for start, end, m in self._multipliers:
-            if start <= day < end:
-                rate *= m
-        return rate
+        return self._rate(day, self._multipliers)
 
     def bound(self) -> float:
         """An upper bound of the rate per day over the whole run.
@@ -87,8 +88,7 @@ class RateCurve:
         would make ten yearly campaigns at 3x draw 3^10 candidates per arrival.
         """
         if self._bound is None:
-            up = max([self.base, *(level for _, _, level in self._levels)]) * max(self.seasonality)
-            self._bound = up * peak_factor(self._multipliers)
+            self._bound = self._peak() * peak_factor(self._multipliers)
         return self._bound
 
 
