@@ -398,7 +398,8 @@ def _calibrate_posterior(args: argparse.Namespace) -> int:
     if result.excluded:
         print(f"\nImplausible across the whole prior (model discrepancy): {result.excluded}")
     print(
-        f"\n{meta['draws']} draws in {out / 'posterior.parquet'}; {meta['seconds']:.0f} s; "
+        f"\n{meta['draws']} draws in {out / 'posterior.parquet'} (the space's "
+        f"{meta['space_draws']} in posterior_space.parquet); {meta['seconds']:.0f} s; "
         f"waves, emulator checks and ranges in {out}/history_waves.csv, history_emulators.csv, "
         "posterior_ranges.csv"
     )
@@ -819,13 +820,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--waves", default="60,40,40", help="--posterior: runs per wave (default 60,40,40)"
     )
     cal.add_argument(
-        "--draws", type=_positive(int), default=200, help="--posterior: draws kept (default 200)"
+        "--draws",
+        type=_positive(int),
+        default=200,
+        help="--posterior: draws sampled from the emulators' space (default 200)",
     )
     cal.add_argument(
         "--confirm",
         type=int,
         default=20,
-        help="--posterior: draws confirmed by a simulation each (default 20)",
+        help="--posterior: of the draws, how many are simulated once each; the posterior is "
+        "those whose run passes the cut (default 20; 0: keep every draw unsimulated)",
     )
     cal.set_defaults(func=cmd_calibrate)
 

@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from joblib import Parallel, delayed
 from scipy.stats import qmc
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.gaussian_process import GaussianProcessRegressor
@@ -133,6 +134,19 @@ class Emulator:
         return self.trend.predict(X) + mean * self.scale, self.inflation * (sd * self.scale) ** 2
 
 
+def _fit_emulators(
+    X: np.ndarray, columns: Sequence[np.ndarray], seed: int, workers: int
+) -> list[Emulator]:
+    """One emulator per column of target values, fitted in ``workers`` processes.
+
+    Each fit is independent and deterministic, so the emulators are the same whatever the
+    number of workers: the fits are a wave's main cost, and a second core halves it.
+    """
+    if workers <= 1 or len(columns) <= 1:
+        return [Emulator(X, y, seed) for y in columns]
+    return list(Parallel(n_jobs=workers)(delayed(Emulator)(X, y, seed) for y in columns))
+
+
 @dataclass
 class Wave:
     """One wave: its runs, emulators, and what it ruled out."""
@@ -166,6 +180,33 @@ def passes(imp: np.ndarray, settings: Settings) -> np.ndarray:
     """Whether each point has at most ``allowed_misses`` implausibilities above the cut."""
     misses = np.nansum(imp > settings.cutoff, axis=1)
     return misses <= settings.allowed_misses
+
+
+def non_implausible(
+    waves: Sequence[Wave],
+    U: np.ndarray,
+    obs: Sequence[Observation],
+    sim_var: dict[str, float],
+    settings: Settings,
+) -> np.ndarray:
+    """Whether each point passes every wave's cut (``passes`` on each wave's implausibilities).
+
+    Target by target, a point is dropped as soon as it misses too many, so later emulators
+    predict only at the points still in: most of a wave's candidate search when the space is
+    small.
+    """
+    keep = np.ones(len(U), bool)
+    for w in waves:
+        misses = np.zeros(len(U), int)
+        for o in obs:
+            em = w.emulators.get(o.id)
+            idx = np.flatnonzero(keep)
+            if em is None or not len(idx):
+                continue
+            imp = implausibility({o.id: em}, U[idx], [o], sim_var)[:, 0]
+            misses[idx] += imp > settings.cutoff
+            keep[idx] = misses[idx] <= settings.allowed_misses
+    return keep
 
 
 def ranked(imp: np.ndarray, rank: int) -> np.ndarray:
@@ -213,17 +254,17 @@ def _validate(
     share: float,
     rng: np.random.Generator,
     number: int,
+    workers: int = 1,
 ) -> pd.DataFrame:
     """Standardised errors of emulators fitted without a random ``share`` of the runs."""
     n = len(X)
     held = rng.choice(n, size=max(2, round(share * n)), replace=False)
     train = np.setdiff1d(np.arange(n), held)
     rows = []
-    for o in obs:
+    fitted = [o for o in obs if np.isnan(Y[o.id].to_numpy(float)[train]).sum() <= len(train) - 5]
+    ems = _fit_emulators(X[train], [Y[o.id].to_numpy(float)[train] for o in fitted], 0, workers)
+    for o, em in zip(fitted, ems, strict=True):
         y = Y[o.id].to_numpy(float)
-        if np.isnan(y[train]).sum() > len(train) - 5:
-            continue
-        em = Emulator(X[train], y[train])
         mean, var = em.predict(X[held])
         ok = ~np.isnan(y[held])
         err = (y[held][ok] - mean[ok]) / np.sqrt(var[ok])
@@ -253,6 +294,7 @@ def history_match(
     seed: int = 0,
     settings: Settings = Settings(),
     log: Callable[[str], None] = lambda s: None,
+    workers: int = 1,
 ) -> Result:
     """Run the waves and return the final non-implausible space.
 
@@ -268,6 +310,8 @@ def history_match(
         Runs per wave.
     sim_var : dict
         Run-to-run variance of each target at one parameter set.
+    workers : int
+        Processes for the emulator fits (the space found does not depend on it).
     """
     lo, hi = np.asarray(lows, float), np.asarray(highs, float)
     d = len(lo)
@@ -277,14 +321,6 @@ def history_match(
     summary = []
     accepted = qmc.LatinHypercube(d, seed=rng).random(settings.candidates)
     cut_obs: list[Observation] = list(obs)
-
-    def non_implausible(U: np.ndarray) -> np.ndarray:
-        keep = np.ones(len(U), bool)
-        for w in waves:
-            imp = implausibility(w.emulators, U[keep], cut_obs, sim_var)
-            idx = np.flatnonzero(keep)
-            keep[idx[~passes(imp, settings)]] = False
-        return keep
 
     for number, size in enumerate(wave_sizes, start=1):
         if len(accepted) < size:
@@ -297,7 +333,7 @@ def history_match(
         Xtr = np.vstack([X, *[w.X for w in waves]])
         Ytr = pd.concat([Y, *[w.Y for w in waves]], ignore_index=True)
         wave = Wave(number, X, Y)
-        wave.validation = _validate(Xtr, Ytr, obs, settings.holdout_share, rng, number)
+        wave.validation = _validate(Xtr, Ytr, obs, settings.holdout_share, rng, number, workers)
         msq = dict(
             zip(
                 wave.validation.get("target", []),
@@ -305,14 +341,13 @@ def history_match(
                 strict=True,
             )
         )
-        for o in obs:
-            y = Ytr[o.id].to_numpy(float)
-            if np.isnan(y).sum() <= len(y) - 5:
-                em = Emulator(Xtr, y, seed)
-                # An emulator whose held-out errors are wider than its variance says gets the
-                # variance they show: it must not rule out what it cannot predict.
-                em.inflation = max(1.0, float(msq.get(o.id, 1.0)))
-                wave.emulators[o.id] = em
+        fitted = [o for o in obs if np.isnan(Ytr[o.id].to_numpy(float)).sum() <= len(Ytr) - 5]
+        ems = _fit_emulators(Xtr, [Ytr[o.id].to_numpy(float) for o in fitted], seed, workers)
+        for o, em in zip(fitted, ems, strict=True):
+            # An emulator whose held-out errors are wider than its variance says gets the
+            # variance they show: it must not rule out what it cannot predict.
+            em.inflation = max(1.0, float(msq.get(o.id, 1.0)))
+            wave.emulators[o.id] = em
         if number == 1:
             prior = qmc.LatinHypercube(d, seed=rng).random(settings.candidates)
             imp = implausibility(wave.emulators, prior, obs, sim_var)
@@ -340,12 +375,12 @@ def history_match(
                 hi_b - lo_b
             )
             tried += len(cand)
-            found.append(cand[non_implausible(cand)])
+            found.append(cand[non_implausible(waves, cand, cut_obs, sim_var, settings)])
             if sum(len(f) for f in found) >= settings.enough:
                 break
         accepted = np.vstack(found)
         share = float(np.prod(hi_b - lo_b)) * len(accepted) / tried
-        runs_in = int(non_implausible(X).sum())
+        runs_in = int(non_implausible(waves, X, cut_obs, sim_var, settings).sum())
         summary.append(
             {
                 "wave": number,
@@ -587,11 +622,18 @@ def calibrate_posterior(
 ) -> dict[str, Any]:
     """History-match ``scenario_path`` to ``targets_path`` and write the posterior to ``folder``.
 
-    Writes ``posterior.parquet`` (the draws), ``history_runs.csv`` (every run),
-    ``history_waves.csv`` (the non-implausible share wave by wave), ``history_emulators.csv``
-    (held-out standardised errors), ``posterior_ranges.csv`` and the plots; with ``confirm``
-    draws simulated, also ``fit_table_posterior.csv`` and ``fit_table_posterior_by_year.csv``,
-    every target over the whole history with the spread of the draws.
+    ``draws`` parameter sets are sampled from the emulators' non-implausible space
+    (``posterior_space.parquet``). With ``confirm``, the first ``confirm`` of them are each
+    simulated once and the posterior (``posterior.parquet``) is the draws whose own run passes
+    the same cut: the emulators' space still holds sets the simulator rules out, and a forecast
+    must not run with them (history matching refocuses, a rejection step on the simulator
+    decides; McKinley et al. 2018). Without ``confirm`` the posterior is the space's draws.
+
+    Also writes ``history_runs.csv`` (every run), ``history_waves.csv`` (the non-implausible
+    share wave by wave), ``history_emulators.csv`` (held-out standardised errors),
+    ``posterior_ranges.csv`` and the plots; with ``confirm``, ``fit_table_posterior.csv`` and
+    ``fit_table_posterior_by_year.csv``, every target over the whole history with the spread of
+    the posterior's runs.
     """
     started = time.perf_counter()
     scenario = load_scenario(scenario_path, calibrated=False)
@@ -622,6 +664,7 @@ def calibrate_posterior(
             seed,
             settings,
             log,
+            workers,
         )
     rng = np.random.default_rng(seed + 1)
     if len(result.accepted) == 0:
@@ -635,6 +678,7 @@ def calibrate_posterior(
         json.dumps(resolved_values(scenario, forecast, row[cols]), default=float) for row in values
     ]
     table.insert(0, "draw", range(len(table)))
+    posterior = table
     confirmed = math.nan
     within: tuple[int, int] | None = None
     if confirm:
@@ -647,11 +691,19 @@ def calibrate_posterior(
                 if o.id not in result.excluded
             ]
         )
-        confirmed = float(passes(imp, settings).mean())
-        log(f"confirmed by simulation: {confirmed:.0%} of {confirm} draws non-implausible")
-        # The whole history's fit under the posterior: each target's spread over the draws
-        # simulated, so parameter uncertainty and run-to-run noise both count.
-        fit = fit_table(targets, sims, scenario)
+        ok = passes(imp, settings)
+        confirmed = float(ok.mean())
+        log(f"confirmed by simulation: {ok.sum()} of {confirm} draws non-implausible")
+        if not ok.any():
+            raise ValueError(
+                f"none of the {confirm} draws simulated passes the cut: run more waves or "
+                "confirm more draws"
+            )
+        posterior = table.iloc[:confirm][ok].reset_index(drop=True)
+        posterior["draw"] = range(len(posterior))
+        # The whole history's fit under the posterior: each target's spread over the
+        # posterior's runs, so parameter uncertainty and run-to-run noise both count.
+        fit = fit_table(targets, sims[ok].reset_index(drop=True), scenario)
         fit.to_csv(folder / "fit_table_posterior.csv", index=False)
         year_by_year(fit).to_csv(folder / "fit_table_posterior_by_year.csv")
         fitted = fit[(fit["use"] == "fit") & (fit["status"] == "compared")]
@@ -659,7 +711,8 @@ def calibrate_posterior(
         log(f"fit over the history: {within[0]} of {within[1]} fitted targets within tolerance")
     seconds = time.perf_counter() - started
     meta = {
-        "method": "history matching, Gaussian-process emulators (scikit-learn), waves",
+        "method": "history matching, Gaussian-process emulators (scikit-learn), waves; "
+        + ("draws confirmed by simulation" if confirm else "draws from the emulators' space"),
         "scenario": str(scenario_path),
         "targets": str(targets_path),
         "targets_sha256": _sha256(Path(targets_path)),
@@ -671,17 +724,21 @@ def calibrate_posterior(
         "discrepancy": f"{discrepancy_share} x |observed| (sd)",
         "excluded_targets": result.excluded,
         "seed": seed,
-        "draws": draws,
+        "draws": len(posterior),
+        "space_draws": draws,
+        "simulated_draws": confirm,
         "confirmed_share": confirmed,
         "fitted_within_tolerance": None if within is None else list(within),
         "rule": "replication r runs with draw r mod N",
         "seconds": round(seconds, 1),
+        "workers": workers,
         "version": sim.__version__,
         "commit": git_commit(),
     }
-    write_posterior(table, folder / "posterior.parquet", meta)
+    write_posterior(table, folder / "posterior_space.parquet", {**meta, "draws": draws})
+    write_posterior(posterior, folder / "posterior.parquet", meta)
     result.summary.to_csv(folder / "history_waves.csv", index=False)
     result.validation().to_csv(folder / "history_emulators.csv", index=False)
-    posterior_ranges(result, table, params).to_csv(folder / "posterior_ranges.csv", index=False)
-    plot_posterior(table, params, folder)
-    return {"result": result, "draws": table, "meta": meta}
+    posterior_ranges(result, posterior, params).to_csv(folder / "posterior_ranges.csv", index=False)
+    plot_posterior(posterior, params, folder)
+    return {"result": result, "draws": posterior, "meta": meta}

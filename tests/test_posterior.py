@@ -20,6 +20,7 @@ from sim.history_matching import (
     Settings,
     history_match,
     implausibility,
+    non_implausible,
     passes,
 )
 from sim.posterior import check, for_replication, point, read_posterior, write_posterior
@@ -71,6 +72,24 @@ def test_history_match_recovers_the_known_non_implausible_region():
     assert passes(implausibility(res.waves[-1].emulators, TRUE[None, :], OBS, SIM_VAR), settings)
     # Held-out standardised errors of the emulators are mostly within 3.
     assert res.validation()["share_within_3"].mean() > 0.8
+
+
+def test_the_space_does_not_depend_on_the_number_of_fitting_processes():
+    """Two processes fit the emulators and prune the candidates target by target: the waves
+    must find exactly the space one process finds, and that space must be the one the full
+    implausibility matrix of every wave gives."""
+    settings = Settings(allowed_misses=1, candidates=800, enough=100, candidate_batches=2)
+    args = (toy, [0, 0], [1, 1], ["a", "b"], OBS, [12, 10], SIM_VAR, 5, settings)
+    one = history_match(*args, workers=1)
+    two = history_match(*args, workers=2)
+    np.testing.assert_array_equal(one.accepted, two.accepted)
+    pd.testing.assert_frame_equal(one.summary, two.summary)
+    grid = np.random.default_rng(4).random((2000, 2))
+    full = np.ones(len(grid), bool)
+    for w in one.waves:
+        full &= passes(implausibility(w.emulators, grid, OBS, SIM_VAR), settings)
+    assert 0 < full.sum() < len(grid)
+    np.testing.assert_array_equal(non_implausible(one.waves, grid, OBS, SIM_VAR, settings), full)
 
 
 @pytest.mark.slow
@@ -293,6 +312,8 @@ def test_calibrate_posterior_writes_the_history_fit_of_its_draws(tmp_path, monke
         def run(X, wave, reps):
             calls.append(len(X))
             u = (np.repeat(X, reps, axis=0)[:, 0] - 950.0) / 700.0
+            if wave == 2:  # the confirmation runs: the simulator rules out every even draw
+                u = u + np.where(np.arange(len(u)) % 2 == 0, 1.0, 0.0)
             return pd.DataFrame({t.id: observed[t.id] * (1 + 2 * u) for t in used})
 
         return run
@@ -323,4 +344,10 @@ def test_calibrate_posterior_writes_the_history_fit_of_its_draws(tmp_path, monke
     assert (within, total) == (int(compared["within_tolerance"].sum()), len(compared))
     by_year = pd.read_csv(tmp_path / "fit_table_posterior_by_year.csv")
     assert {"measure", "2015", "2016", "2017"} <= set(by_year.columns)
-    assert calls[-1] == 8, "the confirmation runs are the fit table's draws"
+    assert calls[-1] == 8, "eight draws are confirmed by a run each"
+    # The posterior is the draws whose own run passes: the odd ones of the first eight.
+    space, _ = read_posterior(tmp_path / "posterior_space.parquet")
+    post, meta = read_posterior(tmp_path / "posterior.parquet")
+    assert len(space) == 30 and len(post) == 4 and meta["draws"] == 4
+    np.testing.assert_allclose(post["uasc_fy2016"], space["uasc_fy2016"].iloc[[1, 3, 5, 7]])
+    assert list(post["draw"]) == [0, 1, 2, 3] and meta["confirmed_share"] == 0.5
