@@ -296,6 +296,10 @@ class Children(_Base):
     solo_prob_complex: Prob = 0.25
     residential_need_prob: Prob = 0.35
     residential_need_from_age: Age = 10.0
+    #: Probability that a group all aged 16 or over (not UASC) tries supported accommodation
+    #: before foster care (UASC have their own, ``uasc.supported_first_prob_16plus``).
+    #: Neutral default: none (foster care first).
+    supported_first_prob_16plus: Prob = 0.0
     male_share: Prob = 0.55
     exits: Exits = Exits()
     #: Neutral default: off (no Staying Put unless the scenario states its take-up).

@@ -296,6 +296,30 @@ def test_uasc_16_plus_may_go_to_supported_accommodation_first(first_prob, expect
     assert (first["placement"] == expected).all()
 
 
+@pytest.mark.parametrize("first_prob", [1.0, 0.3, 0.0])
+def test_other_16_plus_arrivals_may_go_to_supported_accommodation_first(first_prob):
+    """Children arriving aged 16-17 (not UASC) go to supported accommodation first with the
+    stated probability, while in-house places are free; younger ones never do."""
+    sc = small(
+        children={
+            "arrivals_per_year": 150.0,
+            "entry_age_weights": [0.0, 0.0, 0.0, 0.5, 0.5],
+            "sibling_group_weights": [1.0],
+            "residential_need_prob": 0.0,
+            "supported_first_prob_16plus": first_prob,
+        },
+        initial={"households": 400},
+    )
+    res = simulate(sc, seed=6)
+    first = first_episodes(res.episodes)
+    first = first[first["reason"] == "arrival"] if "reason" in first else first
+    age = age_at(res, first)
+    older, younger = first[age >= 16], first[age < 16]
+    assert len(older) > 60 and len(younger) > 60
+    assert (younger["placement"] != "supported").all()
+    binomial_near((older["placement"] == "supported").sum(), len(older), first_prob)
+
+
 @pytest.mark.parametrize("population", [10_000, 10**7])
 def test_nts_transfers_only_above_the_quota(population):
     """Quota = population x 0.001: 10 (below the stock of 30) or 10,000 (far above)."""

@@ -54,11 +54,15 @@ def _steps(world: World, group: list[Child], urgent: bool) -> tuple[str, ...]:
     if any(c.needs_residential for c in group):
         return _RESIDENTIAL_CASCADE
     sixteen_plus = min(world.age(c) for c in group) >= 16
-    first = (
-        sixteen_plus
-        and all(c.uasc for c in group)
-        and world.rng["matching"].bernoulli(world.scenario.uasc.supported_first_prob_16plus)
-    )
+    if not sixteen_plus:
+        first = False
+    elif all(c.uasc for c in group):
+        first = world.rng["matching"].bernoulli(world.scenario.uasc.supported_first_prob_16plus)
+    else:
+        # Other 16-17-year-olds: the 16+ team's homes (supported accommodation) before foster
+        # care for some; no draw where a council states none, so its runs stay as they were.
+        prob = world.scenario.children.supported_first_prob_16plus
+        first = prob > 0 and world.rng["matching"].bernoulli(prob)
     return _CASCADES[(urgent, sixteen_plus, first)]
 
 
