@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import importlib.util
 import json
 import os
 import shutil
@@ -106,14 +107,20 @@ def tool_python(tool: Tool, timeout: float = 900) -> Path:
         if stamp.exists() and stamp.read_text() == spec and python.exists():
             return python
         shutil.rmtree(root, ignore_errors=True)
+        # This interpreter's pip, when it has one, installs into the new environment, which then
+        # needs no pip of its own; nothing is byte-compiled ahead (the check below compiles
+        # what the tool imports). Two thirds of the time of building the environment otherwise.
+        if importlib.util.find_spec("pip") is not None:
+            venv, pip = ["--without-pip"], [sys.executable, "-m", "pip", "--python", str(python)]
+        else:
+            venv, pip = [], [str(python), "-m", "pip"]
         steps = [
-            [_base_python(), "-m", "venv", str(root)],
+            [_base_python(), "-m", "venv", *venv, str(root)],
             [
-                str(python),
-                "-m",
-                "pip",
+                *pip,
                 "install",
                 "--quiet",
+                "--no-compile",
                 "--disable-pip-version-check",
                 *tool.requirements,
             ],
