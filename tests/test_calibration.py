@@ -127,10 +127,11 @@ def test_parameter_recovery_from_model_made_data():
     ]
     made = simulate_targets(apply_parameters(sc, params, truth), proto, reps=24, seed=99)
     targets = [t.model_copy(update={"value": float(made[t.id].mean())}) for t in proto]
-    # 25 evaluations: of a run allowed 50 (it used them all), the best point after 25 was within
-    # 0.05 and 0.09 standard errors of the final one (164.3 against 163.9 arrivals, 0.749
-    # against 0.745 approval, seed 1), so the search's own error is small beside the bounds.
-    result = fit(sc, targets, params, reps=8, seed=1, max_evaluations=25)
+    # 20 evaluations: of a run allowed 50 (it used them all), the best point after 20 was within
+    # 0.11 and 0.26 standard errors of the final one (163.4 against 162.4 arrivals, standard
+    # error 8.9; 0.730 against 0.720 approval, standard error 0.039; seed 1), so the search's
+    # own error is small beside the bounds. (After 15 and 18 it was still 1.2 to 1.3 off.)
+    result = fit(sc, targets, params, reps=8, seed=1, max_evaluations=20)
     # Within the stated error: three standard errors, and never more than 12% off.
     for value, true, se in zip(result.values, truth, result.standard_errors, strict=True):
         assert abs(value - true) <= max(3 * se, 0.02 * true), (value, true, se)

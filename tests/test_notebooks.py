@@ -36,8 +36,10 @@ SHORT = {
     "01_quickstart.ipynb": "REPS = 2",  # ten years each: two show every table and chart
     "02_calibration_and_validation.ipynb": "REPS = 2",  # a 90% interval and a CRPS from two
     "03_monte_carlo_at_scale.ipynb": "YEARS, REPS = 1, 4",  # the Dask cell reads 4 replications
-    "04_policy_comparison.ipynb": "REPS = 2",  # paired standard errors need two
-    "05_ssda903_and_demand_model.ipynb": "REPS, YEARS = 2, 8",
+    # paired standard errors need two replications; six years reach the last policy's start
+    "04_policy_comparison.ipynb": "YEARS, REPS = 6, 2",
+    # one replication: the export, the rules and the demand model read replication 0 only
+    "05_ssda903_and_demand_model.ipynb": "REPS, YEARS = 1, 8",
 }
 
 # jupyter_client replaces these launcher names with the interpreter that starts the kernel.

@@ -13,8 +13,31 @@ import logging
 import sys
 
 import pandas as pd
-from lac_validator import lac_validator
+from lac_validator import datastore, lac_validator
 from lac_validator.utils import process_uploaded_files
+
+
+def keep_only_postcodes_in(paths):
+    """Trim the validator's postcode table to the postcodes in the uploaded files.
+
+    Every postcode lookup is a left join of the files' postcodes, upper-cased and without
+    spaces, on this table (a million rows for Kent's letters), which it factorises afresh for
+    each join: a third of the time of the rules. Rows that no value in the files can match never
+    join, so every result is unchanged.
+    """
+    keys = set()
+    for path in paths:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False)
+        for col in df.columns:
+            keys.update(df[col].str.upper().str.replace(r"\s+", "", regex=True))
+    table = datastore.postcodes
+    load = table.load_postcodes
+
+    def load_and_trim(letters):
+        load(letters)
+        table._df = table._df[table._df["pcd_abbr"].isin(keys)].reset_index(drop=True)
+
+    table.load_postcodes = load_and_trim
 
 
 def _failures(v):
@@ -72,4 +95,5 @@ def run(job):
 if __name__ == "__main__":
     logging.disable(logging.CRITICAL)
     args = json.loads(sys.argv[1])
+    keep_only_postcodes_in(p for job in args["jobs"] for p in job["this_year"] + job["prev_year"])
     print("@@RESULT@@" + json.dumps([run(job) for job in args["jobs"]]))
