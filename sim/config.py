@@ -6,8 +6,10 @@ override any field; tables are merged key by key, lists and values replace.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import difflib
+import functools
 import hashlib
 import itertools
 import math
@@ -471,7 +473,8 @@ class CapacityResponse(_Base):
     placements. ``response_years = None``: fixed capacity."""
 
     response_years: Annotated[float, _NUMBER, Field(gt=0, le=50, allow_inf_nan=False)] | None = None
-    target_occupancy: Annotated[float, _NUMBER, Field(gt=0, le=1, allow_inf_nan=False)] = 0.9
+    #: At least 0.1: below it the capacity wanted (demand / occupancy) has no sensible size.
+    target_occupancy: Annotated[float, _NUMBER, _within(0.1, 1)] = 0.9
     review_days: Annotated[float, _NUMBER, Field(ge=1, le=365, allow_inf_nan=False)] = 30.0
     kinds: list[Literal["residential", "supported"]] = ["residential", "supported"]
 
@@ -1545,6 +1548,14 @@ def read_toml(path: Path, missing: str) -> dict[str, Any]:
 def parse_toml(raw: bytes, source: str) -> dict[str, Any]:
     """TOML from the bytes of a file, or a ScenarioError naming ``source``: text that is not
     UTF-8, not TOML, or nested too deeply."""
+    # A scenario chain reads the same few files (the baseline, its calibration) again for
+    # every scenario a command loads, and the TOML parser is pure Python: the same bytes are
+    # parsed once, and each caller gets a copy of its own to change.
+    return copy.deepcopy(_parsed(raw, source))
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed(raw: bytes, source: str) -> dict[str, Any]:
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise ScenarioError(f"{source}: not UTF-8 text (it looks like UTF-16: save it as UTF-8)")
     try:

@@ -132,6 +132,11 @@ def error_of(path: Path) -> str:
             ["attrition", "same length"],
         ),
         ("[children\n", ["not valid TOML"]),
+        (
+            # found by the property test: demand / 5e-324 is infinite capacity
+            "[market.capacity_response]\ntarget_occupancy = 5e-324",
+            ["field 'market.capacity_response.target_occupancy'", "0.1"],
+        ),
     ],
 )
 def test_bad_scenario_is_rejected_with_file_and_field(tmp_path, text, expected):

@@ -78,8 +78,8 @@ def test_the_space_does_not_depend_on_the_number_of_fitting_processes():
     """Two processes fit the emulators and prune the candidates target by target: the waves
     must find exactly the space one process finds, and that space must be the one the full
     implausibility matrix of every wave gives."""
-    settings = Settings(allowed_misses=1, candidates=800, enough=100, candidate_batches=2)
-    args = (toy, [0, 0], [1, 1], ["a", "b"], OBS, [12, 10], SIM_VAR, 5, settings)
+    settings = Settings(allowed_misses=1, candidates=400, enough=50, candidate_batches=2)
+    args = (toy, [0, 0], [1, 1], ["a", "b"], OBS, [10, 8], SIM_VAR, 5, settings)
     one = history_match(*args, workers=1)
     two = history_match(*args, workers=2)
     np.testing.assert_array_equal(one.accepted, two.accepted)
