@@ -135,16 +135,21 @@ class Emulator:
 
 
 def _fit_emulators(
-    X: np.ndarray, columns: Sequence[np.ndarray], seed: int, workers: int
-) -> list[Emulator]:
-    """One emulator per column of target values, fitted in ``workers`` processes.
+    X: np.ndarray, Y: pd.DataFrame, obs: Sequence[Observation], seed: int, workers: int
+) -> dict[str, Emulator]:
+    """An emulator for each target with at least 5 values among the runs ``X``, ``Y``, fitted in
+    ``workers`` processes.
 
     Each fit is independent and deterministic, so the emulators are the same whatever the
     number of workers: the fits are a wave's main cost, and a second core halves it.
     """
+    columns = {o.id: Y[o.id].to_numpy(float) for o in obs}
+    columns = {k: y for k, y in columns.items() if np.isnan(y).sum() <= len(y) - 5}
     if workers <= 1 or len(columns) <= 1:
-        return [Emulator(X, y, seed) for y in columns]
-    return list(Parallel(n_jobs=workers)(delayed(Emulator)(X, y, seed) for y in columns))
+        ems = [Emulator(X, y, seed) for y in columns.values()]
+    else:
+        ems = Parallel(n_jobs=workers)(delayed(Emulator)(X, y, seed) for y in columns.values())
+    return dict(zip(columns, ems, strict=True))
 
 
 @dataclass
@@ -168,12 +173,18 @@ def implausibility(
     out = np.full((len(X), len(obs)), np.nan)
     for j, o in enumerate(obs):
         em = waves_emulators.get(o.id)
-        if em is None:
-            continue
-        mean, var = em.predict(X)
-        denom = var + o.tolerance**2 + o.discrepancy**2 + sim_var.get(o.id, 0.0)
-        out[:, j] = np.abs(mean - o.value) / np.sqrt(denom)
+        if em is not None:
+            out[:, j] = standardised(o, *em.predict(X), sim_var)
     return out
+
+
+def standardised(
+    o: Observation, value: np.ndarray, var: np.ndarray | float, sim_var: dict[str, float]
+) -> np.ndarray:
+    """``|value - z| / sqrt(var + tolerance^2 + discrepancy^2 + Var_run)`` for target ``o``:
+    an emulator's implausibility (``var`` its variance) or a run's own (``var`` 0)."""
+    denom = var + o.tolerance**2 + o.discrepancy**2 + sim_var.get(o.id, 0.0)
+    return np.abs(value - o.value) / np.sqrt(denom)
 
 
 def passes(imp: np.ndarray, settings: Settings) -> np.ndarray:
@@ -203,8 +214,7 @@ def non_implausible(
             idx = np.flatnonzero(keep)
             if em is None or not len(idx):
                 continue
-            imp = implausibility({o.id: em}, U[idx], [o], sim_var)[:, 0]
-            misses[idx] += imp > settings.cutoff
+            misses[idx] += standardised(o, *em.predict(U[idx]), sim_var) > settings.cutoff
             keep[idx] = misses[idx] <= settings.allowed_misses
     return keep
 
@@ -261,9 +271,11 @@ def _validate(
     held = rng.choice(n, size=max(2, round(share * n)), replace=False)
     train = np.setdiff1d(np.arange(n), held)
     rows = []
-    fitted = [o for o in obs if np.isnan(Y[o.id].to_numpy(float)[train]).sum() <= len(train) - 5]
-    ems = _fit_emulators(X[train], [Y[o.id].to_numpy(float)[train] for o in fitted], 0, workers)
-    for o, em in zip(fitted, ems, strict=True):
+    ems = _fit_emulators(X[train], Y.iloc[train], obs, 0, workers)
+    for o in obs:
+        em = ems.get(o.id)
+        if em is None:
+            continue
         y = Y[o.id].to_numpy(float)
         mean, var = em.predict(X[held])
         ok = ~np.isnan(y[held])
@@ -341,13 +353,11 @@ def history_match(
                 strict=True,
             )
         )
-        fitted = [o for o in obs if np.isnan(Ytr[o.id].to_numpy(float)).sum() <= len(Ytr) - 5]
-        ems = _fit_emulators(Xtr, [Ytr[o.id].to_numpy(float) for o in fitted], seed, workers)
-        for o, em in zip(fitted, ems, strict=True):
+        wave.emulators = _fit_emulators(Xtr, Ytr, obs, seed, workers)
+        for tid, em in wave.emulators.items():
             # An emulator whose held-out errors are wider than its variance says gets the
             # variance they show: it must not rule out what it cannot predict.
-            em.inflation = max(1.0, float(msq.get(o.id, 1.0)))
-            wave.emulators[o.id] = em
+            em.inflation = max(1.0, float(msq.get(tid, 1.0)))
         if number == 1:
             prior = qmc.LatinHypercube(d, seed=rng).random(settings.candidates)
             imp = implausibility(wave.emulators, prior, obs, sim_var)
@@ -685,8 +695,7 @@ def calibrate_posterior(
         sims = run(values[:confirm], len(wave_sizes) + 1, 1)
         imp = np.column_stack(
             [
-                np.abs(sims[o.id].to_numpy(float) - o.value)
-                / math.sqrt(o.tolerance**2 + o.discrepancy**2 + sim_var.get(o.id, 0.0))
+                standardised(o, sims[o.id].to_numpy(float), 0.0, sim_var)
                 for o in obs
                 if o.id not in result.excluded
             ]
