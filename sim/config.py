@@ -302,6 +302,10 @@ class Children(_Base):
     #: before foster care (UASC have their own, ``uasc.supported_first_prob_16plus``).
     #: Neutral default: none (foster care first).
     supported_first_prob_16plus: Prob = 0.0
+    #: Hazard a year of a planned move from a mainstream foster placement (in-house or IFA) to
+    #: supported accommodation, for a young person of 16 or 17 (``sim/model/moving_on.py``).
+    #: Neutral default: none (young people stay in foster care until 18).
+    supported_move_per_year_16plus: Hazard = 0.0
     male_share: Prob = 0.55
     exits: Exits = Exits()
     #: Neutral default: off (no Staying Put unless the scenario states its take-up).

@@ -314,6 +314,7 @@ def _flow_counts() -> list[Output]:
         ("breakdowns", "Placement breakdowns", "placements", -1),
         ("unplanned_endings", "Unplanned placement endings", "placements", -1),
         ("planned_moves", "Planned moves", "moves", 0),
+        ("moves_to_supported", "Moves on from foster care to supported accommodation", "moves", 0),
         ("emergency_moves_on", "Moves on from emergency beds", "moves", 0),
         ("step_downs", "Step-downs to the council's carers", "moves", +1),
         (

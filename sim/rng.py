@@ -36,6 +36,7 @@ STREAM_IDS: dict[str, int] = {
     "follow_up": 21,
     "households": 22,  # the root of each household's own stream (Stream.substream)
     "enquiries_added": 23,  # enquiries a policy adds to the scenario's, and their funnel draws
+    "moving_on": 24,
 }
 
 _BLOCK = 2048

@@ -320,6 +320,58 @@ def test_other_16_plus_arrivals_may_go_to_supported_accommodation_first(first_pr
     binomial_near((older["placement"] == "supported").sum(), len(older), first_prob)
 
 
+def _moving_on_run(rate: float, supported_places: int, seed: int = 8):
+    """Children arriving aged 10-17 into ample in-house foster care, for three years, with
+    16-17-year-olds moving on to supported accommodation at ``rate`` a year."""
+    sc = small(
+        years=3,
+        children={
+            "arrivals_per_year": 200.0,
+            "entry_age_weights": [0.0, 0.0, 0.0, 0.5, 0.5],
+            "residential_need_prob": 0.0,
+            "supported_move_per_year_16plus": rate,
+        },
+        providers={"supported_places": supported_places},
+        initial={"households": 1000},
+    )
+    return simulate(sc, seed=seed), sc
+
+
+@pytest.mark.parametrize("rate", [0.8, 0.3])
+def test_young_people_of_16_and_17_move_on_from_foster_care_at_their_hazard(rate):
+    """Each foster placement's time at 16-17 ends in a move to supported accommodation at
+    ``rate`` a year (planned moves and breakdowns are off, so no other placement ends early):
+    the moves over the exposure are Poisson, and every move goes from foster care to supported
+    accommodation and happens between the 16th and 18th birthdays."""
+    res, sc = _moving_on_run(rate, 100_000)
+    ep = next_episode(res.episodes)
+    dob = ep["child"].map(res.children.set_index("child")["dob_day"])
+    end = ep["end_day"].fillna(horizon(sc))
+    foster = ep[ep["placement"] == "in_house"]
+    d = dob[foster.index]
+    begin = np.maximum(foster["start_day"], d + 16 * YEAR)
+    stop = np.minimum(end[foster.index], d + 18 * YEAR)
+    exposure = float(np.clip(stop - begin, 0, None).sum()) / YEAR
+    moved = foster[foster["reason_end"] == "planned"]
+    assert (moved["placement_next"] == "supported").all()
+    age = (moved["end_day"] - d[moved.index]) / YEAR
+    assert ((age >= 16) & (age < 18)).all()
+    assert len(moved) == total(res.flows, "moves_to_supported")
+    assert exposure > 100
+    poisson_near(len(moved), rate * exposure)
+
+
+def test_moving_on_waits_for_a_supported_place_and_is_off_at_zero():
+    """With no supported place nobody moves; at the neutral hazard of 0 nobody moves either,
+    and the run is the one without the mechanism (nothing is drawn)."""
+    full, _ = _moving_on_run(0.8, 0)
+    assert total(full.flows, "moves_to_supported") == 0
+    assert (full.episodes["placement"] != "supported").all()
+    off, _ = _moving_on_run(0.0, 100_000)
+    assert total(off.flows, "moves_to_supported") == 0
+    assert (off.episodes["placement"] != "supported").all()
+
+
 @pytest.mark.parametrize("population", [10_000, 10**7])
 def test_nts_transfers_only_above_the_quota(population):
     """Quota = population x 0.001: 10 (below the stock of 30) or 10,000 (far above)."""

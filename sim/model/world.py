@@ -19,6 +19,7 @@ from sim.model import (
     geography,
     initial,
     interventions,
+    moving_on,
     offers,
     providers,
     review,
@@ -95,6 +96,9 @@ class World:
             self.hooks.subscribe(self.usage)
         if self.offers.on:
             self.hooks.subscribe(self.offers)
+        self.moving_on = moving_on.MovingOn(self)
+        if self.moving_on.on:
+            self.hooks.subscribe(self.moving_on)
 
     # -- time ------------------------------------------------------------------------------
     @property
