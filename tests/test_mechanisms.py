@@ -362,8 +362,8 @@ def test_young_people_of_16_and_17_move_on_from_foster_care_at_their_hazard(rate
 
 
 def test_moving_on_waits_for_a_supported_place_and_is_off_at_zero():
-    """With no supported place nobody moves; at the neutral hazard of 0 nobody moves either,
-    and the run is the one without the mechanism (nothing is drawn)."""
+    """With no supported place nobody moves, and at the neutral hazard of 0 nobody moves
+    either."""
     full, _ = _moving_on_run(0.8, 0)
     assert total(full.flows, "moves_to_supported") == 0
     assert (full.episodes["placement"] != "supported").all()
