@@ -222,6 +222,7 @@ MEASURES: dict[str, tuple[str, Callable[[pd.Series], float]]] = {
     "approvals_all": ("flows", _flow(("approvals", "approvals_connected"))),
     "assessment_to_approval_ratio": ("flows", _ratio(_flow("approvals"), _flow("assessments"))),
     "placement_changes": ("flows", _flow("moves")),
+    "placement_changes_resignation": ("flows", _flow("moves_carer_resigned")),
     "approval_time_mean_months": ("flows", _flow("approval_time_mean_months")),
     "approval_within_6_months_share": ("flows", _flow("approval_within_6_months_share")),
     "enquiry_to_application_ratio": ("flows", _flow("enquiry_to_application_ratio")),

@@ -710,6 +710,19 @@ class Usage(_Base):
         )
 
 
+class Notice(_Base):
+    """Carers who decide to leave while children are placed with them (off by default).
+
+    With probability ``wait_prob`` such carers take no new children and keep those they
+    have: their approval ends when the last of them leaves, or after ``max_days`` at most,
+    when any still placed move on. Otherwise, as with ``wait_prob`` 0, it ends at once and
+    the children move (DfE's "resignation or closure of provision").
+    """
+
+    wait_prob: Prob = 0.0
+    max_days: Annotated[float, _NUMBER, Field(gt=0, le=7300)] = 730.0
+
+
 class Attrition(_Base):
     """Deregistration and on-hold hazards of approved households."""
 
@@ -736,6 +749,7 @@ class Attrition(_Base):
     on_hold_per_year: Hazard = 0.15
     on_hold_mean_days: Days = 180.0
     usage: Usage = Usage()
+    notice: Notice = Notice()
 
     @model_validator(mode="after")
     def _pieces(self) -> Attrition:

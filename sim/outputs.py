@@ -271,6 +271,12 @@ def _flow_counts() -> list[Output]:
         ("vacancies_matching", "Free in-house places put into matching", "places", 0),
         ("vacancies_held", "Free in-house places held by the carers", "places", 0),
         ("vacancy_offers_declined", "Matches declined by the carers", "offers", 0),
+        (
+            "resignations_deferred",
+            "Carers leaving once their placed children have left",
+            "households",
+            0,
+        ),
         ("on_hold_starts", "Households put on hold", "households", 0),
         ("on_hold_ends", "Households back from hold", "households", 0),
         ("nts_referrals", "UASC referred to the National Transfer Scheme", _CHILDREN, 0),
@@ -317,6 +323,7 @@ def _flow_counts() -> list[Output]:
         ("moves_to_supported", "Moves on from foster care to supported accommodation", "moves", 0),
         ("emergency_moves_on", "Moves on from emergency beds", "moves", 0),
         ("step_downs", "Step-downs to the council's carers", "moves", +1),
+        ("moves_carer_resigned", "Moves because the carers resigned", "moves", -1),
         (
             "spot_other_councils_placed",
             "Other councils' children placed in the IFA spot market",

@@ -14,6 +14,7 @@ import pytest
 from conftest import YEAR, binomial_near, first_episodes, horizon, near, run_world, small, total
 
 from sim.config import CASCADE_STEPS, PLACEMENT_TYPES, ScenarioError
+from sim.model import carers
 from sim.model.world import World
 
 RATE = 0.2  # carers' own resignation hazard per year
@@ -78,6 +79,113 @@ def test_a_settled_placement_lowers_the_hazard_of_resigning():
     near(left_on, expected, se)
     binomial_near(left_off, 400, _leave_prob(years, years, 1.0))
     assert left_on < left_off
+
+
+def _notice(wait_prob: float) -> tuple[World, float]:
+    """400 one-place households, each with a child who never leaves, resigning at RATE for
+    two years; carers who resign wait for their child with probability ``wait_prob``."""
+    placements = dict.fromkeys(PLACEMENT_TYPES, 0)
+    placements["in_house"] = 400
+    sc = small(
+        years=2.0,
+        initial={"households": 400, "placements": placements, "age_weights": [0, 1, 1, 0, 0]},
+        attrition={
+            "deregistration_per_year": [RATE] * 3,
+            "inactive_days": 0.0,
+            "notice": {"wait_prob": wait_prob, "max_days": 7300.0},
+        },
+    )
+    return run_world(sc), _leave_prob(2.0, 2.0, 1.0)
+
+
+def test_carers_who_resign_with_a_child_placed_may_wait_until_the_child_leaves():
+    """Without notice every resignation moves its child (one each, as DfE's "resignation or
+    closure"); with every carer waiting, the same number of decisions moves no child, ends no
+    approval and takes the waiting carers' places off offer."""
+    off, p = _notice(0.0)
+    flows = off.recorder.results().flows
+    resigned = total(flows, "deregistrations_carer_initiated")
+    binomial_near(resigned, 400, p)
+    assert total(flows, "moves_carer_resigned") == resigned
+    assert total(flows, "resignations_deferred") == 0
+
+    on, _ = _notice(1.0)
+    flows = on.recorder.results().flows
+    waiting = [h for h in on.households.values() if h.leaving]
+    binomial_near(len(waiting), 400, p)
+    assert total(flows, "resignations_deferred") == len(waiting)
+    assert total(flows, "deregistrations") == total(flows, "moves_carer_resigned") == 0
+    assert on.recorder.results().snapshots["households"].iloc[-1] == 400
+    assert all(h.leaving == "carer_initiated" and len(h.children) == 1 for h in waiting)
+    # A waiting household's places stay off offer, and its leaving clock has stopped.
+    h = waiting[0]
+    h.children.clear()
+    h.refresh()
+    assert h.free == 0 and h.unavailable == h.places
+
+
+def test_carers_waiting_to_leave_go_when_their_last_child_leaves_or_at_the_longest_wait(
+    monkeypatch,
+):
+    """Two-place households with one child each, whose placements break down at 1 a year;
+    children keep arriving. Every carer who resigns waits (at most 120 days): no child is
+    placed with them after the decision, and their approval ends the day their last child
+    leaves, or 120 days after the decision with the child moving on."""
+    decided: dict[int, float] = {}
+    ended: dict[int, tuple[float, str, int]] = {}
+    serve, deregister = carers._serve_notice, carers.deregister
+
+    def record_serve(world, h, reason):
+        waits = serve(world, h, reason)
+        if waits:
+            decided.setdefault(h.id, world.now)
+        return waits
+
+    def record_deregister(world, h, reason):
+        if h.active:
+            ended[h.id] = (world.now, reason, len(h.children))
+        deregister(world, h, reason)
+
+    monkeypatch.setattr(carers, "_serve_notice", record_serve)
+    monkeypatch.setattr(carers, "deregister", record_deregister)
+    placements = dict.fromkeys(PLACEMENT_TYPES, 0)
+    placements["in_house"] = 300
+    longest = 120.0
+    sc = small(
+        years=2.0,
+        children={"arrivals_per_year": 150.0},
+        initial={"households": 300, "placements": placements, "places_weights": [0, 1, 0, 0]},
+        recruitment={"household": {"places_weights": [0, 1, 0, 0]}},
+        breakdown={"per_year": {"in_house": 1.0}},
+        attrition={
+            "deregistration_per_year": [RATE] * 3,
+            "inactive_days": 0.0,
+            "notice": {"wait_prob": 1.0, "max_days": longest},
+        },
+    )
+    world = run_world(sc)
+    episodes = world.recorder.results().episodes
+    assert len(decided) > 50
+    at_limit = emptied = 0
+    for hid, t0 in decided.items():
+        mine = episodes[episodes["household"] == hid]
+        assert (mine["start_day"] <= t0).all()  # nobody placed after the decision
+        if hid not in ended:
+            assert world.now - t0 < longest
+            continue
+        t, reason, children = ended[hid]
+        assert reason == "carer_initiated"
+        if children:
+            at_limit += 1
+            assert t == pytest.approx(t0 + longest)
+            assert (mine.loc[mine["end_day"] == t, "reason_end"] == "carer_deregistered").all()
+        else:
+            emptied += 1
+            assert t < t0 + longest + 1e-9
+            assert t == mine["end_day"].max()
+    assert at_limit > 10 and emptied > 10
+    flows = world.recorder.results().flows
+    assert total(flows, "moves_carer_resigned") == sum(c for _, _, c in ended.values())
 
 
 def test_the_review_deregisters_vacant_households_that_demand_passes_by():

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from sim.model.world import World
 
 MONTH = YEAR / 12
+# The carers' own decisions to leave: DfE's "resignation or closure of provision".
+RESIGNATIONS = ("carer_initiated", "to_ifa", "after_breakdown")
 
 
 class Recruitment:
@@ -50,7 +52,8 @@ class Attrition(Observer):
 
     A carer whose placement breaks down may resign; they do so before the place is offered to
     another child. A connected person is approved for named children only, so their approval
-    ends when the household empties.
+    ends when the household empties, as does that of carers who chose to leave once their
+    children had left (:func:`_serve_notice`).
     """
 
     def __init__(self, world: World) -> None:
@@ -64,12 +67,15 @@ class Attrition(Observer):
             and h is not None
             and h.kind != "connected"
             and h.rng.bernoulli(w.scenario.breakdown.carer_deregisters_prob)
+            and not (h.children and _serve_notice(w, h, "after_breakdown"))
         ):
             deregister(w, h, "after_breakdown")
 
     def household_emptied(self, h: Household) -> None:
         if h.kind == "connected" and h.active:
             deregister(self.world, h, "connected_ended")
+        elif h.leaving and h.active:
+            deregister(self.world, h, h.leaving)
 
 
 def start(world: World) -> None:
@@ -359,7 +365,7 @@ def schedule_attrition(world: World, h: Household, rng: Stream | None = None) ->
     the draws it adds do not shift the households' own (common random numbers between
     scenarios).
     """
-    if not h.active:
+    if not h.active or h.leaving:
         return
     a = world.scenario.attrition
     h.token += 1
@@ -426,7 +432,34 @@ def _attrition_event(
         world.schedule(h.rng.exponential(mean), _hold_end, world, h)
         schedule_attrition(world, h)
         return
+    if h.children and _serve_notice(world, h, what):
+        return
     deregister(world, h, what)
+
+
+def _serve_notice(world: World, h: Household, reason: str) -> bool:
+    """Whether carers who have decided to leave wait for their placed children to leave.
+
+    Most carers who stop fostering do not end a child's placement to do so: Kent's 1,136
+    placement changes of 2018-19 include 16 for a carer's resignation or the closure of the
+    provision (docs/MODEL.md 2.6.1).
+    """
+    if h.leaving:
+        return True  # already waiting to leave
+    n = world.scenario.attrition.notice
+    if n.wait_prob <= 0 or not h.rng.bernoulli(n.wait_prob):
+        return False
+    h.leaving = reason
+    h.token += 1  # the attrition clock stops: the decision is taken
+    world.recorder.flow("resignations_deferred")
+    world.index.update(h)
+    world.schedule(n.max_days, _notice_end, world, h)
+    return True
+
+
+def _notice_end(world: World, h: Household) -> None:
+    if h.active and h.leaving:
+        deregister(world, h, h.leaving)
 
 
 def _hold_end(world: World, h: Household) -> None:
@@ -522,8 +555,11 @@ def deregister(world: World, h: Household, reason: str) -> None:
         rec.flow("deregistrations")
         rec.flow(f"deregistrations_{reason}")
     world.index.update(h)
+    resigned = reason in RESIGNATIONS
     for cid in list(h.children):
         child = world.children[cid]
+        if resigned:
+            rec.flow("moves_carer_resigned")
         placements.vacate(world, child, "carer_deregistered")
         placements.start_search(world, [child], "carer_deregistered", urgent=False)
     if h.filled == 0:

@@ -89,6 +89,7 @@ class Household:
     hazard_rate: float = 0.0  # per year, in force since hazard_since
     hazard_since: float = 0.0
     concern_reviews: int = 0  # reviews left before a standards-of-care concern (0: none drawn)
+    leaving: str = ""  # the deregistration the carers wait to take until their children leave
     # Derived by refresh() after every change (the vacancy index calls it): matching reads
     # these in its inner loop.
     unavailable: int = 0
@@ -101,7 +102,7 @@ class Household:
     def refresh(self) -> None:
         """Recount unavailable and free places after a change."""
         room = self.places - len(self.children) - self.staying_put
-        if self.on_hold or self.kind == "short_breaks" or self.solo:
+        if self.on_hold or self.leaving or self.kind == "short_breaks" or self.solo:
             self.unavailable = room
         else:
             self.unavailable = min(self.held_back + self.reserved + self.held, room)
