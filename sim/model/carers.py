@@ -442,7 +442,7 @@ def _serve_notice(world: World, h: Household, reason: str) -> bool:
 
     Most carers who stop fostering do not end a child's placement to do so: Kent's 1,136
     placement changes of 2018-19 include 16 for a carer's resignation or the closure of the
-    provision (docs/MODEL.md 2.6.1).
+    provision (docs/MODEL.md 2.6.13).
     """
     if h.leaving:
         return True  # already waiting to leave
