@@ -32,17 +32,18 @@ def _last_active(world: World):
     yield world.env.timeout(0)
 
 
-def _retention(**usage) -> tuple[World, World]:
-    """400 one-place households resigning at RATE; the usage mechanism off, then on."""
+def _retention(part: str = "usage", children: int = 0, **settings) -> tuple[World, World]:
+    """400 one-place households resigning at RATE for two years, ``children`` of them with a
+    child who never leaves; the ``attrition`` mechanism ``part`` off, then with ``settings``."""
     placements = dict.fromkeys(PLACEMENT_TYPES, 0)
-    placements["in_house"] = usage.pop("children", 0)
+    placements["in_house"] = children
     base = {
         "years": 2.0,
         "initial": {"households": 400, "placements": placements, "age_weights": [0, 1, 1, 0, 0]},
         "attrition": {"deregistration_per_year": [RATE] * 3, "inactive_days": 0.0},
     }
     off = run_world(small(**base), monitor=_last_active)
-    base["attrition"]["usage"] = usage
+    base["attrition"][part] = settings
     on = run_world(small(**base), monitor=_last_active)
     return off, on
 
@@ -81,35 +82,18 @@ def test_a_settled_placement_lowers_the_hazard_of_resigning():
     assert left_on < left_off
 
 
-def _notice(wait_prob: float) -> tuple[World, float]:
-    """400 one-place households, each with a child who never leaves, resigning at RATE for
-    two years; carers who resign wait for their child with probability ``wait_prob``."""
-    placements = dict.fromkeys(PLACEMENT_TYPES, 0)
-    placements["in_house"] = 400
-    sc = small(
-        years=2.0,
-        initial={"households": 400, "placements": placements, "age_weights": [0, 1, 1, 0, 0]},
-        attrition={
-            "deregistration_per_year": [RATE] * 3,
-            "inactive_days": 0.0,
-            "notice": {"wait_prob": wait_prob, "max_days": 7300.0},
-        },
-    )
-    return run_world(sc), _leave_prob(2.0, 2.0, 1.0)
-
-
 def test_carers_who_resign_with_a_child_placed_may_wait_until_the_child_leaves():
     """Without notice every resignation moves its child (one each, as DfE's "resignation or
     closure"); with every carer waiting, the same number of decisions moves no child, ends no
     approval and takes the waiting carers' places off offer."""
-    off, p = _notice(0.0)
+    off, on = _retention("notice", children=400, wait_prob=1.0, max_days=7300.0)
+    p = _leave_prob(2.0, 2.0, 1.0)
     flows = off.recorder.results().flows
     resigned = total(flows, "deregistrations_carer_initiated")
     binomial_near(resigned, 400, p)
     assert total(flows, "moves_carer_resigned") == resigned
     assert total(flows, "resignations_deferred") == 0
 
-    on, _ = _notice(1.0)
     flows = on.recorder.results().flows
     waiting = [h for h in on.households.values() if h.leaving]
     binomial_near(len(waiting), 400, p)
