@@ -210,6 +210,7 @@ MEASURES: dict[str, tuple[str, Callable[[pd.Series], float]]] = {
     "utilisation": ("snapshots", _ratio(_snap("places_filled"), _snap("places_approved"))),
     "kpi_3plus_placements": ("snapshots", _snap("kpi_3plus_placements")),
     "kpi_same_placement_2y": ("snapshots", _snap("kpi_same_placement_2y")),
+    "long_term_group": ("snapshots", _snap("long_term_group")),
     "kpi_within_20_miles": ("snapshots", _snap("kpi_within_20_miles")),
     "kpi_within_20_miles_all": ("snapshots", _snap("kpi_within_20_miles_all")),
     "starts": ("flows", _flow("arrivals")),

@@ -238,6 +238,11 @@ class Exits(_Base):
     adoption_per_year: list[Hazard] = [0.45, 0.25, 0.02, 0.0, 0.0]
     connected_sgo_multiplier: Factor = 4.0
     adoption_placement_days: Days = 240.0
+    #: Returning home is likelier early in an episode: the return-home hazard is multiplied
+    #: by ``early_return_multiplier`` for the first ``early_return_days`` of it (docs/MODEL.md
+    #: 2.1.3). Neutral default: 1 (a hazard by age band alone).
+    early_return_multiplier: Factor = 1.0
+    early_return_days: Days = 182.0
 
 
 AssessmentDays = Annotated[float, _NUMBER, Field(gt=0, le=730)]
@@ -683,6 +688,24 @@ class Recruitment(_Base):
     follow_up: FollowUp = FollowUp()
 
 
+class Drive(_Base):
+    """A dated utilisation drive: from ``start`` (inclusive) to ``end`` (exclusive) the
+    service presses carers who are not actively fostering. Their own leaving hazards, once
+    the home has been empty for ``empty_days``, and the review's chances of deregistering an
+    inactive or mismatched household are multiplied by ``multiplier`` (a chance at most 1).
+    """
+
+    start: Date
+    end: Date
+    multiplier: Annotated[float, _NUMBER, Field(gt=0, le=20)] = 1.0
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Drive:
+        if self.end <= self.start:
+            raise ValueError(f"end ({self.end}) must be after start ({self.start})")
+        return self
+
+
 class Usage(_Base):
     """Retention and review that depend on how a household is used (off by default).
 
@@ -691,7 +714,8 @@ class Usage(_Base):
     ``settled_multiplier`` while a child has been placed there for ``settled_days``. At its
     annual review, a household vacant for ``vacant_days`` is deregistered by the service with
     probability ``mismatch_deregistration_prob`` times the share of the last year's placements
-    whose child its approval (age range, needs) would not take.
+    whose child its approval (age range, needs) would not take. A ``drive`` strengthens both
+    for carers not actively fostering while it runs (:class:`Drive`).
     """
 
     empty_multiplier: Annotated[float, _NUMBER, Field(gt=0, le=20)] = 1.0
@@ -700,6 +724,7 @@ class Usage(_Base):
     settled_days: Annotated[float, _NUMBER, Field(gt=0, le=3650)] = 365.0
     mismatch_deregistration_prob: Prob = 0.0
     vacant_days: Annotated[float, _NUMBER, Field(gt=0, le=3650)] = 90.0
+    drive: Drive | None = None
 
     @property
     def active(self) -> bool:
@@ -707,7 +732,13 @@ class Usage(_Base):
             self.empty_multiplier != 1.0
             or self.settled_multiplier != 1.0
             or self.mismatch_deregistration_prob > 0
+            or self.driving
         )
+
+    @property
+    def driving(self) -> bool:
+        """Whether a drive changes anything."""
+        return self.drive is not None and self.drive.multiplier != 1.0
 
 
 class Notice(_Base):
@@ -1203,6 +1234,15 @@ class Scenario(_Base):
                             f"{self.start}..{self.end}",
                         )
                     )
+        drive = self.attrition.usage.drive
+        if drive is not None and (drive.start < self.start or drive.end > self.end):
+            problems.append(
+                (
+                    "attrition.usage.drive",
+                    f"dates {drive.start}..{drive.end} fall outside the horizon "
+                    f"{self.start}..{self.end}",
+                )
+            )
         areas = set(self.areas)
         dated = self.interventions.dated()
         starts = [(f"interventions.{k}[{i}]", item.start) for k, i, item in dated]

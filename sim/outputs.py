@@ -165,6 +165,12 @@ def _snapshots() -> list[Output]:
             +1,
         ),
         Output(
+            "long_term_group",
+            s,
+            "Children under 16 in care 2½ years or more (the two-year stability measure's group)",
+            _CHILDREN,
+        ),
+        Output(
             "placed_distance_known",
             s,
             "Children placed whose distance from home is known",

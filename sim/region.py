@@ -18,14 +18,10 @@ import numpy as np
 import simpy
 
 from sim.config import Region, Scenario, with_overrides
-from sim.model.metrics import Results, month_ends
+from sim.model.metrics import Results
 from sim.model.world import World, run_until
 from sim.posterior import for_replication
 from sim.rng import STREAM_IDS, Stream, make_streams
-
-#: The snapshot column a region adds so that the region's two-year stability share is the
-#: exact ratio of sums (``kpi_same_placement_2y`` is long-term settled / this).
-LONG_TERM = "long_term_group"
 
 
 def member_streams(seed: int, replication: int, member: int) -> dict[str, Stream]:
@@ -73,12 +69,7 @@ def simulate_region(region: Region, seed: int = 0, replication: int = 0) -> dict
         w.providers.share(pool, kinds)
     for w in worlds:
         w.start()
-    _count_long_term(worlds)
     horizon = worlds[0].horizon
-    for d in month_ends(region.start, region.end):
-        day = float((d - region.start).days)
-        if day > 0:  # scheduled after every member's own snapshot of that day
-            worlds[-1].schedule(day, _count_long_term, worlds)
     run_until(env, horizon + 1e-9)
     out = {}
     for w, (_, draw) in zip(worlds, drawn, strict=True):
@@ -86,8 +77,3 @@ def simulate_region(region: Region, seed: int = 0, replication: int = 0) -> dict
         if draw is not None:
             out[w.scenario.name].meta["posterior_draw"] = draw
     return out
-
-
-def _count_long_term(worlds: list[World]) -> None:
-    for w in worlds:
-        w.recorder.snapshot_rows[-1][LONG_TERM] = len(w.recorder.stocks.long_term)

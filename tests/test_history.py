@@ -252,7 +252,11 @@ def test_parameters_inside_lists_and_counts(tmp_path):
 def test_the_objective_scores_every_year_of_the_run(history):
     full = load_scenario(KENT_2014)
     # Two years of the history: the dated drivers that fall later are left out.
-    two_years = {"years": 2, "interventions": {"nts_changes": []}}
+    two_years = {
+        "years": 2,
+        "interventions": {"nts_changes": []},
+        "attrition": {"usage": {"drive": None}},
+    }
     first, second = full.uasc.surges[:2]
     surges = [first, second.model_copy(update={"end": dt.date(2016, 3, 31)})]
     sc = load_scenario(KENT_2014, {**two_years, "uasc": {"surges": surges}})
@@ -285,6 +289,8 @@ def test_calibrate_history_runs_and_writes_year_by_year(tmp_path, capsys):
     short.write_text(
         f'extends = "{KENT_2014}"\nyears = 1\ninterventions = {{ nts_changes = [] }}\n'
         "[uasc]\nsurges = [{ start = 2014-04-01, end = 2015-03-31, per_year = 374 }]\n"
+        # The utilisation drive begins in 2016: within the year it would change nothing.
+        "[attrition]\nusage.drive = { start = 2014-04-01, end = 2015-03-31, multiplier = 1.0 }\n"
     )
     out = tmp_path / "fitted_history.toml"
     args = ["calibrate", "--history", "--scenario", str(short), "--params", str(params)]

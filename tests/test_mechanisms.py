@@ -891,6 +891,34 @@ def test_exit_hazards(kind, children, rate, reason):
     assert connected_ended == (total(res.flows, "exits") if kind == "connected" else 0)
 
 
+def test_returning_home_is_likelier_early_in_an_episode():
+    """Children arriving aged 1-10 return home at 0.5 a year, and four times as fast in their
+    first 90 days: of those arriving in the first year, the share home within 90 days is
+    1 - e^-(4 x 0.5 x 90 / YEAR) (0.39, against 0.12 at the base rate alone), and within a
+    year 1 - e^-(0.5 x (4 x 90 + 275) / YEAR)."""
+    rate, m, days = 0.5, 4.0, 90.0
+    exits = {"return_home_per_year": [rate] * 5}
+    exits |= {"early_return_multiplier": m, "early_return_days": days}
+    sc = small(
+        years=2.0,
+        children={
+            "arrivals_per_year": 1500.0,
+            "entry_age_weights": [0, 1, 1, 0, 0],
+            "section20_share": 0.0,
+            "exits": exits,
+        },
+    )
+    res = simulate(sc, seed=18)
+    ch = res.children
+    arrived = ch[~ch["initial"] & (ch["entry_day"] < horizon(sc) - YEAR)]
+    stay = arrived["exit_day"] - arrived["entry_day"]  # NaN: still in care
+    n = len(arrived)
+    binomial_near(int((stay <= days).sum()), n, 1 - math.exp(-m * rate * days / YEAR))
+    within_year = 1 - math.exp(-rate * (m * days + YEAR - days) / YEAR)
+    binomial_near(int((stay <= YEAR).sum()), n, within_year)
+    assert set(ch.loc[ch["exit_day"].notna(), "exit_reason"]) == {"return_home"}
+
+
 def test_adoption_only_for_young_children_and_through_a_placement_for_adoption():
     sc = stock(
         "ifa_framework",

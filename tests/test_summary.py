@@ -29,10 +29,14 @@ NUMBER = r"(-?£?[\d.,]+(?:k|m|bn)?)"
 
 @pytest.fixture(scope="module")
 def results():
-    """Kent over one year and a policy with many more enquiries, with the same seed."""
+    """Kent over one year and a policy with many more enquiries, and the staff to follow them
+    up and assess them (Kent's follow-up and assessing slots would otherwise hold the
+    approvals near the base's), with the same seed."""
     base = load_scenario(ROOT / "scenarios" / "kent_baseline.toml", {"years": 1})
+    staff = {"assessing": {"slots": 400}, "follow_up": {"slots": 400}}
     policy = with_overrides(
-        base, {"name": "More enquiries", "recruitment": {"enquiries_per_year": 2000}}
+        base,
+        {"name": "More enquiries", "recruitment": {"enquiries_per_year": 2000, **staff}},
     )
     return [
         ScenarioResult(run(sc, REPS, SEED), provenance(sc, SEED, REPS)) for sc in (base, policy)

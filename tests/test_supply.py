@@ -7,6 +7,7 @@ acts, and checks the simulated count within its sampling error (``conftest``).""
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 
 import pandas as pd
@@ -80,6 +81,46 @@ def test_a_settled_placement_lowers_the_hazard_of_resigning():
     near(left_on, expected, se)
     binomial_near(left_off, 400, _leave_prob(years, years, 1.0))
     assert left_on < left_off
+
+
+def test_a_utilisation_drive_presses_carers_who_are_not_fostering_while_it_runs():
+    """Empty homes resign at RATE until 180 days, then at twice RATE; a drive from the end of
+    the first year to the horizon triples that: each household's chance of resigning in the
+    two years follows from the three rates in turn."""
+    _, on = _retention(empty_multiplier=2.0, empty_days=180.0)
+    start = on.scenario.start + dt.timedelta(days=365)
+    drive = {"start": start, "end": on.scenario.end, "multiplier": 3.0}
+    _, driven = _retention(empty_multiplier=2.0, empty_days=180.0, drive=drive)
+    years = horizon(on.scenario) / YEAR
+    empty, pressed = 180.0 / YEAR, 365.0 / YEAR
+    exposure = empty + 2 * (pressed - empty) + 6 * (years - pressed)
+    left_on = total(on.recorder.results().flows, "deregistrations_carer_initiated")
+    left_driven = total(driven.recorder.results().flows, "deregistrations_carer_initiated")
+    binomial_near(left_on, 400, _leave_prob(empty, years, 2.0))
+    binomial_near(left_driven, 400, 1 - math.exp(-RATE * exposure))
+    assert left_driven > left_on
+
+
+def test_a_utilisation_drive_raises_the_reviews_deregistrations_of_inactive_carers():
+    """600 empty households that never resign, each reviewed once in the year at a uniform
+    day; an inactive household is deregistered at its review with probability 0.2, or three
+    times that once the drive has begun at day 182."""
+    attrition = {
+        "deregistration_per_year": [0.0] * 3,
+        "to_ifa_per_year": 0.0,
+        "on_hold_per_year": 0.0,
+        "inactive_days": 0.0,
+        "service_deregistration_prob": 0.2,
+    }
+    initial = {"households": 600}
+    base = small(initial=initial, attrition=attrition)
+    drive = {"start": base.start + dt.timedelta(days=182), "end": base.end}
+    for multiplier in (1.0, 3.0):
+        usage = {"drive": drive | {"multiplier": multiplier}}
+        world = run_world(small(initial=initial, attrition=attrition | {"usage": usage}))
+        share = (horizon(world.scenario) - 182) / world.scenario.attrition.review_days
+        p = (1 - share) * 0.2 + share * min(0.2 * multiplier, 1.0)
+        binomial_near(total(world.recorder.results().flows, "deregistrations_service"), 600, p)
 
 
 def test_carers_who_resign_with_a_child_placed_may_wait_until_the_child_leaves():
@@ -447,6 +488,10 @@ def test_in_house_children_of_mainstream_carers_leave_out_connected_persons():
             "attrition.usage.settled_multiplier",
         ),
         ({"children": {"kinship_assessment": {"days": [168, 112]}}}, "children.kinship_assessment"),
+        (
+            {"attrition": {"usage": {"drive": {"start": "2020-01-01", "end": "2019-06-01"}}}},
+            "attrition.usage.drive",
+        ),
         ({"children": {"kinship_growth_per_year": -0.6}}, "children.kinship_growth_per_year"),
         ({"initial": {"connected_section20_share": 1.5}}, "initial.connected_section20_share"),
     ],

@@ -532,7 +532,7 @@ def _review(world: World, h: Household) -> None:
     # Both tests' draws are taken at every review, whatever the household's state, so that
     # its stream stays where it is in a scenario where the state differs.
     u_inactive, u_mismatch = h.rng.random(), h.rng.random()
-    if inactive and u_inactive < a.service_deregistration_prob:
+    if inactive and u_inactive < a.service_deregistration_prob * world.usage.pressing()[0]:
         deregister(world, h, "service")
         return
     if world.usage.mismatched(h, u_mismatch):

@@ -244,9 +244,27 @@ def schedule_exit(world: World, child: Child) -> None:
     elapsed = 0.0
     band = world.band(age + 1e-4)  # at a band edge (to rounding), count the new band
     n_bands = len(edges) - 1
+    e = sc.children.exits
+    multiplier = e.early_return_multiplier
+    early = 0.0  # days from now to the end of the episode's early part
+    if multiplier != 1.0 and not child.uasc:
+        early = child.entry + e.early_return_days - world.now
     while band < n_bands:
         span = max((edges[band + 1] - age) * YEAR, 0.0)
         rates = _exit_rates(world, child, band)
+        if early > elapsed:  # the early part ends in or after this band: its own hazards first
+            cut = min(early - elapsed, span)
+            first = [rates[0] * multiplier, rates[1], rates[2]]
+            total = sum(first)
+            spend = total * cut / YEAR
+            if budget < spend:
+                reason = EXIT_REASONS[choose_rates(rng, first, total)]
+                delay = elapsed + budget / total * YEAR
+                _schedule(world, child, delay, _exit_event, token, reason)
+                return
+            budget -= spend
+            elapsed += cut
+            span -= cut
         total = sum(rates)
         spend = total * span / YEAR
         if budget < spend:

@@ -532,6 +532,7 @@ class Recorder:
             "kpi_same_placement_2y": long_term_stable / n_long_term
             if n_long_term
             else float("nan"),
+            "long_term_group": n_long_term,
             "placed_distance_known": known,
             "kpi_within_20_miles": within / known if known else float("nan"),
             "kpi_within_20_miles_all": within / placed if placed else float("nan"),

@@ -7,7 +7,8 @@ settled placement less readily: the usage multiplier scales their own leaving ha
 asks this module when the multiplier next changes and redraws then. At the annual review
 (:func:`sim.model.carers._review`) the service deregisters a household that has stayed
 vacant with a probability that grows with the share of recent placements whose child its
-approval (age range, needs) would not take.
+approval (age range, needs) would not take. A dated utilisation drive (``usage.drive``)
+multiplies both for carers not actively fostering while it runs.
 
 Off (the schema's neutral values), the multiplier is 1, nothing is scheduled and nothing is
 drawn, so runs are unchanged.
@@ -40,13 +41,31 @@ class Usage(Observer):
 
     def __init__(self, world: World) -> None:
         self.world = world
-        self.params = world.scenario.attrition.usage
-        self.on = self.params.active
+        self.params = u = world.scenario.attrition.usage
+        self.on = u.active
+        # Whether a placement's start or end can change a household's leaving multiplier.
+        self.retention = u.empty_multiplier != 1.0 or u.settled_multiplier != 1.0 or u.driving
         top = world.scenario.age_band_edges[-1]
         self.recent: deque[tuple[float, int, bool]] = deque()
         self.demand = [[0, 0] for _ in range(top)]  # [age][complex] -> starts in the window
         self.total = 0
         self.drawn: dict[int, tuple[float, float]] = {}  # household id -> _state when drawn
+        d = u.drive
+        self.drive = None  # (start day, end day, multiplier) of a drive that changes anything
+        if d is not None and u.driving:
+            self.drive = (world.day(d.start), world.day(d.end), d.multiplier)
+
+    def pressing(self) -> tuple[float, float]:
+        """The utilisation drive's multiplier now, and the day it next changes."""
+        if self.drive is None:
+            return 1.0, INF
+        start, end, multiplier = self.drive
+        now = self.world.now
+        if now < start:
+            return 1.0, start
+        if now < end:
+            return multiplier, end
+        return 1.0, INF
 
     # -- retention --------------------------------------------------------------------------
     def leaving_multiplier(self, h: Household) -> tuple[float, float]:
@@ -70,7 +89,10 @@ class Usage(Observer):
             if h.on_hold:
                 return 1.0, INF
             change = h.last_active + u.empty_days
-            return (u.empty_multiplier, INF) if change - now <= EPS else (1.0, change)
+            if change - now > EPS:
+                return 1.0, change
+            pressed, edge = self.pressing()  # carers not fostering, pressed while a drive runs
+            return u.empty_multiplier * pressed, edge
         soonest = INF
         for cid in h.children:
             change = self.world.children[cid].placed_at + u.settled_days
@@ -101,11 +123,11 @@ class Usage(Observer):
             and not child.parent_and_child
         ):
             self._count(child)
-        if self.params.empty_multiplier != 1.0 or self.params.settled_multiplier != 1.0:
+        if self.retention:
             self._redraw(h)  # an empty spell ends, or a new settling clock starts
 
     def placement_ended(self, child: Child, h: Household | None, reason: str) -> None:
-        if self.params.empty_multiplier != 1.0 or self.params.settled_multiplier != 1.0:
+        if self.retention:
             self._redraw(h)  # an empty spell starts, or a settled placement ends
 
     def carer_deregistered(self, h: Household, reason: str) -> None:
@@ -148,4 +170,4 @@ class Usage(Observer):
         share = self.unmatched_share(h)
         if share is None:
             return False
-        return draw < u.mismatch_deregistration_prob * share
+        return draw < u.mismatch_deregistration_prob * share * self.pressing()[0]
