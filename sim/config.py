@@ -240,7 +240,7 @@ class Exits(_Base):
     adoption_placement_days: Days = 240.0
     #: Returning home is likelier early in an episode: the return-home hazard is multiplied
     #: by ``early_return_multiplier`` for the first ``early_return_days`` of it (docs/MODEL.md
-    #: 2.1.3). Neutral default: 1 (a hazard by age band alone).
+    #: 2.6.15). Neutral default: 1 (a hazard by age band alone).
     early_return_multiplier: Factor = 1.0
     early_return_days: Days = 182.0
 
