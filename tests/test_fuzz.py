@@ -173,7 +173,10 @@ def perturbed(draw) -> dict[str, Any]:
 
 
 def _lookup(obj: Any, path: str) -> Any:
+    """The value at ``path``, or None inside an optional table that is off (a drive)."""
     for part in path.split("."):
+        if obj is None:
+            return None
         obj = getattr(obj, part)
     return obj
 
