@@ -199,20 +199,29 @@ def _keep_defaults(field: str, defaults: Any) -> Any:
     return model_validator(mode="before")(fill)  # a classmethod, as its first argument is cls
 
 
-class Window(_Base):
+class Dated(_Base):
+    """Something in force from ``start`` (inclusive) to ``end`` (exclusive)."""
+
+    start: Date
+    end: Date
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Dated:
+        if self.end <= self.start:
+            raise ValueError(f"end ({self.end}) must be after start ({self.start})")
+        return self
+
+
+class Window(Dated):
     """A dated change to a rate, from ``start`` (inclusive) to ``end`` (exclusive): either a
     ``multiplier`` or an observed level ``per_year`` that replaces the base rate (seasonality
     and other multipliers still apply)."""
 
-    start: Date
-    end: Date
     multiplier: Factor | None = None
     per_year: Enquiries | None = None  # each stream's own bound: Scenario
 
     @model_validator(mode="after")
-    def _ordered(self) -> Window:
-        if self.end <= self.start:
-            raise ValueError(f"end ({self.end}) must be after start ({self.start})")
+    def _one_level(self) -> Window:
         if (self.multiplier is None) == (self.per_year is None):
             raise ValueError("give exactly one of 'multiplier' and 'per_year'")
         return self
@@ -688,22 +697,14 @@ class Recruitment(_Base):
     follow_up: FollowUp = FollowUp()
 
 
-class Drive(_Base):
+class Drive(Dated):
     """A dated utilisation drive: from ``start`` (inclusive) to ``end`` (exclusive) the
     service presses carers who are not actively fostering. Their own leaving hazards, once
     the home has been empty for ``empty_days``, and the review's chances of deregistering an
     inactive or mismatched household are multiplied by ``multiplier`` (a chance at most 1).
     """
 
-    start: Date
-    end: Date
     multiplier: Annotated[float, _NUMBER, Field(gt=0, le=20)] = 1.0
-
-    @model_validator(mode="after")
-    def _ordered(self) -> Drive:
-        if self.end <= self.start:
-            raise ValueError(f"end ({self.end}) must be after start ({self.start})")
-        return self
 
 
 class Usage(_Base):
@@ -1224,25 +1225,20 @@ class Scenario(_Base):
             "uasc.surges": self.uasc.surges,
             "recruitment.campaigns": self.recruitment.campaigns,
         }
-        for field, items in windows.items():
-            for i, w in enumerate(items):
-                if w.start < self.start or w.end > self.end:
-                    problems.append(
-                        (
-                            f"{field}[{i}]",
-                            f"dates {w.start}..{w.end} fall outside the horizon "
-                            f"{self.start}..{self.end}",
-                        )
+        spans: list[tuple[str, Dated]] = [
+            (f"{field}[{i}]", w) for field, items in windows.items() for i, w in enumerate(items)
+        ]
+        if self.attrition.usage.drive is not None:
+            spans.append(("attrition.usage.drive", self.attrition.usage.drive))
+        for field, w in spans:
+            if w.start < self.start or w.end > self.end:
+                problems.append(
+                    (
+                        field,
+                        f"dates {w.start}..{w.end} fall outside the horizon "
+                        f"{self.start}..{self.end}",
                     )
-        drive = self.attrition.usage.drive
-        if drive is not None and (drive.start < self.start or drive.end > self.end):
-            problems.append(
-                (
-                    "attrition.usage.drive",
-                    f"dates {drive.start}..{drive.end} fall outside the horizon "
-                    f"{self.start}..{self.end}",
                 )
-            )
         areas = set(self.areas)
         dated = self.interventions.dated()
         starts = [(f"interventions.{k}[{i}]", item.start) for k, i, item in dated]

@@ -252,27 +252,21 @@ def schedule_exit(world: World, child: Child) -> None:
     while band < n_bands:
         span = max((edges[band + 1] - age) * YEAR, 0.0)
         rates = _exit_rates(world, child, band)
+        pieces: tuple[tuple[float, list[float]], ...] = ((span, rates),)
         if early > elapsed:  # the early part ends in or after this band: its own hazards first
             cut = min(early - elapsed, span)
             first = [rates[0] * multiplier, rates[1], rates[2]]
-            total = sum(first)
-            spend = total * cut / YEAR
+            pieces = ((cut, first), (span - cut, rates))
+        for length, piece in pieces:
+            total = sum(piece)
+            spend = total * length / YEAR
             if budget < spend:
-                reason = EXIT_REASONS[choose_rates(rng, first, total)]
+                reason = EXIT_REASONS[choose_rates(rng, piece, total)]
                 delay = elapsed + budget / total * YEAR
                 _schedule(world, child, delay, _exit_event, token, reason)
                 return
             budget -= spend
-            elapsed += cut
-            span -= cut
-        total = sum(rates)
-        spend = total * span / YEAR
-        if budget < spend:
-            reason = EXIT_REASONS[choose_rates(rng, rates, total)]
-            _schedule(world, child, elapsed + budget / total * YEAR, _exit_event, token, reason)
-            return
-        budget -= spend
-        elapsed += span
+            elapsed += length
         age = float(edges[band + 1])  # mypyc keeps a float variable a float
         band += 1
     _schedule(world, child, to_18, _turn_18_event, token)
