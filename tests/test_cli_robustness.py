@@ -69,6 +69,7 @@ def test_compare_out_a_file_is_refused_before_the_simulation(tmp_path, monkeypat
     assert "is a file" in _one_line_error(capsys)
 
 
+@pytest.mark.slow
 def test_workers_are_capped_at_the_pending_work_and_the_cores(tmp_path, kent, monkeypatch):
     # Run the chunks in this process; the manifest records the processes the batch chose.
     monkeypatch.setattr(sim.batch, "_run_pool", lambda tasks, n: sim.batch._run_inline(tasks))

@@ -347,6 +347,7 @@ def test_pairing_reduces_variance_for_a_real_policy():
     assert final["ci_low"] > 0  # 120 approvals a year grow the carer base
 
 
+@pytest.mark.slow
 def test_a_recruitment_target_leaves_the_scenarios_own_enquiries_where_they_were(monkeypatch):
     """The enquiries a target adds come from a process and a stream of their own: under the
     target the scenario's own enquiries are made on the same days with the same draws through
@@ -383,6 +384,7 @@ def test_a_recruitment_target_leaves_the_scenarios_own_enquiries_where_they_were
     assert drawn["target"][1] > 100
 
 
+@pytest.mark.slow
 def test_households_stay_paired_when_a_policy_changes_their_leaving():
     """Each household draws its attrition clock, reviews and standards concern from its own
     stream (``World.own_stream``), so a retention offer that changes every household's leaving

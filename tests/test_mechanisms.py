@@ -1335,6 +1335,7 @@ def test_funnel_delays_hold_people_in_each_stage():
     poisson_near(len(approved_at), expected)
 
 
+@pytest.mark.slow
 def test_the_starting_pipeline_is_in_steady_state():
     """People already in the funnel at the start date: from the first day, applications,
     approvals and withdrawals come at their steady-state rates (no warm-up, no rush)."""

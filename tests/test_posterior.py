@@ -74,6 +74,7 @@ def test_history_match_recovers_the_known_non_implausible_region():
     assert res.validation()["share_within_3"].mean() > 0.8
 
 
+@pytest.mark.slow
 def test_the_space_does_not_depend_on_the_number_of_fitting_processes():
     """Two processes fit the emulators and prune the candidates target by target: the waves
     must find exactly the space one process finds, and that space must be the one the full
@@ -281,6 +282,7 @@ def test_a_sensitivity_design_sets_its_parameters_without_draws(tmp_path):
 # ------------------------------------------------- calibrate_posterior, end to end on a fake
 
 
+@pytest.mark.slow
 def test_calibrate_posterior_writes_the_history_fit_of_its_draws(tmp_path, monkeypatch):
     """The whole command on a stand-in simulator whose figures are known functions of two
     parameters: the waves, the draws, and the fit table of the confirmed draws over the whole

@@ -186,6 +186,7 @@ def test_attrition_clocks_kept_while_the_multiplier_holds_change_no_headline(mon
         near(statistics.mean(diffs), 0.0, statistics.stdev(diffs) / math.sqrt(len(diffs)))
 
 
+@pytest.mark.slow
 def test_hazards_after_an_emergency_stay_ends_are_not_scheduled(monkeypatch):
     """A breakdown or planned move drawn for after the end of an emergency stay (which ends
     the placement) is not scheduled: every table is identical, value for value, to a run that
@@ -227,6 +228,7 @@ def _draw_twice(build):
     return twice
 
 
+@pytest.mark.slow
 def test_initial_placements_draw_their_hazards_once(monkeypatch):
     """Each placement of the initial stock gets one breakdown or planned move, drawn once its
     start date is known (the settled multiplier applied where it is already settled): no

@@ -334,6 +334,7 @@ def _funnel(enquiries: float, slots: int | None, years: float = 4.0):
     return small(years=years, recruitment=recruitment)
 
 
+@pytest.mark.slow
 def test_approvals_saturate_at_the_assessing_capacity():
     """With c slots always busy, approvals run at c / (mean assessment time), whatever the
     enquiries (renewal theory); without a limit they follow the enquiries."""

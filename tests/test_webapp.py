@@ -314,6 +314,7 @@ def test_common_random_numbers_make_identical_options_identical(client):
     )
 
 
+@pytest.mark.slow
 def test_a_runs_provenance_is_what_its_results_folder_says(client):
     """The app keeps each option's provenance (scenario, seed, runs, version, commit) as read
     from the results folder it wrote, so its page, its report and a later reader agree."""

@@ -213,6 +213,7 @@ def test_the_app_refuses_a_late_start_and_lists_every_problem_at_once(client):
     ]
 
 
+@pytest.mark.slow
 def test_a_dated_lever_reaches_the_run_and_its_results(client):
     option = {
         "name": "Hubs later",
@@ -263,6 +264,7 @@ def _results(scenario, labels="AB", years=2):
     return [ScenarioResult(tables, manifest, label) for label in labels]
 
 
+@pytest.mark.slow
 def test_the_results_show_spend_per_year_its_difference_and_what_it_covers():
     results = _results(SMALL)
     money = build_view(results)["money"]
@@ -286,6 +288,7 @@ def _markers(view):
     ]
 
 
+@pytest.mark.slow
 def test_the_charts_show_the_councils_published_figures_only_for_that_council():
     kent = build_view(_results(BASE, "A", years=1))
     markers = _markers(kent)
@@ -659,6 +662,7 @@ def test_finished_runs_come_back_after_a_restart_until_deleted(scenario_folder, 
         assert c.get(f"/api/runs/{ids[1]}").json()["status"] == "done"
 
 
+@pytest.mark.slow
 def test_an_upload_kept_from_before_a_restart_goes_with_its_last_run(scenario_folder, tmp_path):
     work = tmp_path / "work"
     plan = b'extends = "small_council.toml"\nname = "Plan"\nyears = 1\n'

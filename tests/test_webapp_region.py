@@ -161,6 +161,7 @@ def test_bad_filters_are_listed(region_run):
         assert word in problems
 
 
+@pytest.mark.slow
 def test_a_region_run_keeps_its_files_and_comes_back_after_a_restart(region_run, tmp_path):
     client, job = region_run
     files = [f["name"] for f in client.get(f"/api/runs/{job.id}/result").json()["files"]]
@@ -180,6 +181,7 @@ def test_a_region_run_keeps_its_files_and_comes_back_after_a_restart(region_run,
         assert view.json()["councils"] == ["Medway", "East Sussex"]
 
 
+@pytest.mark.slow
 def test_a_region_compared_with_a_member_alone(tmp_path):
     """Medway alone beside the region: the totals view has both options, and Medway's view
     sets Medway in the region against Medway alone (like with like)."""
