@@ -124,8 +124,8 @@ class Stream:
     def choice(self, cumulative: Sequence[float]) -> int:
         """Index drawn with probabilities given by a normalised cumulative sequence."""
         i = self._i_uni
-        if i == _BLOCK:
-            self._uni = self._rng.random(_BLOCK).tolist()
+        if i == self._n:
+            self._uni = self._rng.random(i).tolist()
             i = 0
         self._i_uni = i + 1
         return min(bisect.bisect_right(cumulative, self._uni[i]), len(cumulative) - 1)
