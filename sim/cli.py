@@ -381,6 +381,14 @@ def _calibrate_posterior(args: argparse.Namespace) -> int:
         ) from None
     if not waves or min(waves) < 10:
         raise ScenarioError(f"--waves: each wave needs at least 10 runs, got {args.waves!r}")
+    until = None
+    if args.until is not None:
+        try:
+            until = dt.date.fromisoformat(args.until)
+        except ValueError:
+            raise ScenarioError(
+                f"--until: expected a date such as 2017-03-31, got {args.until!r}"
+            ) from None
     out = Path(args.out).parent  # the folder of the fitted values: calibration/
     done = calibrate_posterior(
         Path(args.scenario),
@@ -393,6 +401,7 @@ def _calibrate_posterior(args: argparse.Namespace) -> int:
         seed=args.seed,
         workers=args.workers or 1,
         log=(lambda s: None) if args.quiet else (lambda s: print(s, flush=True)),
+        until=until,
     )
     meta, result = done["meta"], done["result"]
     print("\n" + result.summary.to_string(index=False))
@@ -417,6 +426,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
             setattr(args, name, history if args.history or args.posterior else one_year)
     if args.posterior:
         return _calibrate_posterior(args)
+    if args.until is not None:
+        raise ScenarioError("--until: only with --posterior (a history match to a rolling origin)")
     scenario = load_scenario(args.scenario, calibrated=False)
     targets = load_targets(args.targets)
     params = load_parameters(args.params)
@@ -832,6 +843,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=20,
         help="--posterior: of the draws, how many are simulated once each; the posterior is "
         "those whose run passes the cut (default 20; 0: keep every draw unsimulated)",
+    )
+    cal.add_argument(
+        "--until",
+        help="--posterior: fit only the targets dated up to this day (a rolling origin such "
+        "as 2017-03-31, for the refit hindcast of `validate`); the draws carry every value",
     )
     cal.set_defaults(func=cmd_calibrate)
 

@@ -19,6 +19,7 @@ code path fits a cheap analytic toy in the tests and the Kent history in ``calib
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import math
@@ -629,8 +630,14 @@ def calibrate_posterior(
     discrepancy_share: float = 0.05,
     settings: Settings = Settings(),
     log: Callable[[str], None] = print,
+    until: dt.date | None = None,
 ) -> dict[str, Any]:
     """History-match ``scenario_path`` to ``targets_path`` and write the posterior to ``folder``.
+
+    With ``until``, only the targets dated up to that day are fitted (a rolling origin inside
+    the history): the runs still cover the whole scenario, and every draw carries all its
+    values, initial conditions included, so that the scenario run with the draws forecasts
+    the figures after ``until`` from the same start (``sim.validate.refit_scenario``).
 
     ``draws`` parameter sets are sampled from the emulators' non-implausible space
     (``posterior_space.parquet``). With ``confirm``, the first ``confirm`` of them are each
@@ -648,6 +655,10 @@ def calibrate_posterior(
     started = time.perf_counter()
     scenario = load_scenario(scenario_path, calibrated=False)
     targets = load_targets(targets_path).target
+    if until is not None:
+        targets = [t for t in targets if t.date <= until]
+        if not targets:
+            raise ValueError(f"no target in {targets_path} is dated on or before {until}")
     params = load_parameters(params_path)
     obs = observations(targets, scenario, discrepancy_share)
     used = [t for t in targets if t.id in {o.id for o in obs}]
@@ -682,7 +693,8 @@ def calibrate_posterior(
     pick = rng.choice(len(result.accepted), size=draws, replace=len(result.accepted) < draws)
     values = result.to_units(result.accepted[pick])
     table = pd.DataFrame(values, columns=names)
-    forecast = [p for p in params if p.forecast]
+    # A forecast from the history's own start needs the initial conditions too.
+    forecast = list(params) if until is not None else [p for p in params if p.forecast]
     cols = [names.index(p.name) for p in forecast]
     table["scenario_values"] = [
         json.dumps(resolved_values(scenario, forecast, row[cols]), default=float) for row in values
@@ -732,6 +744,7 @@ def calibrate_posterior(
         "allowed_misses": settings.allowed_misses,
         "discrepancy": f"{discrepancy_share} x |observed| (sd)",
         "excluded_targets": result.excluded,
+        "until": None if until is None else until.isoformat(),
         "seed": seed,
         "draws": len(posterior),
         "space_draws": draws,
