@@ -497,6 +497,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         format_summary,
         format_table,
         hindcast_figures,
+        refit_scenario,
         summary,
         validation_table,
     )
@@ -507,24 +508,41 @@ def cmd_validate(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     workers = _workers(args)
     held_out, hindcast = _load_council(args.scenario, args), _load_council(args.hindcast, args)
+    refit = refit_scenario(args.refit)
+    refit_figures = hindcast_figures(
+        load_targets(refit.targets).target, refit.scenario, refit.origin
+    )
     exercises = [
-        ("held out", held_out, list(targets.holdout), "validation"),
-        ("hindcast", hindcast, hindcast_figures(targets.target, hindcast), "validation_hindcast"),
+        ("held out", held_out, list(targets.holdout), "validation", held_out.start),
+        (
+            "hindcast",
+            hindcast,
+            hindcast_figures(targets.target, hindcast),
+            "validation_hindcast",
+            hindcast.start,
+        ),
+        ("refit hindcast", refit.scenario, refit_figures, "validation_refit", refit.origin),
     ]
     # Provenance before any file is written, so the commit is not marked dirty by this run.
     keys = ("scenario", "seed", "replications", "version", "commit")
-    metas = [provenance(sc, args.seed, args.reps) for _, sc, _, _ in exercises]
+    metas = [provenance(sc, args.seed, args.reps) for _, sc, _, _, _ in exercises]
     summaries = []
-    for (name, scenario, figures, stem), meta in zip(exercises, metas, strict=True):
+    for (name, scenario, figures, stem, origin), meta in zip(exercises, metas, strict=True):
         ensemble = forecast_ensemble(scenario, figures, args.reps, args.seed, workers)
-        table = validation_table(scenario, figures, ensemble, series)
+        table = validation_table(scenario, figures, ensemble, series, origin)
         table.to_csv(out / f"{stem}_table.csv", index=False)
         ensemble.rename_axis("replication").to_csv(out / f"{stem}_ensemble.csv")
         scores = summary(table)
         summaries.append(scores.assign(exercise=name, **{k: meta[k] for k in keys}))
+        how = (
+            f"run from {scenario.start} with the draws of a fit to the figures up to {origin}, "
+            "scored on the later ones"
+            if origin != scenario.start
+            else "scored without refitting"
+        )
         print(
-            f"\n{name.capitalize()}: forecast of '{scenario.name}' from {scenario.start} "
-            f"({args.reps} replications), scored without refitting:\n"
+            f"\n{name.capitalize()}: forecast of '{scenario.name}' from {origin} "
+            f"({args.reps} replications), {how}:\n"
         )
         print(format_table(table))
         print("\n" + format_summary(scores))
@@ -865,7 +883,13 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument(
         "--hindcast",
         default="calibration/kent_2017.toml",
-        help="scenario of the rolling-origin hindcast (from March 2017)",
+        help="scenario of the hindcast that carries the March 2017 stock forward",
+    )
+    val.add_argument(
+        "--refit",
+        default="calibration/hindcast_2017/posterior.parquet",
+        help="posterior of a fit to a rolling origin (`calibrate --posterior --until`): the "
+        "refit hindcast runs its history scenario with these draws and scores the later figures",
     )
     val.add_argument("--out", default="results/validation")
     _parameters_option(val)

@@ -530,6 +530,11 @@ def kent_simulator(
     return run
 
 
+def _json_value(value: Any) -> Any:
+    # A parameter inside a dated list (a UASC surge) resolves to the whole list, dates and all.
+    return value.isoformat() if isinstance(value, dt.date) else float(value)
+
+
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -559,7 +564,10 @@ def posterior_ranges(
 
 
 def plot_posterior(
-    draws: pd.DataFrame, params: Sequence[FreeParameter], folder: Path
+    draws: pd.DataFrame,
+    params: Sequence[FreeParameter],
+    folder: Path,
+    period: str = "2014-2019 history match",
 ) -> list[Path]:
     """Marginal histograms and pairwise scatter of the draws, against the prior ranges."""
     import matplotlib
@@ -570,7 +578,7 @@ def plot_posterior(
     names = [p.name for p in params]
     cols = 5
     rows = math.ceil(len(names) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.3 * rows))
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.3 * rows), squeeze=False)
     for ax, p in zip(axes.flat, params, strict=False):
         ax.hist(draws[p.name], bins=15, range=(p.low, p.high), color="#4c72b0")
         ax.set_xlim(p.low, p.high)
@@ -579,7 +587,7 @@ def plot_posterior(
         ax.set_yticks([])
     for ax in list(axes.flat)[len(names) :]:
         ax.axis("off")
-    fig.suptitle("Posterior draws over each prior range (2014-2019 history match)", fontsize=10)
+    fig.suptitle(f"Posterior draws over each prior range ({period})", fontsize=10)
     fig.tight_layout()
     marg = folder / "posterior_marginals.png"
     fig.savefig(marg, dpi=90)
@@ -592,7 +600,7 @@ def plot_posterior(
     top = sorted(spread, key=lambda n: spread[n])[:6]
     by_name = {p.name: p for p in params}
     n = len(top)
-    fig, axes = plt.subplots(n, n, figsize=(2.0 * n, 2.0 * n))
+    fig, axes = plt.subplots(n, n, figsize=(2.0 * n, 2.0 * n), squeeze=False)
     for i, a in enumerate(top):
         for j, b in enumerate(top):
             ax = axes[i, j]
@@ -697,7 +705,8 @@ def calibrate_posterior(
     forecast = list(params) if until is not None else [p for p in params if p.forecast]
     cols = [names.index(p.name) for p in forecast]
     table["scenario_values"] = [
-        json.dumps(resolved_values(scenario, forecast, row[cols]), default=float) for row in values
+        json.dumps(resolved_values(scenario, forecast, row[cols]), default=_json_value)
+        for row in values
     ]
     table.insert(0, "draw", range(len(table)))
     posterior = table
@@ -762,5 +771,6 @@ def calibrate_posterior(
     result.summary.to_csv(folder / "history_waves.csv", index=False)
     result.validation().to_csv(folder / "history_emulators.csv", index=False)
     posterior_ranges(result, posterior, params).to_csv(folder / "posterior_ranges.csv", index=False)
-    plot_posterior(posterior, params, folder)
+    period = "2014-2019 history match" if until is None else f"history fitted to {until}"
+    plot_posterior(posterior, params, folder, period)
     return {"result": result, "draws": posterior, "meta": meta}

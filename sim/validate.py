@@ -13,12 +13,17 @@ driver inputs (the enquiry levels given to the scenario) are reported but not sc
 
 from __future__ import annotations
 
+import datetime as dt
+import os
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 
 from sim.calibrate import Target, fit_table, simulate_targets
-from sim.config import Scenario
+from sim.config import PosteriorLink, Scenario, ScenarioError, _digest, load_scenario, long_date
+from sim.posterior import read_posterior
 from sim.scoring import REFERENCES, reference_forecasts, score_figures, summarise
 
 # Measures whose value is given to the scenario as a driver.
@@ -37,17 +42,19 @@ def validation_table(
     figures: Sequence[Target],
     ensemble: pd.DataFrame,
     series: pd.DataFrame,
+    origin: dt.date | None = None,
 ) -> pd.DataFrame:
-    """Score ``ensemble`` (a forecast of ``scenario`` from its start) against ``figures``.
+    """Score ``ensemble`` (a forecast of ``scenario``) against ``figures``.
 
     ``series`` holds the observed series the reference forecasts are built from
-    (``sim.scoring.load_series``); only values dated up to the scenario's start are used.
+    (``sim.scoring.load_series``); only values dated up to ``origin`` (default: the scenario's
+    start) are used.
     """
     table = fit_table(figures, ensemble, scenario)
     table["scored"] = (table["status"] == "compared") & ~table["measure"].isin(INPUT_MEASURES)
     table.loc[table["measure"].isin(INPUT_MEASURES), "status"] = "input (not scored)"
     scored = table[table["scored"]]
-    refs = reference_forecasts(series, scored, scenario.start)
+    refs = reference_forecasts(series, scored, origin or scenario.start)
     scores = score_figures(dict(zip(scored["id"], scored["observed"], strict=True)), ensemble, refs)
     scores = scores.drop(columns=["observed", "p05", "p95"]).rename(
         columns={"inside": "inside_90_interval", "width": "interval_width"}
@@ -70,9 +77,41 @@ def summary(table: pd.DataFrame) -> pd.DataFrame:
     return summarise(s)
 
 
-def hindcast_figures(targets: Sequence[Target], scenario: Scenario) -> list[Target]:
-    """The calibration targets a forecast from the scenario's start can be scored on."""
-    return [t for t in targets if scenario.start < t.date <= scenario.end]
+def hindcast_figures(
+    targets: Sequence[Target], scenario: Scenario, origin: dt.date | None = None
+) -> list[Target]:
+    """The calibration targets dated after ``origin`` (default: the scenario's start) that a
+    run of the scenario reaches."""
+    return [t for t in targets if (origin or scenario.start) < t.date <= scenario.end]
+
+
+@dataclass(frozen=True)
+class Refit:
+    """A hindcast from a posterior fitted only to the figures up to a rolling origin."""
+
+    scenario: Scenario
+    origin: dt.date
+    targets: Path
+
+
+def refit_scenario(posterior_file: str | Path) -> Refit:
+    """The history scenario that ``posterior_file`` (``calibrate --posterior --until``) was
+    fitted on, as the fit ran it (no point calibration), running replication ``r`` with its
+    draw ``r``; the origin and the targets file are the fit's own."""
+    _, meta = read_posterior(posterior_file)
+    if not meta.get("until"):
+        raise ScenarioError(
+            f"{posterior_file}: not fitted to a rolling origin (no 'until' in its metadata); "
+            "write it with `sufficiency calibrate --posterior --until DATE`"
+        )
+    origin = dt.date.fromisoformat(meta["until"])
+    base = load_scenario(meta["scenario"], calibrated=False)
+    file = Path(posterior_file).absolute()
+    link = PosteriorLink(file=os.path.normpath(file), sha256=_digest(file))
+    name = f"{base.name}, fitted to {long_date(origin)}"
+    return Refit(
+        base.model_copy(update={"posterior": link, "name": name}), origin, Path(meta["targets"])
+    )
 
 
 def _forecast_text(mid: float, lo: float, hi: float, observed: float) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import subprocess
 import sys
@@ -356,3 +357,81 @@ def test_calibrate_posterior_writes_the_history_fit_of_its_draws(tmp_path, monke
     assert len(space) == 30 and len(post) == 4 and meta["draws"] == 4
     np.testing.assert_allclose(post["uasc_fy2016"], space["uasc_fy2016"].iloc[[1, 3, 5, 7]])
     assert list(post["draw"]) == [0, 1, 2, 3] and meta["confirmed_share"] == 0.5
+
+
+@pytest.mark.slow
+def test_a_rolling_origin_fit_uses_only_the_earlier_targets_and_draws_carry_every_value(
+    tmp_path, monkeypatch
+):
+    """``until``: the targets after the origin are neither emulated nor in the fit table, and
+    each draw resolves the initial conditions too (``forecast = false``), which a forecast from
+    the history's own start needs."""
+    import sim.history_matching as hm
+    from sim.calibrate import load_targets
+    from sim.validate import refit_scenario
+
+    root = KENT.parent.parent
+    text = (root / "calibration" / "targets_history.toml").read_text(encoding="utf-8")
+    targets_path = tmp_path / "targets.toml"
+    targets_path.write_text(text.replace('extends = "targets.toml"', ""), encoding="utf-8")
+    params = tmp_path / "params.toml"
+    params.write_text(
+        '[[parameter]]\nname = "uasc_fy2016"\npath = "uasc.surges.1.per_year"\nmode = "value"\n'
+        'low = 600\nhigh = 1300\nstart = 969\ninforms = "test"\nforecast = false\n',
+        encoding="utf-8",
+    )
+    observed = {t.id: t.value for t in load_targets(targets_path).target}
+    until = dt.date(2016, 3, 31)
+    seen: list[dt.date] = []
+
+    def fake(scenario, ps, used, seed, workers, cache, log):
+        seen.extend(t.date for t in used)
+
+        def run(X, wave, reps):
+            u = (np.repeat(X, reps, axis=0)[:, 0] - 950.0) / 700.0
+            return pd.DataFrame({t.id: observed[t.id] * (1 + 2 * u) for t in used})
+
+        return run
+
+    monkeypatch.setattr(hm, "kent_simulator", fake)
+    scenario_path = root / "scenarios" / "kent_2014.toml"
+    done = hm.calibrate_posterior(
+        scenario_path,
+        targets_path,
+        params,
+        tmp_path,
+        [10],
+        draws=20,
+        confirm=6,
+        seed=3,
+        settings=Settings(candidates=1000, enough=100),
+        log=lambda s: None,
+        until=until,
+    )
+    assert seen and max(seen) <= until < max(_dates(targets_path))
+    fit = pd.read_csv(tmp_path / "fit_table_posterior.csv")
+    assert pd.to_datetime(fit["date"]).max().date() <= until
+    post, meta = read_posterior(tmp_path / "posterior.parquet")
+    assert meta["until"] == "2016-03-31" == done["meta"]["until"]
+    values = [json.loads(v) for v in post["scenario_values"]]
+    drawn_levels = [v["uasc"]["surges"][1]["per_year"] for v in values]
+    assert drawn_levels == list(post["uasc_fy2016"])
+    # The refit hindcast runs the fit's own scenario with these draws from the origin on.
+    monkeypatch.chdir(root)
+    refit = refit_scenario(tmp_path / "posterior.parquet")
+    assert refit.origin == until and refit.scenario.start == dt.date(2014, 3, 31)
+    drawn, draw = for_replication(refit.scenario, 1)
+    assert draw == 1 and drawn.uasc.surges[1].per_year == post["uasc_fy2016"].iloc[1]
+
+
+def _dates(targets_path):
+    from sim.calibrate import load_targets
+
+    return [t.date for t in load_targets(targets_path).target]
+
+
+def test_the_refit_hindcast_refuses_a_posterior_fitted_to_the_whole_history():
+    from sim.validate import refit_scenario
+
+    with pytest.raises(ScenarioError, match="rolling origin"):
+        refit_scenario(KENT.parent.parent / "calibration" / "posterior.parquet")
