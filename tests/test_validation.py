@@ -19,7 +19,8 @@ import scoringrules as sr
 
 from sim.calibrate import load_targets
 from sim.cli import main
-from sim.config import ScenarioError, load_scenario
+from sim.config import Scenario, ScenarioError, load_scenario
+from sim.posterior import read_posterior
 from sim.scoring import (
     Gaussian,
     crps_ensemble,
@@ -31,10 +32,17 @@ from sim.scoring import (
     summarise,
     trend,
 )
-from sim.validate import forecast_ensemble, hindcast_figures, summary, validation_table
+from sim.validate import (
+    forecast_ensemble,
+    hindcast_figures,
+    refit_scenario,
+    summary,
+    validation_table,
+)
 
 CALIBRATION = Path("calibration")
 SERIES = CALIBRATION / "validation_reference.csv"
+REFIT = CALIBRATION / "hindcast_2017" / "posterior.parquet"  # the fit to March 2017
 SEED = 2019  # the seed of the committed run
 SMALL = 8  # replications of the fresh forecast in the pinning test
 
@@ -223,20 +231,27 @@ def test_the_check_fails_a_forecast_that_got_worse():
     assert _no_worse(same * 0.8, committed, observed) == (False, False)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize(
-    ("stem", "scenario"),
-    [
-        ("validation", "scenarios/kent_2019_2024_observed.toml"),
-        ("validation_hindcast", "calibration/kent_2017.toml"),
-    ],
-)
-def test_scores_are_no_worse_than_the_committed_ones(stem, scenario):
-    _, committed, observed = _committed(stem)
-    sc = load_scenario(scenario)
+def _exercise(stem: str) -> tuple[Scenario, list, dt.date]:
+    """The scenario, the figures and the origin of each exercise, as ``sufficiency validate``
+    builds them."""
     targets = load_targets(CALIBRATION / "targets.toml")
-    figures = [t for t in (*targets.target, *targets.holdout) if t.id in observed]
-    fresh = forecast_ensemble(sc, figures, SMALL, SEED, workers=2)
+    if stem == "validation":
+        sc = load_scenario("scenarios/kent_2019_2024_observed.toml")
+        return sc, list(targets.holdout), sc.start
+    if stem == "validation_hindcast":
+        sc = load_scenario("calibration/kent_2017.toml")
+        return sc, hindcast_figures(targets.target, sc), sc.start
+    refit = refit_scenario(REFIT)
+    figures = hindcast_figures(load_targets(refit.targets).target, refit.scenario, refit.origin)
+    return refit.scenario, figures, refit.origin
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stem", ["validation", "validation_hindcast", "validation_refit"])
+def test_scores_are_no_worse_than_the_committed_ones(stem):
+    _, committed, observed = _committed(stem)
+    sc, figures, _ = _exercise(stem)
+    fresh = forecast_ensemble(sc, [t for t in figures if t.id in observed], SMALL, SEED, workers=2)
     inside_ok, crps_ok = _no_worse(fresh, committed, observed)
     assert inside_ok, f"fewer figures inside the 90% interval than committed ({stem})"
     assert crps_ok, f"CRPS worse than committed ({stem})"
@@ -244,18 +259,15 @@ def test_scores_are_no_worse_than_the_committed_ones(stem, scenario):
 
 def test_the_committed_scores_follow_from_the_committed_ensembles():
     series = load_series(SERIES)
-    targets = load_targets(CALIBRATION / "targets.toml")
     committed = pd.read_csv(CALIBRATION / "validation_scores.csv")
-    for stem, path, exercise in (
-        ("validation", "scenarios/kent_2019_2024_observed.toml", "held out"),
-        ("validation_hindcast", "calibration/kent_2017.toml", "hindcast"),
+    for stem, exercise in (
+        ("validation", "held out"),
+        ("validation_hindcast", "hindcast"),
+        ("validation_refit", "refit hindcast"),
     ):
         table, ensemble, _ = _committed(stem)
-        sc = load_scenario(path)
-        figures = (
-            targets.holdout if exercise == "held out" else hindcast_figures(targets.target, sc)
-        )
-        again = validation_table(sc, figures, ensemble, series)
+        sc, figures, origin = _exercise(stem)
+        again = validation_table(sc, figures, ensemble, series, origin)
         assert np.allclose(again["crps"], table["crps"], equal_nan=True)
         expected = committed[committed["exercise"] == exercise].reset_index(drop=True)
         got = summary(again)
@@ -263,6 +275,19 @@ def test_the_committed_scores_follow_from_the_committed_ensembles():
         assert np.allclose(
             got[cols].to_numpy(float), expected[cols].to_numpy(float), equal_nan=True
         )
+
+
+def test_the_refit_hindcast_is_fitted_only_to_figures_up_to_its_origin():
+    """The committed refit's posterior saw nothing after March 2017, and scores the later
+    figures of the history: the 2017-18 and 2018-19 ones."""
+    _, meta = read_posterior(REFIT)
+    assert meta["until"] == "2017-03-31"
+    sc, figures, origin = _exercise("validation_refit")
+    assert origin == dt.date(2017, 3, 31) and sc.start == dt.date(2014, 3, 31)
+    assert figures and min(t.date for t in figures) > origin
+    assert {t.date.year for t in figures} == {2018, 2019}
+    fit = pd.read_csv(REFIT.parent / "fit_table_posterior.csv")
+    assert pd.to_datetime(fit["date"]).max().date() <= origin
 
 
 @pytest.mark.slow
@@ -286,7 +311,7 @@ def test_validate_runs_end_to_end_and_writes_its_tables(tmp_path, capsys):
     assert table["scored"].sum() >= 8
     assert len(pd.read_csv(tmp_path / "validation_ensemble.csv")) == 2
     scores = pd.read_csv(tmp_path / "validation_scores.csv")
-    assert set(scores["exercise"]) == {"held out", "hindcast"}
+    assert set(scores["exercise"]) == {"held out", "hindcast", "refit hindcast"}
     assert set(scores["forecast"]) == {"model", "persistence", "trend"}
     assert {"seed", "commit", "version", "scenario"} <= set(scores.columns)
     assert "skill" in capsys.readouterr().out
