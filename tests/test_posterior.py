@@ -25,7 +25,7 @@ from sim.history_matching import (
     passes,
 )
 from sim.posterior import check, for_replication, point, read_posterior, write_posterior
-from tests.conftest import KENT
+from tests.conftest import KENT, ROOT
 
 # ------------------------------------------------------------------------------ the toy
 
@@ -283,20 +283,41 @@ def test_a_sensitivity_design_sets_its_parameters_without_draws(tmp_path):
 # ------------------------------------------------- calibrate_posterior, end to end on a fake
 
 
+def _history_targets(tmp_path):
+    """The history file's own targets (2014-2017 and the 2019 additions), not those it
+    extends: fewer emulators to fit. Returns the file and the observed value of each."""
+    from sim.calibrate import load_targets
+
+    text = (ROOT / "calibration" / "targets_history.toml").read_text(encoding="utf-8")
+    targets_path = tmp_path / "targets.toml"
+    targets_path.write_text(text.replace('extends = "targets.toml"', ""), encoding="utf-8")
+    return targets_path, {t.id: t.value for t in load_targets(targets_path).target}
+
+
+def _match(tmp_path, monkeypatch, targets_path, params, fake, **options):
+    """``calibrate_posterior`` on the 2014 scenario with ``fake`` as the simulator."""
+    import sim.history_matching as hm
+
+    monkeypatch.setattr(hm, "kent_simulator", fake)
+    return hm.calibrate_posterior(
+        ROOT / "scenarios" / "kent_2014.toml",
+        targets_path,
+        params,
+        tmp_path,
+        [10],
+        seed=3,
+        settings=Settings(candidates=1000, enough=100),
+        log=lambda s: None,
+        **options,
+    )
+
+
 @pytest.mark.slow
 def test_calibrate_posterior_writes_the_history_fit_of_its_draws(tmp_path, monkeypatch):
     """The whole command on a stand-in simulator whose figures are known functions of two
     parameters: the waves, the draws, and the fit table of the confirmed draws over the whole
     history (every target, each year), with the count of fitted targets within tolerance."""
-    import sim.history_matching as hm
-    from sim.calibrate import load_targets
-
-    root = KENT.parent.parent
-    # The history file's own targets (2014-2017 and the 2019 additions), not those it extends:
-    # fewer emulators to fit.
-    text = (root / "calibration" / "targets_history.toml").read_text(encoding="utf-8")
-    targets_path = tmp_path / "targets.toml"
-    targets_path.write_text(text.replace('extends = "targets.toml"', ""), encoding="utf-8")
+    targets_path, observed = _history_targets(tmp_path)
     params = tmp_path / "params.toml"
     params.write_text(
         "\n".join(
@@ -309,7 +330,6 @@ def test_calibrate_posterior_writes_the_history_fit_of_its_draws(tmp_path, monke
         ),
         encoding="utf-8",
     )
-    observed = {t.id: t.value for t in load_targets(targets_path).target}
     # Every figure equals its observed value where the first parameter is 950, and drifts by
     # twice that value across the parameter's range.
     calls: list[int] = []
@@ -324,19 +344,7 @@ def test_calibrate_posterior_writes_the_history_fit_of_its_draws(tmp_path, monke
 
         return run
 
-    monkeypatch.setattr(hm, "kent_simulator", fake)
-    done = hm.calibrate_posterior(
-        root / "scenarios" / "kent_2014.toml",
-        targets_path,
-        params,
-        tmp_path,
-        [10],
-        draws=30,
-        confirm=8,
-        seed=3,
-        settings=Settings(candidates=1000, enough=100),
-        log=lambda s: None,
-    )
+    done = _match(tmp_path, monkeypatch, targets_path, params, fake, draws=30, confirm=8)
     fit = pd.read_csv(tmp_path / "fit_table_posterior.csv")
     compared = fit[(fit["use"] == "fit") & (fit["status"] == "compared")]
     assert len(compared) >= 12 and set(fit["year"]) >= {2015, 2016, 2017}
@@ -366,21 +374,15 @@ def test_a_rolling_origin_fit_uses_only_the_earlier_targets_and_draws_carry_ever
     """``until``: the targets after the origin are neither emulated nor in the fit table, and
     each draw resolves the initial conditions too (``forecast = false``), which a forecast from
     the history's own start needs."""
-    import sim.history_matching as hm
-    from sim.calibrate import load_targets
     from sim.validate import refit_scenario
 
-    root = KENT.parent.parent
-    text = (root / "calibration" / "targets_history.toml").read_text(encoding="utf-8")
-    targets_path = tmp_path / "targets.toml"
-    targets_path.write_text(text.replace('extends = "targets.toml"', ""), encoding="utf-8")
+    targets_path, observed = _history_targets(tmp_path)
     params = tmp_path / "params.toml"
     params.write_text(
         '[[parameter]]\nname = "uasc_fy2016"\npath = "uasc.surges.1.per_year"\nmode = "value"\n'
         'low = 600\nhigh = 1300\nstart = 969\ninforms = "test"\nforecast = false\n',
         encoding="utf-8",
     )
-    observed = {t.id: t.value for t in load_targets(targets_path).target}
     until = dt.date(2016, 3, 31)
     seen: list[dt.date] = []
 
@@ -393,20 +395,8 @@ def test_a_rolling_origin_fit_uses_only_the_earlier_targets_and_draws_carry_ever
 
         return run
 
-    monkeypatch.setattr(hm, "kent_simulator", fake)
-    scenario_path = root / "scenarios" / "kent_2014.toml"
-    done = hm.calibrate_posterior(
-        scenario_path,
-        targets_path,
-        params,
-        tmp_path,
-        [10],
-        draws=20,
-        confirm=6,
-        seed=3,
-        settings=Settings(candidates=1000, enough=100),
-        log=lambda s: None,
-        until=until,
+    done = _match(
+        tmp_path, monkeypatch, targets_path, params, fake, draws=20, confirm=6, until=until
     )
     assert seen and max(seen) <= until < max(_dates(targets_path))
     fit = pd.read_csv(tmp_path / "fit_table_posterior.csv")
@@ -417,7 +407,7 @@ def test_a_rolling_origin_fit_uses_only_the_earlier_targets_and_draws_carry_ever
     drawn_levels = [v["uasc"]["surges"][1]["per_year"] for v in values]
     assert drawn_levels == list(post["uasc_fy2016"])
     # The refit hindcast runs the fit's own scenario with these draws from the origin on.
-    monkeypatch.chdir(root)
+    monkeypatch.chdir(ROOT)
     refit = refit_scenario(tmp_path / "posterior.parquet")
     assert refit.origin == until and refit.scenario.start == dt.date(2014, 3, 31)
     drawn, draw = for_replication(refit.scenario, 1)
