@@ -508,10 +508,6 @@ def cmd_validate(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     workers = _workers(args)
     held_out, hindcast = _load_council(args.scenario, args), _load_council(args.hindcast, args)
-    refit = refit_scenario(args.refit)
-    refit_figures = hindcast_figures(
-        load_targets(refit.targets).target, refit.scenario, refit.origin
-    )
     exercises = [
         ("held out", held_out, list(targets.holdout), "validation", held_out.start),
         (
@@ -521,8 +517,16 @@ def cmd_validate(args: argparse.Namespace) -> int:
             "validation_hindcast",
             hindcast.start,
         ),
-        ("refit hindcast", refit.scenario, refit_figures, "validation_refit", refit.origin),
     ]
+    if args.parameters == "point":
+        # The refit is its draws: point values would be the history's priors' starting points.
+        print("Refit hindcast skipped: it runs the draws of its own fit, not point values.")
+    else:
+        refit = refit_scenario(args.refit)
+        figures = hindcast_figures(load_targets(refit.targets).target, refit.scenario, refit.origin)
+        exercises.append(
+            ("refit hindcast", refit.scenario, figures, "validation_refit", refit.origin)
+        )
     # Provenance before any file is written, so the commit is not marked dirty by this run.
     keys = ("scenario", "seed", "replications", "version", "commit")
     metas = [provenance(sc, args.seed, args.reps) for _, sc, _, _, _ in exercises]

@@ -321,3 +321,24 @@ def test_validate_rejects_a_missing_reference_file(tmp_path, capsys):
     code = main(["validate", "--reps", "2", "--reference", str(tmp_path / "none.csv")])
     assert code == 2
     assert "none.csv" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_validate_with_point_values_skips_the_refit_and_says_so(tmp_path, capsys):
+    code = main(
+        [
+            "validate",
+            "--reps",
+            "1",
+            "--workers",
+            "1",
+            "--parameters",
+            "point",
+            "--out",
+            str(tmp_path),
+        ]
+    )
+    assert code == 0
+    assert "Refit hindcast skipped" in capsys.readouterr().out
+    scores = pd.read_csv(tmp_path / "validation_scores.csv")
+    assert set(scores["exercise"]) == {"held out", "hindcast"}
