@@ -94,17 +94,33 @@ class Settings:
     candidate_batches: int = 10
     #: how far (a share of each range) the box of the candidates reaches beyond the last space
     margin: float = 0.05
+    #: inputs of each target's Gaussian process: the ``active_inputs`` with the largest ridge
+    #: trend coefficients (0: every input); the trend itself uses every input
+    active_inputs: int = 8
 
 
 class Emulator:
-    """One target's emulator on the unit cube: ridge trend plus a Matern-5/2 GP with a nugget."""
+    """One target's emulator on the unit cube: ridge trend plus a Matern-5/2 GP with a nugget.
 
-    def __init__(self, X: np.ndarray, y: np.ndarray, seed: int = 0) -> None:
+    With ``active`` > 0 the GP sees only the ``active`` inputs whose trend coefficients are
+    largest (its "active variables", Vernon et al. 2010), and the nugget takes up what the
+    others leave. In 42 dimensions and a few hundred runs the GP of every input is slower
+    and no more accurate (docs/MODEL.md 8.6).
+    """
+
+    def __init__(self, X: np.ndarray, y: np.ndarray, seed: int = 0, active: int = 0) -> None:
         ok = ~np.isnan(y)
         X, y = X[ok], y[ok]
         self.n = len(y)
         self.trend = RidgeCV(alphas=np.logspace(-3, 2, 12)).fit(X, y)
         resid = y - self.trend.predict(X)
+        d_all = X.shape[1]
+        if 0 < active < d_all:
+            # The coefficients compare because every input is on the unit cube.
+            self.inputs = np.sort(np.argsort(-np.abs(self.trend.coef_), kind="stable")[:active])
+        else:
+            self.inputs = np.arange(d_all)
+        X = X[:, self.inputs]
         scale = float(np.std(resid)) or 1.0
         self.scale = scale
         #: factor on the variance, from held-out errors (1: the GP's own variance)
@@ -131,12 +147,17 @@ class Emulator:
 
     def predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Mean and variance at ``X`` (the variance includes the fitted nugget)."""
-        mean, sd = self.gp.predict(X, return_std=True)
+        mean, sd = self.gp.predict(X[:, self.inputs], return_std=True)
         return self.trend.predict(X) + mean * self.scale, self.inflation * (sd * self.scale) ** 2
 
 
 def _fit_emulators(
-    X: np.ndarray, Y: pd.DataFrame, obs: Sequence[Observation], seed: int, workers: int
+    X: np.ndarray,
+    Y: pd.DataFrame,
+    obs: Sequence[Observation],
+    seed: int,
+    workers: int,
+    active: int = 0,
 ) -> dict[str, Emulator]:
     """An emulator for each target with at least 5 values among the runs ``X``, ``Y``, fitted in
     ``workers`` processes.
@@ -147,9 +168,11 @@ def _fit_emulators(
     columns = {o.id: Y[o.id].to_numpy(float) for o in obs}
     columns = {k: y for k, y in columns.items() if np.isnan(y).sum() <= len(y) - 5}
     if workers <= 1 or len(columns) <= 1:
-        ems = [Emulator(X, y, seed) for y in columns.values()]
+        ems = [Emulator(X, y, seed, active) for y in columns.values()]
     else:
-        ems = Parallel(n_jobs=workers)(delayed(Emulator)(X, y, seed) for y in columns.values())
+        ems = Parallel(n_jobs=workers)(
+            delayed(Emulator)(X, y, seed, active) for y in columns.values()
+        )
     return dict(zip(columns, ems, strict=True))
 
 
@@ -266,13 +289,14 @@ def _validate(
     rng: np.random.Generator,
     number: int,
     workers: int = 1,
+    active: int = 0,
 ) -> pd.DataFrame:
     """Standardised errors of emulators fitted without a random ``share`` of the runs."""
     n = len(X)
     held = rng.choice(n, size=max(2, round(share * n)), replace=False)
     train = np.setdiff1d(np.arange(n), held)
     rows = []
-    ems = _fit_emulators(X[train], Y.iloc[train], obs, 0, workers)
+    ems = _fit_emulators(X[train], Y.iloc[train], obs, 0, workers, active)
     for o in obs:
         em = ems.get(o.id)
         if em is None:
@@ -346,7 +370,9 @@ def history_match(
         Xtr = np.vstack([X, *[w.X for w in waves]])
         Ytr = pd.concat([Y, *[w.Y for w in waves]], ignore_index=True)
         wave = Wave(number, X, Y)
-        wave.validation = _validate(Xtr, Ytr, obs, settings.holdout_share, rng, number, workers)
+        wave.validation = _validate(
+            Xtr, Ytr, obs, settings.holdout_share, rng, number, workers, settings.active_inputs
+        )
         msq = dict(
             zip(
                 wave.validation.get("target", []),
@@ -354,7 +380,13 @@ def history_match(
                 strict=True,
             )
         )
-        wave.emulators = _fit_emulators(Xtr, Ytr, obs, seed, workers)
+        wave.emulators = _fit_emulators(Xtr, Ytr, obs, seed, workers, settings.active_inputs)
+        if len(wave.validation):
+            # Which parameters each target's GP was given: what the history says moves it.
+            wave.validation["gp_inputs"] = [
+                " ".join(names[i] for i in wave.emulators[t].inputs) if t in wave.emulators else ""
+                for t in wave.validation["target"]
+            ]
         for tid, em in wave.emulators.items():
             # An emulator whose held-out errors are wider than its variance says gets the
             # variance they show: it must not rule out what it cannot predict.
@@ -751,6 +783,7 @@ def calibrate_posterior(
         "waves": [int(s) for s in wave_sizes],
         "cutoff": settings.cutoff,
         "allowed_misses": settings.allowed_misses,
+        "active_inputs": settings.active_inputs,
         "discrepancy": f"{discrepancy_share} x |observed| (sd)",
         "excluded_targets": result.excluded,
         "until": None if until is None else until.isoformat(),

@@ -121,6 +121,40 @@ def test_fits_with_a_length_scale_at_its_bound_are_counted_not_shown():
     assert res.summary["emulator_fits_at_a_bound"].tolist() == [counted]
 
 
+def test_the_gp_sees_only_the_inputs_that_move_its_target():
+    """In 12 dimensions, a figure of inputs 2 (curved) and 7 (linear) plus noise: with two
+    active inputs the GP is given exactly those two, predicts new points within a few noise
+    sds, and says so in its variance; with none, it is given every input."""
+    rng = np.random.default_rng(3)
+
+    def f(X):
+        return np.sin(3 * X[:, 2]) + 2 * X[:, 7] + rng.normal(0, 0.05, len(X))
+
+    X, new = rng.random((150, 12)), rng.random((200, 12))
+    em = Emulator(X, f(X), active=2)
+    assert em.inputs.tolist() == [2, 7]
+    mean, var = em.predict(new)
+    err = (np.sin(3 * new[:, 2]) + 2 * new[:, 7]) - mean
+    assert np.sqrt(np.mean(err**2)) < 0.1
+    # Standardised errors: the variance covers the noise it was fitted with (0.05).
+    assert np.mean(err**2 / (var + 0.05**2)) < 3
+    assert Emulator(X, f(X)).inputs.tolist() == list(range(12))
+    assert Settings().active_inputs == 8
+
+
+def test_history_match_gives_each_wave_emulator_the_active_inputs_and_reports_them():
+    """``Settings.active_inputs`` reaches the fitted emulators and the wave's emulator table."""
+    settings = Settings(allowed_misses=0, candidates=200, enough=20, candidate_batches=1)
+    one = Settings(**{**settings.__dict__, "active_inputs": 1})
+    res = history_match(toy, [0, 0], [1, 1], ["a", "b"], OBS, [12], SIM_VAR, 1, one)
+    for em in res.waves[0].emulators.values():
+        assert len(em.inputs) == 1
+    shown = res.waves[0].validation["gp_inputs"].tolist()
+    assert all(s in ("a", "b") for s in shown)
+    res = history_match(toy, [0, 0], [1, 1], ["a", "b"], OBS, [12], SIM_VAR, 1, settings)
+    assert set(res.waves[0].validation["gp_inputs"]) == {"a b"}
+
+
 # ------------------------------------------------------------------- posterior draws
 
 
