@@ -1699,12 +1699,16 @@ def _read_toml(path: Path, seen: tuple[Path, ...] = (), calibrated: bool = True)
     if isinstance(posterior, dict):  # a resolved link, as a scenario written in full holds it
         base["posterior"] = posterior if calibrated else None
     elif posterior is not None and calibrated:
-        link = _linked(path, "posterior", posterior)
-        file = os.path.normpath(link.absolute())
-        base["posterior"] = {"file": file, "sha256": _digest(link), "kept": []}
+        base["posterior"] = posterior_link(_linked(path, "posterior", posterior))
     elif base.get("posterior"):
         base["posterior"] = _keeping(base["posterior"], data)
     return _merge(base, data)
+
+
+def posterior_link(path: Path) -> dict[str, Any]:
+    """The fields of a :class:`PosteriorLink` to the file at ``path``: its absolute path and
+    its SHA-256, so that every run records which draws it used."""
+    return {"file": os.path.normpath(path.absolute()), "sha256": _digest(path), "kept": []}
 
 
 def _digest(path: Path) -> str:

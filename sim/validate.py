@@ -14,7 +14,6 @@ driver inputs (the enquiry levels given to the scenario) are reported but not sc
 from __future__ import annotations
 
 import datetime as dt
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +21,14 @@ from pathlib import Path
 import pandas as pd
 
 from sim.calibrate import Target, fit_table, simulate_targets
-from sim.config import PosteriorLink, Scenario, ScenarioError, _digest, load_scenario, long_date
+from sim.config import (
+    PosteriorLink,
+    Scenario,
+    ScenarioError,
+    load_scenario,
+    long_date,
+    posterior_link,
+)
 from sim.posterior import read_posterior
 from sim.scoring import REFERENCES, reference_forecasts, score_figures, summarise
 
@@ -106,8 +112,7 @@ def refit_scenario(posterior_file: str | Path) -> Refit:
         )
     origin = dt.date.fromisoformat(meta["until"])
     base = load_scenario(meta["scenario"], calibrated=False)
-    file = Path(posterior_file).absolute()
-    link = PosteriorLink(file=os.path.normpath(file), sha256=_digest(file))
+    link = PosteriorLink(**posterior_link(Path(posterior_file)))
     name = f"{base.name}, fitted to {long_date(origin)}"
     return Refit(
         base.model_copy(update={"posterior": link, "name": name}), origin, Path(meta["targets"])
