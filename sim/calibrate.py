@@ -215,6 +215,7 @@ MEASURES: dict[str, tuple[str, Callable[[pd.Series], float]]] = {
     "kpi_within_20_miles_all": ("snapshots", _snap("kpi_within_20_miles_all")),
     "starts": ("flows", _flow("arrivals")),
     "ceasings": ("flows", _flow("exits")),
+    "started_age16_share": ("flows", _ratio(_flow("arrivals_age_16_plus"), _flow("arrivals"))),
     "ceased_age18_share": ("flows", _ratio(_flow("exits_age_18"), _flow("exits"))),
     "enquiries": ("flows", _flow("enquiries")),
     "applications": ("flows", _flow("applications")),

@@ -218,6 +218,7 @@ def _flow_counts() -> list[Output]:
     rows: list[tuple[str, str, str, int]] = [
         ("arrivals", "Children coming into care", _CHILDREN, 0),
         ("arrivals_uasc", "UASC coming into care", _CHILDREN, 0),
+        ("arrivals_age_16_plus", "Children coming into care aged 16 or over", _CHILDREN, 0),
         ("exits", "Children leaving care", _CHILDREN, 0),
         ("exits_uasc", "UASC leaving care", _CHILDREN, 0),
         *(

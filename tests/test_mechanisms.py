@@ -251,6 +251,23 @@ def test_no_uasc_without_a_rate():
     assert total(res.flows, "arrivals_uasc") == 0
 
 
+@pytest.mark.parametrize("uasc_ages", [(13, 14), (16, 17)])
+def test_starts_aged_16_plus_are_counted_by_age_at_arrival(uasc_ages):
+    # DfE's "starts aged 16+": the flow must follow the ages the UASC arrive with.
+    sc = small(
+        years=1,
+        children={"arrivals_per_year": 150.0},
+        uasc={"arrivals_per_year": 150.0, "age_weights": only(*uasc_ages)},
+    )
+    res = simulate(sc, seed=3)
+    new = entrants(res)
+    at_entry = (new["entry_day"] - new["dob_day"]) / YEAR
+    assert total(res.flows, "arrivals_age_16_plus") == (at_entry >= 16).sum()
+    uasc_16 = (at_entry[new["uasc"]] >= 16).sum()
+    assert uasc_16 == (new["uasc"].sum() if uasc_ages == (16, 17) else 0)
+    assert new["uasc"].sum() > 80
+
+
 def test_uasc_surge_multiplies_arrivals_within_its_dates(uasc_run):
     sc, res = uasc_run
     ch = entrants(res)

@@ -341,6 +341,8 @@ class Recorder:
         self.flow("arrivals")
         if child.uasc:
             self.flow("arrivals_uasc")
+        if child.dob <= child.entry - 16 * YEAR:  # DfE's starts aged 16 and over
+            self.flow("arrivals_age_16_plus")
 
     def exit(self, child: Child, reason: str) -> None:
         self.exits += 1
