@@ -25,6 +25,9 @@ from sim.outputs import FLOW_COUNTS, SPEND_CATEGORIES
 if TYPE_CHECKING:
     from sim.model.world import World
 
+# DfE's age line for "aged 16 and over" (starts) and "under 16" (the two-year stability group).
+AGE_16 = 16 * YEAR
+
 PROVIDER = {
     "in_house": "council",
     "connected": "council",
@@ -119,7 +122,7 @@ def three_plus_placements(c: Child, now: float) -> bool:
 
 def long_term(c: Child, now: float) -> bool:
     """In the group of the two-year stability indicator: under 16, in care 2.5+ years."""
-    return c.dob > now - 16 * YEAR and c.entry <= now - 2.5 * YEAR
+    return c.dob > now - AGE_16 and c.entry <= now - 2.5 * YEAR
 
 
 class Stocks:
@@ -208,11 +211,11 @@ class Stocks:
         while entering and entering[0][0] <= now - 2.5 * YEAR:
             _, cid = heapq.heappop(entering)
             c = children.get(cid)
-            if c is not None and c.dob > now - 16 * YEAR:
+            if c is not None and c.dob > now - AGE_16:
                 self.long_term.add(cid)
                 heapq.heappush(ageing, (c.dob, cid))
                 self.long_term_settled += cid in self.settled
-        while ageing and not ageing[0][0] > now - 16 * YEAR:
+        while ageing and not ageing[0][0] > now - AGE_16:
             _, cid = heapq.heappop(ageing)
             if cid in self.long_term:
                 self.long_term.remove(cid)
@@ -341,7 +344,7 @@ class Recorder:
         self.flow("arrivals")
         if child.uasc:
             self.flow("arrivals_uasc")
-        if child.dob <= child.entry - 16 * YEAR:  # DfE's starts aged 16 and over
+        if child.dob <= child.entry - AGE_16:  # DfE's starts aged 16 and over
             self.flow("arrivals_age_16_plus")
 
     def exit(self, child: Child, reason: str) -> None:
