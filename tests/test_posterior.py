@@ -459,3 +459,59 @@ def test_the_refit_hindcast_refuses_a_posterior_fitted_to_the_whole_history():
 
     with pytest.raises(ScenarioError, match="rolling origin"):
         refit_scenario(KENT.parent.parent / "calibration" / "posterior.parquet")
+
+
+# ------------------------------------------------- the match's runs: a stream each, cached
+
+
+@pytest.mark.slow
+def test_each_run_of_the_match_has_its_own_stream_and_a_rerun_reuses_it(tmp_path, monkeypatch):
+    """Two runs at the same parameter set differ (no common stream the emulators could learn),
+    the cache records each run's stream, and a second match with the same seed reads them back
+    instead of running; runs cached with other streams are run again."""
+    import sim.history_matching as hm
+    from sim.calibrate import load_parameters, load_targets
+
+    scenario = load_scenario(ROOT / "scenarios" / "kent_2014.toml", calibrated=False)
+    params = [p for p in load_parameters(ROOT / "calibration" / "free_parameters.toml")][:2]
+    used = [
+        t
+        for t in load_targets(ROOT / "calibration" / "targets_history.toml").target
+        if t.id in {"children_in_care_2015", "starts_fy2015", "ceasings_fy2015"}
+    ]
+    assert len(used) == 3
+    x = np.array([[p.start for p in params]] * 2)
+    path = tmp_path / "runs.csv"
+    run = hm.kent_simulator(
+        scenario, params, used, 7, 1, hm.CachedRuns(path, [p.name for p in params])
+    )
+    first = run(x, 1, 1)
+    assert not first.iloc[0].equals(first.iloc[1]), "the same set on the same stream"
+    cached = pd.read_csv(path)
+    assert list(cached["replication"]) == hm.stream_of(1, 0, 1) + hm.stream_of(1, 1, 1)
+
+    def no_runs(job):
+        raise AssertionError("a cached run was simulated again")
+
+    monkeypatch.setattr(hm, "_evaluate", no_runs)
+    again = hm.kent_simulator(
+        scenario, params, used, 7, 1, hm.CachedRuns(path, [p.name for p in params])
+    )
+    pd.testing.assert_frame_equal(again(x, 1, 1), first)
+    # A cache written with one stream for every run (replication 0) is not taken for this one.
+    cached.assign(replication=0).to_csv(path, index=False)
+    stale = hm.kent_simulator(
+        scenario, params, used, 7, 1, hm.CachedRuns(path, [p.name for p in params])
+    )
+    with pytest.raises(AssertionError, match="simulated again"):
+        stale(x, 1, 1)
+
+
+def test_the_streams_of_the_match_never_repeat():
+    """Every run of every wave gets replication numbers no other run has."""
+    from sim.history_matching import stream_of
+
+    seen = [r for w in range(8) for i in range(400) for r in stream_of(w, i, 4)]
+    assert len(seen) == len(set(seen))
+    with pytest.raises(ValueError):
+        stream_of(1, 100_000, 1)
