@@ -252,6 +252,20 @@ class Exits(_Base):
     #: 2.6.15). Neutral default: 1 (a hazard by age band alone).
     early_return_multiplier: Factor = 1.0
     early_return_days: Days = 182.0
+    #: ... and rarer late in it: multiplied by ``late_return_multiplier`` from
+    #: ``late_return_days`` of the episode on, so that children who have been in care for
+    #: years seldom go home (docs/MODEL.md 2.6.16). Neutral default: 1.
+    late_return_multiplier: Factor = 1.0
+    late_return_days: Days = 730.0
+
+    @model_validator(mode="after")
+    def _late_after_early(self) -> Exits:
+        if self.late_return_days <= self.early_return_days:
+            raise ValueError(
+                f"late_return_days ({self.late_return_days:g}) must be later in the episode "
+                f"than early_return_days ({self.early_return_days:g})"
+            )
+        return self
 
 
 AssessmentDays = Annotated[float, _NUMBER, Field(gt=0, le=730)]

@@ -32,7 +32,7 @@ from conftest import (
 )
 from scipy import stats
 
-from sim.config import PLACEMENT_TYPES, load_scenario, with_overrides
+from sim.config import PLACEMENT_TYPES, ScenarioError, load_scenario, with_overrides
 from sim.model import carers, simulate
 from sim.model.entities import Child, Household
 from sim.model.placements import place, vacate
@@ -934,6 +934,42 @@ def test_returning_home_is_likelier_early_in_an_episode():
     within_year = 1 - math.exp(-rate * (m * days + YEAR - days) / YEAR)
     binomial_near(int((stay <= YEAR).sum()), n, within_year)
     assert set(ch.loc[ch["exit_day"].notna(), "exit_reason"]) == {"return_home"}
+
+
+def test_returning_home_is_rarer_late_in_an_episode():
+    """Children aged 1-10 return home at 1.0 a year, twice as fast in their first 90 days and
+    a quarter as fast from day 365: the share still in care at day 365 is
+    e^-(2 x 90 + 275) / YEAR, and of those, the share home within the next 180 days is
+    1 - e^-(0.25 x 180 / YEAR) (0.12, against 0.39 at the base rate)."""
+    rate, early, late, days, late_days, after = 1.0, 2.0, 0.25, 90.0, 365.0, 180.0
+    exits = {"return_home_per_year": [rate] * 5, "early_return_multiplier": early}
+    exits |= {"early_return_days": days, "late_return_multiplier": late}
+    exits |= {"late_return_days": late_days}
+    sc = small(
+        years=3.0,
+        children={
+            "arrivals_per_year": 1500.0,
+            "entry_age_weights": [0, 1, 1, 0, 0],
+            "section20_share": 0.0,
+            "exits": exits,
+        },
+    )
+    res = simulate(sc, seed=19)
+    ch = res.children
+    arrived = ch[~ch["initial"] & (ch["entry_day"] < horizon(sc) - late_days - after)]
+    stay = (arrived["exit_day"] - arrived["entry_day"]).fillna(math.inf)
+    survive = math.exp(-rate * (early * days + late_days - days) / YEAR)
+    binomial_near(int((stay > late_days).sum()), len(arrived), survive)
+    late_stayers = stay[stay > late_days]
+    p = 1 - math.exp(-late * rate * after / YEAR)
+    binomial_near(int((late_stayers <= late_days + after).sum()), len(late_stayers), p)
+    assert set(ch.loc[ch["exit_day"].notna(), "exit_reason"]) == {"return_home"}
+
+
+def test_the_late_part_of_an_episode_must_come_after_the_early_part():
+    """A late_return_days no later than early_return_days is refused, naming both."""
+    with pytest.raises(ScenarioError, match=r"late_return_days .* early_return_days"):
+        small(children={"exits": {"early_return_days": 400.0, "late_return_days": 365.0}})
 
 
 def test_adoption_only_for_young_children_and_through_a_placement_for_adoption():

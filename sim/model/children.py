@@ -244,20 +244,22 @@ def schedule_exit(world: World, child: Child) -> None:
     elapsed = 0.0
     band = world.band(age + 1e-4)  # at a band edge (to rounding), count the new band
     n_bands = len(edges) - 1
-    e = sc.children.exits
-    multiplier = e.early_return_multiplier
-    early = 0.0  # days from now to the end of the episode's early part
-    if multiplier != 1.0 and not child.uasc:
-        early = child.entry + e.early_return_days - world.now
+    multiplier, changes = _return_steps(world, child)
+    step = 0  # the next of ``changes``
     while band < n_bands:
         span = max((edges[band + 1] - age) * YEAR, 0.0)
         rates = _exit_rates(world, child, band)
-        pieces: tuple[tuple[float, list[float]], ...] = ((span, rates),)
-        if early > elapsed:  # the early part ends in or after this band: its own hazards first
-            cut = min(early - elapsed, span)
-            first = [rates[0] * multiplier, rates[1], rates[2]]
-            pieces = ((cut, first), (span - cut, rates))
-        for length, piece in pieces:
+        left = span
+        while True:
+            # A stretch of the band with one return-home multiplier: up to the next change
+            # in the episode, or the band's end.
+            length = left
+            crossing = False
+            if step < len(changes):
+                to_change = changes[step][0] - elapsed
+                if to_change < left:
+                    length, crossing = to_change, True
+            piece = rates if multiplier == 1.0 else [rates[0] * multiplier, rates[1], rates[2]]
             total = sum(piece)
             spend = total * length / YEAR
             if budget < spend:
@@ -267,9 +269,37 @@ def schedule_exit(world: World, child: Child) -> None:
                 return
             budget -= spend
             elapsed += length
+            left -= length
+            if not crossing:
+                break
+            multiplier = changes[step][1]
+            step += 1
         age = float(edges[band + 1])  # mypyc keeps a float variable a float
         band += 1
     _schedule(world, child, to_18, _turn_18_event, token)
+
+
+def _return_steps(world: World, child: Child) -> tuple[float, list[tuple[float, float]]]:
+    """The return-home multiplier in force now, and the later changes to it as (days from
+    now, multiplier): early in the episode, between, and late in it (UASC: none)."""
+    e = world.scenario.children.exits
+    if child.uasc:
+        return 1.0, []
+    now, entry = world.now, child.entry
+    multiplier = 1.0
+    changes: list[tuple[float, float]] = []
+    steps = (
+        (0.0, e.early_return_multiplier),
+        (e.early_return_days, 1.0),
+        (e.late_return_days, e.late_return_multiplier),
+    )
+    for start, m in steps:
+        due = entry + start - now
+        if due <= 0.0:
+            multiplier = m
+        elif m != (changes[-1][1] if changes else multiplier):
+            changes.append((due, m))
+    return multiplier, changes
 
 
 def _schedule(
