@@ -477,10 +477,10 @@ def observations(
 
 
 def _evaluate(
-    job: tuple[Scenario, list[FreeParameter], list[Target], np.ndarray, int, int, int],
+    job: tuple[Scenario, list[FreeParameter], list[Target], np.ndarray, int, int],
 ) -> list[dict]:
-    scenario, params, targets, x, seed, reps, first = job
-    sims = simulate_targets(apply_parameters(scenario, params, x), targets, reps, seed, first=first)
+    scenario, params, targets, x, seed, reps = job
+    sims = simulate_targets(apply_parameters(scenario, params, x), targets, reps, seed)
     return [{str(k): v for k, v in row.items()} for row in sims.to_dict("records")]
 
 
@@ -492,16 +492,11 @@ class CachedRuns:
         self.names = list(names)
         self.rows = pd.read_csv(path) if path.exists() else pd.DataFrame()
 
-    def get(
-        self, wave: int, point: int, x: np.ndarray, replications: Sequence[int]
-    ) -> pd.DataFrame | None:
-        """The runs of ``point`` in ``wave`` if they were made at ``x`` with these streams."""
-        if self.rows.empty or "replication" not in self.rows:
+    def get(self, wave: int, point: int, x: np.ndarray) -> pd.DataFrame | None:
+        if self.rows.empty:
             return None
         hit = self.rows[(self.rows["wave"] == wave) & (self.rows["point"] == point)]
         if hit.empty or not np.allclose(hit[self.names].iloc[0].to_numpy(float), x, rtol=1e-9):
-            return None
-        if list(hit["replication"]) != list(replications):
             return None
         return hit
 
@@ -517,19 +512,6 @@ class CachedRuns:
         tmp.replace(self.path)
 
 
-#: streams a wave can give its points: wave w, point i uses replications from w x this + i x reps
-STREAMS_PER_WAVE = 100_000
-
-
-def stream_of(wave: int, point: int, reps: int) -> list[int]:
-    """The replication numbers (random streams) of the runs of ``point`` in ``wave``: distinct
-    for every run of the match, and the same each time the match is run with its seed."""
-    if (point + 1) * reps > STREAMS_PER_WAVE:
-        raise ValueError(f"wave {wave}: more than {STREAMS_PER_WAVE} runs")
-    first = wave * STREAMS_PER_WAVE + point * reps
-    return list(range(first, first + reps))
-
-
 def kent_simulator(
     scenario: Scenario,
     params: Sequence[FreeParameter],
@@ -539,16 +521,8 @@ def kent_simulator(
     cache: CachedRuns,
     log: Callable[[str], None] = lambda s: None,
 ) -> Callable[[np.ndarray, int, int], pd.DataFrame]:
-    """Runs of ``scenario`` at parameter sets, one process per run; ``reps`` replications of
-    each (rows ``point x reps``), every run with a stream of its own (``stream_of``).
-
-    Not common random numbers: with one stream for every set, the emulators learn that
-    stream's path, and the sets the match keeps are those that fit the history along it. A
-    forecast runs each draw on another stream, so the fit it inherited was partly the first
-    stream's noise (about 20 of 79 starts too many in 2018-19, docs/MODEL.md 8.8). With a
-    stream a run, the noise is independent from set to set, and the emulators' nugget takes it
-    up: their mean is the expected figure at a set, not one stream's.
-    """
+    """Runs of ``scenario`` at parameter sets, one process per run, all with the same seed
+    (common random numbers); ``reps`` replications of each (rows ``point x reps``)."""
     names = [p.name for p in params]
     ids = [t.id for t in targets]
 
@@ -556,25 +530,19 @@ def kent_simulator(
         out: dict[int, pd.DataFrame] = {}
         todo = []
         for i, x in enumerate(X):
-            hit = cache.get(wave, i, x, stream_of(wave, i, reps))
-            if hit is not None:
+            hit = cache.get(wave, i, x)
+            if hit is not None and len(hit) == reps:
                 out[i] = hit[ids].reset_index(drop=True)
             else:
                 todo.append(i)
-        jobs = [
-            (scenario, list(params), list(targets), X[i], seed, reps, stream_of(wave, i, reps)[0])
-            for i in todo
-        ]
+        jobs = [(scenario, list(params), list(targets), X[i], seed, reps) for i in todo]
         started = time.perf_counter()
 
         def keep(i: int, records: list[dict]) -> None:
             df = pd.DataFrame(records, columns=ids)
             meta = pd.DataFrame([dict(zip(names, X[i], strict=True))] * len(df))
             cache.add(
-                pd.concat(
-                    [meta.assign(wave=wave, point=i, replication=stream_of(wave, i, len(df))), df],
-                    axis=1,
-                )
+                pd.concat([meta.assign(wave=wave, point=i, replication=range(len(df))), df], axis=1)
             )
             out[i] = df
             log(f"wave {wave}: run {len(out)} of {len(X)} ({time.perf_counter() - started:.0f} s)")
@@ -743,9 +711,6 @@ def calibrate_posterior(
     spread = run(x0, 0, variance_reps)
     sim_var = {str(c): float(v) for c, v in spread.var(ddof=1).items() if not math.isnan(v)}
     lows, highs = [p.low for p in params], [p.high for p in params]
-    # Every run has its own stream, so the emulators' nugget already holds this variance;
-    # the waves count it a second time, a cut on the loose side that the confirming runs
-    # (one each, against the variance once) then tighten.
     # One BLAS thread: the emulators are small, and threads only fight the simulator's
     # processes (an emulator fit took 12 times longer with them on a loaded machine).
     with threadpool_limits(limits=1):
@@ -829,7 +794,6 @@ def calibrate_posterior(
         "confirmed_share": confirmed,
         "fitted_within_tolerance": None if within is None else list(within),
         "rule": "replication r runs with draw r mod N",
-        "streams": f"a stream a run: replication wave x {STREAMS_PER_WAVE} + point",
         "seconds": round(seconds, 1),
         "workers": workers,
         "version": sim.__version__,
