@@ -303,6 +303,23 @@ def test_the_committed_posterior_fits_the_kent_scenarios_and_keeps_their_own_dri
     assert drawn.initial.households == sc.initial.households  # a 2014 initial condition
 
 
+@pytest.mark.parametrize(
+    "posterior", ["calibration/posterior.parquet", "calibration/hindcast_2017/posterior.parquet"]
+)
+def test_each_committed_posterior_was_fitted_on_the_committed_files(posterior):
+    """The targets and free-parameter files a committed posterior records are the ones in the
+    repository, byte for byte: a change to either (a range, a target, even an informs text)
+    needs the match run again, or the posterior no longer says what it was fitted on."""
+    import hashlib
+
+    _, meta = read_posterior(ROOT / posterior)
+    for key in ("targets", "parameters"):
+        text = (ROOT / meta[key]).read_bytes()
+        assert hashlib.sha256(text).hexdigest() == meta[f"{key}_sha256"], (
+            f"{posterior} was fitted on another {meta[key]}: run the match again"
+        )
+
+
 def test_a_sensitivity_design_sets_its_parameters_without_draws(tmp_path):
     from sim.sensitivity import Parameter, ParamSpec, point_scenario
 
