@@ -344,11 +344,16 @@ def resolved_values(scenario: Scenario, params: Sequence[FreeParameter], values)
 
 
 def simulate_targets(
-    scenario: Scenario, targets: Sequence[Target], reps: int, seed: int, workers: int = 1
+    scenario: Scenario,
+    targets: Sequence[Target],
+    reps: int,
+    seed: int,
+    workers: int = 1,
+    first: int = 0,
 ) -> pd.DataFrame:
-    """One row per replication, one column per target id."""
+    """One row per replication (``first`` to ``first + reps - 1``), one column per target id."""
     rows = []
-    for tables in iter_replications(scenario, range(reps), seed, workers):
+    for tables in iter_replications(scenario, range(first, first + reps), seed, workers):
         rows.append({t.id: observe(tables, t) for t in targets})
     return pd.DataFrame(rows, columns=[t.id for t in targets])
 

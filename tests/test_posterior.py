@@ -350,6 +350,12 @@ def _match(tmp_path, monkeypatch, targets_path, params, fake, **options):
     import sim.history_matching as hm
 
     monkeypatch.setattr(hm, "kent_simulator", fake)
+
+    # The fresh runs of the confirmed draws: the fake's figures, as a simulator at wave 0.
+    def fresh(scenario, ps, used, X, seed, workers):
+        return fake(scenario, ps, used, seed, workers, None, None)(X, 0, 1)
+
+    monkeypatch.setattr(hm, "_fresh_runs", fresh)
     return hm.calibrate_posterior(
         ROOT / "scenarios" / "kent_2014.toml",
         targets_path,
@@ -409,7 +415,13 @@ def test_calibrate_posterior_writes_the_history_fit_of_its_draws(tmp_path, monke
     assert (within, total) == (int(compared["within_tolerance"].sum()), len(compared))
     by_year = pd.read_csv(tmp_path / "fit_table_posterior_by_year.csv")
     assert {"measure", "2015", "2016", "2017"} <= set(by_year.columns)
-    assert calls[-1] == 8, "eight draws are confirmed by a run each"
+    assert calls[-2:] == [8, 4], "eight draws confirmed by a run each, the four kept run again"
+    again = pd.read_csv(tmp_path / "fit_table_posterior_fresh.csv")
+    fresh = again[(again["use"] == "fit") & (again["status"] == "compared")]
+    assert done["meta"]["fitted_within_tolerance_fresh_streams"] == [
+        int(fresh["within_tolerance"].sum()),
+        len(fresh),
+    ]
     # The posterior is the draws whose own run passes: the odd ones of the first eight.
     space, _ = read_posterior(tmp_path / "posterior_space.parquet")
     post, meta = read_posterior(tmp_path / "posterior.parquet")
@@ -476,3 +488,26 @@ def test_the_refit_hindcast_refuses_a_posterior_fitted_to_the_whole_history():
 
     with pytest.raises(ScenarioError, match="rolling origin"):
         refit_scenario(KENT.parent.parent / "calibration" / "posterior.parquet")
+
+
+@pytest.mark.slow
+def test_the_fresh_runs_give_each_draw_a_stream_no_match_run_used():
+    """Two draws with the same values differ on their fresh runs (a stream each), and the
+    runs are those of replications 900,000 and 900,001 of the seed, whatever the workers."""
+    import sim.history_matching as hm
+    from sim.calibrate import apply_parameters, load_parameters, load_targets, simulate_targets
+
+    scenario = load_scenario(ROOT / "scenarios" / "kent_2014.toml", calibrated=False)
+    params = load_parameters(ROOT / "calibration" / "free_parameters.toml")[:2]
+    used = [
+        t
+        for t in load_targets(ROOT / "calibration" / "targets_history.toml").target
+        if t.id in {"children_in_care_2015", "starts_fy2015", "ceasings_fy2015"}
+    ]
+    X = np.array([[p.start for p in params]] * 2)
+    one = hm._fresh_runs(scenario, params, used, X, 7, 1)
+    two = hm._fresh_runs(scenario, params, used, X, 7, 2)
+    pd.testing.assert_frame_equal(one, two)
+    assert not one.iloc[0].equals(one.iloc[1])
+    second = simulate_targets(apply_parameters(scenario, params, X[1]), used, 1, 7, first=900_001)
+    pd.testing.assert_frame_equal(one.iloc[[1]].reset_index(drop=True), second)
