@@ -477,24 +477,17 @@ def observations(
 
 
 def _evaluate(
-    job: tuple[Scenario, list[FreeParameter], list[Target], np.ndarray, int, int],
+    job: tuple[Scenario, list[FreeParameter], list[Target], np.ndarray, int, int, int],
 ) -> list[dict]:
-    scenario, params, targets, x, seed, reps = job
-    sims = simulate_targets(apply_parameters(scenario, params, x), targets, reps, seed)
+    """``reps`` replications from ``first`` of the scenario at ``x``, one dict each."""
+    scenario, params, targets, x, seed, reps, first = job
+    sc = apply_parameters(scenario, params, x)
+    sims = simulate_targets(sc, targets, reps, seed, first=first)
     return [{str(k): v for k, v in row.items()} for row in sims.to_dict("records")]
 
 
 #: the first replication of the fresh runs: no run of a match uses it (they use 0-3)
 FRESH_STREAMS = 900_000
-
-
-def _evaluate_fresh(
-    job: tuple[Scenario, list[FreeParameter], list[Target], np.ndarray, int, int],
-) -> dict:
-    scenario, params, targets, x, seed, replication = job
-    sc = apply_parameters(scenario, params, x)
-    row = simulate_targets(sc, targets, 1, seed, first=replication).iloc[0]
-    return {str(k): v for k, v in row.items()}
 
 
 def _fresh_runs(
@@ -507,14 +500,15 @@ def _fresh_runs(
 ) -> pd.DataFrame:
     """Set ``i`` of ``X`` run once on replication ``FRESH_STREAMS + i`` of ``seed``."""
     jobs = [
-        (scenario, list(params), list(targets), x, seed, FRESH_STREAMS + i) for i, x in enumerate(X)
+        (scenario, list(params), list(targets), x, seed, 1, FRESH_STREAMS + i)
+        for i, x in enumerate(X)
     ]
     if workers <= 1 or len(jobs) <= 1:
-        rows = [_evaluate_fresh(job) for job in jobs]
+        runs = [_evaluate(job) for job in jobs]
     else:
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            rows = list(pool.map(_evaluate_fresh, jobs))
-    return pd.DataFrame(rows, columns=[t.id for t in targets])
+            runs = list(pool.map(_evaluate, jobs))
+    return pd.DataFrame([rows[0] for rows in runs], columns=[t.id for t in targets])
 
 
 class CachedRuns:
@@ -568,7 +562,7 @@ def kent_simulator(
                 out[i] = hit[ids].reset_index(drop=True)
             else:
                 todo.append(i)
-        jobs = [(scenario, list(params), list(targets), X[i], seed, reps) for i in todo]
+        jobs = [(scenario, list(params), list(targets), X[i], seed, reps, 0) for i in todo]
         started = time.perf_counter()
 
         def keep(i: int, records: list[dict]) -> None:

@@ -908,6 +908,23 @@ def test_exit_hazards(kind, children, rate, reason):
     assert connected_ended == (total(res.flows, "exits") if kind == "connected" else 0)
 
 
+def _returners(exits: dict, years: float, seed: int):
+    """Children arriving aged 1-10 at 1,500 a year, none on section 20, who leave care only
+    by returning home, with these ``exits``: the run's children and its horizon in days."""
+    sc = small(
+        years=years,
+        children={
+            "arrivals_per_year": 1500.0,
+            "entry_age_weights": [0, 1, 1, 0, 0],
+            "section20_share": 0.0,
+            "exits": exits,
+        },
+    )
+    ch = simulate(sc, seed=seed).children
+    assert set(ch.loc[ch["exit_day"].notna(), "exit_reason"]) == {"return_home"}
+    return ch, horizon(sc)
+
+
 def test_returning_home_is_likelier_early_in_an_episode():
     """Children arriving aged 1-10 return home at 0.5 a year, and four times as fast in their
     first 90 days: of those arriving in the first year, the share home within 90 days is
@@ -916,24 +933,13 @@ def test_returning_home_is_likelier_early_in_an_episode():
     rate, m, days = 0.5, 4.0, 90.0
     exits = {"return_home_per_year": [rate] * 5}
     exits |= {"early_return_multiplier": m, "early_return_days": days}
-    sc = small(
-        years=2.0,
-        children={
-            "arrivals_per_year": 1500.0,
-            "entry_age_weights": [0, 1, 1, 0, 0],
-            "section20_share": 0.0,
-            "exits": exits,
-        },
-    )
-    res = simulate(sc, seed=18)
-    ch = res.children
-    arrived = ch[~ch["initial"] & (ch["entry_day"] < horizon(sc) - YEAR)]
+    ch, end = _returners(exits, years=2.0, seed=18)
+    arrived = ch[~ch["initial"] & (ch["entry_day"] < end - YEAR)]
     stay = arrived["exit_day"] - arrived["entry_day"]  # NaN: still in care
     n = len(arrived)
     binomial_near(int((stay <= days).sum()), n, 1 - math.exp(-m * rate * days / YEAR))
     within_year = 1 - math.exp(-rate * (m * days + YEAR - days) / YEAR)
     binomial_near(int((stay <= YEAR).sum()), n, within_year)
-    assert set(ch.loc[ch["exit_day"].notna(), "exit_reason"]) == {"return_home"}
 
 
 def test_returning_home_is_rarer_late_in_an_episode():
@@ -945,25 +951,14 @@ def test_returning_home_is_rarer_late_in_an_episode():
     exits = {"return_home_per_year": [rate] * 5, "early_return_multiplier": early}
     exits |= {"early_return_days": days, "late_return_multiplier": late}
     exits |= {"late_return_days": late_days}
-    sc = small(
-        years=3.0,
-        children={
-            "arrivals_per_year": 1500.0,
-            "entry_age_weights": [0, 1, 1, 0, 0],
-            "section20_share": 0.0,
-            "exits": exits,
-        },
-    )
-    res = simulate(sc, seed=19)
-    ch = res.children
-    arrived = ch[~ch["initial"] & (ch["entry_day"] < horizon(sc) - late_days - after)]
+    ch, end = _returners(exits, years=3.0, seed=19)
+    arrived = ch[~ch["initial"] & (ch["entry_day"] < end - late_days - after)]
     stay = (arrived["exit_day"] - arrived["entry_day"]).fillna(math.inf)
     survive = math.exp(-rate * (early * days + late_days - days) / YEAR)
     binomial_near(int((stay > late_days).sum()), len(arrived), survive)
     late_stayers = stay[stay > late_days]
     p = 1 - math.exp(-late * rate * after / YEAR)
     binomial_near(int((late_stayers <= late_days + after).sum()), len(late_stayers), p)
-    assert set(ch.loc[ch["exit_day"].notna(), "exit_reason"]) == {"return_home"}
 
 
 def test_the_late_part_of_an_episode_must_come_after_the_early_part():
