@@ -76,6 +76,11 @@ class FreeParameter(_Strict):
     #: whether a posterior draw carries the value into forecasts (false for the initial
     #: conditions and dated drivers of one calibration run)
     forecast: bool = True
+    #: the first day of the period a dated level drives, and the parameter whose value it
+    #: takes in a fit to an origin before that day (`calibrate --posterior --until`), where no
+    #: figure bears on it: a rolling-origin hindcast carries the last fitted level forward
+    after: dt.date | None = None
+    carries: str | None = None
 
 
 class ParameterFile(_Strict):
@@ -152,7 +157,44 @@ def load_parameters(path: str | Path) -> list[FreeParameter]:
     for p in params.parameter:
         if not p.low <= p.start <= p.high:
             raise ScenarioError(f"{path}: parameter {p.name}: need low <= start <= high")
+        if (p.after is None) != (p.carries is None):
+            raise ScenarioError(
+                f"{path}: parameter {p.name}: 'after' and 'carries' go together (the day its "
+                "period starts, and the parameter it takes the value of before then)"
+            )
+        if p.carries is not None and (p.carries == p.name or p.carries not in names):
+            raise ScenarioError(
+                f"{path}: parameter {p.name}: 'carries' must name another parameter of the "
+                f"file, got {p.carries!r}"
+            )
     return list(params.parameter)
+
+
+def at_origin(
+    params: Sequence[FreeParameter], until: dt.date | None
+) -> tuple[list[FreeParameter], Callable[[np.ndarray], np.ndarray]]:
+    """The parameters a fit to the origin ``until`` leaves free, and a map from their values
+    (rows of a matrix) to the values of all ``params``.
+
+    A parameter whose period starts after ``until`` (its ``after``) has no figure to be fitted
+    to, so it takes the value of the one it ``carries``; without ``until`` all are free.
+    """
+    if until is None:
+        return list(params), lambda X: np.asarray(X, float)
+    free = [p for p in params if p.after is None or p.after <= until]
+    names = [p.name for p in free]
+    source = []
+    for p in params:
+        if p.name in names:
+            source.append(names.index(p.name))
+        elif p.carries in names:
+            source.append(names.index(p.carries))
+        else:
+            raise ScenarioError(
+                f"parameter {p.name} starts on {p.after}, after the origin {until}, and carries "
+                f"{p.carries!r}, which is not free at that origin either"
+            )
+    return free, lambda X: np.asarray(X, float)[..., source]
 
 
 # ---------------------------------------------------------------------------- measures

@@ -46,6 +46,7 @@ from sim.calibrate import (
     FreeParameter,
     Target,
     apply_parameters,
+    at_origin,
     fit_table,
     in_window,
     load_parameters,
@@ -733,13 +734,20 @@ def calibrate_posterior(
         targets = [t for t in targets if t.date <= until]
         if not targets:
             raise ValueError(f"no target in {targets_path} is dated on or before {until}")
-    params = load_parameters(params_path)
+    every = load_parameters(params_path)
+    # At a rolling origin, a level dated after it carries a fitted one (its emulator inputs
+    # are the free ones; every run and draw holds all the values).
+    params, expand = at_origin(every, until)
     obs = observations(targets, scenario, discrepancy_share)
     used = [t for t in targets if t.id in {o.id for o in obs}]
     names = [p.name for p in params]
     folder.mkdir(parents=True, exist_ok=True)
-    cache = CachedRuns(folder / "history_runs.csv", names)
-    run = kent_simulator(scenario, params, used, seed, workers, cache, log)
+    cache = CachedRuns(folder / "history_runs.csv", [p.name for p in every])
+    run_every = kent_simulator(scenario, every, used, seed, workers, cache, log)
+
+    def run(X: np.ndarray, wave: int, reps: int) -> pd.DataFrame:
+        return run_every(expand(X), wave, reps)
+
     # Run-to-run variance at the stated starting values: replications with different streams.
     x0 = np.array([[p.start for p in params]])
     spread = run(x0, 0, variance_reps)
@@ -765,11 +773,11 @@ def calibrate_posterior(
     if len(result.accepted) == 0:
         raise ValueError("the waves left no non-implausible parameter set")
     pick = rng.choice(len(result.accepted), size=draws, replace=len(result.accepted) < draws)
-    values = result.to_units(result.accepted[pick])
-    table = pd.DataFrame(values, columns=names)
+    values = expand(result.to_units(result.accepted[pick]))
+    table = pd.DataFrame(values, columns=[p.name for p in every])
     # A forecast from the history's own start needs the initial conditions too.
-    forecast = list(params) if until is not None else [p for p in params if p.forecast]
-    cols = [names.index(p.name) for p in forecast]
+    forecast = list(every) if until is not None else [p for p in every if p.forecast]
+    cols = [every.index(p) for p in forecast]
     table["scenario_values"] = [
         json.dumps(resolved_values(scenario, forecast, row[cols]), default=_json_value)
         for row in values
@@ -780,7 +788,7 @@ def calibrate_posterior(
     within: tuple[int, int] | None = None
     within_fresh: tuple[int, int] | None = None
     if confirm:
-        sims = run(values[:confirm], len(wave_sizes) + 1, 1)
+        sims = run_every(values[:confirm], len(wave_sizes) + 1, 1)
         imp = np.column_stack(
             [
                 standardised(o, sims[o.id].to_numpy(float), 0.0, sim_var)
@@ -808,7 +816,7 @@ def calibrate_posterior(
         # The same draws once more, each on a stream no run of the match used: each draw's
         # own run passed the cut, noise and all, so its fit may flatter; a forecast inherits
         # the fit on other streams, and two matches compare on it.
-        fresh_sims = _fresh_runs(scenario, params, used, values[:confirm][ok], seed, workers)
+        fresh_sims = _fresh_runs(scenario, every, used, values[:confirm][ok], seed, workers)
         fresh = fit_table(targets, fresh_sims, scenario)
         fresh.to_csv(folder / "fit_table_posterior_fresh.csv", index=False)
         within_fresh = _within(fresh)

@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -441,18 +442,25 @@ def test_a_rolling_origin_fit_uses_only_the_earlier_targets_and_draws_carry_ever
 
     targets_path, observed = _history_targets(tmp_path)
     params = tmp_path / "params.toml"
+    # The 2016-17 level starts after the origin: it carries the 2015-16 one.
     params.write_text(
         '[[parameter]]\nname = "uasc_fy2016"\npath = "uasc.surges.1.per_year"\nmode = "value"\n'
-        'low = 600\nhigh = 1300\nstart = 969\ninforms = "test"\nforecast = false\n',
+        'low = 600\nhigh = 1300\nstart = 969\ninforms = "test"\nforecast = false\n'
+        '[[parameter]]\nname = "uasc_fy2017"\npath = "uasc.surges.2.per_year"\nmode = "value"\n'
+        'low = 150\nhigh = 550\nstart = 351\ninforms = "test"\nforecast = false\n'
+        'after = 2016-04-01\ncarries = "uasc_fy2016"\n',
         encoding="utf-8",
     )
     until = dt.date(2016, 3, 31)
     seen: list[dt.date] = []
+    runs: list[np.ndarray] = []
 
     def fake(scenario, ps, used, seed, workers, cache, log):
         seen.extend(t.date for t in used)
+        assert [p.name for p in ps] == ["uasc_fy2016", "uasc_fy2017"]
 
         def run(X, wave, reps):
+            runs.append(X)
             u = (np.repeat(X, reps, axis=0)[:, 0] - 950.0) / 700.0
             return pd.DataFrame({t.id: observed[t.id] * (1 + 2 * u) for t in used})
 
@@ -469,12 +477,60 @@ def test_a_rolling_origin_fit_uses_only_the_earlier_targets_and_draws_carry_ever
     values = [json.loads(v) for v in post["scenario_values"]]
     drawn_levels = [v["uasc"]["surges"][1]["per_year"] for v in values]
     assert drawn_levels == list(post["uasc_fy2016"])
+    # Every run and draw holds the carried level, and the emulators never saw it as an input.
+    assert all((X[:, 1] == X[:, 0]).all() for X in runs)
+    assert [v["uasc"]["surges"][2]["per_year"] for v in values] == drawn_levels
+    ranges = pd.read_csv(tmp_path / "posterior_ranges.csv")
+    assert list(ranges["parameter"]) == ["uasc_fy2016"]
     # The refit hindcast runs the fit's own scenario with these draws from the origin on.
     monkeypatch.chdir(ROOT)
     refit = refit_scenario(tmp_path / "posterior.parquet")
     assert refit.origin == until and refit.scenario.start == dt.date(2014, 3, 31)
     drawn, draw = for_replication(refit.scenario, 1)
     assert draw == 1 and drawn.uasc.surges[1].per_year == post["uasc_fy2016"].iloc[1]
+    assert drawn.uasc.surges[2].per_year == post["uasc_fy2016"].iloc[1]
+
+
+def test_a_level_dated_after_the_origin_carries_the_named_one(tmp_path):
+    """``at_origin``: free from its own start on, carried before it; a malformed pair is refused."""
+    from sim.calibrate import at_origin, load_parameters
+
+    def write(extra: str) -> Path:
+        path = tmp_path / "p.toml"
+        path.write_text(
+            "".join(
+                f'[[parameter]]\nname = "{n}"\npath = "uasc.surges.{i}.per_year"\n'
+                f'mode = "value"\nlow = 0\nhigh = 900\nstart = 100\ninforms = "test"\n{e}'
+                for i, (n, e) in enumerate(
+                    [("a", ""), ("b", 'after = 2017-04-01\ncarries = "a"\n'), ("c", extra)]
+                )
+            ),
+            encoding="utf-8",
+        )
+        return path
+
+    params = load_parameters(write(""))
+    X = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    for until in (None, dt.date(2017, 4, 1), dt.date(2019, 3, 31)):
+        free, expand = at_origin(params, until)
+        assert [p.name for p in free] == ["a", "b", "c"]
+        np.testing.assert_array_equal(expand(X), X)
+    free, expand = at_origin(params, dt.date(2017, 3, 31))
+    assert [p.name for p in free] == ["a", "c"]
+    np.testing.assert_array_equal(expand(X[:, [0, 2]]), [[1.0, 1.0, 3.0], [4.0, 4.0, 6.0]])
+    for extra, words in [
+        ("after = 2018-04-01\n", "go together"),
+        ('carries = "a"\n', "go together"),
+        ('after = 2018-04-01\ncarries = "z"\n', "got 'z'"),
+        ('after = 2018-04-01\ncarries = "c"\n', "got 'c'"),
+    ]:
+        with pytest.raises(ScenarioError, match=words):
+            load_parameters(write(extra))
+    # A level carrying one that is itself carried at that origin.
+    chained = load_parameters(write('after = 2018-04-01\ncarries = "b"\n'))
+    with pytest.raises(ScenarioError, match="not free at that origin"):
+        at_origin(chained, dt.date(2017, 3, 31))
+    assert [p.name for p in at_origin(chained, dt.date(2017, 4, 1))[0]] == ["a", "b"]
 
 
 def _dates(targets_path):
