@@ -513,12 +513,33 @@ def _fresh_runs(
 
 
 class CachedRuns:
-    """Simulator runs kept in a CSV, one row per run, so that a stopped match resumes."""
+    """Simulator runs kept in a CSV, one row per run, so that a stopped match resumes.
 
-    def __init__(self, path: Path, names: Sequence[str]) -> None:
+    Each row records ``inputs``, a fingerprint of what else decides the run (the scenario, the
+    parameters' paths, the targets and the seed): rows made with other inputs are dropped
+    rather than reused. The model's code is not in it: after a change to the model, delete
+    the file.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        names: Sequence[str],
+        inputs: str = "",
+        log: Callable[[str], None] = lambda s: None,
+    ) -> None:
         self.path = path
         self.names = list(names)
-        self.rows = pd.read_csv(path) if path.exists() else pd.DataFrame()
+        self.inputs = inputs
+        rows = pd.read_csv(path) if path.exists() else pd.DataFrame()
+        if not rows.empty:
+            same = rows.get("inputs", pd.Series("", index=rows.index)).fillna("") == inputs
+            if not set(self.names) <= set(rows.columns):
+                same[:] = False
+            if not same.all():
+                log(f"{path}: {int((~same).sum())} runs made with other inputs are not reused")
+            rows = rows[same].reset_index(drop=True)
+        self.rows = rows
 
     def get(self, wave: int, point: int, x: np.ndarray) -> pd.DataFrame | None:
         if self.rows.empty:
@@ -534,10 +555,23 @@ class CachedRuns:
                 self.rows["point"] == rows["point"].iloc[0]
             )
             self.rows = self.rows[~key]
-        self.rows = pd.concat([self.rows, rows], ignore_index=True)
+        self.rows = pd.concat([self.rows, rows.assign(inputs=self.inputs)], ignore_index=True)
         tmp = self.path.with_suffix(".tmp")
         self.rows.to_csv(tmp, index=False)
         tmp.replace(self.path)
+
+
+def run_inputs(
+    scenario: Scenario, params: Sequence[FreeParameter], targets: Sequence[Target], seed: int
+) -> str:
+    """A fingerprint of what decides a match's runs besides the parameters' values."""
+    spec = {
+        "scenario": scenario.model_dump(mode="json"),
+        "parameters": [[p.name, p.path, p.mode] for p in params],
+        "targets": [t.id for t in targets],
+        "seed": seed,
+    }
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def kent_simulator(
@@ -742,7 +776,12 @@ def calibrate_posterior(
     used = [t for t in targets if t.id in {o.id for o in obs}]
     names = [p.name for p in params]
     folder.mkdir(parents=True, exist_ok=True)
-    cache = CachedRuns(folder / "history_runs.csv", [p.name for p in every])
+    cache = CachedRuns(
+        folder / "history_runs.csv",
+        [p.name for p in every],
+        run_inputs(scenario, every, used, seed),
+        log,
+    )
     run_every = kent_simulator(scenario, every, used, seed, workers, cache, log)
 
     def run(X: np.ndarray, wave: int, reps: int) -> pd.DataFrame:

@@ -567,3 +567,31 @@ def test_the_fresh_runs_give_each_draw_a_stream_no_match_run_used():
     assert not one.iloc[0].equals(one.iloc[1])
     second = simulate_targets(apply_parameters(scenario, params, X[1]), used, 1, 7, first=900_001)
     pd.testing.assert_frame_equal(one.iloc[[1]].reset_index(drop=True), second)
+
+
+def test_cached_runs_are_reused_only_with_the_inputs_they_were_made_with(tmp_path):
+    """A rerun of a match reuses its runs; a changed scenario, seed or parameter set does not."""
+    from sim.calibrate import load_parameters, load_targets
+    from sim.history_matching import CachedRuns, run_inputs
+
+    path = tmp_path / "runs.csv"
+    row = pd.DataFrame({"a": [1.0], "wave": [1], "point": [0], "replication": [0], "y": [5.0]})
+    CachedRuns(path, ["a"], "one").add(row)
+    hit = CachedRuns(path, ["a"], "one").get(1, 0, np.array([1.0]))
+    assert hit is not None and hit["y"].tolist() == [5.0]
+    said: list[str] = []
+    assert CachedRuns(path, ["a"], "two", said.append).get(1, 0, np.array([1.0])) is None
+    assert said == [f"{path}: 1 runs made with other inputs are not reused"]
+    assert CachedRuns(path, ["a", "b"], "one").get(1, 0, np.array([1.0, 0.0])) is None
+
+    sc = load_scenario(KENT)
+    params = load_parameters(ROOT / "calibration" / "free_parameters.toml")
+    targets = load_targets(ROOT / "calibration" / "targets.toml").target
+    base = run_inputs(sc, params, targets, 1)
+    assert base == run_inputs(load_scenario(KENT), params, targets, 1)
+    other = load_scenario(KENT, {"children": {"arrivals_per_year": 600.0}})
+    assert (
+        len({base, run_inputs(sc, params, targets, 2), run_inputs(other, params, targets, 1)}) == 3
+    )
+    assert base != run_inputs(sc, params[1:], targets, 1)
+    assert base != run_inputs(sc, params, targets[1:], 1)
