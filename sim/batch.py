@@ -39,6 +39,7 @@ import math
 import os
 import signal
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable, Generator, Iterator, Sequence
@@ -305,7 +306,44 @@ def _run_inline(tasks: Iterator[Task]) -> Outcomes:
         yield chunk, run_chunk(*args), None
 
 
-def _run_pool(tasks: Iterator[Task], workers: int) -> Outcomes:
+class _CtrlC:
+    """Ctrl-C noted as well as raised, for the main thread of a batch.
+
+    The KeyboardInterrupt lands wherever the main thread happens to be, and some places
+    swallow it (a finaliser, an extension that checks for signals itself): the batch checks
+    the note at every step and stops all the same. A SIGINT that is ignored, or handled by
+    someone else (a notebook's kernel), is left as it is.
+    """
+
+    def __init__(self) -> None:
+        self.pressed = False
+        self._previous: Any = None
+
+    def start(self) -> None:
+        """Take over Python's default Ctrl-C handler, if it is the one in place."""
+        if (
+            threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        ):
+            self._previous = signal.signal(signal.SIGINT, self._note)
+
+    def _note(self, signum: int, frame: Any) -> None:
+        self.pressed = True
+        raise KeyboardInterrupt
+
+    def check(self) -> None:
+        """Raise KeyboardInterrupt if Ctrl-C was pressed since the batch began."""
+        if self.pressed:
+            raise KeyboardInterrupt
+
+    def stop(self) -> None:
+        """Give the handler back."""
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
+
+
+def _run_pool(tasks: Iterator[Task], workers: int, check: Callable[[], None]) -> Outcomes:
     # Workers inherit the environment: numpy must not start a thread pool per process.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     pool = ProcessPoolExecutor(max_workers=workers, initializer=_init_worker)
@@ -315,7 +353,10 @@ def _run_pool(tasks: Iterator[Task], workers: int) -> Outcomes:
         for chunk, args in _take(tasks, 2 * workers):
             running[pool.submit(run_chunk, *args)] = chunk
         while running:
-            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            # Not a blocking wait: a Ctrl-C swallowed where it landed is seen within a second
+            # however long the chunks take.
+            finished, _ = wait(running, timeout=1.0, return_when=FIRST_COMPLETED)
+            check()
             for fut in finished:
                 chunk = running.pop(fut)
                 try:
@@ -737,10 +778,11 @@ def _run(
     tasks = (
         (c, (scenarios[c.index], labels[c.index], seed, c.replications, detail)) for c in chunks
     )
+    ctrl_c = _CtrlC()
     if engine == "in-process":
         outcomes = _run_inline(tasks)
     elif engine == "processes":
-        outcomes = _run_pool(tasks, n_workers)
+        outcomes = _run_pool(tasks, n_workers, ctrl_c.check)
     else:
         outcomes = _run_dask(tasks, client)
 
@@ -758,6 +800,7 @@ def _run(
         smoothing=0.1,
     )
     status = "interrupted"
+    ctrl_c.start()
     try:
         for chunk, result, error in outcomes:
             label = labels[chunk.index]
@@ -787,6 +830,7 @@ def _run(
                 manifest["replications_done"] = counts
                 _write_manifest(manifest_path, manifest)
                 last_manifest = time.perf_counter()
+            ctrl_c.check()
         status = "complete" if not failures else "incomplete"
     except BrokenProcessPool as exc:
         status = "incomplete"
@@ -802,6 +846,7 @@ def _run(
             "the same command to resume"
         ) from None
     finally:
+        ctrl_c.stop()
         bar.close()
         outcomes.close()
         close()
