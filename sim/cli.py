@@ -398,6 +398,7 @@ def _calibrate_posterior(args: argparse.Namespace) -> int:
         waves,
         draws=args.draws,
         confirm=args.confirm,
+        min_draws=args.min_draws,
         seed=args.seed,
         workers=args.workers or 1,
         log=(lambda s: None) if args.quiet else (lambda s: print(s, flush=True)),
@@ -865,6 +866,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=20,
         help="--posterior: of the draws, how many are simulated once each; the posterior is "
         "those whose run passes the cut (default 20; 0: keep every draw unsimulated)",
+    )
+    cal.add_argument(
+        "--min-draws",
+        type=int,
+        default=0,
+        help="--posterior: while fewer draws than this pass, simulate the next --confirm draws "
+        "of the space too, until all --draws are run (default 0: only the first --confirm)",
     )
     cal.add_argument(
         "--until",

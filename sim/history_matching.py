@@ -735,6 +735,7 @@ def calibrate_posterior(
     seed: int = 0,
     workers: int = 1,
     variance_reps: int = 4,
+    min_draws: int = 0,
     discrepancy_share: float = 0.05,
     settings: Settings = Settings(),
     log: Callable[[str], None] = print,
@@ -753,6 +754,8 @@ def calibrate_posterior(
     the same cut: the emulators' space still holds sets the simulator rules out, and a forecast
     must not run with them (history matching refocuses, a rejection step on the simulator
     decides; McKinley et al. 2018). Without ``confirm`` the posterior is the space's draws.
+    With ``min_draws``, while fewer than that many pass, the next ``confirm`` draws of the space
+    are simulated too, until the space's ``draws`` are all run.
 
     Also writes ``history_runs.csv`` (every run), ``history_waves.csv`` (the non-implausible
     share wave by wave), ``history_emulators.csv`` (held-out standardised errors),
@@ -824,26 +827,36 @@ def calibrate_posterior(
     table.insert(0, "draw", range(len(table)))
     posterior = table
     confirmed = math.nan
+    simulated = 0
     within: tuple[int, int] | None = None
     within_fresh: tuple[int, int] | None = None
     if confirm:
-        sims = run_every(values[:confirm], len(wave_sizes) + 1, 1)
-        imp = np.column_stack(
-            [
-                standardised(o, sims[o.id].to_numpy(float), 0.0, sim_var)
-                for o in obs
-                if o.id not in result.excluded
-            ]
-        )
-        ok = passes(imp, settings)
+        simulated = min(confirm, len(values))
+        while True:
+            # The whole prefix each time: the runs already made come from the cache.
+            sims = run_every(values[:simulated], len(wave_sizes) + 1, 1)
+            imp = np.column_stack(
+                [
+                    standardised(o, sims[o.id].to_numpy(float), 0.0, sim_var)
+                    for o in obs
+                    if o.id not in result.excluded
+                ]
+            )
+            ok = passes(imp, settings)
+            log(f"confirmed by simulation: {ok.sum()} of {simulated} draws non-implausible")
+            if ok.sum() >= min_draws or simulated == len(values):
+                break
+            simulated = min(simulated + confirm, len(values))
+            log(f"fewer than {min_draws}: simulating the space's draws up to {simulated}")
         confirmed = float(ok.mean())
-        log(f"confirmed by simulation: {ok.sum()} of {confirm} draws non-implausible")
         if not ok.any():
             raise ValueError(
-                f"none of the {confirm} draws simulated passes the cut: run more waves or "
+                f"none of the {simulated} draws simulated passes the cut: run more waves or "
                 "confirm more draws"
             )
-        posterior = table.iloc[:confirm][ok].reset_index(drop=True)
+        if ok.sum() < min_draws:
+            log(f"only {ok.sum()} draws confirmed of the {min_draws} asked for")
+        posterior = table.iloc[:simulated][ok].reset_index(drop=True)
         posterior["draw"] = range(len(posterior))
         # The whole history's fit under the posterior: each target's spread over the
         # posterior's runs, so parameter uncertainty and run-to-run noise both count.
@@ -855,7 +868,7 @@ def calibrate_posterior(
         # The same draws once more, each on a stream no run of the match used: each draw's
         # own run passed the cut, noise and all, so its fit may flatter; a forecast inherits
         # the fit on other streams, and two matches compare on it.
-        fresh_sims = _fresh_runs(scenario, every, used, values[:confirm][ok], seed, workers)
+        fresh_sims = _fresh_runs(scenario, every, used, values[:simulated][ok], seed, workers)
         fresh = fit_table(targets, fresh_sims, scenario)
         fresh.to_csv(folder / "fit_table_posterior_fresh.csv", index=False)
         within_fresh = _within(fresh)
@@ -882,7 +895,8 @@ def calibrate_posterior(
         "seed": seed,
         "draws": len(posterior),
         "space_draws": draws,
-        "simulated_draws": confirm,
+        "simulated_draws": simulated,
+        "min_draws": min_draws,
         "confirmed_share": confirmed,
         "fitted_within_tolerance": None if within is None else list(within),
         "fitted_within_tolerance_fresh_streams": None

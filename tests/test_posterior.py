@@ -370,11 +370,8 @@ def _match(tmp_path, monkeypatch, targets_path, params, fake, **options):
     )
 
 
-@pytest.mark.slow
-def test_calibrate_posterior_writes_the_history_fit_of_its_draws(tmp_path, monkeypatch):
-    """The whole command on a stand-in simulator whose figures are known functions of two
-    parameters: the waves, the draws, and the fit table of the confirmed draws over the whole
-    history (every target, each year), with the count of fitted targets within tolerance."""
+def _two_parameters(tmp_path):
+    """Targets, a file of two free parameters, a stand-in simulator and the sizes of its calls."""
     targets_path, observed = _history_targets(tmp_path)
     params = tmp_path / "params.toml"
     params.write_text(
@@ -402,6 +399,15 @@ def test_calibrate_posterior_writes_the_history_fit_of_its_draws(tmp_path, monke
 
         return run
 
+    return targets_path, params, fake, calls
+
+
+@pytest.mark.slow
+def test_calibrate_posterior_writes_the_history_fit_of_its_draws(tmp_path, monkeypatch):
+    """The whole command on a stand-in simulator whose figures are known functions of two
+    parameters: the waves, the draws, and the fit table of the confirmed draws over the whole
+    history (every target, each year), with the count of fitted targets within tolerance."""
+    targets_path, params, fake, calls = _two_parameters(tmp_path)
     done = _match(tmp_path, monkeypatch, targets_path, params, fake, draws=30, confirm=8)
     fit = pd.read_csv(tmp_path / "fit_table_posterior.csv")
     compared = fit[(fit["use"] == "fit") & (fit["status"] == "compared")]
@@ -429,6 +435,21 @@ def test_calibrate_posterior_writes_the_history_fit_of_its_draws(tmp_path, monke
     assert len(space) == 30 and len(post) == 4 and meta["draws"] == 4
     np.testing.assert_allclose(post["uasc_fy2016"], space["uasc_fy2016"].iloc[[1, 3, 5, 7]])
     assert list(post["draw"]) == [0, 1, 2, 3] and meta["confirmed_share"] == 0.5
+
+
+@pytest.mark.slow
+def test_too_few_confirmed_draws_simulate_the_next_ones_of_the_space(tmp_path, monkeypatch):
+    """``min_draws``: four draws at a time until six pass (the odd ones), then no more."""
+    targets_path, params, fake, calls = _two_parameters(tmp_path)
+    done = _match(
+        tmp_path, monkeypatch, targets_path, params, fake, draws=30, confirm=4, min_draws=6
+    )
+    assert calls[-4:] == [4, 8, 12, 6], "the prefix grows by four; the six kept run again"
+    space, _ = read_posterior(tmp_path / "posterior_space.parquet")
+    post, meta = read_posterior(tmp_path / "posterior.parquet")
+    np.testing.assert_allclose(post["uasc_fy2016"], space["uasc_fy2016"].iloc[[1, 3, 5, 7, 9, 11]])
+    assert meta["simulated_draws"] == 12 == done["meta"]["simulated_draws"]
+    assert meta["min_draws"] == 6 and meta["confirmed_share"] == 0.5
 
 
 @pytest.mark.slow
