@@ -72,7 +72,7 @@ def test_compare_out_a_file_is_refused_before_the_simulation(tmp_path, monkeypat
 @pytest.mark.slow
 def test_workers_are_capped_at_the_pending_work_and_the_cores(tmp_path, kent, monkeypatch):
     # Run the chunks in this process; the manifest records the processes the batch chose.
-    monkeypatch.setattr(sim.batch, "_run_pool", lambda tasks, n: sim.batch._run_inline(tasks))
+    monkeypatch.setattr(sim.batch, "_run_pool", lambda tasks, *_: sim.batch._run_inline(tasks))
     summary = run_batch([kent], 2, tmp_path / "b", seed=1, workers=1000, progress=False)
     assert summary.complete
     used = load(tmp_path / "b").manifest["runs"][-1]["workers"]
