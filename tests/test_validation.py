@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 import scoringrules as sr
 
-from sim.calibrate import load_targets
+from sim.calibrate import load_targets, simulate_targets
 from sim.cli import main
 from sim.config import Scenario, ScenarioError, load_scenario
 from sim.posterior import read_posterior
@@ -33,7 +33,6 @@ from sim.scoring import (
     trend,
 )
 from sim.validate import (
-    forecast_ensemble,
     hindcast_figures,
     refit_scenario,
     summary,
@@ -251,7 +250,11 @@ def _exercise(stem: str) -> tuple[Scenario, list, dt.date]:
 def test_scores_are_no_worse_than_the_committed_ones(stem):
     _, committed, observed = _committed(stem)
     sc, figures, _ = _exercise(stem)
-    fresh = forecast_ensemble(sc, [t for t in figures if t.id in observed], SMALL, SEED, workers=2)
+    # Replications the committed ensemble does not hold: its own first members would make the
+    # check a fixed draw of the committed sample (a recalibration once put them in its worst 1%).
+    fresh = simulate_targets(
+        sc, [t for t in figures if t.id in observed], SMALL, SEED, 2, first=len(committed)
+    )
     inside_ok, crps_ok = _no_worse(fresh, committed, observed)
     assert inside_ok, f"fewer figures inside the 90% interval than committed ({stem})"
     assert crps_ok, f"CRPS worse than committed ({stem})"
