@@ -260,9 +260,19 @@ def test_the_objective_scores_every_year_of_the_run(history):
         "interventions": {"nts_changes": []},
         "attrition": {"usage": {"drive": None}},
     }
-    first, second = full.uasc.surges[:2]
-    surges = [first, second.model_copy(update={"end": dt.date(2016, 3, 31)})]
-    sc = load_scenario(KENT_2014, {**two_years, "uasc": {"surges": surges}})
+
+    def two(windows):
+        first, second = windows[:2]
+        return [first, second.model_copy(update={"end": dt.date(2016, 3, 31)})]
+
+    sc = load_scenario(
+        KENT_2014,
+        {
+            **two_years,
+            "uasc": {"surges": two(full.uasc.surges)},
+            "children": {"arrival_changes": []},
+        },
+    )
     used = [
         t for t in history.target if t.measure in ("children_in_care", "starts", "uasc_in_care")
     ]
@@ -292,6 +302,7 @@ def test_calibrate_history_runs_and_writes_year_by_year(tmp_path, capsys):
     short.write_text(
         f'extends = "{KENT_2014}"\nyears = 1\ninterventions = {{ nts_changes = [] }}\n'
         "[uasc]\nsurges = [{ start = 2014-04-01, end = 2015-03-31, per_year = 374 }]\n"
+        "[children]\narrival_changes = []\n"
         # The utilisation drive begins in 2016: within the year it would change nothing.
         "[attrition]\nusage.drive = { start = 2014-04-01, end = 2015-03-31, multiplier = 1.0 }\n"
     )

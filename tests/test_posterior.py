@@ -296,7 +296,7 @@ def test_the_committed_posterior_fits_the_kent_scenarios_and_keeps_their_own_dri
     assert len(draws) == meta["draws"] and meta["targets"] == "calibration/targets_history.toml"
     # The committed posterior is the draws the simulator confirmed, out of a larger space sample:
     # at least 30, so the 40 replications of `validate` use each draw at most twice.
-    assert 30 <= len(draws) <= meta["simulated_draws"] < meta["space_draws"]
+    assert 30 <= len(draws) <= meta["simulated_draws"] <= meta["space_draws"]
     drawn, r = for_replication(sc, 7)
     assert r == 7
     assert drawn.breakdown.high_risk_share == pytest.approx(draws["high_risk_share"].iloc[7])
