@@ -531,7 +531,8 @@ class CachedRuns:
         self.path = path
         self.names = list(names)
         self.inputs = inputs
-        rows = pd.read_csv(path) if path.exists() else pd.DataFrame()
+        # A hash of digits alone would otherwise be read back as a number.
+        rows = pd.read_csv(path, dtype={"inputs": str}) if path.exists() else pd.DataFrame()
         if not rows.empty:
             same = rows.get("inputs", pd.Series("", index=rows.index)).fillna("") == inputs
             if not set(self.names) <= set(rows.columns):

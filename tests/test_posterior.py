@@ -604,6 +604,9 @@ def test_cached_runs_are_reused_only_with_the_inputs_they_were_made_with(tmp_pat
     assert CachedRuns(path, ["a"], "two", said.append).get(1, 0, np.array([1.0])) is None
     assert said == [f"{path}: 1 runs made with other inputs are not reused"]
     assert CachedRuns(path, ["a", "b"], "one").get(1, 0, np.array([1.0, 0.0])) is None
+    digits = tmp_path / "digits.csv"  # a hash of digits alone is still a string when read back
+    CachedRuns(digits, ["a"], "0123456789012345").add(row)
+    assert CachedRuns(digits, ["a"], "0123456789012345").get(1, 0, np.array([1.0])) is not None
 
     sc = load_scenario(KENT)
     params = load_parameters(ROOT / "calibration" / "free_parameters.toml")
