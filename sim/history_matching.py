@@ -780,11 +780,9 @@ def calibrate_posterior(
     used = [t for t in targets if t.id in {o.id for o in obs}]
     names = [p.name for p in params]
     folder.mkdir(parents=True, exist_ok=True)
+    every_name = [p.name for p in every]
     cache = CachedRuns(
-        folder / "history_runs.csv",
-        [p.name for p in every],
-        run_inputs(scenario, every, used, seed),
-        log,
+        folder / "history_runs.csv", every_name, run_inputs(scenario, every, used, seed), log
     )
     run_every = kent_simulator(scenario, every, used, seed, workers, cache, log)
 
@@ -817,7 +815,7 @@ def calibrate_posterior(
         raise ValueError("the waves left no non-implausible parameter set")
     pick = rng.choice(len(result.accepted), size=draws, replace=len(result.accepted) < draws)
     values = expand(result.to_units(result.accepted[pick]))
-    table = pd.DataFrame(values, columns=[p.name for p in every])
+    table = pd.DataFrame(values, columns=every_name)
     # A forecast from the history's own start needs the initial conditions too.
     forecast = list(every) if until is not None else [p for p in every if p.forecast]
     cols = [every.index(p) for p in forecast]

@@ -260,18 +260,11 @@ def test_the_objective_scores_every_year_of_the_run(history):
         "interventions": {"nts_changes": []},
         "attrition": {"usage": {"drive": None}},
     }
-
-    def two(windows):
-        first, second = windows[:2]
-        return [first, second.model_copy(update={"end": dt.date(2016, 3, 31)})]
-
+    first, second = full.uasc.surges[:2]
+    surges = [first, second.model_copy(update={"end": dt.date(2016, 3, 31)})]
     sc = load_scenario(
         KENT_2014,
-        {
-            **two_years,
-            "uasc": {"surges": two(full.uasc.surges)},
-            "children": {"arrival_changes": []},
-        },
+        {**two_years, "uasc": {"surges": surges}, "children": {"arrival_changes": []}},
     )
     used = [
         t for t in history.target if t.measure in ("children_in_care", "starts", "uasc_in_care")
