@@ -20,6 +20,11 @@ Figures (all measured in this one run, on this machine, as CPU time of the proce
 (d) the ratio of the model's events per CPU second (``world.events`` / (a)) to (c): the share
     of SimPy's bare speed the model keeps with its own work per event.
 (e) peak Python memory of one replication (``tracemalloc``, in a separate untimed run).
+
+With ``--compiled``, (a) is the committed tree (``git archive HEAD``) with the modules of
+``sim/compiled.py`` compiled by mypyc, as ``SUFFICIENCY_COMPILE=1 pip install .`` builds them,
+after a check that its tables are identical to pure Python's; the pure-Python code of this
+checkout is timed in the same rounds, as (a0). Compiling takes a minute or two.
 """
 
 from __future__ import annotations
@@ -83,6 +88,51 @@ def export(commit: str, into: Path) -> Path:
     with tarfile.open(tar) as t:
         t.extractall(tree, filter="data")
     return tree
+
+
+def compile_modules(tree: Path) -> None:
+    """Compile ``sim/compiled.py``'s modules inside ``tree`` with mypyc (needs a C compiler)."""
+    sys.path.insert(0, str(ROOT))
+    from sim.compiled import MODULES
+
+    mypyc = Path(sys.executable).with_name("mypyc")
+    if not mypyc.exists():
+        sys.exit("mypyc is not installed: pip install mypy")
+    # The build reads pyproject.toml with the installed setuptools; the modules need none of it.
+    (tree / "pyproject.toml").unlink()
+    done = subprocess.run([str(mypyc), *MODULES], cwd=tree, capture_output=True, text=True)
+    if done.returncode != 0:
+        errors = [line for line in done.stdout.splitlines() if ": error:" in line]
+        print("\n".join(errors or done.stdout.splitlines()[-20:]))
+        sys.exit(f"mypyc could not compile the modules ({len(errors)} type errors above)")
+
+
+# Prints, as JSON, a hash of every table of each replication.
+TABLES = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import pandas as pd
+from sim.config import load_scenario
+from sim.model import simulate
+scenario = load_scenario(sys.argv[1] + "/scenarios/kent_baseline.toml", {"years": 10})
+out = {}
+for rep in range(int(sys.argv[2])):
+    tables = simulate(scenario, seed=2019, replication=rep).tables()
+    out[rep] = {k: str(pd.util.hash_pandas_object(v).sum()) for k, v in tables.items()}
+print(json.dumps(out))
+"""
+
+
+def tables(tree: Path, reps: int) -> dict:
+    """A hash of every table of 10-year Kent replications 0..reps-1 with the code in ``tree``."""
+    done = subprocess.run(
+        [sys.executable, "-c", TABLES, str(tree), str(reps)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tree,
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def bare_simpy(total_events: int, processes: int, seed: int) -> tuple[int, float]:
@@ -150,14 +200,23 @@ def measure(args: argparse.Namespace) -> dict:
     load0 = os.getloadavg()[0]
     current: list[tuple[float, float, int]] = []
     baseline: list[tuple[float, float, int]] = []
+    pure: list[tuple[float, float, int]] = []
     paired: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
         old = export(args.baseline, Path(tmp)) if args.baseline else None
+        this = ROOT
+        if args.compiled:
+            this = export("HEAD", Path(tmp) / "compiled")
+            compile_modules(this)
+            if tables(ROOT, 2) != tables(this, 2):
+                sys.exit("the compiled modules give other tables than pure Python")
         bare_simpy(min(20_000, args.bare_events), args.processes, args.seed)  # warm-up
         bare = []
         for _ in range(args.rounds):
-            now = run_tree(ROOT, args.years, args.seed, args.reps)
+            now = run_tree(this, args.years, args.seed, args.reps)
             current += now
+            if args.compiled:
+                pure += run_tree(ROOT, args.years, args.seed, args.reps)
             if old is not None:
                 then = run_tree(old, args.years, args.seed, args.reps)
                 baseline += then
@@ -187,6 +246,9 @@ def measure(args: argparse.Namespace) -> dict:
         "commit": git_commit(),
         "baseline": args.baseline,
     }
+    if pure:
+        m["pure_cpu"] = statistics.median(c for c, _, _ in pure)
+        m["pure_range"] = (min(c for c, _, _ in pure), max(c for c, _, _ in pure))
     if baseline:
         m["base_cpu"] = statistics.median(c for c, _, _ in baseline)
         m["base_range"] = (min(c for c, _, _ in baseline), max(c for c, _, _ in baseline))
@@ -200,12 +262,23 @@ def rows(m: dict, args: argparse.Namespace) -> list[tuple[str, str, str]]:
     lo, hi = m["cpu_range"]
     out = [
         (
-            f"(a) Kent baseline, {args.years:g} years, this code",
+            f"(a) Kent baseline, {args.years:g} years, this code"
+            + (", compiled (mypyc)" if "pure_cpu" in m else ""),
             f"{m['cpu']:.3f} s CPU",
             f"median of {m['runs']} replications (range {lo:.3f}-{hi:.3f} s); wall "
             f"{m['wall']:.3f} s; {m['events']:,.0f} model events",
         )
     ]
+    if "pure_cpu" in m:
+        plo, phi = m["pure_range"]
+        out.append(
+            (
+                "(a0) the same in pure Python",
+                f"{m['pure_cpu']:.3f} s CPU",
+                f"median of {m['runs']} (range {plo:.3f}-{phi:.3f} s); tables identical to (a); "
+                f"(a0)/(a) {m['pure_cpu'] / m['cpu']:.2f}x",
+            )
+        )
     if "base_cpu" in m:
         blo, bhi = m["base_range"]
         med, plo, phi = m["paired"]
@@ -260,7 +333,8 @@ def print_text(m: dict, args: argparse.Namespace) -> None:
 
 
 def print_markdown(m: dict, args: argparse.Namespace) -> None:
-    print(f"Measured by `python benchmarks/bench_engine.py --markdown`: {context(m)}.")
+    flags = " --compiled" if "pure_cpu" in m else ""
+    print(f"Measured by `python benchmarks/bench_engine.py --markdown{flags}`: {context(m)}.")
     print()
     print("| Figure | Value | Notes |")
     print("|---|---:|---|")
@@ -285,6 +359,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument(
         "--processes", type=int, default=100, help="bare SimPy processes (default 100)"
+    )
+    parser.add_argument(
+        "--compiled",
+        action="store_true",
+        help="time the committed tree with sim/compiled.py's modules compiled by mypyc",
     )
     args = parser.parse_args(argv)
     m = measure(args)

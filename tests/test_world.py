@@ -120,6 +120,34 @@ def test_a_run_makes_no_cyclic_garbage_so_the_collector_is_paused():
     assert seen[1][1] == 0, f"{seen[1][1]} objects in reference cycles made during the run"
 
 
+def test_building_the_stock_makes_no_cyclic_garbage_and_runs_with_the_collector_paused(
+    monkeypatch,
+):
+    sc = load_scenario(ROOT / "scenarios" / "kent_baseline.toml", {"years": 0.5})
+    w = World(sc, make_streams(2019, 0))
+    gc.collect()
+    seen: list[bool] = []
+    start = w.start
+
+    def recorded_start() -> None:
+        seen.append(gc.isenabled())
+        start()
+
+    monkeypatch.setattr(w, "start", recorded_start)
+    gc.disable()
+    try:
+        w.start()
+        assert gc.collect() == 0, "the build made reference cycles"
+    finally:
+        gc.enable()
+    w = World(sc, make_streams(2019, 0))
+    start = w.start
+    monkeypatch.setattr(w, "start", recorded_start)
+    w.run()
+    assert seen == [False, False]
+    assert gc.isenabled()
+
+
 def test_the_collector_is_resumed_after_a_failed_run():
     w = world()
 
