@@ -206,7 +206,7 @@ def measure(args: argparse.Namespace) -> dict:
         old = export(args.baseline, Path(tmp)) if args.baseline else None
         this = ROOT
         if args.compiled:
-            this = export("HEAD", Path(tmp) / "compiled")
+            this = export("HEAD", Path(tmp))
             compile_modules(this)
             if tables(ROOT, 2) != tables(this, 2):
                 sys.exit("the compiled modules give other tables than pure Python")
