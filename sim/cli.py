@@ -765,7 +765,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", default="results", help="output folder (default results/)")
     run.add_argument("--years", type=_positive(float), help="override the horizon in years")
     run.add_argument("--workers", type=_positive(int), help="processes (default: all cores)")
-    run.add_argument("--format", choices=("parquet", "csv"), default="parquet")
+    run.add_argument(
+        "--format",
+        choices=("parquet", "csv"),
+        default="parquet",
+        help="file format of the result tables (default parquet)",
+    )
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.add_argument(
         "--wide", action="store_true", help="the summary with years as columns (wider than 80)"
@@ -774,19 +779,33 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=cmd_run)
 
     check = sub.add_parser("check", help="validate scenario files without running them")
-    check.add_argument("scenarios", nargs="+")
+    check.add_argument(
+        "scenarios", nargs="+", help="scenario or region TOML files to check, e.g. scenarios/*.toml"
+    )
     check.set_defaults(func=cmd_check)
 
     cmp_ = sub.add_parser("compare", help="compare policies with a base, paired replications")
     cmp_.add_argument("base", help="base scenario TOML")
     cmp_.add_argument("policies", nargs="+", help="policy scenario TOML files")
-    cmp_.add_argument("--reps", type=_positive(int), default=20)
-    cmp_.add_argument("--seed", type=int, default=2019)
+    cmp_.add_argument(
+        "--reps",
+        type=_positive(int),
+        default=20,
+        help="replications of each scenario, paired (default 20)",
+    )
+    cmp_.add_argument("--seed", type=int, default=2019, help="master seed (default 2019)")
     cmp_.add_argument("--years", type=_positive(float), help="override the horizon in years")
     cmp_.add_argument("--workers", type=_positive(int), help="processes (default: all cores)")
-    cmp_.add_argument("--out", default="results/compare")
-    cmp_.add_argument("--format", choices=("parquet", "csv"), default="parquet")
-    cmp_.add_argument("--quiet", action="store_true")
+    cmp_.add_argument(
+        "--out", default="results/compare", help="output folder (default results/compare/)"
+    )
+    cmp_.add_argument(
+        "--format",
+        choices=("parquet", "csv"),
+        default="parquet",
+        help="file format of the result tables (default parquet)",
+    )
+    cmp_.add_argument("--quiet", action="store_true", help="no progress bar")
     cmp_.add_argument(
         "--years-shown",
         type=_years,
@@ -802,7 +821,7 @@ def build_parser() -> argparse.ArgumentParser:
     tgt = sub.add_parser(
         "target", help="smallest recruitment that meets a sufficiency goal by a year"
     )
-    tgt.add_argument("scenario")
+    tgt.add_argument("scenario", help="scenario TOML file, e.g. scenarios/kent_baseline.toml")
     tgt.add_argument(
         "--goal",
         required=True,
@@ -821,12 +840,30 @@ def build_parser() -> argparse.ArgumentParser:
         help="date the approvals or enquiries lever starts, YYYY-MM-DD (default: the "
         "scenario's start)",
     )
-    tgt.add_argument("--low", type=float, default=0.0)
-    tgt.add_argument("--high", type=float, default=300.0)
-    tgt.add_argument("--step", type=_positive(float), default=1.0)
-    tgt.add_argument("--reps", type=_positive(int), default=20)
-    tgt.add_argument("--seed", type=int, default=2019)
-    tgt.add_argument("--quiet", action="store_true")
+    tgt.add_argument(
+        "--low", type=float, default=0.0, help="lowest lever value searched (default 0)"
+    )
+    tgt.add_argument(
+        "--high",
+        type=float,
+        default=300.0,
+        help="highest lever value searched (default 300)",
+    )
+    tgt.add_argument(
+        "--step",
+        type=_positive(float),
+        default=1.0,
+        help="precision of the answer: the values searched are --low plus multiples of this "
+        "(default 1)",
+    )
+    tgt.add_argument(
+        "--reps",
+        type=_positive(int),
+        default=20,
+        help="replications, each searched for its own smallest value (default 20)",
+    )
+    tgt.add_argument("--seed", type=int, default=2019, help="master seed (default 2019)")
+    tgt.add_argument("--quiet", action="store_true", help="no progress bar")
     tgt.set_defaults(func=cmd_target)
 
     cal = sub.add_parser("calibrate", help="fit the free parameters to the published figures")
@@ -836,15 +873,49 @@ def build_parser() -> argparse.ArgumentParser:
         help="fit the 2014-2019 history: the defaults become scenarios/kent_2014.toml, "
         "calibration/targets_history.toml, free_parameters_history.toml and fitted_history.toml",
     )
-    cal.add_argument("--scenario", help="default: calibration/kent_2018.toml")
-    cal.add_argument("--targets", help="default: calibration/targets.toml")
-    cal.add_argument("--params", help="default: calibration/free_parameters.toml")
-    cal.add_argument("--reps", type=_positive(int), default=6)
-    cal.add_argument("--seed", type=int, default=2018)
-    cal.add_argument("--workers", type=_positive(int))
-    cal.add_argument("--max-evaluations", type=_positive(int), default=240)
-    cal.add_argument("--out", help="default: calibration/fitted.toml")
-    cal.add_argument("--quiet", action="store_true")
+    cal.add_argument(
+        "--scenario",
+        help="scenario TOML to fit (default calibration/kent_2018.toml; with --history or "
+        "--posterior: scenarios/kent_2014.toml)",
+    )
+    cal.add_argument(
+        "--targets",
+        help="TOML of the published figures to fit (default calibration/targets.toml; with "
+        "--history or --posterior: calibration/targets_history.toml)",
+    )
+    cal.add_argument(
+        "--params",
+        help="TOML of the free parameters and their ranges (default "
+        "calibration/free_parameters.toml; with --history or --posterior: "
+        "calibration/free_parameters_history.toml)",
+    )
+    cal.add_argument(
+        "--reps",
+        type=_positive(int),
+        default=6,
+        help="replications per evaluation of the fit (default 6; not used by --posterior)",
+    )
+    cal.add_argument("--seed", type=int, default=2018, help="master seed (default 2018)")
+    cal.add_argument(
+        "--workers",
+        type=_positive(int),
+        help="processes (default: all cores, at most --reps; with --posterior: 1)",
+    )
+    cal.add_argument(
+        "--max-evaluations",
+        type=_positive(int),
+        default=240,
+        help="most evaluations of the objective the fit may make (default 240; not used by "
+        "--posterior)",
+    )
+    cal.add_argument(
+        "--out",
+        help="file of the fitted values (default calibration/fitted.toml; with --history or "
+        "--posterior: calibration/fitted_history.toml); --posterior writes into its folder",
+    )
+    cal.add_argument(
+        "--quiet", action="store_true", help="no progress bar (with --posterior: no wave log)"
+    )
     cal.add_argument(
         "--posterior",
         action="store_true",
@@ -882,11 +953,25 @@ def build_parser() -> argparse.ArgumentParser:
     cal.set_defaults(func=cmd_calibrate)
 
     val = sub.add_parser("validate", help="forecast 2019-2024 and score against held-out figures")
-    val.add_argument("--scenario", default="scenarios/kent_2019_2024_observed.toml")
-    val.add_argument("--targets", default="calibration/targets.toml")
-    val.add_argument("--reps", type=_positive(int), default=20)
-    val.add_argument("--seed", type=int, default=2019)
-    val.add_argument("--workers", type=_positive(int))
+    val.add_argument(
+        "--scenario",
+        default="scenarios/kent_2019_2024_observed.toml",
+        help="scenario of the forecast from March 2019 scored against the held-out figures "
+        "(default scenarios/kent_2019_2024_observed.toml)",
+    )
+    val.add_argument(
+        "--targets",
+        default="calibration/targets.toml",
+        help="TOML of the published figures: the held-out ones score the forecast, the fitted "
+        "ones the hindcast (default calibration/targets.toml)",
+    )
+    val.add_argument(
+        "--reps", type=_positive(int), default=20, help="replications of each forecast (default 20)"
+    )
+    val.add_argument("--seed", type=int, default=2019, help="master seed (default 2019)")
+    val.add_argument(
+        "--workers", type=_positive(int), help="processes (default: all cores, at most --reps)"
+    )
     val.add_argument(
         "--reference",
         default="calibration/validation_reference.csv",
@@ -903,7 +988,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="posterior of a fit to a rolling origin (`calibrate --posterior --until`): the "
         "refit hindcast runs its history scenario with these draws and scores the later figures",
     )
-    val.add_argument("--out", default="results/validation")
+    val.add_argument(
+        "--out",
+        default="results/validation",
+        help="output folder for the tables, ensembles and scores (default results/validation/)",
+    )
     _parameters_option(val)
     val.set_defaults(func=cmd_validate)
 
@@ -953,7 +1042,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bat.add_argument("--chunk", type=_positive(int), help="replications per task (default: auto)")
     bat.add_argument("--detail", action="store_true", help="also keep episodes and children")
-    bat.add_argument("--format", choices=("parquet", "csv"), default="parquet")
+    bat.add_argument(
+        "--format",
+        choices=("parquet", "csv"),
+        default="parquet",
+        help="file format of the result tables (default parquet)",
+    )
     bat.add_argument("--quiet", action="store_true", help="no progress bar")
     _parameters_option(bat)
     bat.set_defaults(func=cmd_batch)
@@ -961,17 +1055,30 @@ def build_parser() -> argparse.ArgumentParser:
     sen = sub.add_parser("sensitivity", help="Morris or Sobol' sensitivity analysis (SALib)")
     sen.add_argument("scenario", help="base scenario TOML")
     sen.add_argument("--params", required=True, help="TOML of parameter ranges (dotted paths)")
-    sen.add_argument("--method", choices=("morris", "sobol"), default="morris")
     sen.add_argument(
-        "--n", type=_positive(int), default=10, help="trajectories (morris) or base samples"
+        "--method",
+        choices=("morris", "sobol"),
+        default="morris",
+        help="morris: a quick screening of which parameters matter; sobol: the share of the "
+        "variance each explains, with more runs (default morris)",
     )
-    sen.add_argument("--reps", type=_positive(int), help="replications per design point")
-    sen.add_argument("--seed", type=int, default=2019)
+    sen.add_argument(
+        "--n",
+        type=_positive(int),
+        default=10,
+        help="trajectories (morris; default 10) or base samples (sobol: a power of 2, e.g. 64)",
+    )
+    sen.add_argument(
+        "--reps",
+        type=_positive(int),
+        help="replications per design point (default: the --params file's, else 3)",
+    )
+    sen.add_argument("--seed", type=int, default=2019, help="master seed (default 2019)")
     sen.add_argument("--out", required=True, help="results folder (rerun to resume)")
     sen.add_argument("--years", type=_positive(float), help="override the horizon in years")
     sen.add_argument("--workers", type=_positive(int), help="processes (default: all cores)")
     sen.add_argument("--scheduler", help="Dask: 'local' or tcp://host:port")
-    sen.add_argument("--quiet", action="store_true")
+    sen.add_argument("--quiet", action="store_true", help="no progress bar")
     sen.set_defaults(func=cmd_sensitivity)
 
     x903 = sub.add_parser(
@@ -1005,8 +1112,10 @@ def build_parser() -> argparse.ArgumentParser:
     ini.add_argument("--out", help="scenario file to write (default scenarios/<name>.toml)")
     ini.add_argument("--report", help="fit report folder (default results/init-council-<name>)")
     ini.add_argument("--no-report", action="store_true", help="write the scenario only")
-    ini.add_argument("--reps", type=_positive(int), default=10, help="fit report replications")
-    ini.add_argument("--seed", type=int, default=2019)
+    ini.add_argument(
+        "--reps", type=_positive(int), default=10, help="fit report replications (default 10)"
+    )
+    ini.add_argument("--seed", type=int, default=2019, help="fit report master seed (default 2019)")
     ini.set_defaults(func=cmd_init_council)
     return p
 
