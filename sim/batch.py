@@ -158,6 +158,20 @@ def _simulate(scenario: Scenario | Region, seed: int, rep: int) -> dict[str | No
     return {None: simulate(scenario, seed=seed, replication=rep)}
 
 
+_frozen = False
+
+
+def _freeze_once() -> None:
+    """Put what the process holds before its first replication (the modules, the scenario)
+    out of the cyclic collector's reach, once: the full collection after each replication
+    then visits that replication's objects only, not every object of pandas and numpy."""
+    global _frozen
+    if not _frozen:
+        gc.collect()
+        gc.freeze()
+        _frozen = True
+
+
 def run_chunk(
     scenario: Scenario | Region,
     label: str,
@@ -174,6 +188,7 @@ def run_chunk(
     kpi_rows: list[dict[str, Any]] = []
     failures: list[dict[str, Any]] = []
     started = time.perf_counter()
+    _freeze_once()
     for rep in replications:
         try:
             runs = _simulate(scenario, seed, rep)

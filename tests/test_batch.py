@@ -413,6 +413,22 @@ def test_memory_stays_flat_as_replications_grow(tmp_path):
     assert large < small * 1.2 + 300_000, (small, large)
 
 
+def test_a_process_freezes_its_objects_once_and_still_frees_each_replication(
+    monkeypatch, kent1
+):
+    """The first chunk a process runs puts what it held before out of the collector's reach;
+    the replications' own objects (whose worlds hold reference cycles) are still freed."""
+    frozen: list[int] = []
+    monkeypatch.setattr(sim.batch, "_frozen", False)
+    monkeypatch.setattr(sim.batch.gc, "freeze", lambda: frozen.append(1))
+    scenario = load_scenario(KENT, {"years": 0.25})
+    for reps in ([0, 1], [2]):
+        out = sim.batch.run_chunk(scenario, "k", 7, reps)
+        assert not out["failures"] and len(out["tables"]["kpis"]) == len(reps)
+        assert sim.batch.gc.collect() == 0, "a replication's world was left to the collector"
+    assert frozen == [1]
+
+
 # ----------------------------------------------------------------------------- scale
 
 

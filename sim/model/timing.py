@@ -45,6 +45,7 @@ class RateCurve:
     def levels(self, value: list[tuple[float, float, float]]) -> None:
         self._levels = value
         self._bound: float | None = None
+        self._scenario_bound: float | None = None
 
     def add_window(self, start: float, end: float, multiplier: float) -> None:
         self.extra.append((start, end, multiplier))
@@ -67,7 +68,9 @@ class RateCurve:
 
     def scenario_bound(self) -> float:
         """An upper bound of :meth:`scenario_at` over the whole run."""
-        return self._peak() * peak_factor(self.windows)
+        if self._scenario_bound is None:  # asked for at each arrival of a "base" process
+            self._scenario_bound = self._peak() * peak_factor(self.windows)
+        return self._scenario_bound
 
     def base_at(self, day: float) -> float:
         """The base rate per day at ``day`` (an observed level where one is given)."""
