@@ -13,8 +13,9 @@ import importlib.machinery
 
 #: Every module of the model, as paths from the repository root: the random draws and all of
 #: ``sim/model``. Compiling only the hottest eight (the draws, entities, vacancy index,
-#: placements, children, carers, recorder and timing) gave 1.25-1.28x; compiling them all
-#: 1.86x, as the calls between modules are then native too (benchmarks/README.md).
+#: placements, children, carers, recorder and timing) gave 1.25-1.28x against pure Python;
+#: compiling them all 1.67-1.84x, as the calls between modules are then native too
+#: (benchmarks/README.md).
 MODULES = (
     "sim/rng.py",
     "sim/model/entities.py",
