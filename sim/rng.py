@@ -10,6 +10,7 @@ from __future__ import annotations
 import bisect
 import math
 from collections.abc import Sequence
+from typing import Final
 
 import numpy as np
 
@@ -39,7 +40,7 @@ STREAM_IDS: dict[str, int] = {
     "moving_on": 24,
 }
 
-_BLOCK = 2048
+_BLOCK: Final = 2048
 
 
 class Stream:

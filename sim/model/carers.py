@@ -14,7 +14,7 @@ after a temporary approval, fails.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from sim.model import placements
 from sim.model.entities import Child, Household
@@ -25,9 +25,9 @@ from sim.rng import Stream, choose_rates
 if TYPE_CHECKING:
     from sim.model.world import World
 
-MONTH = YEAR / 12
+MONTH: Final = YEAR / 12
 # The carers' own decisions to leave: DfE's "resignation or closure of provision".
-RESIGNATIONS = ("carer_initiated", "to_ifa", "after_breakdown")
+RESIGNATIONS: Final = ("carer_initiated", "to_ifa", "after_breakdown")
 
 
 class Recruitment:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from sim.model import carers, placements
 from sim.model.entities import LEFT, PLACED, Child, Household
@@ -21,7 +21,7 @@ from sim.rng import choose_rates
 if TYPE_CHECKING:
     from sim.model.world import World
 
-EXIT_REASONS = ("return_home", "sgo", "adoption")
+EXIT_REASONS: Final = ("return_home", "sgo", "adoption")
 
 
 @dataclass(slots=True)

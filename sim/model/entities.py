@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Final
 
 from sim.rng import Stream
 
 # Child states: exactly one at any time.
-SEARCHING = "searching"  # looking for a placement (counted as waiting)
-PLACED = "placed"
-LEFT = "left"  # left care
+SEARCHING: Final = "searching"  # looking for a placement (counted as waiting)
+PLACED: Final = "placed"
+LEFT: Final = "left"  # left care
 
 
 @dataclass(slots=True, eq=False)

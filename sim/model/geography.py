@@ -20,7 +20,7 @@ import math
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from sim.rng import cumulative
 
@@ -28,12 +28,12 @@ if TYPE_CHECKING:
     from sim.model.entities import Child, Household
     from sim.model.world import World
 
-MILES_PER_KM = 1 / 1.609344
-EARTH_RADIUS_KM = 6371.0088
-WITHIN_MILES = 20.0
+MILES_PER_KM: Final = 1 / 1.609344
+EARTH_RADIUS_KM: Final = 6371.0088
+WITHIN_MILES: Final = 20.0
 # Mean distance between two random points of a unit square (Philip 2007): a district's own
 # placements are taken at this distance, scaled by the square root of its area.
-SQUARE_MEAN_DISTANCE = 0.5214
+SQUARE_MEAN_DISTANCE: Final = 0.5214
 
 
 @dataclass(frozen=True, slots=True)

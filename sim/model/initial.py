@@ -8,7 +8,7 @@ snapshot.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from sim.model import carers, placements
 from sim.model.children import new_child
@@ -21,8 +21,8 @@ if TYPE_CHECKING:
     from sim.model.entities import Child, Household
     from sim.model.world import World
 
-FOSTER_KINDS = ("in_house", "ifa_framework", "ifa_spot")
-SUPPORTED_FROM_AGE = 16  # supported accommodation is for young people of 16 and over
+FOSTER_KINDS: Final = ("in_house", "ifa_framework", "ifa_spot")
+SUPPORTED_FROM_AGE: Final = 16  # supported accommodation is for young people of 16 and over
 
 
 def build(world: World) -> None:

@@ -23,7 +23,7 @@ Evidence for the defaults (see docs/MODEL.md and evidence.md section 2):
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from sim.model import carers, placements
 from sim.model.entities import PLACED, Child, Household
@@ -33,7 +33,7 @@ from sim.model.timing import YEAR
 if TYPE_CHECKING:
     from sim.model.world import World
 
-WEEKS_PER_YEAR = YEAR / 7
+WEEKS_PER_YEAR: Final = YEAR / 7
 
 
 class Programmes:

@@ -14,7 +14,7 @@ observer is not subscribed and nothing is drawn, so runs are unchanged.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from sim.model import placements
 from sim.model.entities import PLACED, Child, Household
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 # Foster placements a young person moves on from; kinship carers, parent-and-child and
 # emergency homes are left out (their placements end on their own terms).
-FROM = ("in_house", "ifa_framework", "ifa_spot")
+FROM: Final = ("in_house", "ifa_framework", "ifa_spot")
 
 
 class MovingOn(Observer):

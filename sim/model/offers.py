@@ -17,7 +17,7 @@ runs are unchanged.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from sim.model import placements
 from sim.model.entities import Child, Household
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from sim.model.world import World
 
 # The in-house places that are matched to children (emergency beds are kept free instead).
-OFFERED = ("mainstream", "parent_and_child")
+OFFERED: Final = ("mainstream", "parent_and_child")
 
 
 class Offers(Observer):

@@ -14,7 +14,7 @@ follows for exits, carers and policies is done by the mechanisms that own it.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from sim.model.entities import LEFT, PLACED, SEARCHING, Child, Household
 from sim.model.vacancies import fits
@@ -23,8 +23,8 @@ from sim.rng import Stream
 if TYPE_CHECKING:
     from sim.model.world import World
 
-STEP_DOWN_FROM = ("ifa_framework", "ifa_spot", "residential", "unregistered")
-FOSTER = ("in_house", "connected", "ifa_framework", "ifa_spot")
+STEP_DOWN_FROM: Final = ("ifa_framework", "ifa_spot", "residential", "unregistered")
+FOSTER: Final = ("in_house", "connected", "ifa_framework", "ifa_spot")
 
 
 # ------------------------------------------------------------------------------ search
@@ -46,7 +46,7 @@ def _step_list(urgent: bool, sixteen_plus: bool, supported_first: bool) -> tuple
 _CASCADES = {
     (u, s, f): _step_list(u, s, f) for u in (False, True) for s in (False, True) for f in (False, s)
 }
-_RESIDENTIAL_CASCADE = ("residential", "unregistered")
+_RESIDENTIAL_CASCADE: Final = ("residential", "unregistered")
 _IN_HOUSE_WHERE = {"in_house_home": "home", "in_house_other": "elsewhere", "emergency": "anywhere"}
 
 

@@ -21,7 +21,7 @@ what all of them occupy, hold ring-fenced and lose to outside councils.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from sim.model.timing import YEAR
 
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from sim.model.entities import Child
     from sim.model.world import World
 
-EXTERNAL = ("ifa_framework", "ifa_spot", "residential", "supported", "unregistered")
+EXTERNAL: Final = ("ifa_framework", "ifa_spot", "residential", "supported", "unregistered")
 
 
 class Providers:

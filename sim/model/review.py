@@ -17,7 +17,7 @@ drawn, so runs are unchanged.
 from __future__ import annotations
 
 from collections import deque
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from sim.model import carers
 from sim.model.entities import Child, Household
@@ -26,10 +26,10 @@ from sim.model.hooks import Observer
 if TYPE_CHECKING:
     from sim.model.world import World
 
-INF = float("inf")
+INF: Final = float("inf")
 # Placements a fostering household could have offered: the demand the review compares with.
-DEMAND = ("in_house", "ifa_framework", "ifa_spot")
-EPS = 1e-6  # days: a threshold reached to rounding counts as reached
+DEMAND: Final = ("in_house", "ifa_framework", "ifa_spot")
+EPS: Final = 1e-6  # days: a threshold reached to rounding counts as reached
 
 
 class Usage(Observer):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from sim.config import Window, peak_factor
 from sim.rng import Stream
@@ -11,7 +11,7 @@ from sim.rng import Stream
 if TYPE_CHECKING:
     from sim.model.world import World
 
-YEAR = 365.25
+YEAR: Final = 365.25
 
 
 class RateCurve:

@@ -12,7 +12,7 @@ keys, with no keys to build or hash.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from sim.model.entities import PLACED, Child, Household
 from sim.model.timing import YEAR
@@ -20,9 +20,10 @@ from sim.model.timing import YEAR
 if TYPE_CHECKING:
     from sim.model.world import World
 
-IN_HOUSE_KINDS = ("mainstream", "parent_and_child", "emergency")
-MAX_GROUP_PLACES = 6  # the last bucket holds every household with this many free places or more
-ANY_AREA = ""  # the area of the buckets that hold every area's households
+IN_HOUSE_KINDS: Final = ("mainstream", "parent_and_child", "emergency")
+# The last bucket holds every household with this many free places or more.
+MAX_GROUP_PLACES: Final = 6
+ANY_AREA: Final = ""  # the area of the buckets that hold every area's households
 
 Filing = tuple[tuple[str, str, int, int, bool, int], list[dict[int, None]]]
 
@@ -166,7 +167,7 @@ class VacancyIndex:
 
 
 #: Agency foster placements, which become permanent once ``matching.step_down_max_days`` old.
-PERMANENT_AFTER = ("ifa_framework", "ifa_spot")
+PERMANENT_AFTER: Final = ("ifa_framework", "ifa_spot")
 
 
 class StepDownList:
