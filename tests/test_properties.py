@@ -46,6 +46,11 @@ PROBS = [p for p, le in FIELDS if le == 1]
 # Valid values: half the bound (a stream's peak, with seasonality, must stay under it), and
 # multipliers small enough that together they keep a child's breakdown hazard under its bound.
 UPPER = {p: min(5.0 if p.endswith("_multiplier") else le / 2, 1e5) for p, le in FIELDS}
+LOWER: dict[str, float] = {}
+# A pair the schema keeps in order (the late part of an episode starts after the early part
+# ends): each is drawn on its own side of a day between the two defaults, alone or together.
+UPPER["children.exits.early_return_days"] = 364.0
+LOWER["children.exits.late_return_days"] = 365.0
 BASE = Scenario()
 
 
@@ -83,7 +88,7 @@ def lookup(scenario: Scenario, path: str) -> Any:
 
 finite = {"allow_nan": False, "allow_infinity": False}
 valid_rate = st.sampled_from(RATES).flatmap(
-    lambda p: st.tuples(st.just(p), st.floats(0, UPPER[p], **finite))
+    lambda p: st.tuples(st.just(p), st.floats(LOWER.get(p, 0.0), UPPER[p], **finite))
 )
 valid_prob = st.tuples(st.sampled_from(PROBS), st.floats(0, 1, **finite))
 
