@@ -46,7 +46,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_engine.py
 
-# A wheel whose hot modules are compiled with mypyc (sim/compiled.py; needs a C compiler), in
+# A wheel whose model modules are compiled with mypyc (sim/compiled.py; needs a C compiler), in
 # dist/: `pip install dist/*.whl` installs it. The default install stays pure Python.
 compiled: $(STAMP)
 	SUFFICIENCY_COMPILE=1 $(BIN)/python -m pip wheel --no-deps --wheel-dir dist .

@@ -738,7 +738,7 @@ def cmd_init_council(args: argparse.Namespace) -> int:
 
 
 class _Version(argparse.Action):
-    """``--version``: the package's version and whether its hot modules are compiled."""
+    """``--version``: the package's version and whether its model is compiled."""
 
     def __init__(self, option_strings: list[str], dest: str, help: str | None = None) -> None:
         super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)

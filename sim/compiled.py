@@ -45,7 +45,7 @@ def compiled_modules() -> list[str]:
 
 
 def mode() -> str:
-    """``"compiled"``, ``"compiled: 1 of 8 hot modules"`` (some), or ``"pure Python"``."""
+    """``"compiled"``, ``"compiled: 1 of 17 hot modules"`` (some), or ``"pure Python"``."""
     done = compiled_modules()
     if not done:
         return "pure Python"
