@@ -45,10 +45,10 @@ def compiled_modules() -> list[str]:
 
 
 def mode() -> str:
-    """``"compiled"``, ``"compiled: 1 of 17 hot modules"`` (some), or ``"pure Python"``."""
+    """``"compiled"``, ``"compiled: 1 of 17 modules"`` (some), or ``"pure Python"``."""
     done = compiled_modules()
     if not done:
         return "pure Python"
     if len(done) == len(MODULES):
         return "compiled"
-    return f"compiled: {len(done)} of {len(MODULES)} hot modules"
+    return f"compiled: {len(done)} of {len(MODULES)} modules"

@@ -120,6 +120,6 @@ def test_the_mode_names_a_partial_build(monkeypatch):
     import sim.compiled as compiled
 
     monkeypatch.setattr(compiled, "compiled_modules", lambda: ["sim.rng"])
-    assert compiled.mode() == f"compiled: 1 of {len(MODULES)} hot modules"
+    assert compiled.mode() == f"compiled: 1 of {len(MODULES)} modules"
     monkeypatch.setattr(compiled, "compiled_modules", lambda: [])
     assert compiled.mode() == "pure Python"
