@@ -1,4 +1,4 @@
-"""Whether compiling the hot modules with mypyc pays, and whether it changes any result.
+"""Whether compiling the model with mypyc pays, and whether it changes any result.
 
 Run from the repository root (needs ``pip install mypy`` and a C compiler)::
 
