@@ -766,6 +766,7 @@ def _run(
         "started": now,
         "version": sim.__version__,
         "commit": git_commit(),
+        "build": sim.build_mode(),  # the same results either way; the timings differ
         "engine": engine,
         "workers": n_workers,
         "chunk_size": chunk_size,

@@ -73,6 +73,7 @@ def test_folder_layout_and_manifest(reference, tmp_path, kent1):
     assert entry["parameters"]["years"] == 1.0  # every resolved parameter is recorded
     for key in ("version", "commit", "started", "finished", "runs"):
         assert manifest[key]
+    assert manifest["runs"][-1]["build"] == sim.build_mode()  # compiled or pure Python
     snaps = read_table(out, "snapshots")
     assert snaps.groupby("replication").size().tolist() == [13, 13]  # month ends, 1 year
     assert read_table(out, "kpis")["replication"].tolist() == [0, 1]
