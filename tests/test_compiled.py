@@ -33,7 +33,32 @@ from sim.compiled import compiled_modules, mode
 from sim.config import load_scenario
 from sim.model import simulate
 tables = simulate(load_scenario(sys.argv[1], {"years": 1.0}), seed=7, replication=0).tables()
-pickle.dump((mode(), compiled_modules(), tables), open(sys.argv[2], "wb"))
+started = placements_started(sys.argv[1])
+pickle.dump((mode(), compiled_modules(), tables, started), open(sys.argv[2], "wb"))
+"""
+# A mechanism written outside the package, in interpreted Python, subscribed to a world: the
+# README's "Adding a mechanism" with a compiled install. Run here and in the compiled copy.
+OBSERVER = """
+from sim.config import load_scenario
+from sim.model.hooks import Observer
+from sim.model.world import World
+from sim.rng import make_streams
+
+
+class Count(Observer):
+    def __init__(self) -> None:
+        self.n = 0
+
+    def placement_started(self, child, h) -> None:
+        self.n += 1
+
+
+def placements_started(path: str) -> int:
+    world = World(load_scenario(path, {"years": 1.0}), make_streams(7, 0))
+    count = Count()
+    world.hooks.subscribe(count)
+    world.run()
+    return count.n
 """
 
 
@@ -97,7 +122,7 @@ def test_a_compiled_module_gives_identical_tables(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("SUFFICIENCY_")}
     env["PYTHONPATH"] = str(tree)
     done = subprocess.run(
-        [sys.executable, "-c", RUN, str(KENT), str(out)],
+        [sys.executable, "-c", OBSERVER + RUN, str(KENT), str(out)],
         cwd=tree,
         env=env,
         capture_output=True,
@@ -105,7 +130,7 @@ def test_a_compiled_module_gives_identical_tables(tmp_path):
         timeout=600,
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    mode, modules, compiled = pickle.loads(out.read_bytes())
+    mode, modules, compiled, started = pickle.loads(out.read_bytes())
     assert modules == [m.removesuffix(".py").replace("/", ".") for m in MODULES]
     assert mode == "compiled"
     pure = simulate(load_scenario(KENT, {"years": 1.0}), seed=7, replication=0).tables()
@@ -113,6 +138,9 @@ def test_a_compiled_module_gives_identical_tables(tmp_path):
     for name, table in pure.items():
         assert len(table) > 0 or name in ("episodes", "children")
         pd.testing.assert_frame_equal(compiled[name], table, check_exact=True)
+    here: dict = {}
+    exec(OBSERVER, here)
+    assert started == here["placements_started"](str(KENT)) > 0
 
 
 def test_the_mode_names_a_partial_build(monkeypatch):

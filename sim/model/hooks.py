@@ -13,10 +13,18 @@ carries on: an observer that draws random numbers draws them at a fixed point of
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from sim.model.entities import Child, Household
+
+try:  # read by mypyc when it compiles the model; a pure-Python install need not have it
+    from mypy_extensions import mypyc_attr
+except ImportError:  # pragma: no cover - no mypy installed, so nothing is compiled
+
+    def mypyc_attr(*args: Any, **kwargs: Any) -> Callable[[Any], Any]:  # type: ignore[misc]
+        return lambda cls: cls
+
 
 MOMENTS = (
     "placement_started",
@@ -28,6 +36,9 @@ MOMENTS = (
 )
 
 
+# A mechanism written outside the package (a notebook, a test, a council's own module) subclasses
+# Observer in interpreted Python, which a compiled class refuses unless it allows it.
+@mypyc_attr(allow_interpreted_subclasses=True)
 class Observer:
     """A mechanism that reacts to the model's moments; override the methods you need."""
 
