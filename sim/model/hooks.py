@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 try:  # read by mypyc when it compiles the model; a pure-Python install need not have it
     from mypy_extensions import mypyc_attr
-except ImportError:  # pragma: no cover - no mypy installed, so nothing is compiled
+except ImportError:  # pragma: no cover - no mypy here: a compiled build read it when built
 
     def mypyc_attr(*args: Any, **kwargs: Any) -> Callable[[Any], Any]:  # type: ignore[misc]
         return lambda cls: cls
