@@ -34,7 +34,8 @@ from sim.config import load_scenario
 from sim.model import simulate
 tables = simulate(load_scenario(sys.argv[1], {"years": 1.0}), seed=7, replication=0).tables()
 started = placements_started(sys.argv[1])
-pickle.dump((mode(), compiled_modules(), tables, started), open(sys.argv[2], "wb"))
+seen = by_simpy(sys.argv[1])
+pickle.dump((mode(), compiled_modules(), tables, started, seen), open(sys.argv[2], "wb"))
 """
 # A mechanism written outside the package, in interpreted Python, subscribed to a world: the
 # README's "Adding a mechanism" with a compiled install. Run here and in the compiled copy.
@@ -59,6 +60,15 @@ def placements_started(path: str) -> int:
     world.hooks.subscribe(count)
     world.run()
     return count.n
+
+
+def by_simpy(path: str) -> list:  # the world's own events through SimPy's loop (env.run)
+    world = World(load_scenario(path, {"years": 1.0}), make_streams(7, 0))
+    seen: list = []
+    world.schedule(2.0, seen.append, "second")
+    world.schedule(1.0, seen.append, "first")
+    world.env.run(until=3.0)
+    return seen
 """
 
 
@@ -130,7 +140,7 @@ def test_a_compiled_module_gives_identical_tables(tmp_path):
         timeout=600,
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    mode, modules, compiled, started = pickle.loads(out.read_bytes())
+    mode, modules, compiled, started, seen = pickle.loads(out.read_bytes())
     assert modules == [m.removesuffix(".py").replace("/", ".") for m in MODULES]
     assert mode == "compiled"
     pure = simulate(load_scenario(KENT, {"years": 1.0}), seed=7, replication=0).tables()
@@ -141,6 +151,7 @@ def test_a_compiled_module_gives_identical_tables(tmp_path):
     here: dict = {}
     exec(OBSERVER, here)
     assert started == here["placements_started"](str(KENT)) > 0
+    assert seen == here["by_simpy"](str(KENT)) == ["first", "second"]
 
 
 def test_the_mode_names_a_partial_build(monkeypatch):

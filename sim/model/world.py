@@ -266,7 +266,9 @@ class _Call:
         self.world = world
         self.fn = fn
         self.args = args
-        self.callbacks = _FIRE
+        # SimPy's own loop (env.run) sets it to None once processed: typed so, or a compiled
+        # _Call refuses it.
+        self.callbacks: tuple[Callable[[_Call], None], ...] | None = _FIRE
 
 
 def _fire(call: _Call) -> None:
