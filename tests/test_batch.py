@@ -414,7 +414,7 @@ def test_memory_stays_flat_as_replications_grow(tmp_path):
     assert large < small * 1.2 + 300_000, (small, large)
 
 
-def test_a_process_freezes_its_objects_once_and_still_frees_each_replication(monkeypatch, kent1):
+def test_a_process_freezes_its_objects_once_and_still_frees_each_replication(monkeypatch):
     """The first chunk a process runs puts what it held before out of the collector's reach;
     the replications' own objects (whose worlds hold reference cycles) are still freed."""
     frozen: list[int] = []
